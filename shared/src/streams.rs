@@ -1,0 +1,381 @@
+//! The JetStream topology: three streams and their durable consumers,
+//! created idempotently by whichever process starts first.
+//!
+//! An existing stream or consumer is compared with what this configuration
+//! asks for; any difference is reported as [`SetupError::Drift`] rather than
+//! silently reused or destroyed, because both would hide a mistake: a
+//! command stream that keeps 7 days instead of 90 loses audit history.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_nats::jetstream::Context;
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::consumer::{self, AckPolicy, DeliverPolicy, pull};
+use async_nats::jetstream::context::{
+    ConsumerInfoErrorKind, CreateStreamErrorKind, GetStreamErrorKind,
+};
+use async_nats::jetstream::stream::{self, DiscardPolicy, RetentionPolicy, StorageType};
+
+use crate::subjects;
+
+pub const EVENTS_STREAM: &str = "CHATOPS_EVENTS";
+pub const COMMANDS_STREAM: &str = "CHATOPS_COMMANDS";
+pub const RESULTS_STREAM: &str = "CHATOPS_RESULTS";
+
+/// The gateway replicas' shared consumer of raw webhook events.
+pub const INGESTION_CONSUMER: &str = "ingestion";
+/// The workers' shared consumer of commands.
+pub const WORKERS_CONSUMER: &str = "workers";
+/// The gateway replicas' shared consumer of results.
+pub const NOTIFIER_CONSUMER: &str = "notifier";
+
+/// Retention and delivery settings, from configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StreamSettings {
+    pub events_max_age: Duration,
+    /// The audit and replay log: keep it long.
+    pub commands_max_age: Duration,
+    pub results_max_age: Duration,
+    /// Per stream; `-1` for no limit.
+    pub max_bytes: i64,
+    /// Stream replicas in a NATS cluster (1, 3 or 5).
+    pub replicas: usize,
+    /// JetStream's `Nats-Msg-Id` de-duplication window.
+    pub duplicate_window: Duration,
+    /// How long a consumer waits for an ack before redelivering.
+    pub ack_wait: Duration,
+    /// Deliveries of one message before it is given up.
+    pub max_deliver: i64,
+    /// Unacknowledged messages a consumer allows across all its clients.
+    pub max_ack_pending: i64,
+}
+
+const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            events_max_age: 7 * DAY,
+            commands_max_age: 90 * DAY,
+            results_max_age: 30 * DAY,
+            max_bytes: 1 << 30,
+            replicas: 1,
+            duplicate_window: Duration::from_secs(2 * 60),
+            ack_wait: Duration::from_secs(30),
+            max_deliver: 5,
+            max_ack_pending: 1000,
+        }
+    }
+}
+
+/// What [`ensure`] did to one stream or consumer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Created,
+    /// It existed with the same settings.
+    Unchanged,
+}
+
+/// One setting that differs between the server and the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Difference {
+    pub field: &'static str,
+    pub existing: String,
+    pub configured: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(
+        "{what} already exists with different settings: {}; change the configuration to match, or update the {kind} deliberately (nothing was changed)",
+        list(.differences),
+        kind = if .what.starts_with("stream") { "stream" } else { "consumer" }
+    )]
+    Drift {
+        what: String,
+        differences: Vec<Difference>,
+    },
+    #[error("could not set up {what}: {source}")]
+    Nats {
+        what: String,
+        #[source]
+        source: async_nats::Error,
+    },
+}
+
+fn list(differences: &[Difference]) -> String {
+    differences
+        .iter()
+        .map(|d| {
+            format!(
+                "{} is {} (configured {})",
+                d.field, d.existing, d.configured
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The three streams this configuration asks for.
+pub fn stream_configs(settings: &StreamSettings) -> [stream::Config; 3] {
+    let base = |name: &str, subject: &str, max_age: Duration| stream::Config {
+        name: name.to_owned(),
+        subjects: vec![subject.to_owned()],
+        retention: RetentionPolicy::Limits,
+        storage: StorageType::File,
+        discard: DiscardPolicy::Old,
+        max_age,
+        max_bytes: settings.max_bytes,
+        num_replicas: settings.replicas,
+        duplicate_window: settings.duplicate_window.min(max_age),
+        ..Default::default()
+    };
+    [
+        base(EVENTS_STREAM, subjects::EVENTS, settings.events_max_age),
+        base(
+            COMMANDS_STREAM,
+            subjects::COMMANDS_ALL,
+            settings.commands_max_age,
+        ),
+        base(
+            RESULTS_STREAM,
+            subjects::RESULTS_ALL,
+            settings.results_max_age,
+        ),
+    ]
+}
+
+/// The durable consumers, each with the stream it reads.
+pub fn consumer_configs(settings: &StreamSettings) -> [(&'static str, pull::Config); 3] {
+    let durable = |name: &str, filter: &str| pull::Config {
+        durable_name: Some(name.to_owned()),
+        filter_subject: filter.to_owned(),
+        deliver_policy: DeliverPolicy::All,
+        ack_policy: AckPolicy::Explicit,
+        ack_wait: settings.ack_wait,
+        max_deliver: settings.max_deliver,
+        max_ack_pending: settings.max_ack_pending,
+        ..Default::default()
+    };
+    [
+        (EVENTS_STREAM, durable(INGESTION_CONSUMER, subjects::EVENTS)),
+        (
+            COMMANDS_STREAM,
+            durable(WORKERS_CONSUMER, subjects::COMMANDS_ALL),
+        ),
+        (
+            RESULTS_STREAM,
+            durable(NOTIFIER_CONSUMER, subjects::RESULTS_ALL),
+        ),
+    ]
+}
+
+/// Creates every stream and consumer that is missing; checks the others.
+/// Returns what was done to each, by name.
+pub async fn ensure(
+    js: &Context,
+    settings: &StreamSettings,
+) -> Result<Vec<(String, Action)>, SetupError> {
+    let mut report = Vec::new();
+    for config in stream_configs(settings) {
+        let name = format!("stream {}", config.name);
+        let action = ensure_stream(js, config).await?;
+        report.push((name, action));
+    }
+    for (stream, config) in consumer_configs(settings) {
+        let consumer = config.durable_name.clone().unwrap_or_default();
+        let name = format!("consumer {consumer} on {stream}");
+        let action = ensure_consumer(js, stream, config).await?;
+        report.push((name, action));
+    }
+    Ok(report)
+}
+
+async fn ensure_stream(js: &Context, want: stream::Config) -> Result<Action, SetupError> {
+    let what = format!("stream {}", want.name);
+    let nats = |source: async_nats::Error| SetupError::Nats {
+        what: what.clone(),
+        source,
+    };
+    let existing = match js.get_stream(&want.name).await {
+        Ok(stream) => stream.cached_info().config.clone(),
+        Err(e) if matches!(e.kind(), GetStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND) =>
+        {
+            match js.create_stream(want.clone()).await {
+                Ok(_) => return Ok(Action::Created),
+                // Another process created it first: compare with theirs.
+                Err(e) if matches!(e.kind(), CreateStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NAME_EXIST) =>
+                {
+                    let mut stream = js
+                        .get_stream(&want.name)
+                        .await
+                        .map_err(|e| nats(e.into()))?;
+                    stream
+                        .info()
+                        .await
+                        .map_err(|e| nats(e.into()))?
+                        .config
+                        .clone()
+                }
+                Err(e) => return Err(nats(e.into())),
+            }
+        }
+        Err(e) => return Err(nats(e.into())),
+    };
+    let differences = stream_differences(&existing, &want);
+    if differences.is_empty() {
+        Ok(Action::Unchanged)
+    } else {
+        Err(SetupError::Drift { what, differences })
+    }
+}
+
+async fn ensure_consumer(
+    js: &Context,
+    stream: &str,
+    want: pull::Config,
+) -> Result<Action, SetupError> {
+    let name = want.durable_name.clone().unwrap_or_default();
+    let what = format!("consumer {name} on {stream}");
+    let nats = |source: async_nats::Error| SetupError::Nats {
+        what: what.clone(),
+        source,
+    };
+    let handle = js.get_stream(stream).await.map_err(|e| nats(e.into()))?;
+    let existing = match handle.consumer_info(&name).await {
+        Ok(info) => info.config,
+        Err(e) if e.kind() == ConsumerInfoErrorKind::NotFound => {
+            match handle.create_consumer(want.clone()).await {
+                Ok(_) => return Ok(Action::Created),
+                Err(e) => {
+                    // Lost a creation race: compare with the winner's.
+                    match handle.consumer_info(&name).await {
+                        Ok(info) => info.config,
+                        Err(_) => return Err(nats(e.into())),
+                    }
+                }
+            }
+        }
+        Err(e) => return Err(nats(e.into())),
+    };
+    let differences = consumer_differences(&existing, &want);
+    if differences.is_empty() {
+        Ok(Action::Unchanged)
+    } else {
+        Err(SetupError::Drift { what, differences })
+    }
+}
+
+/// `90d`, `1d12h`, `2m`, `30s`: days at most, as the configuration is written.
+fn human(d: Duration) -> String {
+    let mut secs = d.as_secs();
+    let mut out = String::new();
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
+        if secs >= size {
+            out += &format!("{}{unit}", secs / size);
+            secs %= size;
+        }
+    }
+    match (out.is_empty(), d.subsec_millis()) {
+        (true, 0) => "0s".to_owned(),
+        (_, 0) => out,
+        (_, ms) => format!("{out}{ms}ms"),
+    }
+}
+
+/// Collects the fields that differ, formatting each with `show`.
+struct Diff(Vec<Difference>);
+
+impl Diff {
+    fn field<T: PartialEq>(
+        &mut self,
+        field: &'static str,
+        existing: &T,
+        configured: &T,
+        show: impl Fn(&T) -> String,
+    ) {
+        if existing != configured {
+            self.0.push(Difference {
+                field,
+                existing: show(existing),
+                configured: show(configured),
+            });
+        }
+    }
+}
+
+fn debug<T: fmt::Debug>(v: &T) -> String {
+    format!("{v:?}")
+}
+
+fn stream_differences(existing: &stream::Config, want: &stream::Config) -> Vec<Difference> {
+    let mut d = Diff(Vec::new());
+    let sorted = |v: &Vec<String>| {
+        let mut v = v.clone();
+        v.sort();
+        v
+    };
+    d.field(
+        "subjects",
+        &sorted(&existing.subjects),
+        &sorted(&want.subjects),
+        |v| v.join(","),
+    );
+    d.field("retention", &existing.retention, &want.retention, debug);
+    d.field("storage", &existing.storage, &want.storage, debug);
+    d.field("discard", &existing.discard, &want.discard, debug);
+    d.field("max_age", &existing.max_age, &want.max_age, |v| human(*v));
+    d.field(
+        "max_bytes",
+        &existing.max_bytes,
+        &want.max_bytes,
+        i64::to_string,
+    );
+    d.field(
+        "replicas",
+        &existing.num_replicas,
+        &want.num_replicas,
+        usize::to_string,
+    );
+    d.field(
+        "duplicate_window",
+        &existing.duplicate_window,
+        &want.duplicate_window,
+        |v| human(*v),
+    );
+    d.0
+}
+
+fn consumer_differences(existing: &consumer::Config, want: &pull::Config) -> Vec<Difference> {
+    let mut d = Diff(Vec::new());
+    d.field(
+        "filter_subject",
+        &existing.filter_subject,
+        &want.filter_subject,
+        String::clone,
+    );
+    d.field(
+        "deliver_policy",
+        &existing.deliver_policy,
+        &want.deliver_policy,
+        debug,
+    );
+    d.field("ack_policy", &existing.ack_policy, &want.ack_policy, debug);
+    d.field("ack_wait", &existing.ack_wait, &want.ack_wait, |v| {
+        human(*v)
+    });
+    d.field(
+        "max_deliver",
+        &existing.max_deliver,
+        &want.max_deliver,
+        i64::to_string,
+    );
+    d.field(
+        "max_ack_pending",
+        &existing.max_ack_pending,
+        &want.max_ack_pending,
+        i64::to_string,
+    );
+    d.0
+}

@@ -1,0 +1,152 @@
+//! Stream and consumer set-up against a real nats-server.
+
+use std::time::Duration;
+
+use chatops_shared::streams::{self, Action, SetupError, StreamSettings};
+use chatops_testkit::NatsServer;
+
+async fn jetstream(server: &NatsServer) -> async_nats::jetstream::Context {
+    let client = async_nats::connect(server.url())
+        .await
+        .expect("connect to nats-server");
+    async_nats::jetstream::new(client)
+}
+
+#[tokio::test]
+async fn creating_the_topology_twice_is_a_no_op() {
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    let settings = StreamSettings::default();
+
+    let first = streams::ensure(&js, &settings).await.expect("first set-up");
+    assert_eq!(first.len(), 6);
+    assert!(
+        first.iter().all(|(_, a)| *a == Action::Created),
+        "{first:?}"
+    );
+
+    let created = js
+        .get_stream(streams::COMMANDS_STREAM)
+        .await
+        .expect("stream")
+        .cached_info()
+        .created;
+    let second = streams::ensure(&js, &settings)
+        .await
+        .expect("second set-up");
+    assert!(
+        second.iter().all(|(_, a)| *a == Action::Unchanged),
+        "{second:?}"
+    );
+    let again = js
+        .get_stream(streams::COMMANDS_STREAM)
+        .await
+        .expect("stream")
+        .cached_info()
+        .created;
+    assert_eq!(created, again, "the stream was not recreated");
+
+    let info = js
+        .get_stream(streams::COMMANDS_STREAM)
+        .await
+        .expect("stream")
+        .cached_info()
+        .config
+        .clone();
+    assert_eq!(info.max_age, settings.commands_max_age);
+    assert_eq!(info.subjects, ["chatops.commands.>"]);
+}
+
+#[tokio::test]
+async fn processes_starting_together_agree_on_one_topology() {
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    let settings = StreamSettings::default();
+    let runs = (0..4).map(|_| streams::ensure(&js, &settings));
+    let results = futures::future::join_all(runs).await;
+    let mut created = 0;
+    for result in results {
+        let report = result.expect("every racer succeeds");
+        created += report.iter().filter(|(_, a)| *a == Action::Created).count();
+    }
+    assert!(
+        created >= 6,
+        "each stream and consumer was created by someone"
+    );
+}
+
+#[tokio::test]
+async fn a_stream_with_different_settings_is_reported_and_left_alone() {
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    let short = StreamSettings {
+        commands_max_age: Duration::from_secs(7 * 24 * 3600),
+        ..StreamSettings::default()
+    };
+    streams::ensure(&js, &short).await.expect("first set-up");
+
+    let err = streams::ensure(&js, &StreamSettings::default())
+        .await
+        .expect_err("drift");
+    let SetupError::Drift { what, differences } = &err else {
+        panic!("drift expected, got {err}");
+    };
+    assert_eq!(what, "stream CHATOPS_COMMANDS");
+    assert_eq!(differences.len(), 1, "{differences:?}");
+    assert_eq!(differences[0].field, "max_age");
+    assert_eq!(differences[0].existing, "7d");
+    assert_eq!(differences[0].configured, "90d");
+    let line = err.to_string();
+    assert!(line.contains("max_age is 7d (configured 90d)"), "{line}");
+    assert!(line.contains("nothing was changed"), "{line}");
+
+    let kept = js
+        .get_stream(streams::COMMANDS_STREAM)
+        .await
+        .expect("still there")
+        .cached_info()
+        .config
+        .clone();
+    assert_eq!(kept.max_age, short.commands_max_age, "not overwritten");
+}
+
+#[tokio::test]
+async fn a_consumer_with_different_settings_is_reported() {
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    streams::ensure(&js, &StreamSettings::default())
+        .await
+        .expect("first set-up");
+    let changed = StreamSettings {
+        max_deliver: 9,
+        ack_wait: Duration::from_secs(60),
+        ..StreamSettings::default()
+    };
+    let err = streams::ensure(&js, &changed).await.expect_err("drift");
+    let SetupError::Drift { what, differences } = &err else {
+        panic!("drift expected, got {err}");
+    };
+    assert_eq!(what, "consumer ingestion on CHATOPS_EVENTS");
+    let fields: Vec<_> = differences.iter().map(|d| d.field).collect();
+    assert_eq!(fields, ["ack_wait", "max_deliver"]);
+}
+
+#[tokio::test]
+async fn messages_with_the_same_id_are_stored_once() {
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    streams::ensure(&js, &StreamSettings::default())
+        .await
+        .expect("set-up");
+    for _ in 0..3 {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(chatops_shared::subjects::MSG_ID_HEADER, "message-1");
+        js.publish_with_headers(chatops_shared::subjects::EVENTS, headers, "{}".into())
+            .await
+            .expect("publish")
+            .await
+            .expect("ack");
+    }
+    let mut stream = js.get_stream(streams::EVENTS_STREAM).await.expect("stream");
+    assert_eq!(stream.info().await.expect("info").state.messages, 1);
+}
