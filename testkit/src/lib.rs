@@ -185,6 +185,138 @@ impl Drop for NatsServer {
     }
 }
 
+/// What a process printed and how it ended.
+#[derive(Debug)]
+pub struct Exit {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `bin` with exactly `envs` (plus `PATH`), no stdin, and waits for it
+/// to exit; panics if it is still running after `limit`.
+pub async fn run_to_exit(bin: &Path, envs: &[(&str, &str)], limit: Duration) -> Exit {
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.env_clear()
+        .envs(std::env::var_os("PATH").map(|p| ("PATH", p)))
+        .envs(envs.iter().copied())
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let output = timeout(limit, cmd.output())
+        .await
+        .unwrap_or_else(|_| panic!("{} did not exit within {limit:?}", bin.display()))
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+    Exit {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// Polls `probe` until it returns `Some`, failing the test after `limit`.
+pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = probe().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A child process whose stdout and stderr are captured as they arrive,
+/// killed on drop.
+#[derive(Debug)]
+pub struct Process {
+    child: tokio::process::Child,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Process {
+    /// Spawns `bin` with exactly `envs` (plus `PATH`) and `args`.
+    pub fn spawn(bin: &Path, args: &[&str], envs: &[(&str, &str)]) -> Self {
+        let mut child = tokio::process::Command::new(bin)
+            .args(args)
+            .env_clear()
+            .envs(std::env::var_os("PATH").map(|p| ("PATH", p)))
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let mut readers = Vec::new();
+        let stdout = child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
+        let stderr = child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
+        for stream in [stdout, stderr].into_iter().flatten() {
+            let output = output.clone();
+            readers.push(tokio::spawn(async move {
+                use tokio::io::AsyncBufReadExt;
+                let mut lines = tokio::io::BufReader::new(stream).lines();
+                while let Ok(Some(line)) = lines.next_line().await {
+                    let mut out = output.lock().unwrap_or_else(|p| p.into_inner());
+                    out.push_str(&line);
+                    out.push('\n');
+                }
+            }));
+        }
+        Self { child, output, readers }
+    }
+
+    /// Everything printed so far, stdout and stderr interleaved by line.
+    pub fn output(&self) -> String {
+        self.output.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Waits until a printed line contains `needle`; returns that line.
+    pub async fn wait_for_line(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(line) = self.output().lines().find(|l| l.contains(needle)) {
+                return line.to_owned();
+            }
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("process exited with {status} before printing {needle:?}:\n{}", self.output());
+            }
+            assert!(Instant::now() < deadline, "no line with {needle:?} within {limit:?}:\n{}", self.output());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    /// Sends a signal by name (`TERM`, `INT`, `KILL`, ...).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .args([format!("-{name}"), self.pid().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -{name} failed");
+    }
+
+    /// Waits for the exit code, with all output read.
+    pub async fn wait(mut self, limit: Duration) -> (Option<i32>, String) {
+        let status = timeout(limit, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("process did not exit within {limit:?}:\n{}", self.output()))
+            .expect("wait for the process");
+        for reader in self.readers.drain(..) {
+            let _ = reader.await;
+        }
+        (status.code(), self.output())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

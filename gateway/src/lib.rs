@@ -1,0 +1,5 @@
+//! The gateway: receives Webex webhooks, turns messages into commands on the
+//! stream, and relays results back to the room.
+
+pub mod config;
+pub mod startup;

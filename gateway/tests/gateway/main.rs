@@ -1,0 +1,3 @@
+//! The gateway binary, from the outside.
+
+mod startup;

@@ -1,0 +1,139 @@
+//! Start-up: configuration errors end it with one line and exit code 64,
+//! never printing a secret; a good configuration serves and stops on SIGTERM.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chatops_testkit::{run_to_exit, NatsServer, Process};
+
+const TOKEN: &str = "bot-token-TOPSECRET";
+const SECRET: &str = "hook-secret-TOPSECRET";
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn gateway() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_gateway"))
+}
+
+fn assert_config_error(exit: &chatops_testkit::Exit, variable: &str) {
+    assert_eq!(exit.code, Some(64), "{exit:?}");
+    let lines: Vec<_> = exit.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "one line expected: {:?}", exit.stderr);
+    assert!(lines[0].contains(variable), "{:?} should name {variable}", lines[0]);
+    let all = format!("{}{}", exit.stdout, exit.stderr);
+    assert!(!all.contains("TOPSECRET"), "a secret was printed: {all}");
+}
+
+#[tokio::test]
+async fn missing_bot_token_exits_64_naming_it() {
+    let exit = run_to_exit(gateway(), &[("WEBEX_WEBHOOK_SECRET", SECRET), ("AUTHORIZED_USERS", "a@example.com")], LIMIT).await;
+    assert_config_error(&exit, "WEBEX_BOT_TOKEN");
+}
+
+#[tokio::test]
+async fn missing_webhook_secret_exits_64_naming_it() {
+    let exit = run_to_exit(gateway(), &[("WEBEX_BOT_TOKEN", TOKEN), ("AUTHORIZED_USERS", "a@example.com")], LIMIT).await;
+    assert_config_error(&exit, "WEBEX_WEBHOOK_SECRET");
+}
+
+#[tokio::test]
+async fn malformed_variables_exit_64_naming_each_without_secrets() {
+    let base = [("WEBEX_BOT_TOKEN", TOKEN), ("WEBEX_WEBHOOK_SECRET", SECRET), ("AUTHORIZED_USERS", "a@example.com")];
+    let cases = [
+        ("NATS_URL", "nats://127.0.0.1:notaport"),
+        ("GATEWAY_ADDR", "everywhere"),
+        ("WEBEX_API_URL", "webexapis"),
+        ("AUTHORIZED_USERS", "alice"),
+        ("KUBERNETES_NAMESPACE", "Prod"),
+        ("CHATOPS_COMMANDS_MAX_AGE", "forever"),
+        ("CHATOPS_MAX_REPLICAS", "lots"),
+        ("WEBEX_BOT_TOKEN", "two words TOPSECRET"),
+    ];
+    for (variable, value) in cases {
+        let mut env: Vec<_> = base.iter().copied().filter(|(k, _)| *k != variable).collect();
+        env.push((variable, value));
+        let exit = run_to_exit(gateway(), &env, LIMIT).await;
+        assert_config_error(&exit, variable);
+    }
+}
+
+#[tokio::test]
+async fn the_seed_secret_name_is_accepted() {
+    // With the seed's WEBEX_ENCRYPTION_SECRET the configuration is complete,
+    // so the next problem is the NATS server: nothing listens on port 1.
+    let exit = run_to_exit(
+        gateway(),
+        &[
+            ("WEBEX_BOT_TOKEN", TOKEN),
+            ("WEBEX_ENCRYPTION_SECRET", SECRET),
+            ("AUTHORIZED_USERS", "a@example.com"),
+            ("GATEWAY_ADDR", "127.0.0.1:0"),
+            ("NATS_URL", "nats://127.0.0.1:1"),
+        ],
+        LIMIT,
+    )
+    .await;
+    assert_eq!(exit.code, Some(69), "{exit:?}");
+    assert!(exit.stderr.contains("cannot connect to NATS at nats://127.0.0.1:1"), "{exit:?}");
+    assert!(!exit.stderr.contains("TOPSECRET"));
+}
+
+#[tokio::test]
+async fn serves_health_sets_up_streams_and_stops_on_sigterm() {
+    let nats = NatsServer::start().await;
+    let url = nats.url();
+    let mut gateway = Process::spawn(
+        gateway(),
+        &[],
+        &[
+            ("WEBEX_BOT_TOKEN", TOKEN),
+            ("WEBEX_WEBHOOK_SECRET", SECRET),
+            ("AUTHORIZED_USERS", "a@example.com"),
+            ("GATEWAY_ADDR", "127.0.0.1:0"),
+            ("NATS_URL", url.as_str()),
+            ("RUST_LOG", "trace"),
+        ],
+    );
+    let line = gateway.wait_for_line("gateway listening", LIMIT).await;
+    let addr = line.split("addr=").nth(1).expect("the log names the address").trim();
+    let health = reqwest::get(format!("http://{addr}/healthz")).await.expect("GET /healthz");
+    assert!(health.status().is_success());
+
+    let client = async_nats::connect(&url).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    for stream in ["CHATOPS_EVENTS", "CHATOPS_COMMANDS", "CHATOPS_RESULTS"] {
+        js.get_stream(stream).await.unwrap_or_else(|e| panic!("{stream}: {e}"));
+    }
+
+    gateway.signal("TERM");
+    let (code, logs) = gateway.wait(LIMIT).await;
+    assert_eq!(code, Some(0), "{logs}");
+    assert!(logs.contains("SIGTERM"), "{logs}");
+    assert!(!logs.contains("TOPSECRET"), "a secret reached the logs at trace level");
+}
+
+#[tokio::test]
+async fn stream_settings_that_differ_from_the_server_exit_64() {
+    let nats = NatsServer::start().await;
+    let url = nats.url();
+    let env = |age: &'static str| {
+        vec![
+            ("WEBEX_BOT_TOKEN", TOKEN),
+            ("WEBEX_WEBHOOK_SECRET", SECRET),
+            ("AUTHORIZED_USERS", "a@example.com"),
+            ("GATEWAY_ADDR", "127.0.0.1:0"),
+            ("CHATOPS_COMMANDS_MAX_AGE", age),
+        ]
+    };
+    let client = async_nats::connect(&url).await.expect("connect");
+    let js = async_nats::jetstream::new(client);
+    let short = chatops_shared::streams::StreamSettings {
+        commands_max_age: Duration::from_secs(86_400),
+        ..Default::default()
+    };
+    chatops_shared::streams::ensure(&js, &short).await.expect("set-up");
+    let mut vars = env("90d");
+    vars.push(("NATS_URL", url.as_str()));
+    let exit = run_to_exit(gateway(), &vars, LIMIT).await;
+    assert_eq!(exit.code, Some(64), "{exit:?}");
+    assert!(exit.stderr.contains("stream CHATOPS_COMMANDS already exists with different settings: max_age is 1d (configured 90d)"), "{exit:?}");
+}

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("webex-sandbox: not built yet");
+    std::process::exit(1);
+}

@@ -1,0 +1,1 @@
+//! The Webex API stand-in (filled by its own issue).

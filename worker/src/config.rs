@@ -1,0 +1,31 @@
+//! The worker's configuration, composed from the shared pieces.
+
+use std::net::SocketAddr;
+
+use chatops_shared::config::{self, ClusterConfig, ConfigError, Env, NatsConfig, WORKER_CONCURRENCY};
+use chatops_shared::streams::StreamSettings;
+
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// Health and metrics.
+    pub listen: SocketAddr,
+    pub nats: NatsConfig,
+    pub streams: StreamSettings,
+    pub cluster: ClusterConfig,
+    /// Commands applied at once by this process.
+    pub concurrency: usize,
+}
+
+impl WorkerConfig {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        Ok(Self {
+            listen: config::worker_addr(env)?,
+            nats: NatsConfig::from_env(env)?,
+            streams: StreamSettings::from_env(env)?,
+            cluster: ClusterConfig::from_env(env)?,
+            concurrency: env.parse_or(WORKER_CONCURRENCY, 8, "a whole number from 1 to 1024", |s| {
+                s.parse().ok().filter(|n| (1..=1024).contains(n))
+            })?,
+        })
+    }
+}

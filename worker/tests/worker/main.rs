@@ -1,0 +1,3 @@
+//! The worker binary, from the outside.
+
+mod startup;
