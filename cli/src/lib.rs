@@ -5,7 +5,11 @@ use chatops_shared::streams::{self, Action, SetupError, StreamSettings};
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(name = "chatops", version, about = "Operate the chatops bot: streams, demo, replay, history, webhooks")]
+#[command(
+    name = "chatops",
+    version,
+    about = "Operate the chatops bot: streams, demo, replay, history, webhooks"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Cmd,
@@ -33,7 +37,9 @@ pub enum CliError {
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Config(_) | Self::Streams(SetupError::Drift { .. }) => chatops_shared::config::EXIT_CONFIG,
+            Self::Config(_) | Self::Streams(SetupError::Drift { .. }) => {
+                chatops_shared::config::EXIT_CONFIG
+            }
             _ => 69,
         }
     }

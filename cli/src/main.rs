@@ -1,4 +1,4 @@
-use chatops_cli::{run, Cli};
+use chatops_cli::{Cli, run};
 use chatops_shared::config::Env;
 use clap::Parser;
 

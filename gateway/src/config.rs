@@ -2,9 +2,9 @@
 
 use std::net::SocketAddr;
 
+use chatops_shared::Namespace;
 use chatops_shared::config::{self, ConfigError, Env, NatsConfig, PolicySource, WebexConfig};
 use chatops_shared::streams::StreamSettings;
-use chatops_shared::Namespace;
 
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {

@@ -1,6 +1,6 @@
 use chatops_gateway::config::GatewayConfig;
 use chatops_gateway::startup::Application;
-use chatops_shared::config::{exit_on_error, Env};
+use chatops_shared::config::{Env, exit_on_error};
 
 #[tokio::main]
 async fn main() {
@@ -14,7 +14,10 @@ async fn main() {
             std::process::exit(e.exit_code());
         }
     };
-    if let Err(e) = app.run_until_stopped(chatops_shared::shutdown::signal()).await {
+    if let Err(e) = app
+        .run_until_stopped(chatops_shared::shutdown::signal())
+        .await
+    {
         eprintln!("gateway: {e}");
         std::process::exit(1);
     }

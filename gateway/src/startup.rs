@@ -3,8 +3,8 @@
 
 use std::future::Future;
 
-use axum::routing::get;
 use axum::Router;
+use axum::routing::get;
 use chatops_shared::streams::{self, SetupError};
 use tokio::net::TcpListener;
 
@@ -49,13 +49,15 @@ pub struct Application {
 
 impl Application {
     pub async fn build(config: GatewayConfig) -> Result<Self, StartupError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: config.listen,
-                source,
-            })?;
-        let (_client, jetstream) = chatops_shared::nats::connect(&config.nats, "chatops-gateway").await?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        let (_client, jetstream) =
+            chatops_shared::nats::connect(&config.nats, "chatops-gateway").await?;
         for (what, action) in streams::ensure(&jetstream, &config.streams).await? {
             tracing::info!(%what, ?action, "stream set-up");
         }
@@ -67,7 +69,10 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         tracing::info!(addr = %self.listener.local_addr()?, "gateway listening");
         axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)

@@ -224,7 +224,10 @@ where
         if let Some(v) = probe().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {limit:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -254,8 +257,14 @@ impl Process {
             .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin.display()));
         let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let mut readers = Vec::new();
-        let stdout = child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
-        let stderr = child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
+        let stdout = child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
+        let stderr = child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>);
         for stream in [stdout, stderr].into_iter().flatten() {
             let output = output.clone();
             readers.push(tokio::spawn(async move {
@@ -268,12 +277,19 @@ impl Process {
                 }
             }));
         }
-        Self { child, output, readers }
+        Self {
+            child,
+            output,
+            readers,
+        }
     }
 
     /// Everything printed so far, stdout and stderr interleaved by line.
     pub fn output(&self) -> String {
-        self.output.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.output
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Waits until a printed line contains `needle`; returns that line.
@@ -284,9 +300,16 @@ impl Process {
                 return line.to_owned();
             }
             if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("process exited with {status} before printing {needle:?}:\n{}", self.output());
+                panic!(
+                    "process exited with {status} before printing {needle:?}:\n{}",
+                    self.output()
+                );
             }
-            assert!(Instant::now() < deadline, "no line with {needle:?} within {limit:?}:\n{}", self.output());
+            assert!(
+                Instant::now() < deadline,
+                "no line with {needle:?} within {limit:?}:\n{}",
+                self.output()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }

@@ -2,7 +2,9 @@
 
 use std::net::SocketAddr;
 
-use chatops_shared::config::{self, ClusterConfig, ConfigError, Env, NatsConfig, WORKER_CONCURRENCY};
+use chatops_shared::config::{
+    self, ClusterConfig, ConfigError, Env, NatsConfig, WORKER_CONCURRENCY,
+};
 use chatops_shared::streams::StreamSettings;
 
 #[derive(Debug, Clone)]
@@ -23,9 +25,12 @@ impl WorkerConfig {
             nats: NatsConfig::from_env(env)?,
             streams: StreamSettings::from_env(env)?,
             cluster: ClusterConfig::from_env(env)?,
-            concurrency: env.parse_or(WORKER_CONCURRENCY, 8, "a whole number from 1 to 1024", |s| {
-                s.parse().ok().filter(|n| (1..=1024).contains(n))
-            })?,
+            concurrency: env.parse_or(
+                WORKER_CONCURRENCY,
+                8,
+                "a whole number from 1 to 1024",
+                |s| s.parse().ok().filter(|n| (1..=1024).contains(n)),
+            )?,
         })
     }
 }

@@ -2,8 +2,11 @@
 //! variables, or the standard in-cluster / KUBECONFIG inference.
 
 use base64::Engine;
-use chatops_shared::config::{ClusterConfig, ConfigError, CLUSTER_URL};
-use kube::config::{AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext};
+use chatops_shared::config::{CLUSTER_URL, ClusterConfig, ConfigError};
+use kube::config::{
+    AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster,
+    NamedContext,
+};
 
 /// A client for the configured cluster. Errors are configuration errors.
 pub async fn client(config: &ClusterConfig) -> Result<kube::Client, ConfigError> {

@@ -1,4 +1,4 @@
-use chatops_shared::config::{exit_on_error, Env};
+use chatops_shared::config::{Env, exit_on_error};
 use chatops_worker::config::WorkerConfig;
 use chatops_worker::startup::Application;
 
@@ -15,7 +15,10 @@ async fn main() {
             std::process::exit(e.exit_code());
         }
     };
-    if let Err(e) = app.run_until_stopped(chatops_shared::shutdown::signal()).await {
+    if let Err(e) = app
+        .run_until_stopped(chatops_shared::shutdown::signal())
+        .await
+    {
         eprintln!("worker: {e}");
         std::process::exit(1);
     }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use chatops_testkit::{run_to_exit, NatsServer, Process};
+use chatops_testkit::{NatsServer, Process, run_to_exit};
 
 const TOKEN: &str = "bot-token-TOPSECRET";
 const SECRET: &str = "hook-secret-TOPSECRET";
@@ -18,26 +18,50 @@ fn assert_config_error(exit: &chatops_testkit::Exit, variable: &str) {
     assert_eq!(exit.code, Some(64), "{exit:?}");
     let lines: Vec<_> = exit.stderr.lines().collect();
     assert_eq!(lines.len(), 1, "one line expected: {:?}", exit.stderr);
-    assert!(lines[0].contains(variable), "{:?} should name {variable}", lines[0]);
+    assert!(
+        lines[0].contains(variable),
+        "{:?} should name {variable}",
+        lines[0]
+    );
     let all = format!("{}{}", exit.stdout, exit.stderr);
     assert!(!all.contains("TOPSECRET"), "a secret was printed: {all}");
 }
 
 #[tokio::test]
 async fn missing_bot_token_exits_64_naming_it() {
-    let exit = run_to_exit(gateway(), &[("WEBEX_WEBHOOK_SECRET", SECRET), ("AUTHORIZED_USERS", "a@example.com")], LIMIT).await;
+    let exit = run_to_exit(
+        gateway(),
+        &[
+            ("WEBEX_WEBHOOK_SECRET", SECRET),
+            ("AUTHORIZED_USERS", "a@example.com"),
+        ],
+        LIMIT,
+    )
+    .await;
     assert_config_error(&exit, "WEBEX_BOT_TOKEN");
 }
 
 #[tokio::test]
 async fn missing_webhook_secret_exits_64_naming_it() {
-    let exit = run_to_exit(gateway(), &[("WEBEX_BOT_TOKEN", TOKEN), ("AUTHORIZED_USERS", "a@example.com")], LIMIT).await;
+    let exit = run_to_exit(
+        gateway(),
+        &[
+            ("WEBEX_BOT_TOKEN", TOKEN),
+            ("AUTHORIZED_USERS", "a@example.com"),
+        ],
+        LIMIT,
+    )
+    .await;
     assert_config_error(&exit, "WEBEX_WEBHOOK_SECRET");
 }
 
 #[tokio::test]
 async fn malformed_variables_exit_64_naming_each_without_secrets() {
-    let base = [("WEBEX_BOT_TOKEN", TOKEN), ("WEBEX_WEBHOOK_SECRET", SECRET), ("AUTHORIZED_USERS", "a@example.com")];
+    let base = [
+        ("WEBEX_BOT_TOKEN", TOKEN),
+        ("WEBEX_WEBHOOK_SECRET", SECRET),
+        ("AUTHORIZED_USERS", "a@example.com"),
+    ];
     let cases = [
         ("NATS_URL", "nats://127.0.0.1:notaport"),
         ("GATEWAY_ADDR", "everywhere"),
@@ -49,7 +73,11 @@ async fn malformed_variables_exit_64_naming_each_without_secrets() {
         ("WEBEX_BOT_TOKEN", "two words TOPSECRET"),
     ];
     for (variable, value) in cases {
-        let mut env: Vec<_> = base.iter().copied().filter(|(k, _)| *k != variable).collect();
+        let mut env: Vec<_> = base
+            .iter()
+            .copied()
+            .filter(|(k, _)| *k != variable)
+            .collect();
         env.push((variable, value));
         let exit = run_to_exit(gateway(), &env, LIMIT).await;
         assert_config_error(&exit, variable);
@@ -73,7 +101,11 @@ async fn the_seed_secret_name_is_accepted() {
     )
     .await;
     assert_eq!(exit.code, Some(69), "{exit:?}");
-    assert!(exit.stderr.contains("cannot connect to NATS at nats://127.0.0.1:1"), "{exit:?}");
+    assert!(
+        exit.stderr
+            .contains("cannot connect to NATS at nats://127.0.0.1:1"),
+        "{exit:?}"
+    );
     assert!(!exit.stderr.contains("TOPSECRET"));
 }
 
@@ -94,21 +126,32 @@ async fn serves_health_sets_up_streams_and_stops_on_sigterm() {
         ],
     );
     let line = gateway.wait_for_line("gateway listening", LIMIT).await;
-    let addr = line.split("addr=").nth(1).expect("the log names the address").trim();
-    let health = reqwest::get(format!("http://{addr}/healthz")).await.expect("GET /healthz");
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .expect("the log names the address")
+        .trim();
+    let health = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .expect("GET /healthz");
     assert!(health.status().is_success());
 
     let client = async_nats::connect(&url).await.expect("connect");
     let js = async_nats::jetstream::new(client);
     for stream in ["CHATOPS_EVENTS", "CHATOPS_COMMANDS", "CHATOPS_RESULTS"] {
-        js.get_stream(stream).await.unwrap_or_else(|e| panic!("{stream}: {e}"));
+        js.get_stream(stream)
+            .await
+            .unwrap_or_else(|e| panic!("{stream}: {e}"));
     }
 
     gateway.signal("TERM");
     let (code, logs) = gateway.wait(LIMIT).await;
     assert_eq!(code, Some(0), "{logs}");
     assert!(logs.contains("SIGTERM"), "{logs}");
-    assert!(!logs.contains("TOPSECRET"), "a secret reached the logs at trace level");
+    assert!(
+        !logs.contains("TOPSECRET"),
+        "a secret reached the logs at trace level"
+    );
 }
 
 #[tokio::test]
@@ -130,7 +173,9 @@ async fn stream_settings_that_differ_from_the_server_exit_64() {
         commands_max_age: Duration::from_secs(86_400),
         ..Default::default()
     };
-    chatops_shared::streams::ensure(&js, &short).await.expect("set-up");
+    chatops_shared::streams::ensure(&js, &short)
+        .await
+        .expect("set-up");
     let mut vars = env("90d");
     vars.push(("NATS_URL", url.as_str()));
     let exit = run_to_exit(gateway(), &vars, LIMIT).await;

@@ -16,22 +16,77 @@ fn worker() -> &'static Path {
 async fn bad_variables_exit_64_with_one_line_naming_each() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("CLUSTER_URL", "10.0.0.1:6443")], "CLUSTER_URL"),
-        (&[("CLUSTER_URL", "https://10.0.0.1:6443"), ("CLUSTER_CERT", "/nonexistent/ca.crt")], "CLUSTER_CERT"),
-        (&[("CLUSTER_URL", "https://10.0.0.1:6443"), ("KUBERNETES_TOKEN", "a TOPSECRET b")], "KUBERNETES_TOKEN"),
-        (&[("CLUSTER_URL", "https://10.0.0.1:6443"), ("NATS_URL", "nats://x:y:z")], "NATS_URL"),
-        (&[("CLUSTER_URL", "https://10.0.0.1:6443"), ("WORKER_ADDR", "nowhere")], "WORKER_ADDR"),
-        (&[("CLUSTER_URL", "https://10.0.0.1:6443"), ("WORKER_CONCURRENCY", "0")], "WORKER_CONCURRENCY"),
-        (&[("CLUSTER_URL", "https://10.0.0.1:6443"), ("CHATOPS_STREAM_REPLICAS", "2")], "CHATOPS_STREAM_REPLICAS"),
+        (
+            &[
+                ("CLUSTER_URL", "https://10.0.0.1:6443"),
+                ("CLUSTER_CERT", "/nonexistent/ca.crt"),
+            ],
+            "CLUSTER_CERT",
+        ),
+        (
+            &[
+                ("CLUSTER_URL", "https://10.0.0.1:6443"),
+                ("KUBERNETES_TOKEN", "a TOPSECRET b"),
+            ],
+            "KUBERNETES_TOKEN",
+        ),
+        (
+            &[
+                ("CLUSTER_URL", "https://10.0.0.1:6443"),
+                ("NATS_URL", "nats://x:y:z"),
+            ],
+            "NATS_URL",
+        ),
+        (
+            &[
+                ("CLUSTER_URL", "https://10.0.0.1:6443"),
+                ("WORKER_ADDR", "nowhere"),
+            ],
+            "WORKER_ADDR",
+        ),
+        (
+            &[
+                ("CLUSTER_URL", "https://10.0.0.1:6443"),
+                ("WORKER_CONCURRENCY", "0"),
+            ],
+            "WORKER_CONCURRENCY",
+        ),
+        (
+            &[
+                ("CLUSTER_URL", "https://10.0.0.1:6443"),
+                ("CHATOPS_STREAM_REPLICAS", "2"),
+            ],
+            "CHATOPS_STREAM_REPLICAS",
+        ),
         // Nothing to infer from: no in-cluster account, KUBECONFIG names no file.
-        (&[("KUBECONFIG", "/nonexistent/kubeconfig"), ("KUBERNETES_TOKEN", "TOPSECRET")], "CLUSTER_URL"),
+        (
+            &[
+                ("KUBECONFIG", "/nonexistent/kubeconfig"),
+                ("KUBERNETES_TOKEN", "TOPSECRET"),
+            ],
+            "CLUSTER_URL",
+        ),
     ];
     for (env, variable) in cases {
         let exit = run_to_exit(worker(), env, LIMIT).await;
         assert_eq!(exit.code, Some(64), "{variable}: {exit:?}");
         let lines: Vec<_> = exit.stderr.lines().collect();
-        assert_eq!(lines.len(), 1, "{variable}: one line expected: {:?}", exit.stderr);
-        assert!(lines[0].contains(variable), "{:?} should name {variable}", lines[0]);
-        assert!(!exit.stderr.contains("TOPSECRET"), "a secret was printed: {}", exit.stderr);
+        assert_eq!(
+            lines.len(),
+            1,
+            "{variable}: one line expected: {:?}",
+            exit.stderr
+        );
+        assert!(
+            lines[0].contains(variable),
+            "{:?} should name {variable}",
+            lines[0]
+        );
+        assert!(
+            !exit.stderr.contains("TOPSECRET"),
+            "a secret was printed: {}",
+            exit.stderr
+        );
     }
 }
 
