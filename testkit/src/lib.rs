@@ -185,6 +185,16 @@ impl Drop for NatsServer {
     }
 }
 
+/// An HTTP client for tests (plain HTTP to loopback; rustls with ring is
+/// installed as the process's TLS provider, as the binaries do).
+pub fn http() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("build an HTTP client")
+}
+
 /// What a process printed and how it ended.
 #[derive(Debug)]
 pub struct Exit {

@@ -131,7 +131,9 @@ async fn serves_health_sets_up_streams_and_stops_on_sigterm() {
         .nth(1)
         .expect("the log names the address")
         .trim();
-    let health = reqwest::get(format!("http://{addr}/healthz"))
+    let health = chatops_testkit::http()
+        .get(format!("http://{addr}/healthz"))
+        .send()
         .await
         .expect("GET /healthz");
     assert!(health.status().is_success());
