@@ -499,16 +499,15 @@ mod tests {
 
     #[test]
     fn errors_name_the_variable_in_one_line_and_never_the_secret() {
-        let cases: Vec<(Env, &str, Box<dyn Fn(&Env) -> Result<(), ConfigError>>)> = vec![
-            (
-                Env::default(),
-                WEBEX_BOT_TOKEN,
-                Box::new(|e| WebexConfig::from_env(e).map(drop)),
-            ),
+        type Read = fn(&Env) -> Result<(), ConfigError>;
+        let cases: Vec<(Env, &str, Read)> = vec![
+            (Env::default(), WEBEX_BOT_TOKEN, |e| {
+                WebexConfig::from_env(e).map(drop)
+            }),
             (
                 Env::from_pairs([(WEBEX_BOT_TOKEN, TOKEN)]),
                 WEBEX_WEBHOOK_SECRET,
-                Box::new(|e| WebexConfig::from_env(e).map(drop)),
+                |e| WebexConfig::from_env(e).map(drop),
             ),
             (
                 Env::from_pairs([
@@ -516,7 +515,7 @@ mod tests {
                     (WEBEX_WEBHOOK_SECRET, "s"),
                 ]),
                 WEBEX_BOT_TOKEN,
-                Box::new(|e| WebexConfig::from_env(e).map(drop)),
+                |e| WebexConfig::from_env(e).map(drop),
             ),
             (
                 Env::from_pairs([
@@ -525,47 +524,43 @@ mod tests {
                     (WEBEX_API_URL, "ftp://x"),
                 ]),
                 WEBEX_API_URL,
-                Box::new(|e| WebexConfig::from_env(e).map(drop)),
+                |e| WebexConfig::from_env(e).map(drop),
             ),
             (
                 Env::from_pairs([(NATS_URL, "nats://host:notaport")]),
                 NATS_URL,
-                Box::new(|e| NatsConfig::from_env(e).map(drop)),
+                |e| NatsConfig::from_env(e).map(drop),
             ),
             (
                 Env::from_pairs([(COMMANDS_MAX_AGE, "forever")]),
                 COMMANDS_MAX_AGE,
-                Box::new(|e| StreamSettings::from_env(e).map(drop)),
+                |e| StreamSettings::from_env(e).map(drop),
             ),
             (
                 Env::from_pairs([(STREAM_REPLICAS, "2")]),
                 STREAM_REPLICAS,
-                Box::new(|e| StreamSettings::from_env(e).map(drop)),
+                |e| StreamSettings::from_env(e).map(drop),
             ),
-            (
-                Env::from_pairs([(MAX_DELIVER, "0")]),
-                MAX_DELIVER,
-                Box::new(|e| StreamSettings::from_env(e).map(drop)),
-            ),
-            (
-                Env::default(),
-                AUTHORIZED_USERS,
-                Box::new(|e| PolicySource::from_env(e).map(drop)),
-            ),
+            (Env::from_pairs([(MAX_DELIVER, "0")]), MAX_DELIVER, |e| {
+                StreamSettings::from_env(e).map(drop)
+            }),
+            (Env::default(), AUTHORIZED_USERS, |e| {
+                PolicySource::from_env(e).map(drop)
+            }),
             (
                 Env::from_pairs([(AUTHORIZED_USERS, "alice@example.com,bob")]),
                 AUTHORIZED_USERS,
-                Box::new(|e| PolicySource::from_env(e).map(drop)),
+                |e| PolicySource::from_env(e).map(drop),
             ),
             (
                 Env::from_pairs([(CHATOPS_POLICY, "/nonexistent/policy.yaml")]),
                 CHATOPS_POLICY,
-                Box::new(|e| PolicySource::from_env(e).map(drop)),
+                |e| PolicySource::from_env(e).map(drop),
             ),
             (
                 Env::from_pairs([(CLUSTER_URL, "10.0.0.1:6443")]),
                 CLUSTER_URL,
-                Box::new(|e| ClusterConfig::from_env(e).map(drop)),
+                |e| ClusterConfig::from_env(e).map(drop),
             ),
             (
                 Env::from_pairs([
@@ -573,7 +568,7 @@ mod tests {
                     (CLUSTER_CERT, "/nonexistent/ca.crt"),
                 ]),
                 CLUSTER_CERT,
-                Box::new(|e| ClusterConfig::from_env(e).map(drop)),
+                |e| ClusterConfig::from_env(e).map(drop),
             ),
             (
                 Env::from_pairs([
@@ -581,22 +576,22 @@ mod tests {
                     (KUBERNETES_TOKEN, "k8s SECRET-123"),
                 ]),
                 KUBERNETES_TOKEN,
-                Box::new(|e| ClusterConfig::from_env(e).map(drop)),
+                |e| ClusterConfig::from_env(e).map(drop),
             ),
             (
                 Env::from_pairs([(KUBERNETES_NAMESPACE, "Prod")]),
                 KUBERNETES_NAMESPACE,
-                Box::new(|e| default_namespace(e).map(drop)),
+                |e| default_namespace(e).map(drop),
             ),
             (
                 Env::from_pairs([(GATEWAY_ADDR, "8080")]),
                 GATEWAY_ADDR,
-                Box::new(|e| gateway_addr(e).map(drop)),
+                |e| gateway_addr(e).map(drop),
             ),
             (
                 Env::from_pairs([(CHATOPS_MAX_REPLICAS, "-1")]),
                 CHATOPS_MAX_REPLICAS,
-                Box::new(|e| max_replicas(e).map(drop)),
+                |e| max_replicas(e).map(drop),
             ),
         ];
         for (env, variable, read) in cases {

@@ -145,21 +145,20 @@ fn check_digest(digest: &str) -> Result<(), ImageError> {
     }
     let registered = [("sha256", 64), ("sha384", 96), ("sha512", 128)];
     match registered.iter().find(|(name, _)| *name == algorithm) {
-        Some(&(algorithm, want)) => {
-            if hex.len() != want || hex.chars().any(|c| c.is_ascii_uppercase()) {
-                return Err(ImageError::DigestLength {
-                    digest: digest.to_owned(),
-                    algorithm,
-                    got: hex.len(),
-                    want,
-                });
-            }
+        Some(&(algorithm, want))
+            if hex.len() != want || hex.chars().any(|c| c.is_ascii_uppercase()) =>
+        {
+            Err(ImageError::DigestLength {
+                digest: digest.to_owned(),
+                algorithm,
+                got: hex.len(),
+                want,
+            })
         }
         // Unregistered algorithms: the grammar asks for at least 128 bits.
-        None if hex.len() < 32 => return Err(bad()),
-        None => {}
+        None if hex.len() < 32 => Err(bad()),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 fn check_name(name: &str) -> Result<(), ImageError> {
