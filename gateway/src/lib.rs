@@ -2,4 +2,6 @@
 //! stream, and relays results back to the room.
 
 pub mod config;
+pub mod language;
+pub mod policy;
 pub mod startup;

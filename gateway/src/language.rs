@@ -1,0 +1,469 @@
+//! The command language people type after mentioning the bot.
+//!
+//! ```text
+//! scale <deployment> to <replicas>              (the seed's forms)
+//! deploy <image:tag> to <deployment>
+//! set image <deployment> [<container>=]<image>
+//! restart <deployment>
+//! rollback <deployment> [to <revision>]
+//! status <deployment>
+//! list
+//! history <deployment>
+//! help
+//! ```
+//!
+//! Any command may end with `in <namespace>`. Keywords are case-insensitive;
+//! names and images go through the validated types of `chatops-shared`, so
+//! a parsed command is valid by construction. Every error says what was
+//! expected and gives an example.
+
+use std::fmt;
+
+use chatops_shared::{
+    CommandKind, ContainerName, DeploymentName, ImageError, ImageRef, NameError, Namespace,
+    Replicas, ReplicasError, Verb,
+};
+
+/// What a message asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Parsed {
+    Command(Request),
+    Help,
+}
+
+/// A command as typed, before policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub kind: CommandKind,
+    pub namespace: Namespace,
+    /// `None` only for `list`.
+    pub deployment: Option<DeploymentName>,
+}
+
+impl Request {
+    /// The command as a person would type it, e.g. `scale web to 3 in prod`.
+    pub fn describe(&self) -> String {
+        let d = self.deployment.as_ref().map_or("", DeploymentName::as_str);
+        let what = match &self.kind {
+            CommandKind::Scale { replicas } => format!("scale {d} to {replicas}"),
+            CommandKind::SetImage {
+                container: Some(c),
+                image,
+            } => format!("set image {d} {c}={image}"),
+            CommandKind::SetImage {
+                container: None,
+                image,
+            } => format!("deploy {image} to {d}"),
+            CommandKind::Restart => format!("restart {d}"),
+            CommandKind::Rollback { revision: None } => format!("rollback {d}"),
+            CommandKind::Rollback { revision: Some(r) } => format!("rollback {d} to {r}"),
+            CommandKind::Status => format!("status {d}"),
+            CommandKind::List => "list".to_owned(),
+            CommandKind::History => format!("history {d}"),
+        };
+        format!("{what} in {}", self.namespace)
+    }
+}
+
+/// Defaults the parser needs from configuration.
+#[derive(Debug, Clone)]
+pub struct Defaults {
+    pub namespace: Namespace,
+    /// The largest replica count any actor may ask for (the policy may lower it).
+    pub max_replicas: u32,
+}
+
+/// Why a message is not a command. Its `Display` is the sentence for the
+/// reply; [`ParseError::usage`] adds the expected form and an example.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ParseError {
+    #[error("I don't know the command '{0}'")]
+    UnknownVerb(String),
+    #[error("that is not how {verb} works")]
+    Malformed { verb: Form },
+    #[error("{0}")]
+    Deployment(NameError),
+    #[error("{0}")]
+    Namespace(NameError),
+    #[error("{0}")]
+    Container(NameError),
+    #[error("{0}")]
+    Image(ImageError),
+    #[error("{0}")]
+    Replicas(ReplicasError),
+    #[error("the revision must be a whole number of at least 1, got '{0}'")]
+    Revision(String),
+}
+
+/// The forms of the language, for usage lines and help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Form {
+    Scale,
+    Deploy,
+    SetImage,
+    Restart,
+    Rollback,
+    Status,
+    List,
+    History,
+    Help,
+}
+
+impl Form {
+    pub const ALL: [Form; 9] = [
+        Form::Scale,
+        Form::Deploy,
+        Form::SetImage,
+        Form::Restart,
+        Form::Rollback,
+        Form::Status,
+        Form::List,
+        Form::History,
+        Form::Help,
+    ];
+
+    pub fn syntax(self) -> &'static str {
+        match self {
+            Form::Scale => "scale <deployment> to <replicas>",
+            Form::Deploy => "deploy <image:tag> to <deployment>",
+            Form::SetImage => "set image <deployment> [<container>=]<image>",
+            Form::Restart => "restart <deployment>",
+            Form::Rollback => "rollback <deployment> [to <revision>]",
+            Form::Status => "status <deployment>",
+            Form::List => "list",
+            Form::History => "history <deployment>",
+            Form::Help => "help",
+        }
+    }
+
+    pub fn example(self) -> &'static str {
+        match self {
+            Form::Scale => "scale web to 3",
+            Form::Deploy => "deploy registry.example.com/web:2.1 to web",
+            Form::SetImage => "set image web nginx=nginx:1.27",
+            Form::Restart => "restart web",
+            Form::Rollback => "rollback web to 2",
+            Form::Status => "status web",
+            Form::List => "list in prod",
+            Form::History => "history web",
+            Form::Help => "help",
+        }
+    }
+
+    /// The verb a policy must grant; `None` for help, which anyone may ask.
+    pub fn verb(self) -> Option<Verb> {
+        match self {
+            Form::Scale => Some(Verb::Scale),
+            Form::Deploy | Form::SetImage => Some(Verb::Deploy),
+            Form::Restart => Some(Verb::Restart),
+            Form::Rollback => Some(Verb::Rollback),
+            Form::Status => Some(Verb::Status),
+            Form::List => Some(Verb::List),
+            Form::History => Some(Verb::History),
+            Form::Help => None,
+        }
+    }
+}
+
+impl fmt::Display for Form {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            Form::SetImage => "set image",
+            other => other.syntax().split(' ').next().unwrap_or_default(),
+        };
+        f.write_str(name)
+    }
+}
+
+impl ParseError {
+    /// The form the person was attempting, when it is known.
+    pub fn form(&self) -> Option<Form> {
+        match self {
+            ParseError::Malformed { verb } => Some(*verb),
+            _ => None,
+        }
+    }
+}
+
+/// Removes the bot's name from the start of the plain text, as Webex renders
+/// a mention (`kube scale web to 3`), with or without a leading `@`.
+pub fn strip_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
+    let trimmed = text.trim_start();
+    let without_at = trimmed.strip_prefix('@').unwrap_or(trimmed);
+    let Some(head) = without_at.get(..bot_name.len()) else {
+        return trimmed;
+    };
+    let rest = &without_at[bot_name.len()..];
+    let at_word_end =
+        rest.is_empty() || rest.starts_with(|c: char| c.is_whitespace() || c == ',' || c == ':');
+    if !bot_name.is_empty() && head.eq_ignore_ascii_case(bot_name) && at_word_end {
+        rest.trim_start_matches([',', ':']).trim_start()
+    } else {
+        trimmed
+    }
+}
+
+/// Parses one message (mention already stripped).
+pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
+    let mut words: Vec<&str> = text.split_whitespace().collect();
+    let Some(first) = words.first() else {
+        return Ok(Parsed::Help);
+    };
+    let form = match first.to_ascii_lowercase().as_str() {
+        "scale" => Form::Scale,
+        "deploy" => Form::Deploy,
+        "set" => Form::SetImage,
+        "restart" => Form::Restart,
+        "rollback" | "undo" => Form::Rollback,
+        "status" => Form::Status,
+        "list" | "ls" => Form::List,
+        "history" => Form::History,
+        "help" | "?" => Form::Help,
+        _ => return Err(ParseError::UnknownVerb(first.chars().take(40).collect())),
+    };
+    let namespace = match words.len() {
+        n if n >= 2 && words[n - 2].eq_ignore_ascii_case("in") => {
+            let ns = words[n - 1];
+            words.truncate(n - 2);
+            Namespace::parse(ns).map_err(ParseError::Namespace)?
+        }
+        _ => defaults.namespace.clone(),
+    };
+    let malformed = || ParseError::Malformed { verb: form };
+    let kw = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
+    let request = |kind, deployment: Option<DeploymentName>| {
+        Ok(Parsed::Command(Request {
+            kind,
+            namespace: namespace.clone(),
+            deployment,
+        }))
+    };
+    match (form, &words[1..]) {
+        (Form::Help, []) => Ok(Parsed::Help),
+        (Form::Scale, [d, to, n]) if kw(to, "to") => {
+            let replicas =
+                Replicas::parse(n, defaults.max_replicas).map_err(ParseError::Replicas)?;
+            request(CommandKind::Scale { replicas }, Some(deployment(d)?))
+        }
+        (Form::Deploy, [image, to, d]) if kw(to, "to") => {
+            let image = ImageRef::parse(image).map_err(ParseError::Image)?;
+            request(
+                CommandKind::SetImage {
+                    container: None,
+                    image,
+                },
+                Some(deployment(d)?),
+            )
+        }
+        (Form::SetImage, [img_kw, d, spec]) if kw(img_kw, "image") => {
+            let deployment = deployment(d)?;
+            // `name=image`: an image reference never contains '=', so the
+            // first '=' separates the container.
+            let (container, image) = match spec.split_once('=') {
+                Some((c, i)) => (
+                    Some(ContainerName::parse(c).map_err(ParseError::Container)?),
+                    i,
+                ),
+                None => (None, *spec),
+            };
+            let image = ImageRef::parse(image).map_err(ParseError::Image)?;
+            request(CommandKind::SetImage { container, image }, Some(deployment))
+        }
+        (Form::Restart, [d]) => request(CommandKind::Restart, Some(deployment(d)?)),
+        (Form::Rollback, [d]) => request(
+            CommandKind::Rollback { revision: None },
+            Some(deployment(d)?),
+        ),
+        (Form::Rollback, [d, to, r]) if kw(to, "to") => {
+            let deployment = deployment(d)?;
+            let revision = r
+                .strip_prefix(['r', 'R'])
+                .unwrap_or(r)
+                .parse::<u64>()
+                .ok()
+                .filter(|r| *r >= 1)
+                .ok_or_else(|| ParseError::Revision(r.chars().take(40).collect()))?;
+            request(
+                CommandKind::Rollback {
+                    revision: Some(revision),
+                },
+                Some(deployment),
+            )
+        }
+        (Form::Status, [d]) => request(CommandKind::Status, Some(deployment(d)?)),
+        (Form::History, [d]) => request(CommandKind::History, Some(deployment(d)?)),
+        (Form::List, []) => request(CommandKind::List, None),
+        _ => Err(malformed()),
+    }
+}
+
+/// A deployment as typed; kubectl's `deployment/web` form is accepted.
+fn deployment(word: &str) -> Result<DeploymentName, ParseError> {
+    let name = ["deployment/", "deployments/", "deploy/"]
+        .iter()
+        .find_map(|p| word.strip_prefix(p))
+        .unwrap_or(word);
+    DeploymentName::parse(name).map_err(ParseError::Deployment)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn defaults() -> Defaults {
+        Defaults {
+            namespace: Namespace::parse("default").expect("valid"),
+            max_replicas: 20,
+        }
+    }
+
+    fn ok(text: &str) -> Request {
+        match parse(text, &defaults()) {
+            Ok(Parsed::Command(r)) => r,
+            other => panic!("{text:?}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn every_form_parses() {
+        let cases = [
+            ("scale web to 5", "scale web to 5 in default"),
+            ("SCALE Web-Not to 5", ""),
+            ("Scale web TO 0 in prod", "scale web to 0 in prod"),
+            ("scale deployment/web to 20", "scale web to 20 in default"),
+            (
+                "deploy registry/web:2.1 to web",
+                "deploy registry/web:2.1 to web in default",
+            ),
+            (
+                "deploy nginx:1.21 to nginx-deployment in staging",
+                "deploy nginx:1.21 to nginx-deployment in staging",
+            ),
+            (
+                "set image web nginx=nginx:1.27",
+                "set image web nginx=nginx:1.27 in default",
+            ),
+            (
+                "set image web nginx:1.27",
+                "deploy nginx:1.27 to web in default",
+            ),
+            (
+                "Set Image api.v2 sidecar=[::1]:5000/proxy:1 IN prod",
+                "set image api.v2 sidecar=[::1]:5000/proxy:1 in prod",
+            ),
+            ("restart web", "restart web in default"),
+            ("rollback web", "rollback web in default"),
+            ("rollback web to 3", "rollback web to 3 in default"),
+            ("undo web to r2", "rollback web to 2 in default"),
+            ("status web in prod", "status web in prod"),
+            ("list", "list in default"),
+            ("list in prod", "list in prod"),
+            ("history web", "history web in default"),
+            ("  scale   web   to   5  ", "scale web to 5 in default"),
+        ];
+        for (text, want) in cases {
+            if want.is_empty() {
+                assert!(parse(text, &defaults()).is_err(), "{text:?}");
+                continue;
+            }
+            assert_eq!(ok(text).describe(), want, "{text:?}");
+        }
+        assert_eq!(parse("help", &defaults()), Ok(Parsed::Help));
+        assert_eq!(parse("HELP", &defaults()), Ok(Parsed::Help));
+        assert_eq!(parse("", &defaults()), Ok(Parsed::Help));
+    }
+
+    #[test]
+    fn parsed_commands_carry_validated_arguments() {
+        let r = ok("scale web to 5 in prod");
+        assert_eq!(
+            r.kind,
+            CommandKind::Scale {
+                replicas: Replicas::new(5, 5).expect("valid")
+            }
+        );
+        assert_eq!(r.namespace.as_str(), "prod");
+        assert_eq!(r.deployment.map(|d| d.to_string()).as_deref(), Some("web"));
+        let r = ok("set image web nginx=nginx:1.27");
+        let CommandKind::SetImage { container, image } = r.kind else {
+            panic!()
+        };
+        assert_eq!(container.map(|c| c.to_string()).as_deref(), Some("nginx"));
+        assert_eq!(image.as_str(), "nginx:1.27");
+        assert_eq!(ok("list").deployment, None);
+    }
+
+    #[test]
+    fn malformed_forms_say_what_was_expected() {
+        let cases: &[(&str, &str)] = &[
+            ("scale web", "that is not how scale works"),
+            ("scale web 5", "that is not how scale works"),
+            ("scale to 5", "that is not how scale works"),
+            ("scale web to 5 please", "that is not how scale works"),
+            ("deploy nginx:1.21 web", "that is not how deploy works"),
+            ("deploy nginx:1.21", "that is not how deploy works"),
+            ("set web nginx=nginx:1", "that is not how set image works"),
+            ("set image web", "that is not how set image works"),
+            ("restart", "that is not how restart works"),
+            ("restart web now", "that is not how restart works"),
+            ("rollback web 3", "that is not how rollback works"),
+            ("status", "that is not how status works"),
+            ("list web", "that is not how list works"),
+            ("history", "that is not how history works"),
+            ("help me", "that is not how help works"),
+            ("delete web", "I don't know the command 'delete'"),
+            ("kubectl get pods", "I don't know the command 'kubectl'"),
+            ("scale web to 21", "from 0 to 20, got 21"),
+            ("scale web to -1", "from 0 to 20, got -1"),
+            (
+                "scale web to 99999999999999999999999999999999999999999999",
+                "from 0 to 20",
+            ),
+            ("scale web to three", "whole number from 0 to 20"),
+            ("scale web to 2.5", "whole number from 0 to 20"),
+            ("scale Web to 3", "uppercase letter 'W'"),
+            ("scale ../etc to 3", "'..'"),
+            ("scale web/x to 3", "'/'"),
+            ("scale we\u{200b}b to 3", "U+200B"),
+            (
+                "scale web to 3 in Prod",
+                "a namespace contains the uppercase letter 'P'",
+            ),
+            ("scale web to 3 in a.b", "a namespace contains '.'"),
+            ("scale web to 3 in", "that is not how scale works"),
+            ("deploy NGINX to web", "must be lowercase"),
+            ("deploy nginx@sha256:abc to web", "exactly 64"),
+            (
+                "set image web Nginx=nginx:1",
+                "a container name contains the uppercase letter 'N'",
+            ),
+            ("set image web nginx=", "empty"),
+            ("rollback web to 0", "at least 1, got '0'"),
+            ("rollback web to last", "at least 1, got 'last'"),
+        ];
+        for (text, want) in cases {
+            let err = parse(text, &defaults()).expect_err(text);
+            assert!(
+                err.to_string().contains(want),
+                "{text:?}: {err} should contain {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bot_mention_is_stripped_only_at_the_start() {
+        assert_eq!(
+            strip_mention("kube scale web to 3", "kube"),
+            "scale web to 3"
+        );
+        assert_eq!(
+            strip_mention("  Kube, scale web to 3", "kube"),
+            "scale web to 3"
+        );
+        assert_eq!(strip_mention("@kube: list", "kube"), "list");
+        assert_eq!(strip_mention("kube", "kube"), "");
+        assert_eq!(strip_mention("kubectl scale", "kube"), "kubectl scale");
+        assert_eq!(strip_mention("scale kube to 3", "kube"), "scale kube to 3");
+        assert_eq!(strip_mention("ké", "kube"), "ké");
+    }
+}

@@ -1,0 +1,548 @@
+//! Who may do what. Deny by default: a request is allowed only when a rule
+//! names the actor (by email or email domain) and grants the verb, the
+//! namespace, the deployment, the room and, for `scale`, the replica count.
+//!
+//! Two sources: the seed's `AUTHORIZED_USERS` (those people may do
+//! everything, up to `CHATOPS_MAX_REPLICAS`), or a YAML policy file:
+//!
+//! ```yaml
+//! max_replicas: 50            # a bound for every rule (optional)
+//! rooms: [ROOM_ID]            # commands accepted only from these rooms (optional)
+//! rules:
+//!   - users: [alice@example.com]
+//!     domains: [ops.example.com]
+//!     verbs: ["*"]            # scale, deploy, restart, rollback, status, list, history
+//!     namespaces: [default, "team-*"]
+//!     deployments: ["*"]
+//!     max_replicas: 10        # optional, lowers the bound for this rule
+//!     rooms: [ROOM_ID]        # optional, narrows the rooms for this rule
+//! ```
+
+use std::path::Path;
+
+use chatops_shared::config::PolicySource;
+use chatops_shared::{DeploymentName, Namespace, Verb};
+use serde::Deserialize;
+
+/// A request as the policy sees it.
+#[derive(Debug, Clone, Copy)]
+pub struct Access<'a> {
+    pub email: &'a str,
+    pub room_id: &'a str,
+    pub verb: Verb,
+    pub namespace: &'a Namespace,
+    pub deployment: Option<&'a DeploymentName>,
+    /// For `scale`: the count asked for.
+    pub replicas: Option<u32>,
+}
+
+/// Why a request was refused, phrased for the person who asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    #[error("you are not authorised to run commands with this bot")]
+    Unknown,
+    #[error("commands are not accepted from this room")]
+    Room,
+    #[error("you may not {0}")]
+    Verb(Verb),
+    #[error("you may not {verb} in namespace {namespace}")]
+    Namespace { verb: Verb, namespace: Namespace },
+    #[error("you may not {verb} deployment {deployment} in namespace {namespace}")]
+    Deployment {
+        verb: Verb,
+        deployment: DeploymentName,
+        namespace: Namespace,
+    },
+    #[error(
+        "you may scale {deployment} in namespace {namespace} to at most {max} replicas, not {asked}"
+    )]
+    Replicas {
+        deployment: DeploymentName,
+        namespace: Namespace,
+        max: u32,
+        asked: u32,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("cannot read the policy file {path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the policy file {path} is invalid: {message}")]
+    Invalid { path: String, message: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PolicyFile {
+    #[serde(default)]
+    max_replicas: Option<u32>,
+    #[serde(default)]
+    rooms: Option<Vec<String>>,
+    rules: Vec<RuleFile>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    domains: Vec<String>,
+    verbs: Vec<String>,
+    #[serde(default = "everything")]
+    namespaces: Vec<String>,
+    #[serde(default = "everything")]
+    deployments: Vec<String>,
+    #[serde(default)]
+    max_replicas: Option<u32>,
+    #[serde(default)]
+    rooms: Option<Vec<String>>,
+}
+
+fn everything() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+#[derive(Debug, Clone)]
+struct Rule {
+    users: Vec<String>,
+    domains: Vec<String>,
+    verbs: Vec<Verb>,
+    namespaces: Vec<String>,
+    deployments: Vec<String>,
+    max_replicas: u32,
+    rooms: Option<Vec<String>>,
+}
+
+/// The loaded policy.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    rooms: Option<Vec<String>>,
+}
+
+impl Policy {
+    /// Loads the policy the configuration names.
+    pub fn load(source: &PolicySource, max_replicas: u32) -> Result<Self, PolicyError> {
+        match source {
+            PolicySource::AuthorizedUsers(users) => Ok(Self::authorized_users(users, max_replicas)),
+            PolicySource::File(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                Self::from_yaml(&text, path, max_replicas)
+            }
+        }
+    }
+
+    /// The seed's model: these people may do everything.
+    pub fn authorized_users(users: &[String], max_replicas: u32) -> Self {
+        Self {
+            rules: vec![Rule {
+                users: users.iter().map(|u| u.to_lowercase()).collect(),
+                domains: Vec::new(),
+                verbs: Verb::ALL.to_vec(),
+                namespaces: everything(),
+                deployments: everything(),
+                max_replicas,
+                rooms: None,
+            }],
+            rooms: None,
+        }
+    }
+
+    pub fn from_yaml(text: &str, path: &Path, max_replicas: u32) -> Result<Self, PolicyError> {
+        let invalid = |message: String| PolicyError::Invalid {
+            path: path.display().to_string(),
+            message,
+        };
+        let file: PolicyFile = serde_yaml_ng::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        let bound = file.max_replicas.unwrap_or(max_replicas).min(max_replicas);
+        let mut rules = Vec::new();
+        for (i, rule) in file.rules.into_iter().enumerate() {
+            let n = i + 1;
+            if rule.users.is_empty() && rule.domains.is_empty() {
+                return Err(invalid(format!("rule {n} names no users and no domains")));
+            }
+            let mut verbs = Vec::new();
+            for v in &rule.verbs {
+                if v == "*" {
+                    verbs.extend(Verb::ALL);
+                    continue;
+                }
+                let verb = Verb::ALL
+                    .into_iter()
+                    .find(|verb| verb.as_str().eq_ignore_ascii_case(v))
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "rule {n} has the verb '{v}'; verbs are *, {}",
+                            Verb::ALL.map(Verb::as_str).join(", ")
+                        ))
+                    })?;
+                verbs.push(verb);
+            }
+            rules.push(Rule {
+                users: rule.users.iter().map(|u| u.trim().to_lowercase()).collect(),
+                domains: rule
+                    .domains
+                    .iter()
+                    .map(|d| d.trim().trim_start_matches('@').to_lowercase())
+                    .collect(),
+                verbs,
+                namespaces: rule.namespaces,
+                deployments: rule.deployments,
+                max_replicas: rule.max_replicas.unwrap_or(bound).min(bound),
+                rooms: rule.rooms,
+            });
+        }
+        Ok(Self {
+            rules,
+            rooms: file.rooms,
+        })
+    }
+
+    fn rules_for<'a>(&'a self, email: &str) -> impl Iterator<Item = &'a Rule> + 'a {
+        let email = email.to_lowercase();
+        let domain = email
+            .rsplit_once('@')
+            .map(|(_, d)| d.to_owned())
+            .unwrap_or_default();
+        self.rules.iter().filter(move |r| {
+            r.users.contains(&email) || (!domain.is_empty() && r.domains.contains(&domain))
+        })
+    }
+
+    fn room_allowed(rooms: Option<&Vec<String>>, room: &str) -> bool {
+        rooms.is_none_or(|rooms| rooms.iter().any(|r| r == room))
+    }
+
+    /// Allows the request, or says why not: the refusal names the most
+    /// specific thing the actor may not do.
+    pub fn authorize(&self, access: &Access<'_>) -> Result<(), Denied> {
+        if !Self::room_allowed(self.rooms.as_ref(), access.room_id) {
+            return Err(Denied::Room);
+        }
+        let mut rules = self.rules_for(access.email).peekable();
+        if rules.peek().is_none() {
+            return Err(Denied::Unknown);
+        }
+        let mut closest = Denied::Room;
+        let mut closeness = 0;
+        for rule in rules {
+            let (reached, denial) = rule.check(access);
+            let Some(denial) = denial else {
+                return Ok(());
+            };
+            if reached >= closeness {
+                closeness = reached;
+                closest = denial;
+            }
+        }
+        if closeness == 0 {
+            // Every rule naming the actor is limited to other rooms.
+            return Err(Denied::Room);
+        }
+        Err(closest)
+    }
+
+    /// The verbs this actor may use in this room at all (for `help`).
+    pub fn verbs_for(&self, email: &str, room_id: &str) -> Vec<Verb> {
+        if !Self::room_allowed(self.rooms.as_ref(), room_id) {
+            return Vec::new();
+        }
+        let mut verbs: Vec<Verb> = self
+            .rules_for(email)
+            .filter(|r| Self::room_allowed(r.rooms.as_ref(), room_id))
+            .flat_map(|r| r.verbs.iter().copied())
+            .collect();
+        verbs.sort();
+        verbs.dedup();
+        verbs
+    }
+
+    /// The largest `scale` this actor may ask for anywhere (for `help`).
+    pub fn max_replicas_for(&self, email: &str) -> Option<u32> {
+        self.rules_for(email).map(|r| r.max_replicas).max()
+    }
+}
+
+impl Rule {
+    /// How far the request got through this rule (room, verb, namespace,
+    /// deployment, replicas), and the refusal where it stopped.
+    fn check(&self, a: &Access<'_>) -> (u8, Option<Denied>) {
+        if !Policy::room_allowed(self.rooms.as_ref(), a.room_id) {
+            return (0, Some(Denied::Room));
+        }
+        if !self.verbs.contains(&a.verb) {
+            return (1, Some(Denied::Verb(a.verb)));
+        }
+        if !self
+            .namespaces
+            .iter()
+            .any(|p| glob(p, a.namespace.as_str()))
+        {
+            return (
+                2,
+                Some(Denied::Namespace {
+                    verb: a.verb,
+                    namespace: a.namespace.clone(),
+                }),
+            );
+        }
+        if let Some(d) = a.deployment {
+            if !self.deployments.iter().any(|p| glob(p, d.as_str())) {
+                return (
+                    3,
+                    Some(Denied::Deployment {
+                        verb: a.verb,
+                        deployment: d.clone(),
+                        namespace: a.namespace.clone(),
+                    }),
+                );
+            }
+            if let Some(asked) = a.replicas.filter(|n| *n > self.max_replicas) {
+                return (
+                    4,
+                    Some(Denied::Replicas {
+                        deployment: d.clone(),
+                        namespace: a.namespace.clone(),
+                        max: self.max_replicas,
+                        asked,
+                    }),
+                );
+            }
+        }
+        (5, None)
+    }
+}
+
+/// `*` matches any run of characters, `?` one; everything else itself.
+fn glob(pattern: &str, s: &str) -> bool {
+    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ns(s: &str) -> Namespace {
+        Namespace::parse(s).expect("valid")
+    }
+    fn dep(s: &str) -> DeploymentName {
+        DeploymentName::parse(s).expect("valid")
+    }
+
+    const POLICY: &str = r#"
+max_replicas: 40
+rules:
+  - users: [alice@example.com]
+    verbs: ["*"]
+  - domains: [ops.example.com]
+    verbs: [scale, status, list, history]
+    namespaces: [default, "team-*"]
+    deployments: ["web*"]
+    max_replicas: 10
+  - users: [carol@example.com]
+    verbs: [status]
+    rooms: [room-ops]
+"#;
+
+    fn policy() -> Policy {
+        Policy::from_yaml(POLICY, Path::new("policy.yaml"), 50).expect("valid policy")
+    }
+
+    fn access<'a>(
+        email: &'a str,
+        verb: Verb,
+        namespace: &'a Namespace,
+        deployment: Option<&'a DeploymentName>,
+    ) -> Access<'a> {
+        Access {
+            email,
+            room_id: "room-ops",
+            verb,
+            namespace,
+            deployment,
+            replicas: None,
+        }
+    }
+
+    #[test]
+    fn globs() {
+        for (p, s, want) in [
+            ("*", "", true),
+            ("*", "web", true),
+            ("web*", "web", true),
+            ("web*", "web-2", true),
+            ("web*", "api", false),
+            ("team-*", "team-a", true),
+            ("team-*", "team", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*-db", "orders-db", true),
+            ("*-db", "orders-dbx", false),
+            ("prod", "prod", true),
+            ("prod", "production", false),
+        ] {
+            assert_eq!(glob(p, s), want, "{p:?} {s:?}");
+        }
+    }
+
+    #[test]
+    fn the_seed_list_allows_everything_for_those_users_only() {
+        let p = Policy::authorized_users(&["alice@example.com".into()], 20);
+        let (default, web) = (ns("default"), dep("web"));
+        for verb in Verb::ALL {
+            assert_eq!(
+                p.authorize(&access("Alice@Example.com", verb, &default, Some(&web))),
+                Ok(())
+            );
+            assert_eq!(
+                p.authorize(&access("mallory@example.com", verb, &default, Some(&web))),
+                Err(Denied::Unknown)
+            );
+        }
+        let mut a = access("alice@example.com", Verb::Scale, &default, Some(&web));
+        a.replicas = Some(21);
+        assert!(matches!(
+            p.authorize(&a),
+            Err(Denied::Replicas {
+                max: 20,
+                asked: 21,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_policy_file_narrows_by_domain_verb_namespace_deployment_replicas_and_room() {
+        let p = policy();
+        let (default, team, prod) = (ns("default"), ns("team-a"), ns("prod"));
+        let (web, api) = (dep("web-2"), dep("api"));
+        let bob = "bob@ops.example.com";
+        assert_eq!(
+            p.authorize(&access(bob, Verb::Scale, &team, Some(&web))),
+            Ok(())
+        );
+        assert_eq!(
+            p.authorize(&access(bob, Verb::List, &default, None)),
+            Ok(())
+        );
+        assert_eq!(
+            p.authorize(&access(bob, Verb::Deploy, &default, Some(&web)))
+                .map_err(|e| e.to_string()),
+            Err("you may not deploy".into())
+        );
+        assert_eq!(
+            p.authorize(&access(bob, Verb::Scale, &prod, Some(&web)))
+                .map_err(|e| e.to_string()),
+            Err("you may not scale in namespace prod".into())
+        );
+        assert_eq!(
+            p.authorize(&access(bob, Verb::Scale, &default, Some(&api)))
+                .map_err(|e| e.to_string()),
+            Err("you may not scale deployment api in namespace default".into())
+        );
+        let mut a = access(bob, Verb::Scale, &default, Some(&web));
+        a.replicas = Some(11);
+        assert_eq!(
+            p.authorize(&a).map_err(|e| e.to_string()),
+            Err("you may scale web-2 in namespace default to at most 10 replicas, not 11".into())
+        );
+        // Alice may do anything, bounded by the file's max_replicas (40).
+        let mut a = access("alice@example.com", Verb::Scale, &prod, Some(&api));
+        a.replicas = Some(40);
+        assert_eq!(p.authorize(&a), Ok(()));
+        a.replicas = Some(41);
+        assert!(p.authorize(&a).is_err());
+        // Carol only from room-ops; a look-alike domain is not a domain match.
+        let mut c = access("carol@example.com", Verb::Status, &default, Some(&web));
+        assert_eq!(p.authorize(&c), Ok(()));
+        c.room_id = "room-other";
+        assert_eq!(p.authorize(&c), Err(Denied::Room));
+        assert_eq!(
+            p.authorize(&access(
+                "eve@evil-ops.example.com",
+                Verb::List,
+                &default,
+                None
+            )),
+            Err(Denied::Unknown)
+        );
+        assert_eq!(
+            p.authorize(&access(
+                "eve@example.com.ops.example.com",
+                Verb::List,
+                &default,
+                None
+            )),
+            Err(Denied::Unknown)
+        );
+    }
+
+    #[test]
+    fn help_lists_the_verbs_an_actor_may_use() {
+        let p = policy();
+        assert_eq!(
+            p.verbs_for("bob@ops.example.com", "r"),
+            [Verb::Scale, Verb::Status, Verb::List, Verb::History]
+        );
+        assert_eq!(p.verbs_for("carol@example.com", "room-ops"), [Verb::Status]);
+        assert!(p.verbs_for("carol@example.com", "elsewhere").is_empty());
+        assert!(p.verbs_for("nobody@example.com", "r").is_empty());
+        assert_eq!(p.max_replicas_for("bob@ops.example.com"), Some(10));
+    }
+
+    #[test]
+    fn invalid_policy_files_say_what_is_wrong() {
+        let cases = [
+            (
+                "rules: [{verbs: [scale]}]",
+                "rule 1 names no users and no domains",
+            ),
+            (
+                "rules: [{users: [a@b.c], verbs: [delete]}]",
+                "verb 'delete'",
+            ),
+            (
+                "rules: [{users: [a@b.c], verbs: [scale], colour: red}]",
+                "unknown field `colour`",
+            ),
+            ("rulez: []", "unknown field `rulez`"),
+            ("rules: 3", "invalid type"),
+        ];
+        for (text, want) in cases {
+            let err = Policy::from_yaml(text, Path::new("p.yaml"), 50)
+                .expect_err(text)
+                .to_string();
+            assert!(
+                err.contains(want) && err.contains("p.yaml"),
+                "{text:?}: {err}"
+            );
+        }
+    }
+}
