@@ -15,6 +15,8 @@ pub struct GatewayConfig {
     pub policy: PolicySource,
     pub default_namespace: Namespace,
     pub max_replicas: u32,
+    /// How late after it was written a message may arrive and still be acted on.
+    pub max_message_age: std::time::Duration,
 }
 
 impl GatewayConfig {
@@ -27,6 +29,8 @@ impl GatewayConfig {
             policy: PolicySource::from_env(env)?,
             default_namespace: config::default_namespace(env)?,
             max_replicas: config::max_replicas(env)?,
+            max_message_age: env
+                .duration_or(config::MAX_MESSAGE_AGE, std::time::Duration::from_secs(600))?,
         })
     }
 }

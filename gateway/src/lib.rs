@@ -2,6 +2,12 @@
 //! stream, and relays results back to the room.
 
 pub mod config;
+pub mod ingestion;
+pub mod intake;
 pub mod language;
+pub mod metrics;
+pub mod notifier;
 pub mod policy;
+pub mod replies;
 pub mod startup;
+pub mod webex;

@@ -1,14 +1,32 @@
-//! Building and running the gateway: bind, connect, set up the streams,
-//! serve until shut down.
+//! Building and running the gateway: bind, connect, set up the streams and
+//! buckets, then serve webhooks and run ingestion and the notifier until
+//! shut down.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
+use async_nats::jetstream::consumer::PullConsumer;
 use axum::Router;
-use axum::routing::get;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use chatops_shared::secret::SecretString;
 use chatops_shared::streams::{self, SetupError};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
 use crate::config::GatewayConfig;
+use crate::ingestion::{Bot, Ingestion};
+use crate::language::Defaults;
+use crate::metrics::Metrics;
+use crate::notifier::Notifier;
+use crate::policy::{Policy, PolicyError};
+use crate::webex::WebexClient;
+
+/// How long in-flight work may take to finish after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -18,17 +36,24 @@ pub enum StartupError {
         #[source]
         source: std::io::Error,
     },
+    #[error("invalid configuration: CHATOPS_POLICY {0}")]
+    Policy(#[from] PolicyError),
     #[error(transparent)]
     Nats(#[from] chatops_shared::nats::ConnectError),
     #[error(transparent)]
     Streams(#[from] SetupError),
+    #[error("cannot open the {0} consumer: {1}")]
+    Consumer(&'static str, #[source] async_nats::Error),
 }
 
 impl StartupError {
-    /// Drift is a configuration problem (64); the rest are unavailability (69).
+    /// Configuration problems (the policy, drift) are 64; the rest are
+    /// unavailability (69).
     pub fn exit_code(&self) -> i32 {
         match self {
-            Self::Streams(SetupError::Drift { .. }) => chatops_shared::config::EXIT_CONFIG,
+            Self::Policy(_) | Self::Streams(SetupError::Drift { .. }) => {
+                chatops_shared::config::EXIT_CONFIG
+            }
             _ => 69,
         }
     }
@@ -37,7 +62,10 @@ impl StartupError {
 /// Shared by every request handler.
 #[derive(Debug, Clone)]
 pub struct AppState {
+    pub client: async_nats::Client,
     pub jetstream: async_nats::jetstream::Context,
+    pub webhook_secret: SecretString,
+    pub metrics: Arc<Metrics>,
 }
 
 /// A gateway bound to its port, ready to run.
@@ -45,10 +73,16 @@ pub struct AppState {
 pub struct Application {
     listener: TcpListener,
     router: Router,
+    config: GatewayConfig,
+    state: AppState,
+    policy: Arc<Policy>,
+    events: PullConsumer,
+    results: PullConsumer,
 }
 
 impl Application {
     pub async fn build(config: GatewayConfig) -> Result<Self, StartupError> {
+        let policy = Arc::new(Policy::load(&config.policy, config.max_replicas)?);
         let listener =
             TcpListener::bind(config.listen)
                 .await
@@ -56,33 +90,210 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
-        let (_client, jetstream) =
+        let (client, jetstream) =
             chatops_shared::nats::connect(&config.nats, "chatops-gateway").await?;
         for (what, action) in streams::ensure(&jetstream, &config.streams).await? {
             tracing::info!(%what, ?action, "stream set-up");
         }
-        let router = router(AppState { jetstream });
-        Ok(Self { listener, router })
+        let consumer = |stream: &'static str, name: &'static str| {
+            let jetstream = jetstream.clone();
+            async move {
+                let stream = jetstream
+                    .get_stream(stream)
+                    .await
+                    .map_err(|e| StartupError::Consumer(name, e.into()))?;
+                stream
+                    .get_consumer::<async_nats::jetstream::consumer::pull::Config>(name)
+                    .await
+                    .map_err(|e| StartupError::Consumer(name, e))
+            }
+        };
+        let events = consumer(streams::EVENTS_STREAM, streams::INGESTION_CONSUMER).await?;
+        let results = consumer(streams::RESULTS_STREAM, streams::NOTIFIER_CONSUMER).await?;
+        let state = AppState {
+            client,
+            jetstream,
+            webhook_secret: config.webex.webhook_secret.clone(),
+            metrics: Arc::new(Metrics::default()),
+        };
+        Ok(Self {
+            listener,
+            router: router(state.clone()),
+            config,
+            state,
+            policy,
+            events,
+            results,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// Serves and consumes until `shutdown`, then drains within a grace period.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let token = CancellationToken::new();
+        let stop = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.cancel();
+        });
         tracing::info!(addr = %self.listener.local_addr()?, "gateway listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
+        let webex = WebexClient::new(
+            &self.config.webex.api_url,
+            self.config.webex.bot_token.clone(),
+        );
+        let progress_every = chatops_shared::consume::progress_period(self.config.streams.ack_wait);
+        let mut tasks = tokio::task::JoinSet::new();
+        {
+            let (state, config, policy, webex, token) = (
+                self.state.clone(),
+                self.config.clone(),
+                self.policy.clone(),
+                webex.clone(),
+                token.clone(),
+            );
+            let events = self.events;
+            tasks.spawn(async move {
+                let Some(bot) = identify(&webex, config.webex.bot_name.as_deref(), &token).await
+                else {
+                    return;
+                };
+                tracing::info!(bot_id = %bot.id, mention = %bot.mention_name, "ingestion started");
+                let processed = match streams::ensure_bucket(
+                    &state.jetstream,
+                    streams::PROCESSED_BUCKET,
+                    &config.streams,
+                )
+                .await
+                {
+                    Ok(b) => b,
+                    Err(e) => return tracing::error!(error = %e, "ingestion cannot start"),
+                };
+                let ingestion = Arc::new(Ingestion {
+                    jetstream: state.jetstream.clone(),
+                    webex,
+                    policy,
+                    defaults: Defaults {
+                        namespace: config.default_namespace.clone(),
+                        max_replicas: config.max_replicas,
+                    },
+                    bot,
+                    processed,
+                    max_message_age: config.max_message_age,
+                    progress_every,
+                    metrics: state.metrics.clone(),
+                });
+                if let Err(e) = ingestion.run(events, token).await {
+                    tracing::error!(error = %e, "ingestion stopped");
+                }
+            });
+        }
+        {
+            let (state, config, token) = (self.state.clone(), self.config.clone(), token.clone());
+            let results = self.results;
+            tasks.spawn(async move {
+                let replies = match streams::ensure_bucket(
+                    &state.jetstream,
+                    streams::REPLIES_BUCKET,
+                    &config.streams,
+                )
+                .await
+                {
+                    Ok(b) => b,
+                    Err(e) => return tracing::error!(error = %e, "the notifier cannot start"),
+                };
+                let notifier = Arc::new(Notifier {
+                    webex,
+                    replies,
+                    progress_every,
+                    metrics: state.metrics.clone(),
+                });
+                if let Err(e) = notifier.run(results, token).await {
+                    tracing::error!(error = %e, "the notifier stopped");
+                }
+            });
+        }
+        let serving = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(token.clone().cancelled_owned());
+        let served = serving.await;
+        // Ingestion and the notifier stop taking work at the same signal;
+        // give what they hold a grace period to finish (unacked work is
+        // redelivered to another gateway anyway).
+        if tokio::time::timeout(GRACE, async { while tasks.join_next().await.is_some() {} })
             .await
+            .is_err()
+        {
+            tracing::warn!(
+                "in-flight work did not finish within the grace period; it will be redelivered"
+            );
+        }
+        tracing::info!("gateway stopped");
+        served
+    }
+}
+
+/// Asks Webex who the bot is, retrying until it answers or shutdown.
+async fn identify(
+    webex: &WebexClient,
+    name: Option<&str>,
+    token: &CancellationToken,
+) -> Option<Bot> {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match webex.me().await {
+            Ok(person) => return Some(Bot::from_person(&person, name)),
+            Err(e) => {
+                tracing::warn!(error = %e, ?wait, "cannot ask Webex who the bot is; retrying")
+            }
+        }
+        tokio::select! {
+            () = token.cancelled() => return None,
+            () = tokio::time::sleep(wait) => {}
+        }
+        wait = (wait * 2).min(Duration::from_secs(30));
     }
 }
 
 /// The HTTP surface, without a socket, so tests can call it directly.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/webhooks/webex", post(crate::intake::webhook))
+        .route("/", post(crate::intake::webhook))
         .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(ready))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(crate::intake::MAX_BODY))
         .with_state(state)
+}
+
+/// Ready: NATS is connected and the streams exist.
+async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+    if state.client.connection_state() != async_nats::connection::State::Connected {
+        return (StatusCode::SERVICE_UNAVAILABLE, "NATS is not connected");
+    }
+    for stream in [
+        streams::EVENTS_STREAM,
+        streams::COMMANDS_STREAM,
+        streams::RESULTS_STREAM,
+    ] {
+        if state.jetstream.get_stream(stream).await.is_err() {
+            return (StatusCode::SERVICE_UNAVAILABLE, "a stream is missing");
+        }
+    }
+    (StatusCode::OK, "ready")
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }

@@ -44,6 +44,8 @@ pub const DUPLICATE_WINDOW: &str = "CHATOPS_DUPLICATE_WINDOW";
 pub const ACK_WAIT: &str = "CHATOPS_ACK_WAIT";
 pub const MAX_DELIVER: &str = "CHATOPS_MAX_DELIVER";
 pub const MAX_ACK_PENDING: &str = "CHATOPS_MAX_ACK_PENDING";
+pub const PROCESSED_MAX_AGE: &str = "CHATOPS_PROCESSED_MAX_AGE";
+pub const MAX_MESSAGE_AGE: &str = "CHATOPS_MAX_MESSAGE_AGE";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 
 /// The exit code for invalid configuration (`EX_USAGE`).
@@ -153,7 +155,11 @@ impl Env {
         }
     }
 
-    fn duration_or(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+    pub fn duration_or(
+        &self,
+        name: &'static str,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
         self.parse_or(
             name,
             default,
@@ -233,6 +239,7 @@ impl StreamSettings {
                 "a whole number of at least 1",
                 |s| s.parse().ok().filter(|n| *n >= 1),
             )?,
+            processed_max_age: env.duration_or(PROCESSED_MAX_AGE, d.processed_max_age)?,
             max_ack_pending: env.parse_or(
                 MAX_ACK_PENDING,
                 d.max_ack_pending,

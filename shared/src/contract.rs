@@ -100,8 +100,19 @@ pub struct Actor {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
     pub room_id: String,
-    /// The Webex message that carried the command: the thread parent of every reply.
+    /// The Webex message that carried the command.
     pub message_id: String,
+    /// The thread the command was typed in, if it was a reply in a thread:
+    /// Webex threads are one level deep, so replies go under its root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+}
+
+impl Origin {
+    /// The message every reply to this command is threaded under.
+    pub fn reply_parent(&self) -> &str {
+        self.thread_id.as_deref().unwrap_or(&self.message_id)
+    }
 }
 
 /// What to do, with its arguments. `SetImage` covers the seed's
@@ -314,6 +325,7 @@ mod tests {
             origin: Origin {
                 room_id: "room-1".into(),
                 message_id: "message-1".into(),
+                thread_id: None,
             },
             issued_at: Timestamp::from_second(1_790_000_000).expect("valid"),
         }
@@ -399,6 +411,7 @@ mod tests {
                 origin: Origin {
                     room_id: "r".into(),
                     message_id: "m".into(),
+                    thread_id: Some("t".into()),
                 },
                 finished_at: Timestamp::UNIX_EPOCH,
             };

@@ -3,6 +3,7 @@
 //! names commands are made of, and the configuration read at start-up.
 
 pub mod config;
+pub mod consume;
 pub mod contract;
 pub mod image;
 pub mod names;

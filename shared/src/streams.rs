@@ -49,6 +49,9 @@ pub struct StreamSettings {
     pub max_deliver: i64,
     /// Unacknowledged messages a consumer allows across all its clients.
     pub max_ack_pending: i64,
+    /// How long processed message ids and posted replies are remembered, so
+    /// a webhook re-sent after JetStream's duplicate window changes nothing.
+    pub processed_max_age: Duration,
 }
 
 const DAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -65,9 +68,15 @@ impl Default for StreamSettings {
             ack_wait: Duration::from_secs(30),
             max_deliver: 5,
             max_ack_pending: 1000,
+            processed_max_age: 7 * DAY,
         }
     }
 }
+
+/// Message ids the gateway has turned into a command or a reply.
+pub const PROCESSED_BUCKET: &str = "CHATOPS_PROCESSED";
+/// Replies the notifier has posted, by command id.
+pub const REPLIES_BUCKET: &str = "CHATOPS_REPLIES";
 
 /// What [`ensure`] did to one stream or consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -378,4 +387,30 @@ fn consumer_differences(existing: &consumer::Config, want: &pull::Config) -> Vec
         i64::to_string,
     );
     d.0
+}
+
+/// Opens a key-value bucket, creating it if missing.
+pub async fn ensure_bucket(
+    js: &Context,
+    name: &str,
+    settings: &StreamSettings,
+) -> Result<async_nats::jetstream::kv::Store, SetupError> {
+    let what = format!("bucket {name}");
+    match js.get_key_value(name).await {
+        Ok(store) => Ok(store),
+        Err(_) => js
+            .create_key_value(async_nats::jetstream::kv::Config {
+                bucket: name.to_owned(),
+                max_age: settings.processed_max_age,
+                history: 1,
+                num_replicas: settings.replicas,
+                storage: StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| SetupError::Nats {
+                what,
+                source: e.into(),
+            }),
+    }
 }

@@ -1,0 +1,445 @@
+//! Ingestion: turns queued webhook events into commands or replies.
+//!
+//! A durable pull consumer on CHATOPS_EVENTS, shared by every gateway
+//! replica. For each event: skip the bot's own messages and message ids
+//! already processed, fetch the text, strip the mention, parse, apply the
+//! policy; then publish the command (`Nats-Msg-Id` = the message id) or post
+//! the refusal, remember the message id, and only then ack the event.
+//!
+//! Fetching runs concurrently but publishing happens in stream order, so two
+//! commands typed one after the other reach the command stream in the order
+//! Webex delivered them.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::{self, AckKind, kv};
+use chatops_shared::{Actor, Command, CommandId, ContractVersion, Origin, Verb, subjects};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::intake::Envelope;
+use crate::language::{self, Defaults, Parsed};
+use crate::metrics::Metrics;
+use crate::policy::{Access, Policy};
+use crate::replies;
+use crate::webex::{Message, NewMessage, Person, WebexClient, WebexError};
+
+/// Events fetched from Webex at once.
+const CONCURRENCY: usize = 32;
+
+/// Who the bot is, as people mention it.
+#[derive(Debug, Clone)]
+pub struct Bot {
+    pub id: String,
+    pub emails: Vec<String>,
+    pub mention_name: String,
+}
+
+impl Bot {
+    pub fn from_person(person: &Person, name_override: Option<&str>) -> Self {
+        Self {
+            id: person.id.clone(),
+            emails: person.emails.iter().map(|e| e.to_lowercase()).collect(),
+            mention_name: name_override.map_or_else(|| person.mention_name(), str::to_owned),
+        }
+    }
+
+    fn wrote(&self, person_id: Option<&str>, email: Option<&str>) -> bool {
+        person_id == Some(self.id.as_str())
+            || email.is_some_and(|e| self.emails.contains(&e.to_lowercase()))
+    }
+}
+
+/// Everything ingestion needs, shared by its tasks.
+#[derive(Debug)]
+pub struct Ingestion {
+    pub jetstream: jetstream::Context,
+    pub webex: WebexClient,
+    pub policy: Arc<Policy>,
+    pub defaults: Defaults,
+    pub bot: Bot,
+    pub processed: kv::Store,
+    pub max_message_age: Duration,
+    pub progress_every: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What one event comes to.
+#[derive(Debug)]
+pub enum Decision {
+    /// Publish this command, then acknowledge it in the thread.
+    Publish {
+        command: Box<Command>,
+        ack: NewMessage,
+    },
+    /// No command: answer in the thread (help, usage, refusal).
+    Reply {
+        reply: NewMessage,
+        outcome: &'static str,
+    },
+    /// Nothing to do (the bot's own message, already processed, unreadable).
+    Skip(&'static str),
+}
+
+/// An event that could not be handled now, but may be later.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}: {source}")]
+pub struct Transient {
+    what: &'static str,
+    #[source]
+    source: async_nats::Error,
+    retry_after: Option<Duration>,
+}
+
+impl Transient {
+    fn new(what: &'static str, source: impl Into<async_nats::Error>) -> Self {
+        Self {
+            what,
+            source: source.into(),
+            retry_after: None,
+        }
+    }
+
+    fn webex(what: &'static str, e: WebexError) -> Self {
+        let retry_after = e.retry_after();
+        Self {
+            what,
+            source: e.into(),
+            retry_after,
+        }
+    }
+
+    /// The NAK delay: what Webex asked for, else a short pause.
+    fn delay(&self) -> Duration {
+        self.retry_after
+            .unwrap_or(Duration::from_secs(1))
+            .min(Duration::from_secs(60))
+    }
+}
+
+/// The KV key for a Webex message id (ids may hold characters keys may not).
+pub fn processed_key(message_id: &str) -> String {
+    use sha1::Digest;
+    hex::encode(sha1::Sha1::digest(message_id.as_bytes()))
+}
+
+impl Ingestion {
+    /// Consumes events until `shutdown`, then finishes what is in flight.
+    pub async fn run(
+        self: Arc<Self>,
+        consumer: PullConsumer,
+        shutdown: CancellationToken,
+    ) -> Result<(), async_nats::Error> {
+        let messages = consumer.messages().await?;
+        let this = self.clone();
+        let decided = messages
+            .take_until(shutdown.clone().cancelled_owned())
+            .map(move |message| {
+                let this = this.clone();
+                async move {
+                    let message = message?;
+                    let decision = this.decide(&message).await;
+                    Ok::<_, async_nats::Error>((message, decision))
+                }
+            })
+            .buffered(CONCURRENCY);
+        tokio::pin!(decided);
+        let mut replies = tokio::task::JoinSet::new();
+        while let Some(next) = decided.next().await {
+            let (message, decision) = match next {
+                Ok(pair) => pair,
+                Err(e) => {
+                    tracing::warn!(error = %e, "event consumer error");
+                    continue;
+                }
+            };
+            // Publishing is sequential: stream order in, stream order out.
+            match self.publish(&message, decision).await {
+                Ok(Some(follow_up)) => {
+                    let this = self.clone();
+                    replies.spawn(async move { this.finish(message, follow_up).await });
+                }
+                Ok(None) => {}
+                Err(e) => nak(&message, &e).await,
+            }
+            while replies.try_join_next().is_some() {}
+        }
+        while replies.join_next().await.is_some() {}
+        Ok(())
+    }
+
+    /// Stage one (concurrent): read, parse, authorise.
+    pub async fn decide(&self, message: &jetstream::Message) -> Result<Decision, Transient> {
+        let envelope: Envelope = match serde_json::from_slice(&message.payload) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "an event that is not an envelope reached the stream");
+                return Ok(Decision::Skip("malformed"));
+            }
+        };
+        let command_id = message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(subjects::COMMAND_ID_HEADER))
+            .and_then(|v| v.as_str().parse::<CommandId>().ok())
+            .unwrap_or_default();
+        let span =
+            tracing::info_span!("ingest", command_id = %command_id, message_id = %envelope.data.id);
+        let _entered = span.enter();
+        if self.bot.wrote(
+            envelope.data.person_id.as_deref(),
+            envelope.data.person_email.as_deref(),
+        ) {
+            return Ok(Decision::Skip("own_message"));
+        }
+        let key = processed_key(&envelope.data.id);
+        if self
+            .processed
+            .get(&key)
+            .await
+            .map_err(|e| Transient::new("reading processed ids", e))?
+            .is_some()
+        {
+            tracing::info!("message already processed; nothing to do");
+            return Ok(Decision::Skip("duplicate"));
+        }
+        let text = match self.webex.message(&envelope.data.id).await {
+            Ok(text) => text,
+            Err(e) if e.is_transient() => return Err(Transient::webex("fetching the message", e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "the message cannot be read; skipping it");
+                return Ok(Decision::Skip("unreadable"));
+            }
+        };
+        if self
+            .bot
+            .wrote(text.person_id.as_deref(), text.person_email.as_deref())
+        {
+            return Ok(Decision::Skip("own_message"));
+        }
+        let received = message.info().ok().map(|i| i.published.unix_timestamp());
+        Ok(self.decide_message(&text, command_id, received))
+    }
+
+    /// `received`: when intake stored the event (Unix seconds).
+    pub fn decide_message(
+        &self,
+        message: &Message,
+        id: CommandId,
+        received: Option<i64>,
+    ) -> Decision {
+        let email = message.person_email.clone().unwrap_or_default();
+        let reply = |markdown: String| NewMessage {
+            room_id: message.room_id.clone(),
+            parent_id: Some(
+                message
+                    .parent_id
+                    .clone()
+                    .unwrap_or_else(|| message.id.clone()),
+            ),
+            markdown,
+        };
+        if let (Some(created), Some(received)) = (message.created, received) {
+            let age = received - created.as_second();
+            if age > self.max_message_age.as_secs() as i64 {
+                tracing::warn!(
+                    age_seconds = age,
+                    "message delivered long after it was written; not acting on it"
+                );
+                let why = format!(
+                    "this message reached me {} after it was written, so I did not act on it; please send it again",
+                    humanize(Duration::from_secs(age.unsigned_abs()))
+                );
+                return Decision::Reply {
+                    reply: reply(replies::not_processed(&email, &why)),
+                    outcome: "too_old",
+                };
+            }
+        }
+        let text = message.text.as_deref().unwrap_or_default();
+        let text = language::strip_mention(text, &self.bot.mention_name);
+        let request = match language::parse(text, &self.defaults) {
+            Ok(Parsed::Help) => {
+                let verbs = self.policy.verbs_for(&email, &message.room_id);
+                let max = self.policy.max_replicas_for(&email);
+                return Decision::Reply {
+                    reply: reply(replies::help(&email, &verbs, max)),
+                    outcome: "help",
+                };
+            }
+            Ok(Parsed::Command(request)) => request,
+            Err(e) => {
+                tracing::info!(error = %e, "not a command");
+                return Decision::Reply {
+                    reply: reply(replies::rejected(&email, &e)),
+                    outcome: "invalid",
+                };
+            }
+        };
+        let replicas = match &request.kind {
+            chatops_shared::CommandKind::Scale { replicas } => Some(replicas.get()),
+            _ => None,
+        };
+        let verb: Verb = request.kind.verb();
+        let access = Access {
+            email: &email,
+            room_id: &message.room_id,
+            verb,
+            namespace: &request.namespace,
+            deployment: request.deployment.as_ref(),
+            replicas,
+        };
+        if let Err(denial) = self.policy.authorize(&access) {
+            tracing::info!(actor = %email, %denial, "command denied by policy");
+            return Decision::Reply {
+                reply: reply(replies::denied(&email, &denial)),
+                outcome: "denied",
+            };
+        }
+        let ack = reply(replies::queued(&email, &request, &id));
+        let command = Command {
+            version: ContractVersion,
+            id,
+            kind: request.kind,
+            namespace: request.namespace,
+            deployment: request.deployment,
+            actor: Actor {
+                email,
+                person_id: message.person_id.clone().unwrap_or_default(),
+            },
+            origin: Origin {
+                room_id: message.room_id.clone(),
+                message_id: message.id.clone(),
+                thread_id: message.parent_id.clone(),
+            },
+            issued_at: message.created.unwrap_or_else(jiff::Timestamp::now),
+        };
+        Decision::Publish {
+            command: Box::new(command),
+            ack,
+        }
+    }
+
+    /// Stage two (in order): publish the command. Returns what remains to
+    /// be done for the event (a reply, then the ack), or `None` when the
+    /// event is finished.
+    async fn publish(
+        &self,
+        message: &jetstream::Message,
+        decision: Result<Decision, Transient>,
+    ) -> Result<Option<FollowUp>, Transient> {
+        match decision? {
+            Decision::Skip(why) => {
+                self.metrics.event(why);
+                ack(message).await;
+                Ok(None)
+            }
+            Decision::Reply { reply, outcome } => {
+                self.metrics.event(outcome);
+                Ok(Some(FollowUp {
+                    reply,
+                    message_id: reply_source(message),
+                }))
+            }
+            Decision::Publish { command, ack } => {
+                let subject = subjects::command(&command.namespace, command.deployment.as_ref());
+                let mut headers = HeaderMap::new();
+                headers.insert(subjects::MSG_ID_HEADER, command.origin.message_id.as_str());
+                headers.insert(subjects::COMMAND_ID_HEADER, command.id.to_string().as_str());
+                let payload = serde_json::to_vec(&command)
+                    .map_err(|e| Transient::new("encoding the command", e))?;
+                let stored = self
+                    .jetstream
+                    .publish_with_headers(subject, headers, payload.into())
+                    .await
+                    .map_err(|e| Transient::new("publishing the command", e))?
+                    .await
+                    .map_err(|e| Transient::new("publishing the command", e))?;
+                tracing::info!(
+                    command_id = %command.id,
+                    seq = stored.sequence,
+                    duplicate = stored.duplicate,
+                    actor = %command.actor.email,
+                    "command published"
+                );
+                if !stored.duplicate {
+                    self.metrics.command_published();
+                }
+                self.metrics.event("command");
+                Ok(Some(FollowUp {
+                    reply: ack,
+                    message_id: command.origin.message_id.clone(),
+                }))
+            }
+        }
+    }
+
+    /// Posts the reply, remembers the message id, acks the event.
+    async fn finish(&self, message: jetstream::Message, follow_up: FollowUp) {
+        let posting = chatops_shared::consume::with_progress(
+            &message,
+            self.progress_every,
+            self.webex.post_message(&follow_up.reply),
+        );
+        match posting.await {
+            Ok(_) => self.metrics.reply("posted"),
+            Err(e) if e.is_transient() => {
+                self.metrics.reply("retried");
+                return nak(&message, &Transient::webex("posting the reply", e)).await;
+            }
+            Err(e) => {
+                // The room refuses the bot's reply (removed from it, say):
+                // retrying cannot help; the command, if any, stands.
+                self.metrics.reply("failed");
+                tracing::warn!(error = %e, "cannot reply in the room");
+            }
+        }
+        if let Err(e) = self
+            .processed
+            .put(processed_key(&follow_up.message_id), "1".into())
+            .await
+        {
+            tracing::warn!(error = %e, "cannot record the processed message id");
+        }
+        ack(&message).await;
+    }
+}
+
+/// A reply still to post for an event.
+#[derive(Debug)]
+pub struct FollowUp {
+    reply: NewMessage,
+    message_id: String,
+}
+
+/// The message id of an event, for the processed-ids record.
+fn reply_source(message: &jetstream::Message) -> String {
+    serde_json::from_slice::<Envelope>(&message.payload)
+        .map(|e| e.data.id)
+        .unwrap_or_default()
+}
+
+async fn ack(message: &jetstream::Message) {
+    if let Err(e) = message.double_ack().await {
+        tracing::warn!(error = %e, "cannot ack an event; it will be redelivered and found processed");
+    }
+}
+
+async fn nak(message: &jetstream::Message, e: &Transient) {
+    tracing::warn!(error = %e, delay = ?e.delay(), "event will be retried");
+    if let Err(e) = message.ack_with(AckKind::Nak(Some(e.delay()))).await {
+        tracing::warn!(error = %e, "cannot nak an event; it will be redelivered after the ack wait");
+    }
+}
+
+fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=119 => format!("{s} seconds"),
+        120..=7199 => format!("{} minutes", s / 60),
+        _ => format!("{} hours", s / 3600),
+    }
+}

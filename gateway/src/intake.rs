@@ -1,0 +1,240 @@
+//! Webhook intake: `POST /webhooks/webex` (and `POST /`, the seed's URL).
+//!
+//! Verify the HMAC-SHA1 of the raw body against `X-Spark-Signature` in
+//! constant time, check the body, and publish the verified envelope to
+//! CHATOPS_EVENTS with `Nats-Msg-Id` = the message id; answer 200 once
+//! JetStream has stored it. Intake never calls Webex: Webex does not retry
+//! deliveries and disables a webhook after 100 failures in five minutes, so
+//! the answer must be fast and must not depend on anything but NATS.
+
+use std::time::Instant;
+
+use async_nats::HeaderMap;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap as HttpHeaders, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chatops_shared::secret::ExposeSecret;
+use chatops_shared::{CommandId, subjects};
+use hmac::{KeyInit, Mac};
+use serde::Deserialize;
+
+use crate::startup::AppState;
+
+/// The largest body accepted; Webex envelopes are about 1 KiB.
+pub const MAX_BODY: usize = 64 * 1024;
+
+pub const SIGNATURE_HEADER: &str = "x-spark-signature";
+
+/// A Webex webhook delivery. Only what the gateway uses is read; unknown
+/// fields are ignored and optional ones may be absent.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    pub id: String,
+    pub resource: String,
+    pub event: String,
+    #[serde(default)]
+    pub actor_id: Option<String>,
+    pub data: EnvelopeData,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvelopeData {
+    pub id: String,
+    #[serde(default)]
+    pub room_id: Option<String>,
+    #[serde(default)]
+    pub person_id: Option<String>,
+    #[serde(default)]
+    pub person_email: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IntakeError {
+    #[error("missing or invalid signature")]
+    Unauthorized,
+    #[error("the body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("the body is not a Webex webhook envelope: {0}")]
+    BadEnvelope(String),
+    #[error("the event could not be queued")]
+    Unavailable(#[source] async_nats::Error),
+}
+
+impl IntakeError {
+    fn label(&self) -> &'static str {
+        match self {
+            Self::Unauthorized => "unauthorized",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::BadEnvelope(_) => "bad_request",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+impl IntoResponse for IntakeError {
+    fn into_response(self) -> Response {
+        match self {
+            // No detail: a prober learns nothing about why.
+            Self::Unauthorized => StatusCode::UNAUTHORIZED.into_response(),
+            Self::UnsupportedMediaType => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, self.to_string()).into_response()
+            }
+            Self::BadEnvelope(_) => (StatusCode::BAD_REQUEST, self.to_string()).into_response(),
+            Self::Unavailable(ref e) => {
+                tracing::error!(error = %e, "cannot queue a webhook event");
+                StatusCode::SERVICE_UNAVAILABLE.into_response()
+            }
+        }
+    }
+}
+
+/// Whether `signature` is the lowercase hex HMAC-SHA1 of `body` under `secret`.
+/// The comparison is constant time (`Mac::verify_slice`).
+pub fn verify_signature(secret: &[u8], body: &[u8], signature: &str) -> bool {
+    // Webex sends lowercase hex; anything else is not its signature.
+    if signature.len() != 40
+        || !signature
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return false;
+    }
+    let Ok(expected) = hex::decode(signature) else {
+        return false;
+    };
+    let Ok(mut mac) = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&expected).is_ok()
+}
+
+/// The lowercase hex HMAC-SHA1 Webex would send (for tests and tools).
+pub fn sign(secret: &[u8], body: &[u8]) -> String {
+    let mut mac = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret)
+        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+/// What intake did with one delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Accepted {
+    Queued,
+    Duplicate,
+    Ignored,
+}
+
+pub async fn webhook(State(state): State<AppState>, headers: HttpHeaders, body: Bytes) -> Response {
+    let started = Instant::now();
+    let outcome = accept(&state, &headers, &body).await;
+    let label = match &outcome {
+        Ok(Accepted::Queued) => "queued",
+        Ok(Accepted::Duplicate) => "duplicate",
+        Ok(Accepted::Ignored) => "ignored",
+        Err(e) => e.label(),
+    };
+    state
+        .metrics
+        .webhook(label, started.elapsed().as_secs_f64());
+    match outcome {
+        Ok(_) => StatusCode::OK.into_response(),
+        Err(e) => {
+            tracing::info!(outcome = label, "webhook refused");
+            e.into_response()
+        }
+    }
+}
+
+async fn accept(
+    state: &AppState,
+    headers: &HttpHeaders,
+    body: &Bytes,
+) -> Result<Accepted, IntakeError> {
+    let signature = headers
+        .get(SIGNATURE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .ok_or(IntakeError::Unauthorized)?;
+    if !verify_signature(
+        state.webhook_secret.expose_secret().as_bytes(),
+        body,
+        signature,
+    ) {
+        return Err(IntakeError::Unauthorized);
+    }
+    let is_json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        });
+    if !is_json {
+        return Err(IntakeError::UnsupportedMediaType);
+    }
+    let envelope: Envelope =
+        serde_json::from_slice(body).map_err(|e| IntakeError::BadEnvelope(e.to_string()))?;
+    if envelope.resource != "messages" || envelope.event != "created" {
+        tracing::debug!(resource = %envelope.resource, event = %envelope.event, "ignoring an event the bot does not handle");
+        return Ok(Accepted::Ignored);
+    }
+    if envelope.data.id.is_empty() || envelope.data.id.len() > 512 {
+        return Err(IntakeError::BadEnvelope(
+            "data.id must be a Webex message id".to_owned(),
+        ));
+    }
+    let command_id = CommandId::new();
+    let mut nats_headers = HeaderMap::new();
+    nats_headers.insert(subjects::MSG_ID_HEADER, envelope.data.id.as_str());
+    nats_headers.insert(subjects::COMMAND_ID_HEADER, command_id.to_string().as_str());
+    let ack = state
+        .jetstream
+        .publish_with_headers(subjects::EVENTS, nats_headers, body.clone())
+        .await
+        .map_err(|e| IntakeError::Unavailable(e.into()))?
+        .await
+        .map_err(|e| IntakeError::Unavailable(e.into()))?;
+    tracing::info!(command_id = %command_id, message_id = %envelope.data.id, seq = ack.sequence, duplicate = ack.duplicate, "webhook queued");
+    Ok(if ack.duplicate {
+        Accepted::Duplicate
+    } else {
+        Accepted::Queued
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_checked_over_the_exact_bytes() {
+        let body = br#"{"id":"1","resource":"messages"}"#;
+        let sig = sign(b"secret", body);
+        assert_eq!(sig.len(), 40);
+        assert!(verify_signature(b"secret", body, &sig));
+        assert!(!verify_signature(b"Secret", body, &sig), "another secret");
+        assert!(
+            !verify_signature(b"secret", br#"{"id":"1", "resource":"messages"}"#, &sig),
+            "re-serialised body"
+        );
+        assert!(
+            !verify_signature(b"secret", body, &sig.to_uppercase()),
+            "wrong case"
+        );
+        assert!(!verify_signature(b"secret", body, &sig[..39]), "truncated");
+        assert!(!verify_signature(b"secret", body, ""), "empty");
+        assert!(
+            !verify_signature(b"secret", body, &format!("sha1={sig}")),
+            "prefixed"
+        );
+        // A known vector: HMAC-SHA1("key", "The quick brown fox jumps over the lazy dog").
+        assert_eq!(
+            sign(b"key", b"The quick brown fox jumps over the lazy dog"),
+            "de7c9b85b8b78aa6bc8a7a36f70a90701c9db4d9"
+        );
+    }
+}

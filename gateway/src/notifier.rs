@@ -1,0 +1,241 @@
+//! The notifier: relays workers' results to the command's Webex thread.
+//!
+//! A durable pull consumer on CHATOPS_RESULTS shared by every gateway
+//! replica, so each result is handled by one of them. A result is acked only
+//! after Webex accepted the reply. Each posted reply is remembered by command
+//! id (CHATOPS_REPLIES), and a redelivered result first looks for its reply
+//! in the thread (its `ref <id>` marker), so a crash between posting and
+//! acking never doubles a reply. In-progress results edit one message
+//! instead of adding new ones.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::{self, AckKind, kv};
+use chatops_shared::{CommandResult, Outcome};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+use crate::metrics::Metrics;
+use crate::replies;
+use crate::webex::{NewMessage, WebexClient, WebexError};
+
+/// Results relayed at once by one gateway.
+const CONCURRENCY: usize = 64;
+
+#[derive(Debug)]
+pub struct Notifier {
+    pub webex: WebexClient,
+    pub replies: kv::Store,
+    pub progress_every: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+/// What happened to one result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    Posted,
+    Edited,
+    /// Posted before (found in the record or in the thread).
+    AlreadyPosted,
+    /// Webex refused it for good (the bot left the room, say).
+    Undeliverable,
+    /// Not a result this build understands.
+    Malformed,
+}
+
+fn final_key(result: &CommandResult) -> String {
+    format!("final.{}", result.command_id)
+}
+
+fn progress_key(result: &CommandResult) -> String {
+    format!("progress.{}", result.command_id)
+}
+
+impl Notifier {
+    pub async fn run(
+        self: Arc<Self>,
+        consumer: PullConsumer,
+        shutdown: CancellationToken,
+    ) -> Result<(), async_nats::Error> {
+        let messages = consumer.messages().await?;
+        let this = self.clone();
+        messages
+            .take_until(shutdown.cancelled_owned())
+            .for_each_concurrent(CONCURRENCY, move |message| {
+                let this = this.clone();
+                async move {
+                    match message {
+                        Ok(message) => this.handle(message).await,
+                        Err(e) => tracing::warn!(error = %e, "result consumer error"),
+                    }
+                }
+            })
+            .await;
+        Ok(())
+    }
+
+    async fn handle(&self, message: jetstream::Message) {
+        let redelivered = message.info().map(|i| i.delivered > 1).unwrap_or(false);
+        let work = self.deliver(&message.payload, redelivered);
+        match chatops_shared::consume::with_progress(&message, self.progress_every, work).await {
+            Ok(delivery) => {
+                self.metrics.reply(match delivery {
+                    Delivery::Posted => "posted",
+                    Delivery::Edited => "edited",
+                    Delivery::AlreadyPosted => "already_posted",
+                    Delivery::Undeliverable => "failed",
+                    Delivery::Malformed => "malformed",
+                });
+                let acked = if delivery == Delivery::Malformed {
+                    message.ack_with(AckKind::Term).await
+                } else {
+                    message.double_ack().await
+                };
+                if let Err(e) = acked {
+                    tracing::warn!(error = %e, "cannot ack a result; its redelivery will find the reply");
+                }
+            }
+            Err(e) => {
+                self.metrics.reply("retried");
+                let delay = e
+                    .retry_after()
+                    .unwrap_or(Duration::from_secs(1))
+                    .min(Duration::from_secs(60));
+                tracing::warn!(error = %e, ?delay, "reply not accepted by Webex; will retry");
+                if let Err(e) = message.ack_with(AckKind::Nak(Some(delay))).await {
+                    tracing::warn!(error = %e, "cannot nak a result; it will be redelivered after the ack wait");
+                }
+            }
+        }
+    }
+
+    /// Posts (or edits) the reply for one result. `Err` means try again later.
+    pub async fn deliver(&self, payload: &[u8], redelivered: bool) -> Result<Delivery, WebexError> {
+        let result: CommandResult = match serde_json::from_slice(payload) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "a result this build cannot read");
+                return Ok(Delivery::Malformed);
+            }
+        };
+        let span = tracing::info_span!("notify", command_id = %result.command_id, outcome = ?result.outcome);
+        let _entered = span.enter();
+        if result.outcome == Outcome::InProgress {
+            return self.progress(&result).await;
+        }
+        if self.recorded(&final_key(&result)).await.is_some() {
+            return Ok(Delivery::AlreadyPosted);
+        }
+        if redelivered && self.find_in_thread(&result).await?.is_some() {
+            self.record(&final_key(&result), "found").await;
+            return Ok(Delivery::AlreadyPosted);
+        }
+        let posted = self.post(&result).await;
+        let posted = match posted {
+            Ok(p) => p,
+            Err(e) if e.is_transient() => return Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "Webex refuses the reply; giving up on it");
+                return Ok(Delivery::Undeliverable);
+            }
+        };
+        self.record(&final_key(&result), &posted).await;
+        let age = jiff::Timestamp::now().as_millisecond() - command_time_ms(&result);
+        if age >= 0 {
+            self.metrics.end_to_end(age as f64 / 1000.0);
+        }
+        tracing::info!(reply_id = %posted, "result relayed");
+        Ok(Delivery::Posted)
+    }
+
+    async fn progress(&self, result: &CommandResult) -> Result<Delivery, WebexError> {
+        if self.recorded(&final_key(result)).await.is_some() {
+            // The final reply is out; a late progress report changes nothing.
+            return Ok(Delivery::AlreadyPosted);
+        }
+        let markdown = replies::result(result);
+        if let Some(id) = self.recorded(&progress_key(result)).await {
+            return match self
+                .webex
+                .edit_message(&id, &result.origin.room_id, &markdown)
+                .await
+            {
+                Ok(_) => Ok(Delivery::Edited),
+                Err(e) if e.is_transient() => Err(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot edit the progress message");
+                    Ok(Delivery::Undeliverable)
+                }
+            };
+        }
+        match self.post(result).await {
+            Ok(id) => {
+                self.record(&progress_key(result), &id).await;
+                Ok(Delivery::Posted)
+            }
+            Err(e) if e.is_transient() => Err(e),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot post the progress message");
+                Ok(Delivery::Undeliverable)
+            }
+        }
+    }
+
+    async fn post(&self, result: &CommandResult) -> Result<String, WebexError> {
+        let message = NewMessage {
+            room_id: result.origin.room_id.clone(),
+            parent_id: Some(result.origin.reply_parent().to_owned()),
+            markdown: replies::result(result),
+        };
+        self.webex.post_message(&message).await.map(|m| m.id)
+    }
+
+    /// A reply to this result already in the thread, by its marker.
+    async fn find_in_thread(&self, result: &CommandResult) -> Result<Option<String>, WebexError> {
+        let marker = replies::result_marker(&result.command_id);
+        let thread = self
+            .webex
+            .thread(&result.origin.room_id, result.origin.reply_parent())
+            .await?;
+        Ok(thread
+            .into_iter()
+            .find(|m| {
+                m.markdown
+                    .as_deref()
+                    .or(m.text.as_deref())
+                    .is_some_and(|t| t.contains(&marker))
+            })
+            .map(|m| m.id))
+    }
+
+    async fn recorded(&self, key: &str) -> Option<String> {
+        match self.replies.get(key).await {
+            Ok(value) => value.map(|v| String::from_utf8_lossy(&v).into_owned()),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the replies record; relying on the thread");
+                None
+            }
+        }
+    }
+
+    async fn record(&self, key: &str, value: &str) {
+        if let Err(e) = self.replies.put(key, value.to_owned().into()).await {
+            tracing::warn!(error = %e, "cannot record a posted reply");
+        }
+    }
+}
+
+/// When the command was accepted: its id is a UUID v7, stamped at intake.
+fn command_time_ms(result: &CommandResult) -> i64 {
+    result
+        .command_id
+        .as_uuid()
+        .get_timestamp()
+        .map(|t| {
+            let (secs, nanos) = t.to_unix();
+            (secs as i64) * 1000 + i64::from(nanos / 1_000_000)
+        })
+        .unwrap_or(0)
+}

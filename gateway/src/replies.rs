@@ -1,0 +1,211 @@
+//! What the bot says in the room, in the seed's tone ("Nicely done!",
+//! "Oh no! Something went wrong!"), as Webex markdown.
+//!
+//! Anything that came from a person or from Kubernetes is escaped before it
+//! is echoed, so a deployment name like `<@all>` or `**x**` can neither
+//! mention people nor change the formatting. Each result carries its
+//! command id as a marker (`ref <id>`), which is how the notifier finds a
+//! reply it already posted before a crash.
+
+use chatops_shared::{CommandId, CommandResult, Outcome, Verb};
+
+use crate::language::{Form, ParseError, Request};
+use crate::policy::Denied;
+
+/// The longest piece of echoed input shown.
+const MAX_ECHO: usize = 200;
+
+/// Escapes markdown and mention syntax; control, zero-width and
+/// bidirectional characters are shown as their code points.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for (i, c) in s.chars().enumerate() {
+        if i == MAX_ECHO {
+            out.push('…');
+            break;
+        }
+        match c {
+            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
+            | '!' | '|' | '<' | '>' | '~' | '@' | '&' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() || is_invisible(c) => {
+                out.push_str(&format!("U+{:04X}", u32::from(c)))
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn is_invisible(c: char) -> bool {
+    matches!(u32::from(c), 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0xFEFF | 0x00AD)
+}
+
+/// `<@personEmail:alice@example.com>`, or nothing for an address that could
+/// break out of the mention syntax.
+pub fn mention(email: &str) -> String {
+    let safe = !email.is_empty()
+        && email
+            .chars()
+            .all(|c| c.is_ascii_graphic() && !"<>|`\\".contains(c));
+    if safe {
+        format!("<@personEmail:{email}>")
+    } else {
+        String::new()
+    }
+}
+
+/// The marker that identifies the final reply to a command.
+pub fn result_marker(id: &CommandId) -> String {
+    format!("ref {id}")
+}
+
+/// The marker of the message that in-progress results edit.
+pub fn progress_marker(id: &CommandId) -> String {
+    format!("progress {id}")
+}
+
+pub fn queued(email: &str, request: &Request, id: &CommandId) -> String {
+    format!(
+        "{} queued: `{}` (id {id})",
+        mention(email),
+        request.describe()
+    )
+}
+
+pub fn rejected(email: &str, error: &ParseError) -> String {
+    let usage = match error.form() {
+        Some(form) => format!(
+            "Expected `{}`, for example `{}`.",
+            form.syntax(),
+            form.example()
+        ),
+        None => match error {
+            ParseError::UnknownVerb(_) => {
+                "Try `scale web to 3`, `deploy nginx:1.27 to web`, or `help` for every command."
+                    .to_owned()
+            }
+            _ => "Say `help` for every command, with examples.".to_owned(),
+        },
+    };
+    format!(
+        "{} Sorry, {}. {usage}",
+        mention(email),
+        escape(&error.to_string())
+    )
+}
+
+pub fn denied(email: &str, denial: &Denied) -> String {
+    format!(
+        "{} Sorry, {}. Nothing was changed.",
+        mention(email),
+        escape(&denial.to_string())
+    )
+}
+
+/// Could not be processed at all (the message could not be read, or is too old).
+pub fn not_processed(email: &str, why: &str) -> String {
+    format!(
+        "{} Sorry, {}. Nothing was changed.",
+        mention(email),
+        escape(why)
+    )
+}
+
+pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>) -> String {
+    if verbs.is_empty() {
+        return format!(
+            "{} Sorry, you are not authorised to run commands with this bot.",
+            mention(email)
+        );
+    }
+    let mut lines = vec![format!("{} Here is what you can ask me:", mention(email))];
+    for form in Form::ALL {
+        if form.verb().is_none_or(|v| verbs.contains(&v)) && form != Form::Help {
+            lines.push(format!("- `{}`, e.g. `{}`", form.syntax(), form.example()));
+        }
+    }
+    lines.push("Add `in <namespace>` to any command to choose the namespace.".to_owned());
+    if let Some(max) = max_replicas.filter(|_| verbs.contains(&Verb::Scale)) {
+        lines.push(format!("You may scale up to {max} replicas."));
+    }
+    lines.join("\n")
+}
+
+/// The reply for a worker's result.
+pub fn result(result: &CommandResult) -> String {
+    let who = mention(&result.actor.email);
+    let message = escape(&result.message);
+    let text = match result.outcome {
+        Outcome::Applied => format!("Nicely done! {message}"),
+        Outcome::AlreadyApplied => format!("Already done: {message}"),
+        Outcome::Superseded => format!("Skipped: {message}"),
+        Outcome::Rejected => format!("Sorry, {message}"),
+        Outcome::Failed => format!("Oh no! Something went wrong! {message}"),
+        Outcome::InProgress => format!("In progress: {message}"),
+    };
+    let marker = if result.outcome.is_final() {
+        result_marker(&result.command_id)
+    } else {
+        progress_marker(&result.command_id)
+    };
+    format!("{who} {text} ({marker})")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn echoed_input_cannot_mention_or_format() {
+        for hostile in [
+            "<@all>",
+            "**bold**",
+            "[x](http://evil)",
+            "`code`",
+            "<@personEmail:ceo@example.com|CEO>",
+        ] {
+            let escaped = escape(hostile);
+            assert!(!escaped.contains("<@"), "{escaped}");
+            assert!(!escaped.contains("**"), "{escaped}");
+            assert!(
+                !escaped.contains("](") && !escaped.contains("``"),
+                "{escaped}"
+            );
+        }
+        assert_eq!(escape("a\u{200b}b\nc"), "aU+200BbU+000Ac");
+        assert_eq!(escape(&"x".repeat(500)).chars().count(), MAX_ECHO + 1);
+    }
+
+    #[test]
+    fn mentions_refuse_addresses_that_break_the_syntax() {
+        assert_eq!(
+            mention("alice@example.com"),
+            "<@personEmail:alice@example.com>"
+        );
+        assert_eq!(mention("a>b@example.com"), "");
+        assert_eq!(mention("a|b@example.com"), "");
+        assert_eq!(mention(""), "");
+    }
+
+    #[test]
+    fn help_shows_only_what_the_actor_may_use() {
+        let text = help("bob@example.com", &[Verb::Status, Verb::List], None);
+        assert!(
+            text.contains("`status <deployment>`") && text.contains("`list`"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("`scale") && !text.contains("`deploy "),
+            "{text}"
+        );
+        let text = help("a@example.com", &Verb::ALL, Some(10));
+        for form in Form::ALL.iter().filter(|f| **f != Form::Help) {
+            assert!(text.contains(form.syntax()), "{text}");
+        }
+        assert!(text.contains("up to 10 replicas"));
+        assert!(help("x@example.com", &[], None).contains("not authorised"));
+    }
+}
