@@ -19,6 +19,7 @@ use async_nats::jetstream::{self, AckKind, kv};
 use chatops_shared::{Actor, Command, CommandId, ContractVersion, Origin, Verb, subjects};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::intake::Envelope;
 use crate::language::{self, Defaults, Parsed};
@@ -188,7 +189,17 @@ impl Ingestion {
             .unwrap_or_default();
         let span =
             tracing::info_span!("ingest", command_id = %command_id, message_id = %envelope.data.id);
-        let _entered = span.enter();
+        self.decide_event(&envelope, command_id, message)
+            .instrument(span)
+            .await
+    }
+
+    async fn decide_event(
+        &self,
+        envelope: &Envelope,
+        command_id: CommandId,
+        message: &jetstream::Message,
+    ) -> Result<Decision, Transient> {
         if self.bot.wrote(
             envelope.data.person_id.as_deref(),
             envelope.data.person_email.as_deref(),

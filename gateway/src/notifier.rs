@@ -16,6 +16,7 @@ use async_nats::jetstream::{self, AckKind, kv};
 use chatops_shared::{CommandResult, Outcome};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::metrics::Metrics;
 use crate::replies;
@@ -121,18 +122,27 @@ impl Notifier {
             }
         };
         let span = tracing::info_span!("notify", command_id = %result.command_id, outcome = ?result.outcome);
-        let _entered = span.enter();
+        self.deliver_result(&result, redelivered)
+            .instrument(span)
+            .await
+    }
+
+    async fn deliver_result(
+        &self,
+        result: &CommandResult,
+        redelivered: bool,
+    ) -> Result<Delivery, WebexError> {
         if result.outcome == Outcome::InProgress {
-            return self.progress(&result).await;
+            return self.progress(result).await;
         }
-        if self.recorded(&final_key(&result)).await.is_some() {
+        if self.recorded(&final_key(result)).await.is_some() {
             return Ok(Delivery::AlreadyPosted);
         }
-        if redelivered && self.find_in_thread(&result).await?.is_some() {
-            self.record(&final_key(&result), "found").await;
+        if redelivered && self.find_in_thread(result).await?.is_some() {
+            self.record(&final_key(result), "found").await;
             return Ok(Delivery::AlreadyPosted);
         }
-        let posted = self.post(&result).await;
+        let posted = self.post(result).await;
         let posted = match posted {
             Ok(p) => p,
             Err(e) if e.is_transient() => return Err(e),
@@ -141,8 +151,8 @@ impl Notifier {
                 return Ok(Delivery::Undeliverable);
             }
         };
-        self.record(&final_key(&result), &posted).await;
-        let age = jiff::Timestamp::now().as_millisecond() - command_time_ms(&result);
+        self.record(&final_key(result), &posted).await;
+        let age = jiff::Timestamp::now().as_millisecond() - command_time_ms(result);
         if age >= 0 {
             self.metrics.end_to_end(age as f64 / 1000.0);
         }

@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use chatops_shared::config::{
-    self, ClusterConfig, ConfigError, Env, NatsConfig, WORKER_CONCURRENCY,
+    self, ClusterConfig, ConfigError, Env, KUBE_BURST, KUBE_QPS, NatsConfig, WORKER_CONCURRENCY,
 };
 use chatops_shared::streams::StreamSettings;
 
@@ -16,6 +16,10 @@ pub struct WorkerConfig {
     pub cluster: ClusterConfig,
     /// Commands applied at once by this process.
     pub concurrency: usize,
+    /// Kubernetes API calls per second, on average, from this process.
+    pub kube_qps: f64,
+    /// Kubernetes API calls allowed at once above the average.
+    pub kube_burst: u32,
 }
 
 impl WorkerConfig {
@@ -31,6 +35,15 @@ impl WorkerConfig {
                 "a whole number from 1 to 1024",
                 |s| s.parse().ok().filter(|n| (1..=1024).contains(n)),
             )?,
+            kube_qps: env.parse_or(
+                KUBE_QPS,
+                50.0,
+                "a positive number of calls per second",
+                |s| s.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0),
+            )?,
+            kube_burst: env.parse_or(KUBE_BURST, 100, "a whole number of at least 1", |s| {
+                s.parse().ok().filter(|n| *n >= 1)
+            })?,
         })
     }
 }

@@ -1,15 +1,28 @@
 //! Building and running a worker: configuration, Kubernetes client, NATS,
-//! stream set-up, and the health endpoint.
+//! stream set-up, the consumer loop and the health and metrics endpoint.
 
 use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
 
+use async_nats::jetstream::consumer::{PullConsumer, pull};
 use axum::Router;
+use axum::extract::State;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use chatops_shared::config::ConfigError;
 use chatops_shared::streams::{self, SetupError};
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 
+use crate::apply::Engine;
 use crate::config::WorkerConfig;
+use crate::consumer::Worker;
+use crate::limiter::Limiter;
+use crate::metrics::Metrics;
+
+/// How long in-flight commands may take to finish after a shutdown signal.
+const GRACE: Duration = Duration::from_secs(25);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -25,6 +38,8 @@ pub enum StartupError {
     Nats(#[from] chatops_shared::nats::ConnectError),
     #[error(transparent)]
     Streams(#[from] SetupError),
+    #[error("cannot open the workers consumer: {0}")]
+    Consumer(#[source] async_nats::Error),
 }
 
 impl StartupError {
@@ -42,11 +57,10 @@ impl StartupError {
 /// A worker with its connections made and its health port bound.
 pub struct Application {
     listener: TcpListener,
-    router: Router,
-    #[allow(dead_code)] // consumed by the apply loop
-    kube: kube::Client,
-    #[allow(dead_code)]
-    jetstream: async_nats::jetstream::Context,
+    metrics: Arc<Metrics>,
+    worker: Arc<Worker>,
+    consumer: PullConsumer,
+    concurrency: usize,
 }
 
 impl std::fmt::Debug for Application {
@@ -72,12 +86,38 @@ impl Application {
         for (what, action) in streams::ensure(&jetstream, &config.streams).await? {
             tracing::info!(%what, ?action, "stream set-up");
         }
-        let router = Router::new().route("/healthz", get(|| async { "ok" }));
+        let stream = jetstream
+            .get_stream(streams::COMMANDS_STREAM)
+            .await
+            .map_err(|e| StartupError::Consumer(e.into()))?;
+        let epoch = stream
+            .cached_info()
+            .created
+            .unix_timestamp_nanos()
+            .to_string();
+        let consumer = stream
+            .get_consumer::<pull::Config>(streams::WORKERS_CONSUMER)
+            .await
+            .map_err(StartupError::Consumer)?;
+        let metrics = Arc::new(Metrics::default());
+        let worker = Arc::new(Worker {
+            engine: Engine::new(
+                kube,
+                Arc::new(Limiter::new(config.kube_qps, config.kube_burst)),
+            ),
+            jetstream,
+            epoch,
+            max_deliver: config.streams.max_deliver,
+            retry_budget: config.streams.ack_wait,
+            progress_every: chatops_shared::consume::progress_period(config.streams.ack_wait),
+            metrics: metrics.clone(),
+        });
         Ok(Self {
             listener,
-            router,
-            kube,
-            jetstream,
+            metrics,
+            worker,
+            consumer,
+            concurrency: config.concurrency,
         })
     }
 
@@ -85,13 +125,50 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// Consumes and serves health until `shutdown`, then lets in-flight
+    /// commands finish within a grace period (unfinished ones are
+    /// redelivered to another worker after the ack wait).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        tracing::info!(addr = %self.listener.local_addr()?, "worker health endpoint listening");
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let token = CancellationToken::new();
+        let stop = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            stop.cancel();
+        });
+        tracing::info!(addr = %self.listener.local_addr()?, concurrency = self.concurrency, "worker started");
+        let router = Router::new()
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/metrics", get(metrics))
+            .with_state(self.metrics.clone());
+        let consuming = tokio::spawn(self.worker.clone().run(
+            self.consumer,
+            self.concurrency,
+            token.clone(),
+        ));
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(token.clone().cancelled_owned())
+            .await;
+        match tokio::time::timeout(GRACE, consuming).await {
+            Ok(Ok(Err(e))) => tracing::error!(error = %e, "the consumer stopped with an error"),
+            Ok(_) => {}
+            Err(_) => tracing::warn!(
+                "in-flight commands did not finish within the grace period; they will be redelivered"
+            ),
+        }
+        tracing::info!("worker stopped");
+        served
     }
+}
+
+async fn metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        metrics.render(),
+    )
 }

@@ -50,6 +50,12 @@ async fn a_signed_webhook_is_queued_once_with_the_message_id() {
             .get_version_num(),
         7
     );
+
+    // A graceful stop keeps what was queued.
+    let jetstream = gw.jetstream.clone();
+    gw.stop().await;
+    let mut stream = jetstream.get_stream(EVENTS_STREAM).await.expect("stream");
+    assert_eq!(stream.info().await.expect("info").state.messages, 1);
 }
 
 #[tokio::test]

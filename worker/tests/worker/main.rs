@@ -1,3 +1,6 @@
 //! The worker binary, from the outside.
 
+// Test helpers are `pub` for the modules of this one test binary.
+#![allow(unreachable_pub)]
+
 mod startup;

@@ -1,0 +1,280 @@
+//! The apply engine: one command kind per module, all going through the
+//! same fenced, resourceVersion-guarded patch.
+//!
+//! For a write: GET the deployment; if its fence for the command's field
+//! group is not older than the command, report already applied or
+//! superseded and change nothing; else PATCH the field and the fence
+//! together with the read resourceVersion as a precondition. A 409 Conflict
+//! re-reads and decides again.
+
+mod image;
+mod read;
+mod restart;
+mod rollback;
+mod scale;
+
+use std::sync::Arc;
+
+use chatops_shared::{Command, CommandKind, DeploymentName, FieldGroup, Outcome};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, Patch, PatchParams};
+use serde_json::{Value, json};
+
+use crate::error::{ApplyError, Doing};
+use crate::fence::{self, Check, Position};
+use crate::limiter::Limiter;
+
+/// Conflicts re-read and retried before giving the command back to the queue.
+const CONFLICT_RETRIES: usize = 8;
+
+/// What applying a command came to (errors aside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub outcome: Outcome,
+    pub message: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+impl Applied {
+    fn new(outcome: Outcome, message: impl Into<String>) -> Self {
+        Self {
+            outcome,
+            message: message.into(),
+            before: None,
+            after: None,
+        }
+    }
+
+    fn change(mut self, before: Option<String>, after: Option<String>) -> Self {
+        self.before = before;
+        self.after = after;
+        self
+    }
+}
+
+/// Applies commands to one cluster.
+#[derive(Clone)]
+pub struct Engine {
+    client: kube::Client,
+    limiter: Arc<Limiter>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    pub fn new(client: kube::Client, limiter: Arc<Limiter>) -> Self {
+        Self { client, limiter }
+    }
+
+    /// Applies `command`, found at `position` in the command stream.
+    pub async fn apply(
+        &self,
+        command: &Command,
+        position: &Position,
+    ) -> Result<Applied, ApplyError> {
+        let ns = command.namespace.as_str();
+        let Some(name) = command.deployment.as_ref() else {
+            return match command.kind {
+                CommandKind::List => read::list(self, ns).await,
+                _ => Err(ApplyError::Permanent(
+                    "this command needs a deployment".to_owned(),
+                )),
+            };
+        };
+        match &command.kind {
+            CommandKind::Status => read::status(self, ns, name).await,
+            CommandKind::History => read::history(self, ns, name).await,
+            CommandKind::List => read::list(self, ns).await,
+            kind => {
+                let group = kind.field_group().unwrap_or(FieldGroup::Template);
+                self.fenced(ns, name, group, position, kind).await
+            }
+        }
+    }
+
+    /// The read-check-patch loop shared by every write.
+    async fn fenced(
+        &self,
+        ns: &str,
+        name: &DeploymentName,
+        group: FieldGroup,
+        position: &Position,
+        kind: &CommandKind,
+    ) -> Result<Applied, ApplyError> {
+        for _ in 0..CONFLICT_RETRIES {
+            let deployment = self.get(ns, name).await?;
+            let recorded = annotations(&deployment)
+                .and_then(|a| a.get(fence::annotation(group)))
+                .map(String::as_str);
+            match fence::check(recorded, position) {
+                Check::AlreadyApplied => return Ok(already_applied(kind, name, &deployment)),
+                Check::Superseded { by } => return Ok(superseded(kind, name, by, &deployment)),
+                Check::Apply => {}
+            }
+            let plan = match kind {
+                CommandKind::Scale { replicas } => scale::plan(name, &deployment, *replicas),
+                CommandKind::SetImage { container, image } => {
+                    image::plan(name, &deployment, container.as_ref(), image)?
+                }
+                CommandKind::Restart => restart::plan(name, &deployment),
+                CommandKind::Rollback { revision } => {
+                    rollback::plan(self, ns, name, &deployment, *revision).await?
+                }
+                CommandKind::Status | CommandKind::History | CommandKind::List => {
+                    return Err(ApplyError::Permanent(
+                        "a read-only command has no fence".to_owned(),
+                    ));
+                }
+            };
+            match self
+                .patch(ns, name, &deployment, plan.ops, group, position)
+                .await
+            {
+                Ok(updated) => return Ok((plan.report)(&updated)),
+                Err(ApplyError::Conflict) => {
+                    tracing::debug!(deployment = %name, "conflict; re-reading");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(ApplyError::Transient {
+            message: format!("deployment {name} kept changing while the command was being applied"),
+            retry_after: None,
+        })
+    }
+
+    fn deployments(&self, ns: &str) -> Api<Deployment> {
+        Api::namespaced(self.client.clone(), ns)
+    }
+
+    async fn get(&self, ns: &str, name: &DeploymentName) -> Result<Deployment, ApplyError> {
+        self.limiter.acquire().await;
+        self.deployments(ns).get(name.as_str()).await.map_err(|e| {
+            ApplyError::from_kube(
+                e,
+                Doing {
+                    verb: "get",
+                    resource: "deployments",
+                    name: Some(name.as_str()),
+                    namespace: ns,
+                },
+            )
+        })
+    }
+
+    /// JSON-patches `ops` together with the fence annotation, under the read
+    /// resourceVersion: a concurrent change makes the API answer 409.
+    async fn patch(
+        &self,
+        ns: &str,
+        name: &DeploymentName,
+        read: &Deployment,
+        mut ops: Vec<Value>,
+        group: FieldGroup,
+        position: &Position,
+    ) -> Result<Deployment, ApplyError> {
+        let rv = read.metadata.resource_version.clone().unwrap_or_default();
+        ops.insert(
+            0,
+            json!({"op": "replace", "path": "/metadata/resourceVersion", "value": rv}),
+        );
+        ops.push(annotation_op(
+            "/metadata/annotations",
+            annotations(read).is_some(),
+            fence::annotation(group),
+            &position.encode(),
+        ));
+        let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).map_err(|e| {
+            ApplyError::Permanent(format!("internal error building the patch: {e}"))
+        })?;
+        self.limiter.acquire().await;
+        self.deployments(ns)
+            .patch(
+                name.as_str(),
+                &PatchParams::default(),
+                &Patch::Json::<()>(patch),
+            )
+            .await
+            .map_err(|e| {
+                ApplyError::from_kube(
+                    e,
+                    Doing {
+                        verb: "patch",
+                        resource: "deployments",
+                        name: Some(name.as_str()),
+                        namespace: ns,
+                    },
+                )
+            })
+    }
+}
+
+/// A planned change: the patch operations, and how to report the result
+/// from the API's answer.
+struct Plan {
+    ops: Vec<Value>,
+    report: Box<dyn FnOnce(&Deployment) -> Applied + Send>,
+}
+
+/// An `add` of one annotation; creates the map when it is missing (an
+/// `add` of the whole map would replace the others).
+fn annotation_op(map_path: &str, map_exists: bool, key: &str, value: &str) -> Value {
+    if map_exists {
+        json!({"op": "add", "path": format!("{map_path}/{}", fence::pointer_escape(key)), "value": value})
+    } else {
+        json!({"op": "add", "path": map_path, "value": {key: value}})
+    }
+}
+
+fn annotations(d: &Deployment) -> Option<&std::collections::BTreeMap<String, String>> {
+    d.metadata.annotations.as_ref()
+}
+
+fn replicas(d: &Deployment) -> i32 {
+    d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1)
+}
+
+/// `name=image` for every container of the pod template.
+fn images(d: &Deployment) -> String {
+    d.spec
+        .as_ref()
+        .and_then(|s| s.template.spec.as_ref())
+        .map(|p| {
+            p.containers
+                .iter()
+                .map(|c| format!("{}={}", c.name, c.image.as_deref().unwrap_or("?")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .unwrap_or_default()
+}
+
+fn already_applied(kind: &CommandKind, name: &DeploymentName, d: &Deployment) -> Applied {
+    let now = match kind {
+        CommandKind::Scale { .. } => format!("{name} has {} replicas", replicas(d)),
+        _ => format!("{name} runs {}", images(d)),
+    };
+    Applied::new(
+        Outcome::AlreadyApplied,
+        format!("this command was applied before; {now}"),
+    )
+    .change(None, Some(now))
+}
+
+fn superseded(kind: &CommandKind, name: &DeploymentName, by: u64, d: &Deployment) -> Applied {
+    let (what, now) = match kind {
+        CommandKind::Scale { .. } => ("replicas", format!("{} replicas", replicas(d))),
+        _ => ("pod template", images(d)),
+    };
+    Applied::new(
+        Outcome::Superseded,
+        format!("a later command (#{by}) already changed the {what} of {name}, so this one was not applied; it is now {now}"),
+    )
+    .change(None, Some(now))
+}

@@ -1,0 +1,156 @@
+//! The read-only commands: `status`, `list`, `history`. They change nothing
+//! and need no fence.
+
+use chatops_shared::{DeploymentName, Outcome};
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::ListParams;
+
+use super::rollback::{REVISION, revisions};
+use super::{Applied, Engine, images, replicas};
+use crate::error::{ApplyError, Doing};
+
+/// The most deployments `list` names.
+const LIST_LIMIT: usize = 50;
+
+fn counts(d: &Deployment) -> String {
+    let s = d.status.as_ref();
+    let get = |f: fn(&k8s_openapi::api::apps::v1::DeploymentStatus) -> Option<i32>| {
+        s.and_then(f).unwrap_or(0)
+    };
+    format!(
+        "{} desired, {} updated, {} ready, {} available",
+        replicas(d),
+        get(|s| s.updated_replicas),
+        get(|s| s.ready_replicas),
+        get(|s| s.available_replicas)
+    )
+}
+
+fn conditions(d: &Deployment) -> String {
+    d.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .map(|cs| {
+            cs.iter()
+                .map(|c| match c.reason.as_deref() {
+                    Some(reason) => format!("{}={} ({reason})", c.type_, c.status),
+                    None => format!("{}={}", c.type_, c.status),
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "none reported".to_owned())
+}
+
+pub(super) async fn status(
+    engine: &Engine,
+    ns: &str,
+    name: &DeploymentName,
+) -> Result<Applied, ApplyError> {
+    let d = engine.get(ns, name).await?;
+    let revision = d
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REVISION))
+        .map_or("?", String::as_str);
+    let message = format!(
+        "{name} in {ns}: {}; images {}; revision {revision}; conditions {}",
+        counts(&d),
+        images(&d),
+        conditions(&d)
+    );
+    Ok(Applied::new(Outcome::Applied, message).change(None, Some(replicas(&d).to_string())))
+}
+
+pub(super) async fn list(engine: &Engine, ns: &str) -> Result<Applied, ApplyError> {
+    engine.limiter.acquire().await;
+    let list = engine
+        .deployments(ns)
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| {
+            ApplyError::from_kube(
+                e,
+                Doing {
+                    verb: "list",
+                    resource: "deployments",
+                    name: None,
+                    namespace: ns,
+                },
+            )
+        })?;
+    if list.items.is_empty() {
+        return Ok(Applied::new(
+            Outcome::Applied,
+            format!("no deployments in namespace {ns}"),
+        ));
+    }
+    let total = list.items.len();
+    let mut lines: Vec<String> = list
+        .items
+        .iter()
+        .take(LIST_LIMIT)
+        .map(|d| {
+            let ready = d
+                .status
+                .as_ref()
+                .and_then(|s| s.ready_replicas)
+                .unwrap_or(0);
+            format!(
+                "{} {ready}/{} ({})",
+                d.metadata.name.as_deref().unwrap_or("?"),
+                replicas(d),
+                images(d)
+            )
+        })
+        .collect();
+    if total > LIST_LIMIT {
+        lines.push(format!("and {} more", total - LIST_LIMIT));
+    }
+    Ok(Applied::new(
+        Outcome::Applied,
+        format!("{total} deployments in {ns}: {}", lines.join("; ")),
+    ))
+}
+
+pub(super) async fn history(
+    engine: &Engine,
+    ns: &str,
+    name: &DeploymentName,
+) -> Result<Applied, ApplyError> {
+    let d = engine.get(ns, name).await?;
+    let revisions = revisions(engine, ns, name, &d).await?;
+    if revisions.is_empty() {
+        return Ok(Applied::new(
+            Outcome::Applied,
+            format!("{name} has no recorded revisions yet"),
+        ));
+    }
+    let lines: Vec<String> = revisions
+        .iter()
+        .rev()
+        .take(10)
+        .map(|(r, rs)| {
+            let images = rs
+                .spec
+                .as_ref()
+                .and_then(|s| s.template.as_ref())
+                .and_then(|t| t.spec.as_ref())
+                .map(|p| {
+                    p.containers
+                        .iter()
+                        .map(|c| c.image.clone().unwrap_or_default())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                })
+                .unwrap_or_default();
+            format!("revision {r}: {images}")
+        })
+        .collect();
+    Ok(Applied::new(
+        Outcome::Applied,
+        format!("{name} in {ns}, newest first: {}", lines.join("; ")),
+    ))
+}

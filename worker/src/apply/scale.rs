@@ -1,0 +1,26 @@
+//! `scale <deployment> to <replicas>`: a JSON patch of `/spec/replicas`, as
+//! the seed did, with the fence.
+
+use chatops_shared::{DeploymentName, Outcome, Replicas};
+use k8s_openapi::api::apps::v1::Deployment;
+use serde_json::json;
+
+use super::{Applied, Plan, replicas};
+
+pub(super) fn plan(name: &DeploymentName, read: &Deployment, to: Replicas) -> Plan {
+    let before = replicas(read);
+    let name = name.clone();
+    Plan {
+        ops: vec![json!({"op": "add", "path": "/spec/replicas", "value": to.get()})],
+        report: Box::new(move |updated| {
+            let after = replicas(updated);
+            let message = if before == after {
+                format!("{name} already had {after} replicas")
+            } else {
+                format!("scaled {name} from {before} to {after} replicas")
+            };
+            Applied::new(Outcome::Applied, message)
+                .change(Some(before.to_string()), Some(after.to_string()))
+        }),
+    }
+}

@@ -1,0 +1,267 @@
+//! The consumer loop: one durable pull consumer shared by every worker
+//! process, a bounded number of commands in flight, explicit acks.
+//!
+//! Each command is one [`Worker::handle`] step whose outcome picks the ack:
+//! done or permanently failed → publish the result, ACK; transient failure →
+//! NAK with a delay (retried by whichever worker gets it next); transient
+//! failure on the last allowed delivery → publish a failed result, TERM.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::PullConsumer;
+use async_nats::jetstream::{self, AckKind};
+use chatops_shared::{Command, CommandResult, ContractVersion, Outcome, subjects};
+use futures::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::apply::{Applied, Engine};
+use crate::error::ApplyError;
+use crate::fence::Position;
+use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
+
+#[derive(Debug)]
+pub struct Worker {
+    pub engine: Engine,
+    pub jetstream: jetstream::Context,
+    /// The command stream's epoch (see [`crate::fence`]).
+    pub epoch: String,
+    pub max_deliver: i64,
+    /// How long one delivery keeps retrying transient errors before it is
+    /// handed back with a NAK.
+    pub retry_budget: Duration,
+    pub progress_every: Duration,
+    pub metrics: Arc<Metrics>,
+}
+
+/// How one delivery ended, which decides its ack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// A result was published; ACK.
+    Done(Outcome),
+    /// Try again later; NAK with this delay.
+    Retry(Duration),
+    /// Out of deliveries: a failed result was published; TERM.
+    GaveUp,
+    /// Not a command this build can read; TERM.
+    Unreadable,
+}
+
+impl Worker {
+    /// Consumes until `shutdown`; in-flight commands finish first.
+    pub async fn run(
+        self: Arc<Self>,
+        consumer: PullConsumer,
+        concurrency: usize,
+        shutdown: CancellationToken,
+    ) -> Result<(), async_nats::Error> {
+        let messages = consumer
+            .stream()
+            .max_messages_per_batch(concurrency)
+            .messages()
+            .await?;
+        messages
+            .take_until(shutdown.cancelled_owned())
+            .for_each_concurrent(concurrency, |message| {
+                let this = self.clone();
+                async move {
+                    match message {
+                        Ok(message) => this.handle(message).await,
+                        Err(e) => tracing::warn!(error = %e, "command consumer error"),
+                    }
+                }
+            })
+            .await;
+        Ok(())
+    }
+
+    async fn handle(&self, message: jetstream::Message) {
+        self.metrics.in_flight.inc();
+        let step = chatops_shared::consume::with_progress(
+            &message,
+            self.progress_every,
+            self.step(&message),
+        )
+        .await;
+        self.metrics.in_flight.dec();
+        let ack = match step {
+            Step::Done(_) => message.double_ack().await,
+            Step::Retry(delay) => message.ack_with(AckKind::Nak(Some(delay))).await,
+            Step::GaveUp | Step::Unreadable => message.ack_with(AckKind::Term).await,
+        };
+        if let Err(e) = ack {
+            tracing::warn!(error = %e, ?step, "cannot ack a command; it will be redelivered and found applied");
+        }
+    }
+
+    /// Applies one delivery and publishes its result; says how to ack.
+    pub async fn step(&self, message: &jetstream::Message) -> Step {
+        let command: Command = match serde_json::from_slice(&message.payload) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, subject = %message.subject, "a command this build cannot read");
+                return Step::Unreadable;
+            }
+        };
+        let Ok(info) = message.info() else {
+            tracing::error!("a command without JetStream metadata");
+            return Step::Unreadable;
+        };
+        let (seq, delivered) = (info.stream_sequence, info.delivered);
+        let span = tracing::info_span!("apply", command_id = %command.id, seq, delivered, kind = command.kind.verb().as_str());
+        self.apply_and_report(command, seq, delivered)
+            .instrument(span)
+            .await
+    }
+
+    async fn apply_and_report(&self, command: Command, seq: u64, delivered: i64) -> Step {
+        let position = Position {
+            epoch: self.epoch.clone(),
+            seq,
+        };
+        let started = Instant::now();
+        let applied = self.apply_with_retries(&command, &position).await;
+        self.metrics
+            .apply_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let attempts = u32::try_from(delivered).unwrap_or(u32::MAX);
+        let (result, step) = match applied {
+            Ok(applied) => {
+                let outcome = applied.outcome;
+                (applied, Step::Done(outcome))
+            }
+            Err(ApplyError::Transient {
+                message,
+                retry_after,
+            }) => {
+                if delivered >= self.max_deliver {
+                    let failed = failed(format!("gave up after {delivered} attempts: {message}"));
+                    (failed, Step::GaveUp)
+                } else {
+                    let delay = retry_after.unwrap_or_else(|| backoff(delivered));
+                    tracing::warn!(error = %message, ?delay, "transient failure; the command goes back to the queue");
+                    return Step::Retry(delay);
+                }
+            }
+            Err(e) => (failed(e.to_string()), Step::Done(Outcome::Failed)),
+        };
+        let result = CommandResult {
+            version: ContractVersion,
+            command_id: command.id,
+            outcome: result.outcome,
+            message: result.message,
+            before: result.before,
+            after: result.after,
+            attempts,
+            duration: started.elapsed(),
+            namespace: command.namespace.clone(),
+            deployment: command.deployment.clone(),
+            actor: command.actor.clone(),
+            origin: command.origin.clone(),
+            finished_at: jiff::Timestamp::now(),
+        };
+        if let Err(e) = self.publish(&result).await {
+            tracing::warn!(error = %e, "cannot publish the result; the command will be redelivered");
+            return Step::Retry(Duration::from_secs(1));
+        }
+        self.metrics
+            .results
+            .get_or_create(&ResultLabels {
+                kind: command.kind.verb().as_str(),
+                outcome: outcome_label(result.outcome),
+            })
+            .inc();
+        tracing::info!(outcome = ?result.outcome, message = %result.message, "command finished");
+        step
+    }
+
+    async fn apply_with_retries(
+        &self,
+        command: &Command,
+        position: &Position,
+    ) -> Result<Applied, ApplyError> {
+        let deadline = Instant::now() + self.retry_budget;
+        let mut wait = Duration::from_millis(100);
+        loop {
+            match self.engine.apply(command, position).await {
+                Err(ApplyError::Transient {
+                    message,
+                    retry_after,
+                }) => {
+                    let pause = retry_after.unwrap_or_else(|| jitter(wait));
+                    if Instant::now() + pause >= deadline {
+                        return Err(ApplyError::Transient {
+                            message,
+                            retry_after,
+                        });
+                    }
+                    self.metrics
+                        .retries
+                        .get_or_create(&ErrorLabels { error: "transient" })
+                        .inc();
+                    tracing::debug!(error = %message, ?pause, "retrying");
+                    tokio::time::sleep(pause).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Publishes a result; a final result has one message id per command,
+    /// so a redelivered command cannot produce a second final reply.
+    async fn publish(&self, result: &CommandResult) -> Result<(), async_nats::Error> {
+        let subject = subjects::result(&result.namespace, result.deployment.as_ref());
+        let mut headers = HeaderMap::new();
+        if result.outcome.is_final() {
+            headers.insert(
+                subjects::MSG_ID_HEADER,
+                format!("{}:final", result.command_id).as_str(),
+            );
+        }
+        headers.insert(
+            subjects::COMMAND_ID_HEADER,
+            result.command_id.to_string().as_str(),
+        );
+        let payload = serde_json::to_vec(result)?;
+        self.jetstream
+            .publish_with_headers(subject, headers, payload.into())
+            .await?
+            .await?;
+        Ok(())
+    }
+}
+
+fn failed(message: String) -> Applied {
+    Applied {
+        outcome: Outcome::Failed,
+        message,
+        before: None,
+        after: None,
+    }
+}
+
+fn outcome_label(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Applied => "applied",
+        Outcome::AlreadyApplied => "already_applied",
+        Outcome::Superseded => "superseded",
+        Outcome::Rejected => "rejected",
+        Outcome::Failed => "failed",
+        Outcome::InProgress => "in_progress",
+    }
+}
+
+/// The NAK delay after `delivered` attempts: 1 s, 2 s, 4 s ... up to 60 s.
+fn backoff(delivered: i64) -> Duration {
+    let exp = u32::try_from(delivered.saturating_sub(1))
+        .unwrap_or(6)
+        .min(6);
+    jitter(Duration::from_secs(1 << exp).min(Duration::from_secs(60)))
+}
+
+fn jitter(d: Duration) -> Duration {
+    d.mul_f64(0.5 + fastrand::f64() / 2.0)
+}
