@@ -1,0 +1,106 @@
+//! The `chatops` binary from the outside.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chatops_testkit::run_to_exit;
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn chatops() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_chatops"))
+}
+
+async fn chatops_with(args: &[&str], env: &[(&str, &str)]) -> chatops_testkit::Exit {
+    let mut cmd = tokio::process::Command::new(chatops());
+    cmd.args(args)
+        .env_clear()
+        .envs(env.iter().copied())
+        .kill_on_drop(true);
+    let out = tokio::time::timeout(LIMIT, cmd.output())
+        .await
+        .expect("exits")
+        .expect("runs");
+    chatops_testkit::Exit {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+#[tokio::test]
+async fn parse_prints_the_command_the_gateway_would_publish() {
+    let exit = chatops_with(&["parse", "kube scale web to 3 in prod"], &[]).await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    let command: serde_json::Value = serde_json::from_str(&exit.stdout).expect("JSON on stdout");
+    assert_eq!(command["kind"], "scale");
+    assert_eq!(command["replicas"], 3);
+    assert_eq!(command["namespace"], "prod");
+    assert_eq!(command["deployment"], "web");
+    assert_eq!(command["version"], 1);
+    assert!(
+        exit.stderr.contains("subject: chatops.commands.prod.web"),
+        "{exit:?}"
+    );
+}
+
+#[tokio::test]
+async fn parse_prints_the_reply_and_exits_2_for_what_is_not_a_command() {
+    let cases = [
+        ("scale web", "Expected `scale <deployment> to <replicas>`"),
+        ("delete web", "I don't know the command 'delete'"),
+        ("scale web to 99", "from 0 to 50, got 99"),
+        ("deploy <@all> to web", "must be 'algorithm:hex'"),
+        ("deploy Web:1 to web", "must be lowercase"),
+    ];
+    for (text, want) in cases {
+        let exit = chatops_with(&["parse", text], &[]).await;
+        assert_eq!(exit.code, Some(2), "{text}: {exit:?}");
+        assert!(exit.stdout.contains(want), "{text}: {}", exit.stdout);
+    }
+    let exit = chatops_with(&["parse", "help"], &[]).await;
+    assert_eq!(exit.code, Some(0));
+    assert!(
+        exit.stdout.contains("scale <deployment> to <replicas>"),
+        "{}",
+        exit.stdout
+    );
+}
+
+#[tokio::test]
+async fn parse_as_a_person_applies_the_policy() {
+    let env = [
+        ("AUTHORIZED_USERS", "alice@example.com"),
+        ("CHATOPS_MAX_REPLICAS", "10"),
+    ];
+    let exit = chatops_with(
+        &["parse", "--as", "alice@example.com", "scale web to 10"],
+        &env,
+    )
+    .await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    let exit = chatops_with(
+        &["parse", "--as", "mallory@example.com", "scale web to 1"],
+        &env,
+    )
+    .await;
+    assert_eq!(exit.code, Some(2), "{exit:?}");
+    assert!(exit.stdout.contains("not authorised"), "{}", exit.stdout);
+    let exit = chatops_with(
+        &["parse", "--as", "alice@example.com", "scale web to 1"],
+        &[],
+    )
+    .await;
+    assert_eq!(exit.code, Some(64), "no policy configured: {exit:?}");
+    assert!(exit.stderr.contains("AUTHORIZED_USERS"), "{exit:?}");
+}
+
+#[tokio::test]
+async fn setup_with_a_bad_nats_url_exits_64() {
+    let exit = run_to_exit(chatops(), &[("NATS_URL", "nats://x:y:z")], LIMIT).await;
+    // No subcommand: clap's usage, exit 2.
+    assert_eq!(exit.code, Some(2), "{exit:?}");
+    let exit = chatops_with(&["setup"], &[("NATS_URL", "nats://x:y:z")]).await;
+    assert_eq!(exit.code, Some(64), "{exit:?}");
+    assert!(exit.stderr.contains("NATS_URL"));
+}
