@@ -1,4 +1,121 @@
-fn main() {
-    eprintln!("kube-sandbox: not built yet");
-    std::process::exit(1);
+//! `kube-sandbox`: the in-memory Kubernetes API for the demo and for tests
+//! that run it as a process. Prints where it listens as its first stdout
+//! line, logs on stderr, and stops on SIGTERM or SIGINT.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use chatops_sandbox::kube::KubeSandbox;
+use clap::Parser;
+
+/// An in-memory Kubernetes API server that kubectl and kube-rs accept.
+#[derive(Debug, Parser)]
+#[command(name = "kube-sandbox", version)]
+struct Args {
+    /// Address to listen on; port 0 picks a free one.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Manifest to create objects from at start (e.g.
+    /// resources/nginx-deployment.yaml); repeatable.
+    #[arg(long = "seed", value_name = "FILE.yaml")]
+    seeds: Vec<PathBuf>,
+    /// RBAC manifest (Role, RoleBinding, ...) to load and enforce;
+    /// repeatable. Any switches RBAC on.
+    #[arg(long = "rbac", value_name = "FILE.yaml")]
+    rbac: Vec<PathBuf>,
+    /// Seconds a rollout takes (fractions allowed).
+    #[arg(long, default_value_t = 5.0)]
+    rollout_seconds: f64,
+    /// A bearer token and the user it authenticates, as TOKEN=USER;
+    /// repeatable.
+    #[arg(long = "token", value_name = "TOKEN=USER", value_parser = parse_token)]
+    tokens: Vec<(String, String)>,
+    /// A bearer token for a cluster administrator (system:masters).
+    #[arg(long)]
+    admin_token: Option<String>,
+}
+
+fn parse_token(raw: &str) -> Result<(String, String), String> {
+    match raw.split_once('=') {
+        Some((token, user)) if !token.is_empty() && !user.is_empty() => {
+            Ok((token.to_owned(), user.to_owned()))
+        }
+        // Never echo the value: it holds a token.
+        _ => Err("expected TOKEN=USER".to_owned()),
+    }
+}
+
+fn read(path: &PathBuf) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| {
+        eprintln!("kube-sandbox: cannot read {}: {e}", path.display());
+        std::process::exit(64);
+    })
+}
+
+#[tokio::main]
+async fn main() {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+
+    if !args.rollout_seconds.is_finite() || args.rollout_seconds < 0.0 {
+        eprintln!("kube-sandbox: --rollout-seconds must be a non-negative number");
+        std::process::exit(64);
+    }
+    let mut builder = KubeSandbox::builder()
+        .listen(args.listen)
+        .rollout(Duration::from_secs_f64(args.rollout_seconds));
+    for path in &args.seeds {
+        builder = builder.seed_named(&path.display().to_string(), &read(path));
+    }
+    for path in &args.rbac {
+        builder = builder.rbac_named(&path.display().to_string(), &read(path));
+    }
+    for (token, user) in &args.tokens {
+        builder = builder.token(token, user);
+    }
+    if let Some(token) = &args.admin_token {
+        builder = builder.admin_token(token);
+    }
+    let sandbox = match builder.start().await {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("kube-sandbox: {e}");
+            std::process::exit(64);
+        }
+    };
+    // The first stdout line is the contract with whoever started us.
+    let mut stdout = std::io::stdout();
+    let _ = writeln!(stdout, "kube-sandbox listening on {}", sandbox.url());
+    let _ = stdout.flush();
+
+    shutdown_signal().await;
+    sandbox.stop().await;
+}
+
+/// SIGTERM (what Kubernetes and docker send) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
+        () = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
 }

@@ -1,1 +1,409 @@
-//! The Kubernetes API stand-in (filled by its own issue).
+//! The Kubernetes API stand-in: an in-memory API server that kubectl and
+//! kube-rs accept unmodified, for everything this project and kubectl touch.
+//!
+//! It serves discovery, Deployments (with `/scale` and `/status`),
+//! ReplicaSets made by a simulated deployment controller, Namespaces,
+//! ServiceAccounts, ConfigMaps and the RBAC kinds, with resourceVersion
+//! conflicts, generations, watches, dry runs, the three patch formats,
+//! server-side `Table` printing, bearer-token identities and RBAC
+//! enforcement, and injectable faults. Errors are `Status` objects worded
+//! like the real server's.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), chatops_sandbox::kube::SandboxError> {
+//! use std::time::Duration;
+//! use chatops_sandbox::kube::{Fault, KubeSandbox};
+//!
+//! let read = |f: &str| std::fs::read_to_string(format!("resources/{f}")).unwrap_or_default();
+//! let sandbox = KubeSandbox::builder()
+//!     .rollout(Duration::from_millis(200))
+//!     .seed_yaml(&read("nginx-deployment.yaml"))
+//!     .rbac_yaml(&read("sa.yaml"))
+//!     .rbac_yaml(&read("role.yaml"))
+//!     .rbac_yaml(&read("rb.yaml"))
+//!     .token("bot-token", "system:serviceaccount:default:chatops-bot")
+//!     .admin_token("admin-token")
+//!     .start()
+//!     .await?;
+//! sandbox.inject(Fault::status(503).method("PATCH").path("/apis/apps/v1/").times(2));
+//! // ... point a client at sandbox.url() ...
+//! let writes = sandbox.requests().iter().filter(|r| r.is_write()).count();
+//! # let _ = writes;
+//! # Ok(()) }
+//! ```
+//!
+//! Control endpoints, for clients in other processes (under `/_sandbox/`):
+//! `POST /_sandbox/faults` (a [`Fault`] as JSON), `DELETE /_sandbox/faults`,
+//! `GET /_sandbox/faults`, `GET|DELETE /_sandbox/requests` (the
+//! [`RecordedRequest`] log), `GET|PUT /_sandbox/rollout` (`{"millis": 200}`).
+
+mod api;
+mod controller;
+mod deployment;
+mod discovery;
+mod error;
+mod faults;
+mod meta;
+mod patch;
+mod rbac;
+mod resources;
+mod server;
+mod store;
+mod table;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+pub use faults::{Fault, RecordedRequest};
+pub use rbac::Identity;
+
+use faults::Faults;
+use rbac::Auth;
+use store::Store;
+
+/// Why a sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("manifest {which} is not valid YAML: {source}")]
+    Yaml {
+        which: String,
+        #[source]
+        source: serde_yaml_ng::Error,
+    },
+    #[error("manifest {which} cannot be loaded: {reason}")]
+    Manifest { which: String, reason: String },
+}
+
+/// State shared by the HTTP handlers and the controller.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    store: Mutex<Store>,
+    faults: Mutex<Faults>,
+    log: Mutex<Vec<RecordedRequest>>,
+    rollout: Mutex<Duration>,
+    auth: Auth,
+    /// Pokes the controller after writes.
+    wake: Notify,
+    /// Flips to true when the sandbox stops, ending open watches.
+    stopping: tokio::sync::watch::Sender<bool>,
+    address: OnceLock<String>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panicking test thread must not take the sandbox down with it.
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    pub(crate) fn lock_store(&self) -> MutexGuard<'_, Store> {
+        lock(&self.store)
+    }
+
+    pub(crate) fn lock_faults(&self) -> MutexGuard<'_, Faults> {
+        lock(&self.faults)
+    }
+
+    pub(crate) fn lock_log(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
+        lock(&self.log)
+    }
+
+    pub(crate) fn rollout(&self) -> Duration {
+        *lock(&self.rollout)
+    }
+
+    pub(crate) fn set_rollout(&self, d: Duration) {
+        *lock(&self.rollout) = d;
+        self.wake.notify_one();
+    }
+
+    /// `host:port` the sandbox listens on.
+    pub(crate) fn address(&self) -> String {
+        self.address.get().cloned().unwrap_or_default()
+    }
+}
+
+/// How to build a [`KubeSandbox`]; see [`KubeSandbox::builder`].
+#[derive(Debug)]
+pub struct KubeSandboxBuilder {
+    listen: SocketAddr,
+    rollout: Duration,
+    seeds: Vec<(String, String)>,
+    rbac: Vec<(String, String)>,
+    rbac_on: Option<bool>,
+    tokens: Vec<(String, Identity)>,
+}
+
+impl Default for KubeSandboxBuilder {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            rollout: Duration::from_millis(200),
+            seeds: Vec::new(),
+            rbac: Vec::new(),
+            rbac_on: None,
+            tokens: Vec::new(),
+        }
+    }
+}
+
+impl KubeSandboxBuilder {
+    /// Where to listen; default `127.0.0.1:0` (a port the OS picks).
+    pub fn listen(mut self, addr: SocketAddr) -> Self {
+        self.listen = addr;
+        self
+    }
+
+    /// How long a rollout takes from spec change to completion (default
+    /// 200 ms; zero completes rollouts at once).
+    pub fn rollout(mut self, d: Duration) -> Self {
+        self.rollout = d;
+        self
+    }
+
+    /// Objects to create at start (multi-document YAML manifests, `List`s
+    /// allowed); their namespaces are created as needed.
+    pub fn seed_yaml(mut self, yaml: &str) -> Self {
+        let n = self.seeds.len() + 1;
+        self.seeds.push((format!("seed #{n}"), yaml.to_owned()));
+        self
+    }
+
+    /// Like [`Self::seed_yaml`], naming the source in errors.
+    pub fn seed_named(mut self, name: &str, yaml: &str) -> Self {
+        self.seeds.push((name.to_owned(), yaml.to_owned()));
+        self
+    }
+
+    /// RBAC manifests (Roles, RoleBindings, ClusterRoles,
+    /// ClusterRoleBindings, ServiceAccounts); loading any switches RBAC on.
+    pub fn rbac_yaml(mut self, yaml: &str) -> Self {
+        let n = self.rbac.len() + 1;
+        self.rbac.push((format!("rbac #{n}"), yaml.to_owned()));
+        self
+    }
+
+    /// Like [`Self::rbac_yaml`], naming the source in errors.
+    pub fn rbac_named(mut self, name: &str, yaml: &str) -> Self {
+        self.rbac.push((name.to_owned(), yaml.to_owned()));
+        self
+    }
+
+    /// Forces RBAC on or off (default: on when RBAC manifests were given).
+    /// Off, every caller acts as cluster-admin.
+    pub fn enforce_rbac(mut self, on: bool) -> Self {
+        self.rbac_on = Some(on);
+        self
+    }
+
+    /// A bearer token for `user` (service accounts as
+    /// `system:serviceaccount:NS:NAME`).
+    pub fn token(mut self, token: &str, user: &str) -> Self {
+        self.tokens.push((token.to_owned(), Identity::user(user)));
+        self
+    }
+
+    /// A bearer token for a cluster administrator (`system:masters`).
+    pub fn admin_token(mut self, token: &str) -> Self {
+        self.tokens
+            .push((token.to_owned(), Identity::admin("kubernetes-admin")));
+        self
+    }
+
+    /// A bearer token for any identity.
+    pub fn identity(mut self, token: &str, identity: Identity) -> Self {
+        self.tokens.push((token.to_owned(), identity));
+        self
+    }
+
+    /// Loads the manifests, binds the port and starts serving and the
+    /// controller on the current tokio runtime.
+    pub async fn start(self) -> Result<KubeSandbox, SandboxError> {
+        let mut store = Store::default();
+        api::create(
+            &mut store,
+            &resources::NAMESPACE,
+            "",
+            api::namespace_object(api::DEFAULT_NAMESPACE),
+            api::Write::default(),
+        )
+        .map_err(|e| SandboxError::Manifest {
+            which: "the default namespace".to_owned(),
+            reason: e.to_string(),
+        })?;
+        store.insert(&resources::CLUSTER_ROLE, cluster_admin_role());
+        for (which, yaml) in self.seeds.iter().chain(&self.rbac) {
+            load(&mut store, which, yaml)?;
+        }
+        let auth = Auth {
+            tokens: self.tokens.into_iter().collect(),
+            rbac: self.rbac_on.unwrap_or(!self.rbac.is_empty()),
+        };
+        let listener = tokio::net::TcpListener::bind(self.listen)
+            .await
+            .map_err(|source| SandboxError::Bind {
+                addr: self.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| SandboxError::Bind {
+            addr: self.listen,
+            source,
+        })?;
+        let shared = Arc::new(Shared {
+            store: Mutex::new(store),
+            faults: Mutex::new(Faults::default()),
+            log: Mutex::new(Vec::new()),
+            rollout: Mutex::new(self.rollout),
+            auth,
+            wake: Notify::new(),
+            stopping: tokio::sync::watch::channel(false).0,
+            address: OnceLock::new(),
+        });
+        let _ = shared.address.set(addr.to_string());
+        let controller = tokio::spawn(controller::run(shared.clone()));
+        let app = server::router(shared.clone())
+            .into_make_service_with_connect_info::<server::ConnHandle>();
+        let mut stopped = shared.stopping.subscribe();
+        let server = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = axum::serve(server::KillableListener(listener), app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
+                tracing::error!(error = %e, "kube-sandbox server failed");
+            }
+        });
+        tracing::info!(%addr, "kube-sandbox listening");
+        Ok(KubeSandbox {
+            addr,
+            shared,
+            controller,
+            server: Some(server),
+        })
+    }
+}
+
+/// The built-in `cluster-admin` ClusterRole, for bindings to refer to.
+fn cluster_admin_role() -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRole",
+        "metadata": {"name": "cluster-admin", "uid": uuid::Uuid::new_v4().to_string(),
+                     "creationTimestamp": meta::now(),
+                     "labels": {"kubernetes.io/bootstrapping": "rbac-defaults"}},
+        "rules": [
+            {"apiGroups": ["*"], "resources": ["*"], "verbs": ["*"]},
+            {"nonResourceURLs": ["*"], "verbs": ["*"]}
+        ],
+    })
+}
+
+fn load(store: &mut Store, which: &str, yaml: &str) -> Result<(), SandboxError> {
+    use serde::Deserialize;
+    for doc in serde_yaml_ng::Deserializer::from_str(yaml) {
+        let value = serde_json::Value::deserialize(doc).map_err(|source| SandboxError::Yaml {
+            which: which.to_owned(),
+            source,
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        api::seed(store, value).map_err(|reason| SandboxError::Manifest {
+            which: which.to_owned(),
+            reason,
+        })?;
+    }
+    Ok(())
+}
+
+/// A running sandbox; stops when dropped (open watches end, the port is
+/// released).
+#[derive(Debug)]
+pub struct KubeSandbox {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    controller: tokio::task::JoinHandle<()>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl KubeSandbox {
+    /// A builder with the defaults: `127.0.0.1:0`, 200 ms rollouts, RBAC
+    /// off, only the `default` namespace.
+    pub fn builder() -> KubeSandboxBuilder {
+        KubeSandboxBuilder::default()
+    }
+
+    /// `http://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Every API request so far, oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock_log().clone()
+    }
+
+    /// Forgets the recorded requests.
+    pub fn clear_requests(&self) {
+        self.shared.lock_log().clear();
+    }
+
+    /// Arms a fault; faults apply first-armed first.
+    pub fn inject(&self, fault: Fault) {
+        self.shared.lock_faults().add(fault);
+    }
+
+    /// Disarms all faults.
+    pub fn clear_faults(&self) {
+        self.shared.lock_faults().clear();
+    }
+
+    /// Changes the rollout time for rollouts from now on.
+    pub fn set_rollout(&self, d: Duration) {
+        self.shared.set_rollout(d);
+    }
+
+    /// A stored object as JSON (`api_version` like `apps/v1`, `kind` like
+    /// `Deployment`), for assertions that bypass the HTTP API.
+    pub fn object(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Option<serde_json::Value> {
+        let rt = resources::by_kind(api_version, kind)?;
+        let ns = if rt.namespaced { namespace } else { "" };
+        self.shared.lock_store().get(rt, ns, name).cloned()
+    }
+
+    /// Stops serving and waits until the server has let go of its port.
+    pub async fn stop(mut self) {
+        let _ = self.shared.stopping.send(true);
+        self.controller.abort();
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+}
+
+impl Drop for KubeSandbox {
+    fn drop(&mut self) {
+        let _ = self.shared.stopping.send(true);
+        self.controller.abort();
+    }
+}

@@ -1,0 +1,557 @@
+//! The verbs on stored objects: create, update, patch, delete, and the
+//! `scale` and `status` subresources, with the API server's rules for
+//! metadata (uid, creationTimestamp, generation, resourceVersion
+//! preconditions), defaults, validation and dry runs. Everything here runs
+//! under the store lock and never awaits.
+
+use serde_json::{Value, json};
+
+use super::deployment;
+use super::error::{ApiError, FieldError, success_status};
+use super::meta::{self, str_at};
+use super::patch::{self, PatchKind};
+use super::resources::{self, Behaviour, NAMESPACE, REPLICA_SET, ResourceType};
+use super::store::Store;
+
+/// Options shared by the writing verbs.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Write {
+    /// `?dryRun=All`: everything but storing.
+    pub(crate) dry_run: bool,
+}
+
+/// The first namespace, present from the start like on a cluster.
+pub(crate) const DEFAULT_NAMESPACE: &str = "default";
+
+/// A fresh namespace object.
+pub(crate) fn namespace_object(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": {"name": name, "labels": {"kubernetes.io/metadata.name": name}},
+        "spec": {"finalizers": ["kubernetes"]},
+        "status": {"phase": "Active"},
+    })
+}
+
+fn check_type_meta(rt: &ResourceType, object: &Value) -> Result<(), ApiError> {
+    let api_version = str_at(object, "/apiVersion");
+    if !api_version.is_empty() && api_version != rt.api_version() {
+        return Err(ApiError::bad_request(format!(
+            "the API version in the data ({api_version}) does not match the expected API version ({})",
+            rt.api_version()
+        )));
+    }
+    let kind = str_at(object, "/kind");
+    if !kind.is_empty() && kind != rt.kind {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            rt.kind
+        )));
+    }
+    Ok(())
+}
+
+fn check_namespace(rt: &ResourceType, object: &mut Value, namespace: &str) -> Result<(), ApiError> {
+    if !object.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: the body must be a JSON object",
+            rt.kind, rt.version, rt.kind
+        )));
+    }
+    if !object["metadata"].is_object() {
+        object["metadata"] = json!({});
+    }
+    if rt.namespaced {
+        let given = str_at(object, "/metadata/namespace");
+        if !given.is_empty() && given != namespace {
+            return Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ));
+        }
+        object["metadata"]["namespace"] = json!(namespace);
+    } else if let Some(m) = object["metadata"].as_object_mut() {
+        m.remove("namespace");
+    }
+    Ok(())
+}
+
+fn name_errors(rt: &ResourceType, name: &str) -> Vec<FieldError> {
+    match rt.behaviour {
+        Behaviour::Namespace => meta::check_label("metadata.name", name),
+        Behaviour::Plain if rt.group == "rbac.authorization.k8s.io" => {
+            meta::check_path_segment("metadata.name", name)
+        }
+        _ => meta::check_subdomain("metadata.name", name),
+    }
+}
+
+/// Five characters of the alphabet generated names use.
+fn random_suffix() -> String {
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    uuid::Uuid::new_v4()
+        .as_bytes()
+        .iter()
+        .take(5)
+        .map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()]))
+        .collect()
+}
+
+/// Defaults, type checks and validation of the kinds that have them.
+fn prepare(rt: &ResourceType, object: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
+    let name = str_at(object, "/metadata/name").to_owned();
+    let mut errors = Vec::new();
+    match rt.behaviour {
+        Behaviour::Deployment => {
+            deployment::check_types(object)?;
+            deployment::apply_defaults(object);
+            errors.extend(deployment::validate(object, old));
+        }
+        Behaviour::ReplicaSet => {
+            if let Some(t) = object
+                .pointer_mut("/spec/template")
+                .and_then(Value::as_object_mut)
+            {
+                deployment::default_template(t);
+            }
+            if object["spec"]["replicas"].is_null() {
+                object["spec"]["replicas"] = json!(1);
+            }
+        }
+        Behaviour::Namespace => {
+            if object["status"]["phase"].is_null() {
+                object["status"] = json!({"phase": "Active"});
+            }
+            if object["spec"].is_null() {
+                object["spec"] = json!({"finalizers": ["kubernetes"]});
+            }
+            object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
+        }
+        Behaviour::Plain => {}
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(rt.kind, rt.group, &name, &errors))
+    }
+}
+
+/// Whether the kind keeps a spec/status split with a generation.
+fn has_generation(rt: &ResourceType) -> bool {
+    matches!(rt.behaviour, Behaviour::Deployment | Behaviour::ReplicaSet)
+}
+
+/// POST: a new object in `namespace` ("" for cluster-scoped kinds).
+pub(crate) fn create(
+    store: &mut Store,
+    rt: &'static ResourceType,
+    namespace: &str,
+    mut object: Value,
+    opts: Write,
+) -> Result<Value, ApiError> {
+    check_type_meta(rt, &object)?;
+    check_namespace(rt, &mut object, namespace)?;
+    let mut name = str_at(&object, "/metadata/name").to_owned();
+    if name.is_empty() {
+        let prefix = str_at(&object, "/metadata/generateName").to_owned();
+        if prefix.is_empty() {
+            return Err(ApiError::invalid(
+                rt.kind,
+                rt.group,
+                "",
+                &[FieldError::required(
+                    "metadata.name",
+                    "name or generateName is required",
+                )],
+            ));
+        }
+        name = format!("{prefix}{}", random_suffix());
+        object["metadata"]["name"] = json!(name);
+    }
+    let errors = name_errors(rt, &name);
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(rt.kind, rt.group, &name, &errors));
+    }
+    if rt.namespaced && store.get(&NAMESPACE, "", namespace).is_none() {
+        return Err(ApiError::namespace_not_found(namespace));
+    }
+    if store.get(rt, namespace, &name).is_some() {
+        return Err(ApiError::already_exists(rt, &name));
+    }
+    object["apiVersion"] = json!(rt.api_version());
+    object["kind"] = json!(rt.kind);
+    prepare(rt, &mut object, None)?;
+    let metadata = &mut object["metadata"];
+    metadata["uid"] = json!(uuid::Uuid::new_v4().to_string());
+    metadata["creationTimestamp"] = json!(meta::now());
+    if let Some(m) = metadata.as_object_mut() {
+        m.remove("resourceVersion");
+        m.remove("deletionTimestamp");
+        m.remove("generation");
+    }
+    if has_generation(rt) {
+        object["metadata"]["generation"] = json!(1);
+        if rt.behaviour == Behaviour::Deployment {
+            object["status"] = json!({});
+        }
+    }
+    if opts.dry_run {
+        return Ok(object);
+    }
+    Ok(store.insert(rt, object))
+}
+
+fn existing(
+    store: &Store,
+    rt: &ResourceType,
+    namespace: &str,
+    name: &str,
+) -> Result<Value, ApiError> {
+    store
+        .get(rt, namespace, name)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found(rt, name))
+}
+
+/// A `resourceVersion` in a written object is a precondition.
+fn check_precondition(
+    rt: &ResourceType,
+    name: &str,
+    written: &Value,
+    current: &Value,
+) -> Result<(), ApiError> {
+    let wanted = str_at(written, "/metadata/resourceVersion");
+    if !wanted.is_empty() && wanted != str_at(current, "/metadata/resourceVersion") {
+        return Err(ApiError::conflict(rt, name));
+    }
+    Ok(())
+}
+
+/// Stores `new` in place of `old` under the API's update rules: identity
+/// metadata kept, status kept (the main resource does not write it),
+/// generation bumped on spec changes, nothing written when nothing changed.
+fn finish_update(
+    store: &mut Store,
+    rt: &'static ResourceType,
+    old: &Value,
+    mut new: Value,
+    opts: Write,
+    writes_status: bool,
+) -> Result<Value, ApiError> {
+    for field in [
+        "name",
+        "namespace",
+        "uid",
+        "creationTimestamp",
+        "generation",
+        "resourceVersion",
+    ] {
+        match old["metadata"].get(field) {
+            Some(v) => new["metadata"][field] = v.clone(),
+            None => {
+                if let Some(m) = new["metadata"].as_object_mut() {
+                    m.remove(field);
+                }
+            }
+        }
+    }
+    new["apiVersion"] = json!(rt.api_version());
+    new["kind"] = json!(rt.kind);
+    if has_generation(rt) || rt.behaviour == Behaviour::Namespace {
+        if writes_status {
+            let status = new["status"].clone();
+            new = old.clone();
+            new["status"] = status;
+        } else {
+            new["status"] = old["status"].clone();
+        }
+    }
+    prepare(rt, &mut new, Some(old))?;
+    if has_generation(rt) && new["spec"] != old["spec"] {
+        let generation = old["metadata"]["generation"].as_i64().unwrap_or(0);
+        new["metadata"]["generation"] = json!(generation + 1);
+    }
+    if new == *old || opts.dry_run {
+        return Ok(new);
+    }
+    Ok(store.insert(rt, new))
+}
+
+/// PUT on the object (or on `/status` when `writes_status`).
+pub(crate) fn update(
+    store: &mut Store,
+    rt: &'static ResourceType,
+    namespace: &str,
+    name: &str,
+    mut object: Value,
+    opts: Write,
+    writes_status: bool,
+) -> Result<Value, ApiError> {
+    check_type_meta(rt, &object)?;
+    check_namespace(rt, &mut object, namespace)?;
+    let given = str_at(&object, "/metadata/name");
+    if given != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({given}) does not match the name on the URL ({name})"
+        )));
+    }
+    let old = existing(store, rt, namespace, name)?;
+    check_precondition(rt, name, &object, &old)?;
+    finish_update(store, rt, &old, object, opts, writes_status)
+}
+
+/// PATCH on the object (or on `/status`).
+#[allow(clippy::too_many_arguments)] // the verb's full request, spelled out
+pub(crate) fn patch(
+    store: &mut Store,
+    rt: &'static ResourceType,
+    namespace: &str,
+    name: &str,
+    kind: PatchKind,
+    body: &[u8],
+    opts: Write,
+    writes_status: bool,
+) -> Result<Value, ApiError> {
+    let old = existing(store, rt, namespace, name)?;
+    let mut new = old.clone();
+    patch::apply(kind, &mut new, body)?;
+    check_precondition(rt, name, &new, &old)?;
+    if !new["metadata"].is_object() {
+        new["metadata"] = json!({});
+    }
+    finish_update(store, rt, &old, new, opts, writes_status)
+}
+
+/// GET `/scale`.
+pub(crate) fn get_scale(
+    store: &Store,
+    rt: &ResourceType,
+    namespace: &str,
+    name: &str,
+) -> Result<Value, ApiError> {
+    Ok(deployment::scale_of(&existing(store, rt, namespace, name)?))
+}
+
+/// How a `/scale` write is given.
+#[derive(Debug)]
+pub(crate) enum ScaleWrite<'a> {
+    Replace(Value),
+    Patch(PatchKind, &'a [u8]),
+}
+
+/// PUT or PATCH on `/scale`: the Scale's replicas become the object's.
+pub(crate) fn write_scale(
+    store: &mut Store,
+    rt: &'static ResourceType,
+    namespace: &str,
+    name: &str,
+    write: ScaleWrite<'_>,
+    opts: Write,
+) -> Result<Value, ApiError> {
+    let old = existing(store, rt, namespace, name)?;
+    let current = deployment::scale_of(&old);
+    let scale = match write {
+        ScaleWrite::Replace(body) => body,
+        ScaleWrite::Patch(kind, body) => {
+            let mut scale = current.clone();
+            patch::apply(kind, &mut scale, body)?;
+            scale
+        }
+    };
+    check_precondition(rt, name, &scale, &current)?;
+    let replicas = deployment::scale_replicas(&scale, name)?;
+    let mut new = old.clone();
+    new["spec"]["replicas"] = json!(replicas);
+    let stored = finish_update(store, rt, &old, new, opts, false)?;
+    Ok(deployment::scale_of(&stored))
+}
+
+/// The `DeleteOptions` a DELETE may carry in its body or query.
+#[derive(Debug, Default)]
+pub(crate) struct DeleteOptions {
+    pub(crate) propagation: Option<String>,
+    pub(crate) resource_version: Option<String>,
+    pub(crate) uid: Option<String>,
+    pub(crate) dry_run: bool,
+}
+
+impl DeleteOptions {
+    pub(crate) fn from_body(body: &[u8]) -> Result<Self, ApiError> {
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Self::default());
+        }
+        let v: Value = serde_json::from_slice(body)
+            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
+        let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_owned);
+        Ok(Self {
+            propagation: s("/propagationPolicy"),
+            resource_version: s("/preconditions/resourceVersion"),
+            uid: s("/preconditions/uid"),
+            dry_run: v
+                .get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|d| d.iter().any(|x| x == "All")),
+        })
+    }
+}
+
+/// DELETE: removes the object at once (no finalizers are simulated) and,
+/// unless orphaning, the ReplicaSets a Deployment controls.
+pub(crate) fn delete(
+    store: &mut Store,
+    rt: &'static ResourceType,
+    namespace: &str,
+    name: &str,
+    opts: &DeleteOptions,
+) -> Result<Value, ApiError> {
+    let old = existing(store, rt, namespace, name)?;
+    if let Some(rv) = &opts.resource_version {
+        let actual = str_at(&old, "/metadata/resourceVersion");
+        if rv != actual {
+            return Err(ApiError::conflict_because(
+                rt,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {actual}"
+                ),
+            ));
+        }
+    }
+    if let Some(uid) = &opts.uid {
+        let actual = str_at(&old, "/metadata/uid");
+        if uid != actual {
+            return Err(ApiError::conflict_because(
+                rt,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {actual}"
+                ),
+            ));
+        }
+    }
+    if rt.behaviour == Behaviour::Namespace && name == DEFAULT_NAMESPACE {
+        return Err(ApiError::generic(
+            403,
+            "namespaces \"default\" is forbidden: this namespace may not be deleted",
+        ));
+    }
+    let status = success_status(rt, name, &old["metadata"]["uid"]);
+    if opts.dry_run {
+        return Ok(status);
+    }
+    match rt.behaviour {
+        Behaviour::Namespace => {
+            for t in resources::TYPES.iter().copied().filter(|t| t.namespaced) {
+                let names: Vec<String> = store
+                    .list(t, Some(name))
+                    .iter()
+                    .map(|o| str_at(o, "/metadata/name").to_owned())
+                    .collect();
+                for n in names {
+                    store.remove(t, name, &n);
+                }
+            }
+        }
+        Behaviour::Deployment => {
+            let orphan = opts.propagation.as_deref() == Some("Orphan");
+            release_children(store, namespace, str_at(&old, "/metadata/uid"), orphan);
+        }
+        _ => {}
+    }
+    store.remove(rt, namespace, name);
+    Ok(status)
+}
+
+/// Garbage collection of a deleted Deployment's ReplicaSets: deleted, or
+/// (orphaning) kept without the owner reference.
+fn release_children(store: &mut Store, namespace: &str, owner_uid: &str, orphan: bool) {
+    let owned: Vec<Value> = store
+        .list(&REPLICA_SET, Some(namespace))
+        .into_iter()
+        .filter(|rs| owned_by(rs, owner_uid))
+        .cloned()
+        .collect();
+    for mut rs in owned {
+        let name = str_at(&rs, "/metadata/name").to_owned();
+        if orphan {
+            if let Some(refs) = rs["metadata"]["ownerReferences"].as_array_mut() {
+                refs.retain(|r| str_at(r, "/uid") != owner_uid);
+            }
+            store.insert(&REPLICA_SET, rs);
+        } else {
+            store.remove(&REPLICA_SET, namespace, &name);
+        }
+    }
+}
+
+/// Whether `object` names `owner_uid` as its controller.
+pub(crate) fn owned_by(object: &Value, owner_uid: &str) -> bool {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| str_at(r, "/uid") == owner_uid && r["controller"] == json!(true))
+}
+
+/// Strips what list items do not carry (kind and apiVersion are on the
+/// list).
+pub(crate) fn list_item(object: &Value) -> Value {
+    let mut item = object.clone();
+    if let Some(m) = item.as_object_mut() {
+        m.remove("kind");
+        m.remove("apiVersion");
+    }
+    item
+}
+
+/// Creates (or, when it exists, replaces) one manifest document; used for
+/// seeds, where namespaces are made on demand.
+pub(crate) fn seed(store: &mut Store, object: Value) -> Result<(), String> {
+    let api_version = str_at(&object, "/apiVersion").to_owned();
+    let kind = str_at(&object, "/kind").to_owned();
+    if kind == "List" {
+        for item in object["items"].as_array().cloned().unwrap_or_default() {
+            seed(store, item)?;
+        }
+        return Ok(());
+    }
+    let rt = resources::by_kind(&api_version, &kind)
+        .ok_or_else(|| format!("kind {kind} of {api_version} is not served by the sandbox"))?;
+    let namespace = if rt.namespaced {
+        match str_at(&object, "/metadata/namespace") {
+            "" => DEFAULT_NAMESPACE.to_owned(),
+            ns => ns.to_owned(),
+        }
+    } else {
+        String::new()
+    };
+    if rt.namespaced && store.get(&NAMESPACE, "", &namespace).is_none() {
+        create(
+            store,
+            &NAMESPACE,
+            "",
+            namespace_object(&namespace),
+            Write::default(),
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let name = str_at(&object, "/metadata/name").to_owned();
+    let result = if store.get(rt, &namespace, &name).is_some() {
+        let mut object = object;
+        if let Some(m) = object["metadata"].as_object_mut() {
+            m.remove("resourceVersion");
+        }
+        update(
+            store,
+            rt,
+            &namespace,
+            &name,
+            object,
+            Write::default(),
+            false,
+        )
+    } else {
+        create(store, rt, &namespace, object, Write::default())
+    };
+    result.map(|_| ()).map_err(|e| e.to_string())
+}

@@ -1,0 +1,562 @@
+//! The simulated deployment controller. For each Deployment it keeps one
+//! ReplicaSet per pod template (named `<deployment>-<pod-template-hash>`,
+//! owned by the Deployment, carrying the revision annotation), and moves
+//! replicas from the old ReplicaSets to the new one one step at a time, so
+//! that a rollout takes the configured rollout time. `status` follows
+//! (observedGeneration, replicas, updatedReplicas, readyReplicas,
+//! availableReplicas, the Available and Progressing conditions), which is
+//! what `kubectl rollout status` and the worker's verification read.
+//!
+//! Pods are not simulated: a replica is ready as soon as its step is taken.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::Shared;
+use super::api::owned_by;
+use super::deployment::{
+    self, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, NOT_COPIED, REVISION, REVISION_HISTORY,
+};
+use super::meta::{self, str_at};
+use super::resources::{DEPLOYMENT, REPLICA_SET};
+use super::store::Store;
+
+/// A rollout in progress: steps taken at even intervals from `start`.
+#[derive(Debug, Clone)]
+struct Episode {
+    generation: i64,
+    start: Instant,
+    total: u32,
+    done: u32,
+}
+
+/// Runs until the sandbox stops: reconcile everything, then sleep until the
+/// next step is due or a write wakes it.
+pub(crate) async fn run(shared: Arc<Shared>) {
+    let mut episodes: HashMap<(String, String), Episode> = HashMap::new();
+    loop {
+        let rollout = shared.rollout();
+        let next = {
+            let mut store = shared.lock_store();
+            reconcile_all(&mut store, &mut episodes, Instant::now(), rollout)
+        };
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    () = shared.wake.notified() => {}
+                    () = tokio::time::sleep_until(at) => {}
+                }
+            }
+            None => shared.wake.notified().await,
+        }
+    }
+}
+
+/// One pass over every Deployment; returns when the next step is due.
+fn reconcile_all(
+    store: &mut Store,
+    episodes: &mut HashMap<(String, String), Episode>,
+    now: Instant,
+    rollout: Duration,
+) -> Option<Instant> {
+    let deployments: Vec<Value> = store.list(&DEPLOYMENT, None).into_iter().cloned().collect();
+    let live: Vec<(String, String)> = deployments.iter().map(key).collect();
+    episodes.retain(|k, _| live.contains(k));
+    deployments
+        .iter()
+        .filter_map(|d| reconcile(store, episodes, d, now, rollout))
+        .min()
+}
+
+fn key(d: &Value) -> (String, String) {
+    (
+        str_at(d, "/metadata/namespace").to_owned(),
+        str_at(d, "/metadata/name").to_owned(),
+    )
+}
+
+fn int(v: &Value, pointer: &str) -> i64 {
+    v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// `25%` of `of`, or an absolute number; rounded up for surge, down for
+/// unavailability, as the controller does.
+fn int_or_percent(v: &Value, of: i64, round_up: bool) -> i64 {
+    match v {
+        Value::Number(n) => n.as_i64().unwrap_or(0),
+        Value::String(s) => {
+            let pct: i64 = s.trim_end_matches('%').parse().unwrap_or(0);
+            let scaled = pct * of;
+            if round_up {
+                (scaled + 99) / 100
+            } else {
+                scaled / 100
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// Replica counts of the new and the old ReplicaSets.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Counts {
+    new: i64,
+    /// (name, replicas), oldest revision first.
+    old: Vec<(String, i64)>,
+}
+
+impl Counts {
+    fn old_total(&self) -> i64 {
+        self.old.iter().map(|(_, n)| n).sum()
+    }
+
+    /// One replica moved toward `desired`; false when already there.
+    fn step(&mut self, desired: i64) -> bool {
+        if self.new < desired {
+            self.new += 1;
+            if self.new + self.old_total() > desired {
+                self.scale_down_old();
+            }
+            true
+        } else if self.old_total() > 0 {
+            self.scale_down_old();
+            true
+        } else if self.new > desired {
+            self.new -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn scale_down_old(&mut self) {
+        if let Some((_, n)) = self.old.iter_mut().find(|(_, n)| *n > 0) {
+            *n -= 1;
+        }
+    }
+
+    fn steps_to(&self, desired: i64) -> u32 {
+        let mut c = self.clone();
+        let mut steps = 0;
+        while c.step(desired) {
+            steps += 1;
+        }
+        steps
+    }
+}
+
+fn reconcile(
+    store: &mut Store,
+    episodes: &mut HashMap<(String, String), Episode>,
+    d: &Value,
+    now: Instant,
+    rollout: Duration,
+) -> Option<Instant> {
+    let (namespace, name) = key(d);
+    let uid = str_at(d, "/metadata/uid").to_owned();
+    let generation = int(d, "/metadata/generation");
+    let desired = int(d, "/spec/replicas");
+    let template = &d["spec"]["template"];
+    let mut owned: Vec<Value> = store
+        .list(&REPLICA_SET, Some(&namespace))
+        .into_iter()
+        .filter(|rs| owned_by(rs, &uid))
+        .cloned()
+        .collect();
+    owned.sort_by_key(deployment::revision_of);
+    let max_revision = owned.iter().map(deployment::revision_of).max().unwrap_or(0);
+    let paused = d["spec"]["paused"] == json!(true);
+
+    let mut progress_reason = "ReplicaSetUpdated";
+    let new_rs = match owned
+        .iter()
+        .position(|rs| deployment::same_template(&rs["spec"]["template"], template))
+    {
+        Some(i) => {
+            let mut rs = owned.remove(i);
+            if deployment::revision_of(&rs) < max_revision && !paused {
+                // A rollback to an older template: it becomes the newest revision.
+                let old_rev = deployment::revision_of(&rs);
+                let annotations = &mut rs["metadata"]["annotations"];
+                let history = match str_at(
+                    annotations,
+                    &format!("/{}", REVISION_HISTORY.replace('/', "~1")),
+                ) {
+                    "" => old_rev.to_string(),
+                    h => format!("{h},{old_rev}"),
+                };
+                annotations[REVISION_HISTORY] = json!(history);
+                annotations[REVISION] = json!((max_revision + 1).to_string());
+                progress_reason = "FoundNewReplicaSet";
+                rs = store.insert(&REPLICA_SET, rs);
+            }
+            Some(rs)
+        }
+        None if paused => None,
+        None => {
+            progress_reason = "NewReplicaSetCreated";
+            Some(store.insert(&REPLICA_SET, new_replica_set(d, max_revision + 1)))
+        }
+    };
+    let Some(mut new_rs) = new_rs else {
+        write_status(
+            store,
+            d,
+            &Counts {
+                new: 0,
+                old: vec![],
+            },
+            desired,
+            None,
+            "DeploymentPaused",
+        );
+        return None;
+    };
+    let new_name = str_at(&new_rs, "/metadata/name").to_owned();
+
+    // The Deployment carries the revision of its newest ReplicaSet.
+    let revision = deployment::revision_of(&new_rs).to_string();
+    let d = if str_at(
+        d,
+        &format!("/metadata/annotations/{}", REVISION.replace('/', "~1")),
+    ) != revision
+    {
+        let mut updated = d.clone();
+        updated["metadata"]["annotations"][REVISION] = json!(revision);
+        store.insert(&DEPLOYMENT, updated)
+    } else {
+        d.clone()
+    };
+
+    let mut counts = Counts {
+        new: int(&new_rs, "/spec/replicas"),
+        old: owned
+            .iter()
+            .map(|rs| {
+                (
+                    str_at(rs, "/metadata/name").to_owned(),
+                    int(rs, "/spec/replicas"),
+                )
+            })
+            .collect(),
+    };
+    let episode = episodes
+        .entry((namespace.clone(), name.clone()))
+        .or_insert_with(|| Episode {
+            generation: -1,
+            start: now,
+            total: 0,
+            done: 0,
+        });
+    if episode.generation != generation || (paused && episode.total != 0) {
+        *episode = Episode {
+            generation,
+            start: now,
+            total: if paused { 0 } else { counts.steps_to(desired) },
+            done: 0,
+        };
+    }
+    let interval = rollout / episode.total.max(1);
+    let due = if interval.is_zero() {
+        episode.total
+    } else {
+        let elapsed = now.saturating_duration_since(episode.start);
+        u32::try_from(elapsed.as_nanos() / interval.as_nanos())
+            .unwrap_or(u32::MAX)
+            .min(episode.total)
+    };
+    let before = counts.clone();
+    while episode.done < due {
+        counts.step(desired);
+        episode.done += 1;
+    }
+    if counts != before || progress_reason == "NewReplicaSetCreated" {
+        new_rs = scale_replica_set(store, new_rs, counts.new, desired, &d);
+        for ((rs_name, n), (_, was)) in counts.old.iter().zip(&before.old) {
+            if n != was
+                && let Some(rs) = owned
+                    .iter()
+                    .find(|rs| str_at(rs, "/metadata/name") == rs_name)
+            {
+                scale_replica_set(store, rs.clone(), *n, desired, &d);
+            }
+        }
+    }
+    let _ = new_rs;
+    write_status(
+        store,
+        &d,
+        &counts,
+        desired,
+        Some(&new_name),
+        progress_reason,
+    );
+    clean_up_history(store, &d, &namespace, &uid);
+
+    (episode.done < episode.total).then(|| episode.start + interval * (episode.done + 1))
+}
+
+/// A ReplicaSet for the Deployment's current template.
+fn new_replica_set(d: &Value, revision: u64) -> Value {
+    let template = &d["spec"]["template"];
+    let hash = deployment::template_hash(template);
+    let name = format!("{}-{hash}", str_at(d, "/metadata/name"));
+    let mut template = template.clone();
+    template["metadata"]["labels"][HASH_LABEL] = json!(hash);
+    let mut selector = d["spec"]["selector"].clone();
+    selector["matchLabels"][HASH_LABEL] = json!(hash);
+    let mut annotations = serde_json::Map::new();
+    if let Some(a) = d["metadata"]["annotations"].as_object() {
+        for (k, v) in a.iter().filter(|(k, _)| !NOT_COPIED.contains(&k.as_str())) {
+            annotations.insert(k.clone(), v.clone());
+        }
+    }
+    annotations.insert(REVISION.to_owned(), json!(revision.to_string()));
+    json!({
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": name,
+            "namespace": d["metadata"]["namespace"],
+            "uid": uuid::Uuid::new_v4().to_string(),
+            "generation": 1,
+            "creationTimestamp": meta::now(),
+            "labels": template["metadata"]["labels"],
+            "annotations": annotations,
+            "ownerReferences": [{
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "name": d["metadata"]["name"],
+                "uid": d["metadata"]["uid"],
+                "controller": true,
+                "blockOwnerDeletion": true,
+            }],
+        },
+        "spec": {"replicas": 0, "selector": selector, "template": template},
+        "status": {"replicas": 0, "observedGeneration": 1},
+    })
+}
+
+fn set_or_remove(map: &mut Value, key: &str, n: i64) {
+    if n == 0 {
+        if let Some(m) = map.as_object_mut() {
+            m.remove(key);
+        }
+    } else {
+        map[key] = json!(n);
+    }
+}
+
+/// Sets a ReplicaSet's replicas (all ready), with the controller's
+/// desired/max annotations.
+fn scale_replica_set(
+    store: &mut Store,
+    mut rs: Value,
+    replicas: i64,
+    desired: i64,
+    d: &Value,
+) -> Value {
+    let before = rs.clone();
+    if rs["spec"]["replicas"] != json!(replicas) {
+        rs["spec"]["replicas"] = json!(replicas);
+        rs["metadata"]["generation"] = json!(int(&rs, "/metadata/generation") + 1);
+    }
+    let surge = int_or_percent(
+        &d["spec"]["strategy"]["rollingUpdate"]["maxSurge"],
+        desired,
+        true,
+    );
+    rs["metadata"]["annotations"][DESIRED_REPLICAS] = json!(desired.to_string());
+    rs["metadata"]["annotations"][MAX_REPLICAS] = json!((desired + surge).to_string());
+    let mut status = json!({"observedGeneration": rs["metadata"]["generation"]});
+    status["replicas"] = json!(replicas);
+    set_or_remove(&mut status, "fullyLabeledReplicas", replicas);
+    set_or_remove(&mut status, "readyReplicas", replicas);
+    set_or_remove(&mut status, "availableReplicas", replicas);
+    rs["status"] = status;
+    if rs == before {
+        return rs;
+    }
+    store.insert(&REPLICA_SET, rs)
+}
+
+fn condition(
+    kind: &str,
+    status: bool,
+    reason: &str,
+    message: String,
+    old: &Value,
+    now: &str,
+) -> Value {
+    let previous = old["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind));
+    let status = if status { "True" } else { "False" };
+    let transition = match previous {
+        Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
+        _ => json!(now),
+    };
+    let update = match previous {
+        Some(p)
+            if p["status"] == status && p["reason"] == reason && p["message"] == json!(message) =>
+        {
+            p["lastUpdateTime"].clone()
+        }
+        _ => json!(now),
+    };
+    json!({
+        "type": kind,
+        "status": status,
+        "lastUpdateTime": update,
+        "lastTransitionTime": transition,
+        "reason": reason,
+        "message": message,
+    })
+}
+
+fn write_status(
+    store: &mut Store,
+    d: &Value,
+    counts: &Counts,
+    desired: i64,
+    new_rs: Option<&str>,
+    reason: &str,
+) {
+    let total = counts.new + counts.old_total();
+    let max_unavailable = int_or_percent(
+        &d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+        desired,
+        false,
+    );
+    let now = meta::now();
+    let complete = counts.new == desired && counts.old_total() == 0;
+    let progressing = match new_rs {
+        Some(rs) if complete => condition(
+            "Progressing",
+            true,
+            "NewReplicaSetAvailable",
+            format!("ReplicaSet {rs:?} has successfully progressed."),
+            d,
+            &now,
+        ),
+        Some(rs) if reason == "NewReplicaSetCreated" => condition(
+            "Progressing",
+            true,
+            reason,
+            format!("Created new replica set {rs:?}"),
+            d,
+            &now,
+        ),
+        Some(rs) if reason == "FoundNewReplicaSet" => condition(
+            "Progressing",
+            true,
+            reason,
+            format!("Found new replica set {rs:?}"),
+            d,
+            &now,
+        ),
+        Some(rs) => condition(
+            "Progressing",
+            true,
+            "ReplicaSetUpdated",
+            format!("ReplicaSet {rs:?} is progressing."),
+            d,
+            &now,
+        ),
+        None => condition(
+            "Progressing",
+            true,
+            reason,
+            "Deployment is paused".to_owned(),
+            d,
+            &now,
+        ),
+    };
+    let available_ok = total >= desired - max_unavailable;
+    let available = if available_ok {
+        condition(
+            "Available",
+            true,
+            "MinimumReplicasAvailable",
+            "Deployment has minimum availability.".to_owned(),
+            d,
+            &now,
+        )
+    } else {
+        condition(
+            "Available",
+            false,
+            "MinimumReplicasUnavailable",
+            "Deployment does not have minimum availability.".to_owned(),
+            d,
+            &now,
+        )
+    };
+    let mut status = json!({
+        "observedGeneration": d["metadata"]["generation"],
+        "conditions": [available, progressing],
+    });
+    set_or_remove(&mut status, "replicas", total);
+    set_or_remove(&mut status, "updatedReplicas", counts.new);
+    set_or_remove(&mut status, "readyReplicas", total);
+    set_or_remove(&mut status, "availableReplicas", total);
+    set_or_remove(&mut status, "unavailableReplicas", (desired - total).max(0));
+    if d["status"] != status {
+        let mut updated = d.clone();
+        updated["status"] = status;
+        store.insert(&DEPLOYMENT, updated);
+    }
+}
+
+/// Deletes scaled-down old ReplicaSets beyond `revisionHistoryLimit`.
+fn clean_up_history(store: &mut Store, d: &Value, namespace: &str, uid: &str) {
+    let limit = usize::try_from(int(d, "/spec/revisionHistoryLimit")).unwrap_or(0);
+    let newest = deployment::revision_of(d);
+    let mut idle: Vec<(u64, String)> = store
+        .list(&REPLICA_SET, Some(namespace))
+        .into_iter()
+        .filter(|rs| owned_by(rs, uid))
+        .filter(|rs| deployment::revision_of(rs) != newest && int(rs, "/spec/replicas") == 0)
+        .map(|rs| {
+            (
+                deployment::revision_of(rs),
+                str_at(rs, "/metadata/name").to_owned(),
+            )
+        })
+        .collect();
+    idle.sort();
+    let excess = idle.len().saturating_sub(limit);
+    for (_, name) in idle.into_iter().take(excess) {
+        store.remove(&REPLICA_SET, namespace, &name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rollout_moves_one_replica_per_step() {
+        let mut c = Counts {
+            new: 0,
+            old: vec![("old".to_owned(), 2)],
+        };
+        assert_eq!(c.steps_to(2), 2);
+        assert!(c.step(2));
+        assert_eq!((c.new, c.old_total()), (1, 1));
+        assert!(c.step(2));
+        assert_eq!((c.new, c.old_total()), (2, 0));
+        assert!(!c.step(2));
+    }
+
+    #[test]
+    fn percentages_round_like_the_controller() {
+        assert_eq!(int_or_percent(&json!("25%"), 5, true), 2);
+        assert_eq!(int_or_percent(&json!("25%"), 5, false), 1);
+        assert_eq!(int_or_percent(&json!(3), 5, false), 3);
+    }
+}

@@ -1,0 +1,389 @@
+//! What the API server does to a Deployment beyond storing it: the defaults
+//! it fills in, the validation it applies (with the real field paths and
+//! messages), the `pod-template-hash` of a template, and the autoscaling/v1
+//! `Scale` view of its replicas.
+
+use serde_json::{Map, Value, json};
+
+use super::error::{ApiError, FieldError};
+use super::meta::{self, LabelSelector, str_at};
+
+pub(crate) const REVISION: &str = "deployment.kubernetes.io/revision";
+pub(crate) const REVISION_HISTORY: &str = "deployment.kubernetes.io/revision-history";
+pub(crate) const DESIRED_REPLICAS: &str = "deployment.kubernetes.io/desired-replicas";
+pub(crate) const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
+pub(crate) const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
+pub(crate) const HASH_LABEL: &str = "pod-template-hash";
+
+/// Annotations the deployment controller does not copy onto its
+/// ReplicaSets.
+pub(crate) const NOT_COPIED: &[&str] = &[
+    LAST_APPLIED,
+    REVISION,
+    REVISION_HISTORY,
+    DESIRED_REPLICAS,
+    MAX_REPLICAS,
+    "deprecated.deployment.rollback.to",
+];
+
+fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
+    if map.get(key).is_none_or(Value::is_null) {
+        map.insert(key.to_owned(), value);
+    }
+}
+
+fn object_at<'a>(map: &'a mut Map<String, Value>, key: &str) -> &'a mut Map<String, Value> {
+    let slot = map
+        .entry(key.to_owned())
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !slot.is_object() {
+        *slot = Value::Object(Map::new());
+    }
+    match slot {
+        Value::Object(m) => m,
+        // Made an object just above.
+        _ => unreachable!("slot was made an object"),
+    }
+}
+
+/// The defaults of `apps/v1` Deployments and of the pod template inside,
+/// as far as clients read them.
+pub(crate) fn apply_defaults(deployment: &mut Value) {
+    let Some(root) = deployment.as_object_mut() else {
+        return;
+    };
+    let spec = object_at(root, "spec");
+    set_default(spec, "replicas", json!(1));
+    set_default(spec, "revisionHistoryLimit", json!(10));
+    set_default(spec, "progressDeadlineSeconds", json!(600));
+    let strategy = object_at(spec, "strategy");
+    set_default(strategy, "type", json!("RollingUpdate"));
+    if strategy.get("type") == Some(&json!("RollingUpdate")) {
+        let rolling = object_at(strategy, "rollingUpdate");
+        set_default(rolling, "maxUnavailable", json!("25%"));
+        set_default(rolling, "maxSurge", json!("25%"));
+    }
+    default_template(object_at(spec, "template"));
+}
+
+/// Pod template defaults (shared with ReplicaSets).
+pub(crate) fn default_template(template: &mut Map<String, Value>) {
+    let metadata = object_at(template, "metadata");
+    set_default(metadata, "creationTimestamp", Value::Null);
+    let pod = object_at(template, "spec");
+    set_default(pod, "restartPolicy", json!("Always"));
+    set_default(pod, "terminationGracePeriodSeconds", json!(30));
+    set_default(pod, "dnsPolicy", json!("ClusterFirst"));
+    set_default(pod, "securityContext", json!({}));
+    set_default(pod, "schedulerName", json!("default-scheduler"));
+    for list in ["containers", "initContainers"] {
+        let Some(Value::Array(containers)) = pod.get_mut(list) else {
+            continue;
+        };
+        for container in containers.iter_mut().filter_map(Value::as_object_mut) {
+            set_default(
+                container,
+                "terminationMessagePath",
+                json!("/dev/termination-log"),
+            );
+            set_default(container, "terminationMessagePolicy", json!("File"));
+            set_default(container, "resources", json!({}));
+            let image = container.get("image").and_then(Value::as_str).unwrap_or("");
+            set_default(container, "imagePullPolicy", json!(pull_policy(image)));
+            if let Some(Value::Array(ports)) = container.get_mut("ports") {
+                for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+                    set_default(port, "protocol", json!("TCP"));
+                }
+            }
+        }
+    }
+}
+
+/// `Always` for `:latest` or untagged images, else `IfNotPresent`.
+fn pull_policy(image: &str) -> &'static str {
+    if image.contains('@') {
+        return "IfNotPresent";
+    }
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.split_once(':') {
+        Some((_, "latest")) | None => "Always",
+        Some(_) => "IfNotPresent",
+    }
+}
+
+fn int_field(errors: &mut Vec<FieldError>, spec: &Value, field: &str, min: i64) {
+    if let Some(v) = spec.get(field)
+        && let Some(n) = v.as_i64()
+        && n < min
+    {
+        let detail = format!("must be greater than or equal to {min}");
+        errors.push(FieldError::invalid(format!("spec.{field}"), v, &detail));
+    }
+}
+
+/// Type errors the JSON decoder of the real server reports as 400 before
+/// validation runs.
+pub(crate) fn check_types(deployment: &Value) -> Result<(), ApiError> {
+    for (pointer, go_field) in [
+        ("/spec/replicas", "DeploymentSpec.spec.replicas"),
+        (
+            "/spec/revisionHistoryLimit",
+            "DeploymentSpec.spec.revisionHistoryLimit",
+        ),
+        (
+            "/spec/progressDeadlineSeconds",
+            "DeploymentSpec.spec.progressDeadlineSeconds",
+        ),
+        (
+            "/spec/minReadySeconds",
+            "DeploymentSpec.spec.minReadySeconds",
+        ),
+    ] {
+        if let Some(v) = deployment.pointer(pointer)
+            && !v.is_null()
+            && !v.is_i64()
+        {
+            let what = match v {
+                Value::String(_) => "string",
+                Value::Bool(_) => "bool",
+                Value::Number(_) => "number",
+                Value::Array(_) => "array",
+                _ => "object",
+            };
+            return Err(ApiError::bad_request(format!(
+                "Deployment in version \"v1\" cannot be handled as a Deployment: json: cannot unmarshal {what} into Go struct field {go_field} of type int32"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The API server's validation of a (defaulted) Deployment; `old` is the
+/// stored object on updates.
+pub(crate) fn validate(deployment: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let spec = &deployment["spec"];
+    int_field(&mut errors, spec, "replicas", 0);
+    int_field(&mut errors, spec, "revisionHistoryLimit", 0);
+    int_field(&mut errors, spec, "minReadySeconds", 0);
+    int_field(&mut errors, spec, "progressDeadlineSeconds", 0);
+    let selector = &spec["selector"];
+    let parsed = LabelSelector::from_object(selector);
+    if selector.is_null() {
+        errors.push(FieldError::required("spec.selector", ""));
+    } else if parsed.is_empty() {
+        errors.push(FieldError::invalid(
+            "spec.selector",
+            &json!(format!("{selector}")),
+            "empty selector is invalid for deployment",
+        ));
+    }
+    let labels = meta::string_map(spec.pointer("/template/metadata/labels"));
+    if !parsed.is_empty() && !parsed.matches(&labels) {
+        errors.push(FieldError::invalid(
+            "spec.template.metadata.labels",
+            spec.pointer("/template/metadata/labels")
+                .unwrap_or(&json!({})),
+            "`selector` does not match template `labels`",
+        ));
+    }
+    if let Some(old) = old
+        && old["spec"]["selector"] != *selector
+    {
+        errors.push(FieldError::invalid(
+            "spec.selector",
+            &json!(format!("{selector}")),
+            "field is immutable",
+        ));
+    }
+    match str_at(spec, "/strategy/type") {
+        "RollingUpdate" | "Recreate" => {}
+        _ => errors.push(FieldError::unsupported(
+            "spec.strategy.type",
+            &spec["strategy"]["type"],
+            &["Recreate", "RollingUpdate"],
+        )),
+    }
+    match str_at(spec, "/template/spec/restartPolicy") {
+        "Always" => {}
+        _ => errors.push(FieldError::unsupported(
+            "spec.template.spec.restartPolicy",
+            &spec["template"]["spec"]["restartPolicy"],
+            &["Always"],
+        )),
+    }
+    validate_containers(&mut errors, spec);
+    errors
+}
+
+fn validate_containers(errors: &mut Vec<FieldError>, spec: &Value) {
+    let containers = spec
+        .pointer("/template/spec/containers")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    if containers.is_empty() {
+        errors.push(FieldError::required("spec.template.spec.containers", ""));
+    }
+    let mut seen: Vec<&str> = Vec::new();
+    for (i, c) in containers.iter().enumerate() {
+        let path = format!("spec.template.spec.containers[{i}]");
+        let name = str_at(c, "/name");
+        if name.is_empty() {
+            errors.push(FieldError::required(format!("{path}.name"), ""));
+        } else {
+            errors.extend(meta::check_label(&format!("{path}.name"), name));
+            if seen.contains(&name) {
+                errors.push(FieldError::duplicate(format!("{path}.name"), &json!(name)));
+            }
+            seen.push(name);
+        }
+        if str_at(c, "/image").trim().is_empty() {
+            errors.push(FieldError::required(format!("{path}.image"), ""));
+        }
+    }
+}
+
+/// The `pod-template-hash` the controller gives a template: FNV-1a over
+/// its canonical JSON (without the hash label), rendered in the API's
+/// vowel-free alphabet so it never spells words.
+pub(crate) fn template_hash(template: &Value) -> String {
+    let mut t = template.clone();
+    if let Some(labels) = t
+        .pointer_mut("/metadata/labels")
+        .and_then(Value::as_object_mut)
+    {
+        labels.remove(HASH_LABEL);
+    }
+    let mut hash: u32 = 0x811c_9dc5;
+    for b in t.to_string().bytes() {
+        hash ^= u32::from(b);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    hash.to_string()
+        .bytes()
+        .map(|b| char::from(ALPHABET[usize::from(b) % ALPHABET.len()]))
+        .collect()
+}
+
+/// Two templates equal once the hash label is ignored.
+pub(crate) fn same_template(a: &Value, b: &Value) -> bool {
+    let strip = |t: &Value| {
+        let mut t = t.clone();
+        if let Some(labels) = t
+            .pointer_mut("/metadata/labels")
+            .and_then(Value::as_object_mut)
+        {
+            labels.remove(HASH_LABEL);
+        }
+        t
+    };
+    strip(a) == strip(b)
+}
+
+/// The revision annotation of a Deployment or ReplicaSet, 0 when absent.
+pub(crate) fn revision_of(object: &Value) -> u64 {
+    object
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(REVISION))
+        .and_then(Value::as_str)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The autoscaling/v1 `Scale` of a Deployment or ReplicaSet.
+pub(crate) fn scale_of(object: &Value) -> Value {
+    let selector = LabelSelector::from_object(&object["spec"]["selector"]);
+    json!({
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": object["metadata"]["name"],
+            "namespace": object["metadata"]["namespace"],
+            "uid": object["metadata"]["uid"],
+            "resourceVersion": object["metadata"]["resourceVersion"],
+            "creationTimestamp": object["metadata"]["creationTimestamp"],
+        },
+        "spec": {"replicas": object["spec"]["replicas"]},
+        "status": {
+            "replicas": object["status"]["replicas"].as_i64().unwrap_or(0),
+            "selector": selector.to_string(),
+        },
+    })
+}
+
+/// Checks a `Scale` written by a client, returning its replicas.
+pub(crate) fn scale_replicas(scale: &Value, name: &str) -> Result<i64, ApiError> {
+    let replicas = &scale["spec"]["replicas"];
+    let n = match replicas {
+        Value::Null => 0,
+        v => v.as_i64().ok_or_else(|| {
+            ApiError::bad_request(
+                "Scale in version \"v1\" cannot be handled as a Scale: json: cannot unmarshal into Go struct field ScaleSpec.spec.replicas of type int32",
+            )
+        })?,
+    };
+    if n < 0 {
+        return Err(ApiError::invalid(
+            "Scale",
+            "autoscaling",
+            name,
+            &[FieldError::invalid(
+                "spec.replicas",
+                replicas,
+                "must be greater than or equal to 0",
+            )],
+        ));
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nginx() -> Value {
+        json!({"metadata": {"name": "web"}, "spec": {
+            "selector": {"matchLabels": {"app": "nginx"}},
+            "template": {"metadata": {"labels": {"app": "nginx"}},
+                         "spec": {"containers": [{"name": "nginx", "image": "nginx:1.14.2", "ports": [{"containerPort": 80}]}]}}
+        }})
+    }
+
+    #[test]
+    fn defaults_are_those_of_the_api_server() {
+        let mut d = nginx();
+        apply_defaults(&mut d);
+        assert_eq!(d["spec"]["replicas"], 1);
+        assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+        assert_eq!(d["spec"]["revisionHistoryLimit"], 10);
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(c["ports"][0]["protocol"], "TCP");
+        assert!(validate(&d, None).is_empty());
+    }
+
+    #[test]
+    fn negative_replicas_and_mismatched_labels_are_invalid() {
+        let mut d = nginx();
+        d["spec"]["replicas"] = json!(-1);
+        d["spec"]["template"]["metadata"]["labels"] = json!({"app": "other"});
+        apply_defaults(&mut d);
+        let errors = validate(&d, None);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    #[test]
+    fn the_hash_ignores_its_own_label_and_changes_with_the_template() {
+        let d = nginx();
+        let t = &d["spec"]["template"];
+        let mut labelled = t.clone();
+        labelled["metadata"]["labels"][HASH_LABEL] = json!(template_hash(t));
+        assert_eq!(template_hash(t), template_hash(&labelled));
+        let mut changed = t.clone();
+        changed["spec"]["containers"][0]["image"] = json!("nginx:1.21");
+        assert_ne!(template_hash(t), template_hash(&changed));
+        assert!(same_template(t, &labelled));
+    }
+}

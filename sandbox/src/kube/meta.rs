@@ -1,0 +1,409 @@
+//! Object metadata helpers: timestamps in the API's format, name rules with
+//! the real validation messages, label and field selectors, and the
+//! human-readable ages that tables show.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use super::error::{ApiError, FieldError};
+
+/// Now, as the API writes timestamps: RFC 3339 in UTC, whole seconds.
+pub(crate) fn now() -> String {
+    timestamp(jiff::Timestamp::now())
+}
+
+pub(crate) fn timestamp(ts: jiff::Timestamp) -> String {
+    jiff::Timestamp::from_second(ts.as_second())
+        .map(|t| t.to_string())
+        .unwrap_or_else(|_| ts.to_string())
+}
+
+/// A string field of an object, or "".
+pub(crate) fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
+    obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The object's labels (or any string map) as a sorted map.
+pub(crate) fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
+    value
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+const SUBDOMAIN_MSG: &str = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const LABEL_MSG: &str = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+
+fn is_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+}
+
+/// Field errors for a DNS-1123 subdomain name (most kinds).
+pub(crate) fn check_subdomain(field: &str, name: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if name.len() > 253 {
+        errors.push(FieldError::invalid(
+            field,
+            &json!(name),
+            "must be no more than 253 characters",
+        ));
+    }
+    if !name.split('.').all(is_label) {
+        errors.push(FieldError::invalid(field, &json!(name), SUBDOMAIN_MSG));
+    }
+    errors
+}
+
+/// Field errors for a DNS-1123 label (namespaces, container names).
+pub(crate) fn check_label(field: &str, name: &str) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if name.len() > 63 {
+        errors.push(FieldError::invalid(
+            field,
+            &json!(name),
+            "must be no more than 63 characters",
+        ));
+    }
+    if !is_label(name) {
+        errors.push(FieldError::invalid(field, &json!(name), LABEL_MSG));
+    }
+    errors
+}
+
+/// Field errors for names that only need to be a valid path segment (RBAC
+/// objects may be named `system:controller:x`).
+pub(crate) fn check_path_segment(field: &str, name: &str) -> Vec<FieldError> {
+    if name == "." || name == ".." {
+        return vec![FieldError::invalid(
+            field,
+            &json!(name),
+            &format!("may not be '{name}'"),
+        )];
+    }
+    for bad in ["/", "%"] {
+        if name.contains(bad) {
+            return vec![FieldError::invalid(
+                field,
+                &json!(name),
+                &format!("may not contain '{bad}'"),
+            )];
+        }
+    }
+    Vec::new()
+}
+
+/// One requirement of a label selector.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Requirement {
+    Equals(String, String),
+    NotEquals(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    NotExists(String),
+}
+
+impl Requirement {
+    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        match self {
+            Self::Equals(k, v) => labels.get(k) == Some(v),
+            Self::NotEquals(k, v) => labels.get(k) != Some(v),
+            Self::In(k, vs) => labels.get(k).is_some_and(|l| vs.contains(l)),
+            Self::NotIn(k, vs) => labels.get(k).is_none_or(|l| !vs.contains(l)),
+            Self::Exists(k) => labels.contains_key(k),
+            Self::NotExists(k) => !labels.contains_key(k),
+        }
+    }
+}
+
+/// A parsed `labelSelector` (the string form: `app=web,tier!=db,env in
+/// (a,b),!legacy`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct LabelSelector(Vec<Requirement>);
+
+impl LabelSelector {
+    pub(crate) fn parse(s: &str) -> Result<Self, ApiError> {
+        let mut reqs = Vec::new();
+        for term in split_terms(s) {
+            let term = term.trim();
+            if term.is_empty() {
+                continue;
+            }
+            reqs.push(parse_term(term).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "unable to parse requirement: found '{term}', expected: key, '=', '==', '!=', 'in', 'notin'"
+                ))
+            })?);
+        }
+        Ok(Self(reqs))
+    }
+
+    /// The selector of a `metav1.LabelSelector` object (matchLabels and
+    /// matchExpressions).
+    pub(crate) fn from_object(selector: &Value) -> Self {
+        let mut reqs: Vec<Requirement> = string_map(selector.get("matchLabels"))
+            .into_iter()
+            .map(|(k, v)| Requirement::Equals(k, v))
+            .collect();
+        for expr in selector
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = str_at(expr, "/key").to_owned();
+            let values: Vec<String> = expr
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            reqs.push(match str_at(expr, "/operator") {
+                "In" => Requirement::In(key, values),
+                "NotIn" => Requirement::NotIn(key, values),
+                "Exists" => Requirement::Exists(key),
+                _ => Requirement::NotExists(key),
+            });
+        }
+        Self(reqs)
+    }
+
+    pub(crate) fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.0.iter().all(|r| r.matches(labels))
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Display for LabelSelector {
+    /// The string form kubectl shows (`app=nginx`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|r| match r {
+                Requirement::Equals(k, v) => format!("{k}={v}"),
+                Requirement::NotEquals(k, v) => format!("{k}!={v}"),
+                Requirement::In(k, vs) => format!("{k} in ({})", vs.join(",")),
+                Requirement::NotIn(k, vs) => format!("{k} notin ({})", vs.join(",")),
+                Requirement::Exists(k) => k.clone(),
+                Requirement::NotExists(k) => format!("!{k}"),
+            })
+            .collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// Splits on commas outside parentheses.
+fn split_terms(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
+fn parse_set(rest: &str) -> Option<Vec<String>> {
+    let inner = rest.trim().strip_prefix('(')?.strip_suffix(')')?;
+    Some(
+        inner
+            .split(',')
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+            .collect(),
+    )
+}
+
+fn parse_term(term: &str) -> Option<Requirement> {
+    if let Some(key) = term.strip_prefix('!') {
+        return Some(Requirement::NotExists(key.trim().to_owned()));
+    }
+    if let Some((k, v)) = term.split_once("!=") {
+        return Some(Requirement::NotEquals(
+            k.trim().to_owned(),
+            v.trim().to_owned(),
+        ));
+    }
+    if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+        return Some(Requirement::Equals(
+            k.trim().to_owned(),
+            v.trim().to_owned(),
+        ));
+    }
+    if let Some((k, rest)) = term.split_once(" notin ") {
+        return Some(Requirement::NotIn(k.trim().to_owned(), parse_set(rest)?));
+    }
+    if let Some((k, rest)) = term.split_once(" in ") {
+        return Some(Requirement::In(k.trim().to_owned(), parse_set(rest)?));
+    }
+    if term.contains(|c: char| c.is_whitespace() || c == '(' || c == ')') {
+        return None;
+    }
+    Some(Requirement::Exists(term.to_owned()))
+}
+
+/// A parsed `fieldSelector`; only the fields every type supports.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct FieldSelector(Vec<(String, bool, String)>);
+
+impl FieldSelector {
+    pub(crate) fn parse(s: &str) -> Result<Self, ApiError> {
+        let mut terms = Vec::new();
+        for term in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+            let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
+                (f, false, v)
+            } else if let Some((f, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+                (f, true, v)
+            } else {
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{s}'; can't understand '{term}'"
+                )));
+            };
+            if field != "metadata.name" && field != "metadata.namespace" {
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {field}"
+                )));
+            }
+            terms.push((field.to_owned(), equal, value.to_owned()));
+        }
+        Ok(Self(terms))
+    }
+
+    pub(crate) fn matches(&self, obj: &Value) -> bool {
+        self.0.iter().all(|(field, equal, value)| {
+            let actual = match field.as_str() {
+                "metadata.name" => str_at(obj, "/metadata/name"),
+                _ => str_at(obj, "/metadata/namespace"),
+            };
+            (actual == value) == *equal
+        })
+    }
+}
+
+/// The age column of tables (`5s`, `3m20s`, `4h`), as kubectl prints it.
+pub(crate) fn human_duration(seconds: i64) -> String {
+    if seconds < -1 {
+        return "<invalid>".to_owned();
+    }
+    if seconds < 0 {
+        return "0s".to_owned();
+    }
+    if seconds < 120 {
+        return format!("{seconds}s");
+    }
+    let minutes = seconds / 60;
+    if minutes < 10 {
+        let s = seconds % 60;
+        return if s == 0 {
+            format!("{minutes}m")
+        } else {
+            format!("{minutes}m{s}s")
+        };
+    }
+    if minutes < 180 {
+        return format!("{minutes}m");
+    }
+    let hours = seconds / 3600;
+    if hours < 8 {
+        let m = minutes % 60;
+        return if m == 0 {
+            format!("{hours}h")
+        } else {
+            format!("{hours}h{m}m")
+        };
+    }
+    if hours < 48 {
+        return format!("{hours}h");
+    }
+    if hours < 24 * 8 {
+        let h = hours % 24;
+        return if h == 0 {
+            format!("{}d", hours / 24)
+        } else {
+            format!("{}d{h}h", hours / 24)
+        };
+    }
+    if hours < 24 * 365 * 2 {
+        return format!("{}d", hours / 24);
+    }
+    let years = hours / 24 / 365;
+    if hours < 24 * 365 * 8 {
+        let d = (hours / 24) % 365;
+        return if d == 0 {
+            format!("{years}y")
+        } else {
+            format!("{years}y{d}d")
+        };
+    }
+    format!("{years}y")
+}
+
+/// Seconds since an RFC 3339 timestamp, for ages.
+pub(crate) fn age_seconds(ts: &str) -> i64 {
+    ts.parse::<jiff::Timestamp>()
+        .map(|t| jiff::Timestamp::now().as_second() - t.as_second())
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn label_selectors_of_every_form_match_as_on_a_cluster() {
+        let l = labels(&[("app", "nginx"), ("tier", "web")]);
+        for (selector, expected) in [
+            ("app=nginx", true),
+            ("app==nginx,tier=web", true),
+            ("app!=nginx", false),
+            ("app in (nginx, other)", true),
+            ("app notin (nginx)", false),
+            ("tier", true),
+            ("!tier", false),
+            ("!legacy", true),
+            ("", true),
+        ] {
+            let parsed = LabelSelector::parse(selector).expect("parses");
+            assert_eq!(parsed.matches(&l), expected, "{selector}");
+        }
+    }
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        assert_eq!(human_duration(5), "5s");
+        assert_eq!(human_duration(119), "119s");
+        assert_eq!(human_duration(200), "3m20s");
+        assert_eq!(human_duration(3 * 3600 + 60), "3h1m");
+        assert_eq!(human_duration(50 * 3600), "2d2h");
+    }
+}
