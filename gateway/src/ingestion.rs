@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::PullConsumer;
-use async_nats::jetstream::{self, AckKind, kv};
+use async_nats::jetstream::{self, AckKind};
 use chatops_shared::{Actor, Command, CommandId, ContractVersion, Origin, Verb, subjects};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -62,7 +62,7 @@ pub struct Ingestion {
     pub policy: Arc<Policy>,
     pub defaults: Defaults,
     pub bot: Bot,
-    pub processed: kv::Store,
+    pub processed: chatops_shared::streams::Record,
     pub max_message_age: Duration,
     pub progress_every: Duration,
     pub metrics: Arc<Metrics>,
@@ -410,7 +410,7 @@ impl Ingestion {
         }
         if let Err(e) = self
             .processed
-            .put(processed_key(&follow_up.message_id), "1".into())
+            .put(&processed_key(&follow_up.message_id), "1")
             .await
         {
             tracing::warn!(error = %e, "cannot record the processed message id");

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
-use async_nats::jetstream::{self, AckKind, kv};
+use async_nats::jetstream::{self, AckKind};
 use chatops_shared::{CommandResult, Outcome};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -28,7 +28,7 @@ const CONCURRENCY: usize = 64;
 #[derive(Debug)]
 pub struct Notifier {
     pub webex: WebexClient,
-    pub replies: kv::Store,
+    pub replies: chatops_shared::streams::Record,
     pub progress_every: Duration,
     pub metrics: Arc<Metrics>,
 }
@@ -231,7 +231,7 @@ impl Notifier {
     }
 
     async fn record(&self, key: &str, value: &str) {
-        if let Err(e) = self.replies.put(key, value.to_owned().into()).await {
+        if let Err(e) = self.replies.put(key, value.to_owned()).await {
             tracing::warn!(error = %e, "cannot record a posted reply");
         }
     }

@@ -164,7 +164,7 @@ impl Application {
                     return;
                 };
                 tracing::info!(bot_id = %bot.id, mention = %bot.mention_name, "ingestion started");
-                let processed = match streams::ensure_bucket(
+                let processed = match streams::ensure_record(
                     &state.jetstream,
                     streams::PROCESSED_BUCKET,
                     &config.streams,
@@ -197,7 +197,7 @@ impl Application {
             let (state, config, token) = (self.state.clone(), self.config.clone(), token.clone());
             let results = self.results;
             tasks.spawn(async move {
-                let replies = match streams::ensure_bucket(
+                let replies = match streams::ensure_record(
                     &state.jetstream,
                     streams::REPLIES_BUCKET,
                     &config.streams,

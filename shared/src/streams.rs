@@ -389,28 +389,81 @@ fn consumer_differences(existing: &consumer::Config, want: &pull::Config) -> Vec
     d.0
 }
 
-/// Opens a key-value bucket, creating it if missing.
-pub async fn ensure_bucket(
+/// A small record of keys and values on a stream of its own: one subject
+/// per key, one message per subject, kept for `processed_max_age`.
+///
+/// This is what a JetStream key-value bucket is; it is spelt out with plain
+/// stream calls because the key-value API of the client and Debian's
+/// nats-server (2.9) do not understand each other.
+#[derive(Debug, Clone)]
+pub struct Record {
+    stream: async_nats::jetstream::stream::Stream,
+    js: Context,
+    prefix: String,
+}
+
+impl Record {
+    /// Reads a key's value, if it was recorded and has not expired.
+    pub async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>, async_nats::Error> {
+        use async_nats::jetstream::stream::LastRawMessageErrorKind;
+        match self
+            .stream
+            .get_last_raw_message_by_subject(&format!("{}.{key}", self.prefix))
+            .await
+        {
+            Ok(message) => Ok(Some(message.payload)),
+            Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Records a key's value (replacing an earlier one). Keys are subject
+    /// tokens: letters, digits, `-`, `_`, and `.` between tokens.
+    pub async fn put(
+        &self,
+        key: &str,
+        value: impl Into<bytes::Bytes>,
+    ) -> Result<(), async_nats::Error> {
+        self.js
+            .publish(format!("{}.{key}", self.prefix), value.into())
+            .await?
+            .await?;
+        Ok(())
+    }
+}
+
+/// Opens a record stream (see [`Record`]), creating it if missing and
+/// reporting drift like the other streams.
+pub async fn ensure_record(
     js: &Context,
     name: &str,
     settings: &StreamSettings,
-) -> Result<async_nats::jetstream::kv::Store, SetupError> {
-    let what = format!("bucket {name}");
-    match js.get_key_value(name).await {
-        Ok(store) => Ok(store),
-        Err(_) => js
-            .create_key_value(async_nats::jetstream::kv::Config {
-                bucket: name.to_owned(),
-                max_age: settings.processed_max_age,
-                history: 1,
-                num_replicas: settings.replicas,
-                storage: StorageType::File,
-                ..Default::default()
-            })
-            .await
-            .map_err(|e| SetupError::Nats {
-                what,
-                source: e.into(),
-            }),
-    }
+) -> Result<Record, SetupError> {
+    let prefix = format!(
+        "chatops.{}",
+        name.trim_start_matches("CHATOPS_").to_ascii_lowercase()
+    );
+    let config = stream::Config {
+        name: name.to_owned(),
+        subjects: vec![format!("{prefix}.>")],
+        retention: RetentionPolicy::Limits,
+        storage: StorageType::File,
+        discard: DiscardPolicy::Old,
+        max_age: settings.processed_max_age,
+        max_messages_per_subject: 1,
+        max_bytes: settings.max_bytes,
+        num_replicas: settings.replicas,
+        duplicate_window: settings.duplicate_window.min(settings.processed_max_age),
+        ..Default::default()
+    };
+    ensure_stream(js, config).await?;
+    let stream = js.get_stream(name).await.map_err(|e| SetupError::Nats {
+        what: format!("stream {name}"),
+        source: e.into(),
+    })?;
+    Ok(Record {
+        stream,
+        js: js.clone(),
+        prefix,
+    })
 }

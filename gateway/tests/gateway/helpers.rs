@@ -48,6 +48,11 @@ pub fn config(nats: &NatsServer, webex_url: &str, policy: PolicySource) -> Gatew
 
 impl TestGateway {
     pub async fn start(config: GatewayConfig) -> Self {
+        // Logs show with --nocapture and RUST_LOG set.
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
         let nats_url = config.nats.url.clone();
         let app = Application::build(config).await.expect("gateway starts");
         let base = format!("http://127.0.0.1:{}", app.port());

@@ -4,6 +4,8 @@
 // Test helpers are `pub` for the modules of this one test binary.
 #![allow(unreachable_pub)]
 
+mod crash;
+mod flow;
 mod helpers;
 mod intake;
 mod startup;

@@ -1,0 +1,430 @@
+//! The whole gateway with a real nats-server and the Webex sandbox, acting
+//! as users through Webex's normal API: webhook → command → reply → result.
+
+use std::time::Duration;
+
+use async_nats::jetstream;
+use chatops_gateway::intake::sign;
+use chatops_gateway::webex::WebexClient;
+use chatops_sandbox::webex::{Fault, Message, WebexSandbox};
+use chatops_shared::config::PolicySource;
+use chatops_shared::streams::{COMMANDS_STREAM, EVENTS_STREAM};
+use chatops_shared::{Command, CommandResult, ContractVersion, Outcome, subjects};
+use chatops_testkit::{NatsServer, eventually};
+
+use crate::helpers::{BOT_TOKEN, SECRET, TestGateway, config};
+
+const LIMIT: Duration = Duration::from_secs(20);
+const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
+const CAROL: &str = "carol@ops.example.com";
+
+/// NATS, the Webex sandbox (bot `kube`; Alice, Bob, Carol), a gateway, and
+/// the bot's webhook registered at the gateway.
+struct World {
+    nats: NatsServer,
+    wx: WebexSandbox,
+    gw: TestGateway,
+}
+
+const POLICY: &str = "
+rules:
+  - users: [alice@example.com]
+    verbs: ['*']
+  - domains: [ops.example.com]
+    verbs: [scale, status]
+    namespaces: [staging]
+";
+
+async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+async fn world_with(tune: impl FnOnce(&mut chatops_gateway::config::GatewayConfig)) -> World {
+    let nats = NatsServer::start().await;
+    let wx = WebexSandbox::builder()
+        .bot("kube", BOT_TOKEN)
+        .user(ALICE, "alice-token")
+        .user(BOB, "bob-token")
+        .user(CAROL, "carol-token")
+        .start()
+        .await
+        .expect("the Webex sandbox starts");
+    let dir = std::env::temp_dir().join(format!("chatops-policy-{}", uuid::Uuid::now_v7()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let policy = dir.join("policy.yaml");
+    std::fs::write(&policy, POLICY).expect("write the policy");
+    let mut cfg = config(&nats, &wx.url(), PolicySource::File(policy));
+    tune(&mut cfg);
+    let gw = TestGateway::start(cfg).await;
+    register_webhook(&wx, &gw.base).await;
+    World { nats, wx, gw }
+}
+
+pub async fn register_webhook(wx: &WebexSandbox, gateway: &str) {
+    let bot = WebexClient::new(&wx.url(), BOT_TOKEN.to_owned().into());
+    bot.create_webhook(&serde_json::json!({
+        "name": "chatops",
+        "targetUrl": format!("{gateway}/webhooks/webex"),
+        "resource": "messages",
+        "event": "created",
+        "filter": "mentionedPeople=me",
+        "secret": SECRET,
+    }))
+    .await
+    .expect("register the webhook");
+}
+
+impl World {
+    /// `email` mentions the bot with `text` in the default room.
+    fn say(&self, email: &str, text: &str) -> Message {
+        let markdown = format!("{} {text}", self.wx.bot().mention());
+        self.wx
+            .post_as(email, self.wx.default_room_id(), &markdown)
+            .expect("post the message")
+    }
+
+    /// The bot's replies in the thread of `message`, once there are `n`.
+    async fn replies(&self, message: &Message, n: usize) -> Vec<Message> {
+        let bot = self.wx.bot().id.clone();
+        self.wx
+            .wait_for(&format!("{n} bot replies"), LIMIT, |wx| {
+                let replies: Vec<Message> = wx
+                    .thread(&message.id)
+                    .into_iter()
+                    .filter(|m| m.person_id == bot)
+                    .collect();
+                (replies.len() >= n).then_some(replies)
+            })
+            .await
+            .expect("the bot replies")
+    }
+
+    async fn commands(&self) -> Vec<Command> {
+        let stream = self
+            .gw
+            .jetstream
+            .get_stream(COMMANDS_STREAM)
+            .await
+            .expect("stream");
+        let count = self.gw.stored(COMMANDS_STREAM).await;
+        let mut out = Vec::new();
+        for seq in 1..=count {
+            let raw = stream.get_raw_message(seq).await.expect("stored command");
+            out.push(serde_json::from_slice(&raw.payload).expect("a Command"));
+        }
+        out
+    }
+
+    /// Waits until ingestion has acked every event it was given.
+    async fn ingested(&self) {
+        let js = self.gw.jetstream.clone();
+        eventually("ingestion to finish", LIMIT, || {
+            let js = js.clone();
+            async move {
+                let stream = js.get_stream(EVENTS_STREAM).await.ok()?;
+                let mut consumer: jetstream::consumer::PullConsumer =
+                    stream.get_consumer("ingestion").await.ok()?;
+                let info = consumer.info().await.ok()?;
+                let all = stream.get_info().await.ok()?.state.messages;
+                (info.num_ack_pending == 0
+                    && info.num_pending == 0
+                    && info.ack_floor.stream_sequence >= all)
+                    .then_some(())
+            }
+        })
+        .await;
+    }
+
+    /// Publishes a result as a worker would.
+    async fn publish_result(&self, command: &Command, outcome: Outcome, message: &str) {
+        let result = CommandResult {
+            version: ContractVersion,
+            command_id: command.id,
+            outcome,
+            message: message.to_owned(),
+            before: Some("1".into()),
+            after: Some("3".into()),
+            attempts: 1,
+            duration: Duration::from_millis(5),
+            namespace: command.namespace.clone(),
+            deployment: command.deployment.clone(),
+            actor: command.actor.clone(),
+            origin: command.origin.clone(),
+            finished_at: jiff::Timestamp::now(),
+        };
+        let subject = subjects::result(&command.namespace, command.deployment.as_ref());
+        self.gw
+            .jetstream
+            .publish(subject, serde_json::to_vec(&result).expect("json").into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored");
+    }
+}
+
+#[tokio::test]
+async fn a_mention_becomes_one_command_an_acknowledgement_and_the_result_in_thread() {
+    let w = world().await;
+    let message = w.say(ALICE, "scale web to 3");
+
+    let command = eventually("the command on the stream", LIMIT, || async {
+        w.commands().await.pop()
+    })
+    .await;
+    assert_eq!(command.deployment.as_ref().map(|d| d.as_str()), Some("web"));
+    assert_eq!(command.namespace.as_str(), "default");
+    assert_eq!(
+        serde_json::to_value(&command.kind).expect("json")["replicas"],
+        3
+    );
+    assert_eq!(command.actor.email, ALICE);
+    assert_eq!(command.origin.message_id, message.id);
+    assert_eq!(command.origin.room_id, w.wx.default_room_id());
+
+    let queued = w.replies(&message, 1).await;
+    let ack = queued[0].markdown.clone().unwrap_or_default();
+    assert!(ack.contains("queued: `scale web to 3 in default`"), "{ack}");
+    assert!(ack.contains(&format!("<@personEmail:{ALICE}>")), "{ack}");
+
+    w.publish_result(
+        &command,
+        Outcome::Applied,
+        "scaled web from 1 to 3 replicas",
+    )
+    .await;
+    let replies = w.replies(&message, 2).await;
+    let result = replies[1].markdown.clone().unwrap_or_default();
+    assert!(
+        result.starts_with(&format!(
+            "<@personEmail:{ALICE}> Nicely done! scaled web from 1 to 3 replicas"
+        )),
+        "{result}"
+    );
+    assert!(result.contains(&format!("ref {}", command.id)), "{result}");
+    assert_eq!(
+        replies[1].parent_id.as_deref(),
+        Some(message.id.as_str()),
+        "in the command's thread"
+    );
+    assert_eq!(w.commands().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_failed_result_is_relayed_in_the_seed_tone() {
+    let w = world().await;
+    let message = w.say(ALICE, "restart web");
+    let command = eventually("the command", LIMIT, || async { w.commands().await.pop() }).await;
+    w.publish_result(
+        &command,
+        Outcome::Failed,
+        "deployment web not found in namespace default",
+    )
+    .await;
+    let replies = w.replies(&message, 2).await;
+    let text = replies
+        .iter()
+        .filter_map(|m| m.markdown.clone())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        text.contains("Oh no! Something went wrong! deployment web not found in namespace default"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn duplicate_and_re_sent_webhooks_make_no_second_command() {
+    // A tiny de-duplication window, so the re-sent body arrives after it,
+    // as a captured webhook re-sent hours later would.
+    let w = world_with(|c| c.streams.duplicate_window = Duration::from_millis(100)).await;
+    let message = w.say(ALICE, "scale web to 2");
+    w.replies(&message, 1).await;
+    w.ingested().await;
+    let delivery =
+        w.wx.deliveries()
+            .into_iter()
+            .next()
+            .expect("the webhook was delivered");
+    let signature = delivery.signature.clone().expect("signed");
+    assert_eq!(signature, sign(SECRET.as_bytes(), delivery.body.as_bytes()));
+
+    // Re-send the exact body until intake stores it again, which it does
+    // once the duplicate window has passed.
+    let before = w.gw.stored(EVENTS_STREAM).await;
+    eventually(
+        "the re-sent webhook to be stored past the window",
+        LIMIT,
+        || async {
+            let r =
+                w.gw.post(
+                    "/webhooks/webex",
+                    delivery.body.as_bytes(),
+                    Some(&signature),
+                    "application/json",
+                )
+                .await;
+            assert_eq!(r.status(), 200);
+            (w.gw.stored(EVENTS_STREAM).await > before).then_some(())
+        },
+    )
+    .await;
+    w.ingested().await;
+    assert_eq!(
+        w.commands().await.len(),
+        1,
+        "the processed-id record stopped it"
+    );
+    assert_eq!(
+        w.replies(&message, 1).await.len(),
+        1,
+        "no second acknowledgement"
+    );
+}
+
+#[tokio::test]
+async fn people_outside_the_policy_get_a_reply_and_no_command() {
+    let w = world().await;
+    let bob = w.say(BOB, "scale web to 3");
+    let carol = w.say(CAROL, "scale web to 3");
+    let carol_deploy = w.say(CAROL, "deploy nginx:1.27 to web in staging");
+    let carol_ok = w.say(CAROL, "scale web to 3 in staging");
+
+    let text = |m: &Message| m.markdown.clone().unwrap_or_default();
+    let r = w.replies(&bob, 1).await;
+    assert!(
+        text(&r[0]).contains("you are not authorised to run commands with this bot"),
+        "{}",
+        text(&r[0])
+    );
+    assert!(text(&r[0]).contains("<@personEmail:bob@example.com>"));
+    let r = w.replies(&carol, 1).await;
+    assert!(
+        text(&r[0]).contains("you may not scale in namespace default"),
+        "{}",
+        text(&r[0])
+    );
+    let r = w.replies(&carol_deploy, 1).await;
+    assert!(
+        text(&r[0]).contains("you may not deploy"),
+        "{}",
+        text(&r[0])
+    );
+    w.replies(&carol_ok, 1).await;
+    w.ingested().await;
+    let commands = w.commands().await;
+    assert_eq!(commands.len(), 1, "only Carol's staging scale");
+    assert_eq!(commands[0].actor.email, CAROL);
+}
+
+#[tokio::test]
+async fn malformed_commands_get_an_explanation_and_no_command() {
+    let w = world().await;
+    let cases = [
+        (
+            "scale web",
+            "Expected `scale <deployment> to <replicas>`, for example `scale web to 3`",
+        ),
+        ("scale web to 99", "replicas must be from 0 to 20, got 99"),
+        (
+            "deploy nginx to",
+            "Expected `deploy <image:tag> to <deployment>`",
+        ),
+        ("frobnicate web", "I don't know the command 'frobnicate'"),
+        ("scale Web to 3", "uppercase letter 'W'"),
+        (
+            "scale web to 3 in Prod",
+            "a namespace contains the uppercase letter 'P'",
+        ),
+        (
+            "rollback web to zero",
+            "the revision must be a whole number of at least 1",
+        ),
+    ];
+    let sent: Vec<_> = cases.iter().map(|(text, _)| w.say(ALICE, text)).collect();
+    for ((text, want), message) in cases.iter().zip(&sent) {
+        let replies = w.replies(message, 1).await;
+        let reply = replies[0].markdown.clone().unwrap_or_default();
+        assert!(reply.contains(want), "{text:?}: {reply}");
+    }
+    let help = w.say(BOB, "help");
+    let reply = w.replies(&help, 1).await[0]
+        .markdown
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        reply.contains("not authorised"),
+        "Bob may use nothing: {reply}"
+    );
+    let help = w.say(CAROL, "help");
+    let reply = w.replies(&help, 1).await[0]
+        .markdown
+        .clone()
+        .unwrap_or_default();
+    assert!(
+        reply.contains("`scale <deployment> to <replicas>`") && !reply.contains("`restart"),
+        "{reply}"
+    );
+    w.ingested().await;
+    assert!(w.commands().await.is_empty());
+}
+
+#[tokio::test]
+async fn echoed_input_is_escaped() {
+    // Webex strips markdown from the plain text, but characters such as
+    // '|' and '_' reach the parser, and come back in its explanation.
+    let w = world().await;
+    let message = w.say(ALICE, "scale a|b_c to 3");
+    let reply = w.replies(&message, 1).await[0]
+        .markdown
+        .clone()
+        .unwrap_or_default();
+    assert!(reply.contains(r"\|"), "{reply}");
+    assert!(!reply.contains("'|'"), "{reply}");
+}
+
+#[tokio::test]
+async fn a_429_storm_on_replies_delays_them_but_never_drops_or_doubles_one() {
+    let w = world().await;
+    let message = w.say(ALICE, "scale web to 4");
+    let command = eventually("the command", LIMIT, || async { w.commands().await.pop() }).await;
+    w.replies(&message, 1).await;
+    w.wx.inject(Fault::rate_limit("POST", "/v1/messages", Duration::from_secs(1)).times(3));
+    w.publish_result(
+        &command,
+        Outcome::Applied,
+        "scaled web from 1 to 4 replicas",
+    )
+    .await;
+    let replies = w.replies(&message, 2).await;
+    assert!(
+        replies[1]
+            .markdown
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Nicely done!")
+    );
+    let limited = w.wx.requests().iter().filter(|r| r.status == 429).count();
+    assert_eq!(limited, 3, "the storm happened");
+    // Let any stray retry land before counting: the notifier acks only
+    // after Webex accepted, so an idle consumer means nothing is pending.
+    let js = w.gw.jetstream.clone();
+    eventually("the notifier to be idle", LIMIT, || {
+        let js = js.clone();
+        async move {
+            let stream = js.get_stream("CHATOPS_RESULTS").await.ok()?;
+            let mut c: jetstream::consumer::PullConsumer =
+                stream.get_consumer("notifier").await.ok()?;
+            let info = c.info().await.ok()?;
+            (info.num_ack_pending == 0 && info.num_pending == 0).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        w.replies(&message, 2).await.len(),
+        2,
+        "exactly one acknowledgement and one result"
+    );
+    drop(w.nats);
+}
