@@ -55,6 +55,11 @@ pub async fn client(config: &ClusterConfig) -> Result<kube::Client, ConfigError>
                 .map_err(|e| ConfigError::new(CLUSTER_URL, format!("cannot be used: {e}")))?
         }
     };
+    let mut kube_config = kube_config;
+    // The worker retries by error kind within its own budget (and reports
+    // each retry); kube's built-in retry would hide up to 15 more inside
+    // one call.
+    kube_config.default_retry = false;
     kube::Client::try_from(kube_config)
         .map_err(|e| ConfigError::new(CLUSTER_URL, format!("cannot be used: {e}")))
 }

@@ -3,4 +3,6 @@
 // Test helpers are `pub` for the modules of this one test binary.
 #![allow(unreachable_pub)]
 
+mod engine;
+mod helpers;
 mod startup;

@@ -1,0 +1,271 @@
+//! The apply engine against the Kubernetes sandbox, under the project's
+//! least-privilege role: every command kind, fences, errors.
+
+use chatops_sandbox::kube::Fault;
+use chatops_shared::{CommandKind, ContainerName, ImageRef, Outcome, Replicas};
+use chatops_worker::error::ApplyError;
+use chatops_worker::fence::Position;
+
+use crate::helpers::{command, deployment_yaml, engine, image, replicas, sandbox, writes};
+
+fn at(seq: u64) -> Position {
+    Position {
+        epoch: "test-epoch".into(),
+        seq,
+    }
+}
+
+fn scale(n: i128) -> CommandKind {
+    CommandKind::Scale {
+        replicas: Replicas::new(n, 100).expect("valid"),
+    }
+}
+
+fn set_image(container: Option<&str>, image: &str) -> CommandKind {
+    CommandKind::SetImage {
+        container: container.map(|c| ContainerName::parse(c).expect("valid")),
+        image: ImageRef::parse(image).expect("valid"),
+    }
+}
+
+#[tokio::test]
+async fn every_write_applies_and_reports_before_and_after() {
+    let kube = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
+    let engine = engine(&kube).await;
+
+    let r = engine
+        .apply(&command(scale(5), "web"), &at(1))
+        .await
+        .expect("scale");
+    assert_eq!(
+        (r.outcome, r.before.as_deref(), r.after.as_deref()),
+        (Outcome::Applied, Some("2"), Some("5"))
+    );
+    assert_eq!(r.message, "scaled web from 2 to 5 replicas");
+    assert_eq!(replicas(&kube, "web"), 5);
+
+    let r = engine
+        .apply(&command(set_image(None, "nginx:1.21"), "web"), &at(2))
+        .await
+        .expect("deploy");
+    assert_eq!(
+        (r.before.as_deref(), r.after.as_deref()),
+        (Some("nginx:1.20"), Some("nginx:1.21"))
+    );
+    assert_eq!(image(&kube, "web", 0), "nginx:1.21");
+
+    let r = engine
+        .apply(&command(CommandKind::Restart, "web"), &at(3))
+        .await
+        .expect("restart");
+    assert_eq!(r.outcome, Outcome::Applied);
+    assert!(r.after.is_some(), "restartedAt recorded");
+    let d = kube
+        .object("apps/v1", "Deployment", "default", "web")
+        .expect("web");
+    assert!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+
+    // Three templates so far (1.20, 1.21, 1.21 restarted): back to the previous.
+    let r = engine
+        .apply(
+            &command(CommandKind::Rollback { revision: Some(1) }, "web"),
+            &at(4),
+        )
+        .await
+        .expect("rollback");
+    assert_eq!(r.outcome, Outcome::Applied, "{}", r.message);
+    assert_eq!(image(&kube, "web", 0), "nginx:1.20");
+    assert!(r.message.contains("revision 1"), "{}", r.message);
+
+    // The fences are on the deployment.
+    let d = kube
+        .object("apps/v1", "Deployment", "default", "web")
+        .expect("web");
+    assert_eq!(
+        d["metadata"]["annotations"]["chatops.dev/replicas-fence"],
+        "test-epoch/1"
+    );
+    assert_eq!(
+        d["metadata"]["annotations"]["chatops.dev/template-fence"],
+        "test-epoch/4"
+    );
+}
+
+#[tokio::test]
+async fn read_only_commands_change_nothing() {
+    let kube = sandbox(&[
+        deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]),
+        deployment_yaml("api", 1, &[("api", "api:1")]),
+    ])
+    .await;
+    let engine = engine(&kube).await;
+    let before = writes(&kube);
+    let status = engine
+        .apply(&command(CommandKind::Status, "web"), &at(1))
+        .await
+        .expect("status");
+    assert!(
+        status.message.contains("web in default: 3 desired"),
+        "{}",
+        status.message
+    );
+    assert!(
+        status.message.contains("nginx=nginx:1.20"),
+        "{}",
+        status.message
+    );
+    let mut list_cmd = command(CommandKind::List, "web");
+    list_cmd.deployment = None;
+    let list = engine.apply(&list_cmd, &at(2)).await.expect("list");
+    assert!(
+        list.message.contains("2 deployments in default")
+            && list.message.contains("api")
+            && list.message.contains("web"),
+        "{}",
+        list.message
+    );
+    let history = engine
+        .apply(&command(CommandKind::History, "web"), &at(3))
+        .await
+        .expect("history");
+    assert!(
+        history.message.contains("revision 1: nginx:1.20"),
+        "{}",
+        history.message
+    );
+    assert_eq!(writes(&kube), before, "no writes");
+}
+
+#[tokio::test]
+async fn a_repeated_command_is_already_applied_and_a_stale_one_superseded() {
+    let kube = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
+    let engine = engine(&kube).await;
+    let cmd = command(scale(4), "web");
+    engine.apply(&cmd, &at(10)).await.expect("first");
+    let writes_after_first = writes(&kube);
+
+    let again = engine.apply(&cmd, &at(10)).await.expect("redelivered");
+    assert_eq!(again.outcome, Outcome::AlreadyApplied);
+    let stale = engine
+        .apply(&command(scale(9), "web"), &at(7))
+        .await
+        .expect("older");
+    assert_eq!(stale.outcome, Outcome::Superseded);
+    assert!(stale.message.contains("#10"), "{}", stale.message);
+    assert_eq!(writes(&kube), writes_after_first, "neither wrote anything");
+    assert_eq!(replicas(&kube, "web"), 4);
+
+    // The replicas fence does not block a template change, and vice versa.
+    let r = engine
+        .apply(&command(set_image(None, "nginx:1.22"), "web"), &at(8))
+        .await
+        .expect("image");
+    assert_eq!(r.outcome, Outcome::Applied);
+}
+
+#[tokio::test]
+async fn containers_are_chosen_by_name_or_when_there_is_only_one() {
+    let kube = sandbox(&[deployment_yaml(
+        "pod",
+        1,
+        &[("app", "app:1"), ("proxy", "envoy:1")],
+    )])
+    .await;
+    let engine = engine(&kube).await;
+    let err = engine
+        .apply(&command(set_image(None, "app:2"), "pod"), &at(1))
+        .await
+        .expect_err("ambiguous");
+    assert!(
+        matches!(&err, ApplyError::Permanent(m) if m.contains("several containers (app, proxy)")),
+        "{err}"
+    );
+    let err = engine
+        .apply(&command(set_image(Some("db"), "db:2"), "pod"), &at(2))
+        .await
+        .expect_err("no such container");
+    assert!(
+        err.to_string()
+            .contains("no container db; its containers are app, proxy"),
+        "{err}"
+    );
+    engine
+        .apply(&command(set_image(Some("proxy"), "envoy:2"), "pod"), &at(3))
+        .await
+        .expect("named");
+    assert_eq!(
+        (image(&kube, "pod", 0), image(&kube, "pod", 1)),
+        ("app:1".to_owned(), "envoy:2".to_owned())
+    );
+}
+
+#[tokio::test]
+async fn not_found_and_forbidden_fail_at_once_in_plain_words() {
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1")])]).await;
+    let engine = engine(&kube).await;
+    let err = engine
+        .apply(&command(scale(2), "missing"), &at(1))
+        .await
+        .expect_err("404");
+    assert_eq!(
+        err.to_string(),
+        "deployment missing not found in namespace default"
+    );
+    let mut prod = command(scale(2), "web");
+    prod.namespace = chatops_shared::Namespace::parse("prod").expect("valid");
+    let err = engine.apply(&prod, &at(2)).await.expect_err("403");
+    assert_eq!(
+        err.to_string(),
+        "the bot may not get deployments in namespace prod"
+    );
+    let err = engine
+        .apply(
+            &command(CommandKind::Rollback { revision: Some(9) }, "web"),
+            &at(3),
+        )
+        .await
+        .expect_err("no revision");
+    assert!(err.to_string().contains("has no revision 9"), "{err}");
+}
+
+#[tokio::test]
+async fn conflicts_are_re_read_and_transient_errors_say_so() {
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1")])]).await;
+    let engine = engine(&kube).await;
+    kube.inject(Fault::status(409).method("PATCH").times(2));
+    let r = engine
+        .apply(&command(scale(3), "web"), &at(1))
+        .await
+        .expect("after two conflicts");
+    assert_eq!(r.after.as_deref(), Some("3"));
+
+    kube.inject(Fault::status(503).method("GET").times(1));
+    let err = engine
+        .apply(&command(scale(4), "web"), &at(2))
+        .await
+        .expect_err("503");
+    assert!(matches!(err, ApplyError::Transient { .. }), "{err}");
+    kube.inject(Fault::too_many_requests(7).method("GET").times(1));
+    let err = engine
+        .apply(&command(scale(4), "web"), &at(2))
+        .await
+        .expect_err("429");
+    assert!(
+        matches!(err, ApplyError::Transient { retry_after: Some(d), .. } if d.as_secs() == 7),
+        "{err:?}"
+    );
+    kube.inject(Fault::close().method("GET").times(1));
+    let err = engine
+        .apply(&command(scale(4), "web"), &at(2))
+        .await
+        .expect_err("closed");
+    assert!(matches!(err, ApplyError::Transient { .. }), "{err}");
+    engine
+        .apply(&command(scale(4), "web"), &at(2))
+        .await
+        .expect("then it works");
+    assert_eq!(replicas(&kube, "web"), 4);
+}
