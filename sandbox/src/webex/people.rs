@@ -59,10 +59,20 @@ impl Person {
 }
 
 /// A person and the token that authenticates as them.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub(crate) struct PersonRecord {
     pub(crate) person: Person,
     pub(crate) token: String,
+}
+
+// Tokens stay out of debug output, as they would in a real service.
+impl std::fmt::Debug for PersonRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PersonRecord")
+            .field("person", &self.person)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 impl Store {

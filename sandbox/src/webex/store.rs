@@ -70,7 +70,6 @@ impl Store {
 }
 
 /// What every handler, worker and the test handle hold.
-#[derive(Debug)]
 pub(crate) struct Shared {
     store: Mutex<Store>,
     changes: watch::Sender<u64>,
@@ -78,6 +77,15 @@ pub(crate) struct Shared {
     pub(crate) http: reqwest::Client,
     /// Where the server listens, for links when a request has no Host.
     pub(crate) addr: SocketAddr,
+}
+
+// The store is large and behind a lock; debug output names the sandbox only.
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Shared {

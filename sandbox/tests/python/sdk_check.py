@@ -72,6 +72,8 @@ def main():
     alice = user.people.me()
     expect("people.me", alice.emails == [USER_EMAIL] and alice.type == "person", f"user {alice!r}")
     expect("people.get", user.people.get(me.id).displayName == BOT_NAME, "bot by id")
+    found = [p.id for p in user.people.list(email=USER_EMAIL)]
+    expect("people.list", found == [alice.id], f"people with {USER_EMAIL}: {found!r}")
     ok("people.me")
 
     for who, api in (("user", user), ("bot", bot)):
@@ -131,6 +133,33 @@ def main():
     threaded = [m.id for m in user.messages.list(roomId=ROOM_ID, parentId=command.id)]
     expect("messages.list", threaded == [reply.id], f"thread {threaded!r}")
     ok("messages.list")
+
+    edited = user.messages.update(messageId=posted[2], roomId=ROOM_ID, markdown="**status** web-0 please")
+    expect("messages.update", edited.text == "status web-0 please", f"text {edited.text!r}")
+    expect("messages.update", isinstance(edited.updated, datetime.datetime), f"updated {edited.updated!r}")
+    expect_api_error("messages.update", 403, lambda: bot.messages.update(messageId=command.id, roomId=ROOM_ID, text="x"))
+    ok("messages.update")
+
+    card = {
+        "type": "AdaptiveCard",
+        "version": "1.3",
+        "body": [{"type": "Input.Text", "id": "deployment", "value": "web"}],
+        "actions": [{"type": "Action.Submit", "title": "Restart", "data": {"verb": "restart"}}],
+    }
+    card_message = bot.messages.create(
+        roomId=ROOM_ID,
+        text="Restart web?",
+        attachments=[{"contentType": "application/vnd.microsoft.card.adaptive", "content": card}],
+    )
+    expect("attachment_actions", card_message.attachments[0]["content"] == card, "the card is kept")
+    pressed = user.attachment_actions.create(
+        type="submit", messageId=card_message.id, inputs={"deployment": "web", "verb": "restart"}
+    )
+    action = bot.attachment_actions.get(pressed.id)
+    expect("attachment_actions", action.inputs == {"deployment": "web", "verb": "restart"}, f"inputs {action.inputs!r}")
+    expect("attachment_actions", action.messageId == card_message.id and action.personId == alice.id, f"{action!r}")
+    expect("attachment_actions", isinstance(action.created, datetime.datetime), f"created {action.created!r}")
+    ok("attachment_actions")
 
     user.messages.delete(reply.id)
     expect_api_error("messages.delete", 404, lambda: user.messages.get(reply.id))

@@ -438,3 +438,97 @@ async fn every_request_is_recorded_with_its_caller_but_never_a_token() {
     assert_eq!(cleared.status(), 204);
     assert!(wx.requests().is_empty());
 }
+
+#[tokio::test]
+async fn rooms_and_their_messages_are_visible_to_members_only() {
+    let wx = sandbox().await;
+    let as_user =
+        |token: &'static str| move |request: reqwest::RequestBuilder| request.bearer_auth(token);
+    let (alice, bob) = (as_user(ALICE_TOKEN), as_user(BOB_TOKEN));
+
+    let created = alice(http().post(format!("{}/rooms", wx.url())))
+        .json(&json!({"title": "ops"}))
+        .send()
+        .await
+        .expect("POST /v1/rooms");
+    assert_eq!(created.status(), 200);
+    let room: Value = created.json().await.expect("a room");
+    let room_url = format!("{}/rooms/{}", wx.url(), room["id"].as_str().expect("an id"));
+    assert_eq!(room["type"], "group");
+    assert_webex_error(bob(http().get(&room_url)).send().await.expect("GET"), 404).await;
+
+    let add = |body: Value| {
+        alice(http().post(format!("{}/memberships", wx.url())))
+            .json(&body)
+            .send()
+    };
+    let added = add(json!({"roomId": room["id"], "personEmail": BOB}))
+        .await
+        .expect("POST");
+    assert_eq!(added.status(), 200);
+    let membership: Value = added.json().await.expect("a membership");
+    assert_eq!(membership["personEmail"], BOB);
+    assert_eq!(membership["personDisplayName"], "Bob");
+    assert_webex_error(
+        add(json!({"roomId": room["id"], "personEmail": BOB}))
+            .await
+            .expect("POST"),
+        409,
+    )
+    .await;
+    assert_webex_error(
+        add(json!({"roomId": room["id"], "personEmail": "eve@example.com"}))
+            .await
+            .expect("POST"),
+        404,
+    )
+    .await;
+    assert_eq!(
+        bob(http().get(&room_url))
+            .send()
+            .await
+            .expect("GET")
+            .status(),
+        200
+    );
+
+    let listed: Value = bob(http().get(format!("{}/memberships", wx.url())))
+        .query(&[("roomId", room["id"].as_str().expect("an id"))])
+        .send()
+        .await
+        .expect("GET /v1/memberships")
+        .json()
+        .await
+        .expect("a list");
+    let emails: Vec<&Value> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|m| &m["personEmail"])
+        .collect();
+    assert_eq!(emails, [&json!(ALICE), &json!(BOB)]);
+
+    let message = wx
+        .post_as(ALICE, room["id"].as_str().expect("an id"), "hello Bob")
+        .expect("posted");
+    let read = |token: &'static str| {
+        http()
+            .get(format!("{}/messages/{}", wx.url(), message.id))
+            .bearer_auth(token)
+            .send()
+    };
+    assert_eq!(read(BOB_TOKEN).await.expect("GET").status(), 200);
+    assert_webex_error(read(BOT_TOKEN).await.expect("GET"), 404).await;
+
+    let removed = alice(http().delete(format!(
+        "{}/memberships/{}",
+        wx.url(),
+        membership["id"].as_str().expect("an id")
+    )))
+    .send()
+    .await
+    .expect("DELETE");
+    assert_eq!(removed.status(), 204);
+    assert_webex_error(bob(http().get(&room_url)).send().await.expect("GET"), 404).await;
+    assert_webex_error(read(BOB_TOKEN).await.expect("GET"), 404).await;
+}

@@ -22,6 +22,8 @@ const CHECKS: &[&str] = &[
     "messages.create parentId",
     "messages.get",
     "messages.list",
+    "messages.update",
+    "attachment_actions",
     "messages.delete",
     "messages.create limit",
     "webhooks.list",
