@@ -35,6 +35,11 @@ struct Args {
     /// A bearer token for a cluster administrator (system:masters).
     #[arg(long)]
     admin_token: Option<String>,
+    /// Callers without a token act as cluster administrators even with
+    /// RBAC on (kubectl sends no token over plain HTTP; check other
+    /// identities with `kubectl --as USER`).
+    #[arg(long)]
+    anonymous_admin: bool,
 }
 
 fn parse_token(raw: &str) -> Result<(String, String), String> {
@@ -82,6 +87,9 @@ async fn main() {
     }
     if let Some(token) = &args.admin_token {
         builder = builder.admin_token(token);
+    }
+    if args.anonymous_admin {
+        builder = builder.anonymous_admin();
     }
     let sandbox = match builder.start().await {
         Ok(s) => s,

@@ -28,8 +28,9 @@ pub struct Fault {
     /// `Retry-After` seconds (429 and 503 answers).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
-    /// How many matching requests it affects; unlimited when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// How many matching requests it affects: 1 when absent, unlimited when
+    /// `null`.
+    #[serde(default = "one")]
     pub count: Option<u32>,
     /// Delay before answering (or before passing the request on).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -37,6 +38,10 @@ pub struct Fault {
     /// Close the connection without answering.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub close: bool,
+}
+
+fn one() -> Option<u32> {
+    Some(1)
 }
 
 impl Fault {

@@ -140,6 +140,7 @@ pub struct KubeSandboxBuilder {
     rbac: Vec<(String, String)>,
     rbac_on: Option<bool>,
     tokens: Vec<(String, Identity)>,
+    anonymous: Option<Identity>,
 }
 
 impl Default for KubeSandboxBuilder {
@@ -151,6 +152,7 @@ impl Default for KubeSandboxBuilder {
             rbac: Vec::new(),
             rbac_on: None,
             tokens: Vec::new(),
+            anonymous: None,
         }
     }
 }
@@ -224,6 +226,20 @@ impl KubeSandboxBuilder {
         self
     }
 
+    /// Who callers without a token are (default `system:anonymous`).
+    pub fn anonymous_as(mut self, identity: Identity) -> Self {
+        self.anonymous = Some(identity);
+        self
+    }
+
+    /// Callers without a token act as a cluster administrator even with
+    /// RBAC on. kubectl sends no bearer token over plain HTTP, so this is
+    /// how kubectl administers an RBAC-enforcing sandbox; it then checks
+    /// other identities with `--as USER` (impersonation).
+    pub fn anonymous_admin(self) -> Self {
+        self.anonymous_as(Identity::admin("kubernetes-admin"))
+    }
+
     /// Loads the manifests, binds the port and starts serving and the
     /// controller on the current tokio runtime.
     pub async fn start(self) -> Result<KubeSandbox, SandboxError> {
@@ -245,6 +261,7 @@ impl KubeSandboxBuilder {
         }
         let auth = Auth {
             tokens: self.tokens.into_iter().collect(),
+            anonymous: self.anonymous.unwrap_or_else(Identity::anonymous),
             rbac: self.rbac_on.unwrap_or(!self.rbac.is_empty()),
         };
         let listener = tokio::net::TcpListener::bind(self.listen)
@@ -389,6 +406,26 @@ impl KubeSandbox {
         let rt = resources::by_kind(api_version, kind)?;
         let ns = if rt.namespaced { namespace } else { "" };
         self.shared.lock_store().get(rt, ns, name).cloned()
+    }
+
+    /// Stored objects of a kind in a namespace ("" for all namespaces or
+    /// cluster-scoped kinds), by namespace and name.
+    pub fn objects(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> Vec<serde_json::Value> {
+        let Some(rt) = resources::by_kind(api_version, kind) else {
+            return Vec::new();
+        };
+        let ns = (rt.namespaced && !namespace.is_empty()).then_some(namespace);
+        self.shared
+            .lock_store()
+            .list(rt, ns)
+            .into_iter()
+            .cloned()
+            .collect()
     }
 
     /// Stops serving and waits until the server has let go of its port.

@@ -61,11 +61,22 @@ impl Identity {
     }
 }
 
-/// Token table and the RBAC switch.
-#[derive(Debug, Default)]
+/// Token table, who callers without a token are, and the RBAC switch.
+#[derive(Debug)]
 pub(crate) struct Auth {
     pub(crate) tokens: HashMap<String, Identity>,
+    pub(crate) anonymous: Identity,
     pub(crate) rbac: bool,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Self {
+            tokens: HashMap::new(),
+            anonymous: Identity::anonymous(),
+            rbac: false,
+        }
+    }
 }
 
 impl Auth {
@@ -73,7 +84,7 @@ impl Auth {
     /// token is 401 as on a cluster.
     pub(crate) fn authenticate(&self, authorization: Option<&str>) -> Result<Identity, ApiError> {
         let Some(header) = authorization else {
-            return Ok(Identity::anonymous());
+            return Ok(self.anonymous.clone());
         };
         let token = header
             .strip_prefix("Bearer ")
@@ -84,6 +95,45 @@ impl Auth {
             .get(token)
             .cloned()
             .ok_or_else(ApiError::unauthorized)
+    }
+}
+
+impl Auth {
+    /// Applies `Impersonate-User` / `Impersonate-Group` (kubectl's `--as`,
+    /// `--as-group`). Only cluster administrators may impersonate, and
+    /// anyone may when RBAC is off.
+    pub(crate) fn impersonate<'h>(
+        &self,
+        caller: Identity,
+        user: Option<&str>,
+        groups: impl Iterator<Item = &'h str>,
+    ) -> Result<Identity, ApiError> {
+        let Some(user) = user else {
+            return Ok(caller);
+        };
+        if self.rbac && !caller.in_group("system:masters") {
+            let (resource, name, scope) = match user
+                .strip_prefix("system:serviceaccount:")
+                .and_then(|rest| rest.split_once(':'))
+            {
+                Some((ns, name)) => ("serviceaccounts", name, format!("in the namespace {ns:?}")),
+                None => ("users", user, "at the cluster scope".to_owned()),
+            };
+            return Err(ApiError::generic(
+                403,
+                &format!(
+                    "{resource} {name:?} is forbidden: User {:?} cannot impersonate resource {resource:?} in API group \"\" {scope}",
+                    caller.user
+                ),
+            ));
+        }
+        let mut identity = Identity::user(user);
+        for g in groups {
+            if !identity.in_group(g) {
+                identity.groups.push(g.to_owned());
+            }
+        }
+        Ok(identity)
     }
 }
 

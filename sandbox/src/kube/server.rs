@@ -116,11 +116,26 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
     let method = req.method().as_str().to_owned();
     let path = req.uri().path().to_owned();
     let query = req.uri().query().unwrap_or("").to_owned();
-    let identity = shared.auth.authenticate(
-        req.headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
+    let headers = req.headers();
+    let identity = shared
+        .auth
+        .authenticate(
+            headers
+                .get(header::AUTHORIZATION)
+                .and_then(|v| v.to_str().ok()),
+        )
+        .and_then(|caller| {
+            shared.auth.impersonate(
+                caller,
+                headers
+                    .get("impersonate-user")
+                    .and_then(|v| v.to_str().ok()),
+                headers
+                    .get_all("impersonate-group")
+                    .iter()
+                    .filter_map(|v| v.to_str().ok()),
+            )
+        });
     let user = identity
         .as_ref()
         .map_or_else(|_| "<unauthenticated>".to_owned(), |i| i.user.clone());

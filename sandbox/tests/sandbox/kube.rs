@@ -1,0 +1,9 @@
+//! The Kubernetes API sandbox against real clients: the machine's kubectl
+//! running the command list, kube-rs round-tripping what the worker
+//! does (conflicts, RBAC, faults), and the `kube-sandbox` binary.
+
+mod binary;
+mod client;
+mod faults;
+mod helpers;
+mod kubectl;

@@ -1,0 +1,409 @@
+//! The issue's command list, run with the real kubectl against the
+//! sandbox, checking what kubectl prints and the state it leaves.
+
+use std::time::Duration;
+
+use chatops_sandbox::kube::KubeSandbox;
+use serde_json::Value;
+
+use super::helpers::{BOT, Kubectl, count, eventually, rbac_builder, resources};
+
+const NS: &str = "default";
+const NAME: &str = "nginx-deployment";
+
+fn deployment(sandbox: &KubeSandbox) -> Value {
+    sandbox
+        .object("apps/v1", "Deployment", NS, NAME)
+        .expect("the deployment exists")
+}
+
+fn image(d: &Value) -> &str {
+    d["spec"]["template"]["spec"]["containers"][0]["image"]
+        .as_str()
+        .unwrap_or("")
+}
+
+/// Owned ReplicaSets as (revision, image, replicas), by revision.
+fn replica_sets(sandbox: &KubeSandbox) -> Vec<(u64, String, i64)> {
+    let d = deployment(sandbox);
+    let uid = d["metadata"]["uid"].as_str().unwrap_or("").to_owned();
+    let mut out: Vec<(u64, String, i64)> = sandbox
+        .objects("apps/v1", "ReplicaSet", NS)
+        .into_iter()
+        .filter(|rs| rs["metadata"]["ownerReferences"][0]["uid"] == uid.as_str())
+        .map(|rs| {
+            (
+                rs["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()
+                    .and_then(|r| r.parse().ok())
+                    .unwrap_or(0),
+                image(&rs).to_owned(),
+                rs["spec"]["replicas"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// Waits until the controller has finished rolling the deployment out.
+async fn rolled_out(sandbox: &KubeSandbox) {
+    eventually(
+        "the rollout to complete",
+        Duration::from_secs(10),
+        || async {
+            let d = deployment(sandbox);
+            let done = d["status"]["observedGeneration"] == d["metadata"]["generation"]
+                && d["status"]["updatedReplicas"] == d["spec"]["replicas"]
+                && d["status"]["availableReplicas"] == d["spec"]["replicas"]
+                && d["status"]["replicas"] == d["spec"]["replicas"];
+            done.then_some(())
+        },
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_issues_kubectl_commands_work_unmodified_and_leave_the_state_a_cluster_would() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    let manifest = resources().join("nginx-deployment.yaml");
+    let manifest = manifest.to_str().expect("utf-8 path");
+
+    // apply: created with the last-applied annotation and the defaults.
+    let out = kubectl.run(&["apply", "-f", manifest]).await.success();
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps/nginx-deployment created"
+    );
+    assert!(out.stderr.is_empty(), "no warnings: {}", out.stderr);
+    let d = deployment(&sandbox);
+    assert_eq!(d["spec"]["replicas"], 2);
+    assert_eq!(d["metadata"]["generation"], 1);
+    assert!(
+        d["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+            .is_string()
+    );
+    assert_eq!(
+        d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
+        "25%"
+    );
+    rolled_out(&sandbox).await;
+
+    // get: the server-side table, then JSON.
+    let out = kubectl.run(&["get", "deployments"]).await.success();
+    let lines: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(
+        lines[0],
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        lines[1][..4],
+        ["nginx-deployment", "2/2", "2", "2"],
+        "{}",
+        out.stdout
+    );
+    assert!(lines[1][4].ends_with('s'), "an age: {}", out.stdout);
+    let out = kubectl
+        .run(&["get", "deployments", "-o", "json"])
+        .await
+        .success();
+    let list: Value = serde_json::from_str(&out.stdout).expect("kubectl printed JSON");
+    assert_eq!(list["items"].as_array().map(Vec::len), Some(1));
+    assert_eq!(list["items"][0]["kind"], "Deployment");
+    assert_eq!(list["items"][0]["metadata"]["name"], NAME);
+    assert_eq!(list["items"][0]["status"]["readyReplicas"], 2);
+
+    // scale goes through the scale subresource.
+    let out = kubectl
+        .run(&["scale", "deployment", NAME, "--replicas=5"])
+        .await
+        .success();
+    assert_eq!(out.stdout.trim(), "deployment.apps/nginx-deployment scaled");
+    assert_eq!(deployment(&sandbox)["spec"]["replicas"], 5);
+    assert_eq!(
+        count(
+            &sandbox.requests(),
+            "PATCH",
+            "/deployments/nginx-deployment/scale"
+        ),
+        1
+    );
+    rolled_out(&sandbox).await;
+
+    // set image starts a rollout that `rollout status` waits for: the
+    // rollout is held until kubectl is watching, then released.
+    sandbox.set_rollout(Duration::from_secs(3600));
+    let out = kubectl
+        .run(&[
+            "set",
+            "image",
+            "deployment/nginx-deployment",
+            "nginx=nginx:1.21",
+        ])
+        .await
+        .success();
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps/nginx-deployment image updated"
+    );
+    let d = deployment(&sandbox);
+    assert_eq!(image(&d), "nginx:1.21");
+    assert_eq!(d["metadata"]["generation"], 3);
+    let status = kubectl.spawn(&[
+        "rollout",
+        "status",
+        "deployment/nginx-deployment",
+        "--timeout=60s",
+    ]);
+    eventually(
+        "kubectl to watch the deployment",
+        Duration::from_secs(30),
+        || async {
+            sandbox
+                .requests()
+                .iter()
+                .any(|r| r.path.ends_with("/deployments") && r.query.contains("watch=true"))
+                .then_some(())
+        },
+    )
+    .await;
+    sandbox.set_rollout(Duration::ZERO);
+    let status = tokio::time::timeout(Duration::from_secs(90), status.wait_with_output())
+        .await
+        .expect("rollout status returns")
+        .expect("rollout status ran");
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        stdout.starts_with("Waiting for deployment \"nginx-deployment\" rollout to finish: 0 out of 5 new replicas have been updated...\n"),
+        "it waited: {stdout}"
+    );
+    assert!(
+        stdout.ends_with("deployment \"nginx-deployment\" successfully rolled out\n"),
+        "{stdout}"
+    );
+    assert_eq!(
+        replica_sets(&sandbox),
+        [
+            (1, "nginx:1.14.2".to_owned(), 0),
+            (2, "nginx:1.21".to_owned(), 5)
+        ]
+    );
+
+    // rollout restart: a new template (restartedAt), a new revision.
+    let out = kubectl
+        .run(&["rollout", "restart", "deployment/nginx-deployment"])
+        .await
+        .success();
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps/nginx-deployment restarted"
+    );
+    let d = deployment(&sandbox);
+    assert!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_string()
+    );
+    let out = kubectl
+        .run(&[
+            "rollout",
+            "status",
+            "deployment/nginx-deployment",
+            "--timeout=60s",
+        ])
+        .await
+        .success();
+    assert!(
+        out.stdout.ends_with("successfully rolled out\n"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        deployment(&sandbox)["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+
+    // rollout history lists the ReplicaSets' revisions.
+    let out = kubectl
+        .run(&["rollout", "history", "deployment/nginx-deployment"])
+        .await
+        .success();
+    let rows: Vec<&str> = out
+        .stdout
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "deployment.apps/nginx-deployment",
+            "REVISION  CHANGE-CAUSE",
+            "1         <none>",
+            "2         <none>",
+            "3         <none>"
+        ],
+        "{}",
+        out.stdout
+    );
+
+    // rollout undo: back to revision 2's template, which becomes revision 4.
+    let out = kubectl
+        .run(&["rollout", "undo", "deployment/nginx-deployment"])
+        .await
+        .success();
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps/nginx-deployment rolled back"
+    );
+    rolled_out(&sandbox).await;
+    let d = deployment(&sandbox);
+    assert!(
+        d["spec"]["template"]["metadata"]["annotations"]["kubectl.kubernetes.io/restartedAt"]
+            .is_null()
+    );
+    assert_eq!(image(&d), "nginx:1.21");
+    assert_eq!(
+        d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "4"
+    );
+    let revisions: Vec<u64> = replica_sets(&sandbox).iter().map(|(r, _, _)| *r).collect();
+    assert_eq!(revisions, [1, 3, 4]);
+    let out = kubectl
+        .run(&["rollout", "history", "deployment/nginx-deployment"])
+        .await
+        .success();
+    assert!(out.stdout.contains("\n4         <none>"), "{}", out.stdout);
+
+    // patch, JSON and merge; a patch that changes nothing writes nothing.
+    let out = kubectl
+        .run(&[
+            "patch",
+            "deployment",
+            NAME,
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/spec/replicas","value":3}]"#,
+        ])
+        .await
+        .success();
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps/nginx-deployment patched"
+    );
+    assert_eq!(deployment(&sandbox)["spec"]["replicas"], 3);
+    let merge = r#"{"metadata":{"labels":{"tier":"web"}}}"#;
+    let out = kubectl
+        .run(&["patch", "deployment", NAME, "--type=merge", "-p", merge])
+        .await
+        .success();
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps/nginx-deployment patched"
+    );
+    let d = deployment(&sandbox);
+    assert_eq!(d["metadata"]["labels"]["tier"], "web");
+    let out = kubectl
+        .run(&["patch", "deployment", NAME, "--type=merge", "-p", merge])
+        .await
+        .success();
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps/nginx-deployment patched (no change)"
+    );
+    assert_eq!(
+        deployment(&sandbox)["metadata"]["resourceVersion"],
+        d["metadata"]["resourceVersion"]
+    );
+
+    // get of a missing deployment: the real NotFound.
+    let out = kubectl.run(&["get", "deployment", "missing"]).await;
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr.trim(),
+        "Error from server (NotFound): deployments.apps \"missing\" not found"
+    );
+
+    // delete takes the ReplicaSets with it.
+    let out = kubectl.run(&["delete", "deployment", NAME]).await.success();
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps \"nginx-deployment\" deleted"
+    );
+    assert!(sandbox.object("apps/v1", "Deployment", NS, NAME).is_none());
+    assert!(sandbox.objects("apps/v1", "ReplicaSet", NS).is_empty());
+    let out = kubectl.run(&["get", "deployments"]).await.success();
+    assert_eq!(
+        out.stderr.trim(),
+        "No resources found in default namespace."
+    );
+}
+
+#[tokio::test]
+async fn kubectl_acting_as_the_bot_is_held_to_the_least_privilege_role() {
+    let sandbox = rbac_builder(Duration::ZERO)
+        .anonymous_admin()
+        .start()
+        .await
+        .expect("start the sandbox");
+    let bot = Kubectl::new(&sandbox.url()).acting_as(BOT);
+    let admin = Kubectl::new(&sandbox.url());
+
+    let out = bot
+        .run(&["scale", "deployment", NAME, "--replicas=3"])
+        .await
+        .success();
+    assert_eq!(out.stdout.trim(), "deployment.apps/nginx-deployment scaled");
+
+    let out = bot.run(&["delete", "deployment", NAME]).await;
+    assert_eq!(out.code, Some(1));
+    assert_eq!(
+        out.stderr.trim(),
+        "Error from server (Forbidden): deployments.apps \"nginx-deployment\" is forbidden: User \"system:serviceaccount:default:chatops-bot\" cannot delete resource \"deployments\" in API group \"apps\" in the namespace \"default\""
+    );
+    assert!(sandbox.object("apps/v1", "Deployment", NS, NAME).is_some());
+
+    let out = bot.run(&["get", "configmaps"]).await;
+    assert!(
+        out.stderr.contains("configmaps is forbidden: User \"system:serviceaccount:default:chatops-bot\" cannot list resource \"configmaps\" in API group \"\" in the namespace \"default\""),
+        "{}",
+        out.stderr
+    );
+
+    // The admin can read the RBAC objects the role came from.
+    let out = admin
+        .run(&["get", "role", "chatops-bot", "-o", "json"])
+        .await
+        .success();
+    let role: Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(role["rules"].as_array().map(Vec::len), Some(3));
+    let out = admin.run(&["get", "rolebindings"]).await.success();
+    assert!(out.stdout.contains("Role/chatops-bot"), "{}", out.stdout);
+
+    // A user no binding names may do nothing.
+    let out = Kubectl::new(&sandbox.url())
+        .acting_as("mallory")
+        .run(&["get", "deployments"])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("deployments.apps is forbidden: User \"mallory\" cannot list resource \"deployments\" in API group \"apps\" in the namespace \"default\""),
+        "{}",
+        out.stderr
+    );
+}
