@@ -1,0 +1,234 @@
+//! Worker processes consuming the command stream: results, scaling out,
+//! crashes, fault storms, and giving up.
+
+use std::path::Path;
+use std::time::Duration;
+
+use chatops_sandbox::kube::{Fault, KubeSandbox};
+use chatops_shared::{CommandKind, ImageRef, Outcome, Replicas};
+use chatops_testkit::{NatsServer, Process};
+
+use crate::helpers::{
+    LIMIT, TOKEN, command, deployment_yaml, finals, image, jetstream, publish, replicas, sandbox,
+};
+
+/// Starts a worker process; returns once it consumes.
+async fn worker(nats: &NatsServer, kube: &KubeSandbox, concurrency: &str) -> Process {
+    let (url, api) = (nats.url(), kube.url());
+    let mut p = Process::spawn(
+        Path::new(env!("CARGO_BIN_EXE_worker")),
+        &[],
+        &[
+            ("NATS_URL", url.as_str()),
+            ("CLUSTER_URL", api.as_str()),
+            ("KUBERNETES_TOKEN", TOKEN),
+            ("WORKER_ADDR", "127.0.0.1:0"),
+            ("WORKER_CONCURRENCY", concurrency),
+            ("CHATOPS_ACK_WAIT", "2s"),
+            ("CHATOPS_MAX_DELIVER", "3"),
+        ],
+    );
+    p.wait_for_line("worker started", LIMIT).await;
+    p
+}
+
+fn scale(n: u32) -> CommandKind {
+    CommandKind::Scale {
+        replicas: Replicas::new(n.into(), 1000).expect("valid"),
+    }
+}
+
+fn deploy(image: &str) -> CommandKind {
+    CommandKind::SetImage {
+        container: None,
+        image: ImageRef::parse(image).expect("valid"),
+    }
+}
+
+#[tokio::test]
+async fn commands_on_the_stream_become_changes_and_results() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    let w = worker(&nats, &kube, "4").await;
+    let a = command(scale(6), "web");
+    let b = command(deploy("nginx:1.21"), "web");
+    let c = command(CommandKind::Status, "web");
+    let missing = command(scale(1), "nope");
+    for cmd in [&a, &b, &c, &missing] {
+        publish(&js, cmd).await;
+    }
+    let results = finals(&js, &[a.id, b.id, c.id, missing.id]).await;
+    assert_eq!(results[&a.id].outcome, Outcome::Applied);
+    assert_eq!(
+        (
+            results[&a.id].before.as_deref(),
+            results[&a.id].after.as_deref()
+        ),
+        (Some("2"), Some("6"))
+    );
+    assert_eq!(results[&b.id].after.as_deref(), Some("nginx:1.21"));
+    assert!(
+        results[&c.id].message.contains("6 desired"),
+        "{}",
+        results[&c.id].message
+    );
+    assert_eq!(results[&missing.id].outcome, Outcome::Failed);
+    assert_eq!(
+        results[&missing.id].message,
+        "deployment nope not found in namespace default"
+    );
+    assert_eq!(
+        results[&missing.id].origin, missing.origin,
+        "results carry the thread to answer in"
+    );
+    assert_eq!(replicas(&kube, "web"), 6);
+    drop(w);
+}
+
+#[tokio::test]
+async fn four_workers_leave_each_deployment_at_its_last_command() {
+    let nats = NatsServer::start().await;
+    let names: Vec<String> = (0..10).map(|i| format!("app-{i}")).collect();
+    let seed: Vec<String> = names
+        .iter()
+        .map(|n| deployment_yaml(n, 1, &[("main", "app:0")]))
+        .collect();
+    let kube = sandbox(&seed).await;
+    let js = jetstream(&nats).await;
+    let mut workers = Vec::new();
+    for _ in 0..4 {
+        workers.push(worker(&nats, &kube, "8").await);
+    }
+    let mut ids = Vec::new();
+    let mut last_scale = std::collections::BTreeMap::new();
+    let mut last_image = std::collections::BTreeMap::new();
+    let mut rng = fastrand::Rng::with_seed(7);
+    for i in 0..200u32 {
+        let name = &names[rng.usize(..names.len())];
+        let cmd = if rng.bool() {
+            let n = rng.u32(0..50);
+            last_scale.insert(name.clone(), i64::from(n));
+            command(scale(n), name)
+        } else {
+            let tag = format!("app:{i}");
+            last_image.insert(name.clone(), tag.clone());
+            command(deploy(&tag), name)
+        };
+        ids.push(cmd.id);
+        publish(&js, &cmd).await;
+    }
+    let results = finals(&js, &ids).await;
+    assert!(
+        results
+            .values()
+            .all(|r| matches!(r.outcome, Outcome::Applied | Outcome::Superseded)),
+        "{results:?}"
+    );
+    for name in &names {
+        if let Some(n) = last_scale.get(name) {
+            assert_eq!(replicas(&kube, name), *n, "{name} replicas");
+        }
+        if let Some(tag) = last_image.get(name) {
+            assert_eq!(&image(&kube, name, 0), tag, "{name} image");
+        }
+    }
+    drop(workers);
+}
+
+#[tokio::test]
+async fn a_worker_killed_while_applying_a_restart_leaves_exactly_one_new_revision() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    let revisions = || kube.objects("apps/v1", "ReplicaSet", "default").len();
+    let mut first = worker(&nats, &kube, "1").await;
+    // The first PATCH hangs long enough to kill its worker in the middle.
+    kube.inject(
+        Fault::latency(Duration::from_secs(3))
+            .method("PATCH")
+            .times(1),
+    );
+    let restart = command(CommandKind::Restart, "web");
+    let before = revisions();
+    publish(&js, &restart).await;
+    chatops_testkit::eventually("the first worker to be patching", LIMIT, || async {
+        kube.requests()
+            .iter()
+            .any(|r| r.method == "PATCH")
+            .then_some(())
+    })
+    .await;
+    first.signal("KILL");
+    let _ = first.wait(LIMIT).await;
+
+    let second = worker(&nats, &kube, "1").await;
+    let results = finals(&js, &[restart.id]).await;
+    assert!(
+        matches!(
+            results[&restart.id].outcome,
+            Outcome::Applied | Outcome::AlreadyApplied
+        ),
+        "{:?}",
+        results[&restart.id]
+    );
+    chatops_testkit::eventually("the rollout's ReplicaSet", LIMIT, || async {
+        (revisions() > before).then_some(())
+    })
+    .await;
+    assert_eq!(revisions(), before + 1, "exactly one new revision");
+    drop(second);
+}
+
+#[tokio::test]
+async fn storms_are_retried_to_success_and_endless_failures_give_up() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[
+        deployment_yaml("web", 1, &[("nginx", "nginx:1.20")]),
+        deployment_yaml("api", 1, &[("api", "api:1")]),
+    ])
+    .await;
+    let js = jetstream(&nats).await;
+    let _w = worker(&nats, &kube, "4").await;
+
+    kube.inject(
+        Fault::status(503)
+            .path("/apis/apps/v1/namespaces/default/deployments/web")
+            .times(4),
+    );
+    kube.inject(
+        Fault::too_many_requests(1)
+            .path("/apis/apps/v1/namespaces/default/deployments/web")
+            .times(2),
+    );
+    let stormy = command(scale(3), "web");
+    publish(&js, &stormy).await;
+    let r = finals(&js, &[stormy.id]).await;
+    assert_eq!(
+        r[&stormy.id].outcome,
+        Outcome::Applied,
+        "{:?}",
+        r[&stormy.id]
+    );
+    assert_eq!(replicas(&kube, "web"), 3);
+
+    kube.inject(
+        Fault::status(500)
+            .path("/apis/apps/v1/namespaces/default/deployments/api")
+            .always(),
+    );
+    let doomed = command(scale(2), "api");
+    publish(&js, &doomed).await;
+    let r = finals(&js, &[doomed.id]).await;
+    let result = &r[&doomed.id];
+    assert_eq!(result.outcome, Outcome::Failed);
+    assert!(
+        result.message.starts_with("gave up after 3 attempts"),
+        "{}",
+        result.message
+    );
+    assert_eq!(result.attempts, 3);
+    let all = crate::helpers::results(&js).await;
+    assert_eq!(all[&doomed.id].len(), 1, "exactly one result");
+    assert_eq!(all[&stormy.id].len(), 1, "exactly one result");
+}
