@@ -83,6 +83,9 @@ pub enum SandboxError {
     Manifest { which: String, reason: String },
 }
 
+/// How many requests the log keeps.
+const LOG_LIMIT: usize = 100_000;
+
 /// State shared by the HTTP handlers and the controller.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -114,6 +117,16 @@ impl Shared {
 
     pub(crate) fn lock_log(&self) -> MutexGuard<'_, Vec<RecordedRequest>> {
         lock(&self.log)
+    }
+
+    /// Appends to the request log, forgetting the oldest half once it
+    /// reaches [`LOG_LIMIT`] so a long-running demo does not grow forever.
+    pub(crate) fn record(&self, request: RecordedRequest) {
+        let mut log = self.lock_log();
+        if log.len() >= LOG_LIMIT {
+            log.drain(..LOG_LIMIT / 2);
+        }
+        log.push(request);
     }
 
     pub(crate) fn rollout(&self) -> Duration {

@@ -35,11 +35,13 @@ use super::meta::{FieldSelector, LabelSelector, str_at};
 use super::patch::PatchKind;
 use super::rbac::{self, Attributes, Identity};
 use super::resources::{self, ResourceType};
-use super::store::{Event, EventType};
+use super::store::Event;
 use super::table::{self, IncludeObject};
 
 /// The media type of `Table` answers.
 const TABLE_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
+/// The media types create and update accept.
+const BODY_TYPES: &[&str] = &["application/json", "application/yaml"];
 /// How long a watch lasts when the client sets no `timeoutSeconds`.
 const DEFAULT_WATCH: Duration = Duration::from_secs(30 * 60);
 
@@ -140,7 +142,7 @@ async fn gate(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -
         .as_ref()
         .map_or_else(|_| "<unauthenticated>".to_owned(), |i| i.user.clone());
     let record = |status: Option<u16>, fault: bool| {
-        shared.lock_log().push(RecordedRequest {
+        shared.record(RecordedRequest {
             method: method.clone(),
             path: path.clone(),
             query: query.clone(),
@@ -423,13 +425,30 @@ impl ResourceRequest {
         }
     }
 
+    /// The body of a create or update: JSON, or YAML. Protobuf (what
+    /// kubectl's typed clients send for `kubectl create deployment`) is not
+    /// decoded: 415.
     fn body_json(&self) -> Result<Value, ApiError> {
-        serde_json::from_slice(&self.body).map_err(|e| {
+        let cannot = |e: &dyn std::fmt::Display| {
             ApiError::bad_request(format!(
                 "{} in version \"{}\" cannot be handled as a {}: {e}",
                 self.rt.kind, self.rt.version, self.rt.kind
             ))
-        })
+        };
+        let essence = self
+            .content_type()
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        match essence.as_str() {
+            "" | "application/json" | "*/*" => {
+                serde_json::from_slice(&self.body).map_err(|e| cannot(&e))
+            }
+            "application/yaml" => serde_yaml_ng::from_slice(&self.body).map_err(|e| cannot(&e)),
+            other => Err(ApiError::unsupported_media_type(other, BODY_TYPES)),
+        }
     }
 
     fn content_type(&self) -> &str {
@@ -664,10 +683,29 @@ fn write(shared: &Shared, req: &ResourceRequest, verb: &str) -> Response {
 
 // ---------------------------------------------------------------- watch
 
-fn watch_line(kind: &str, object: &Value) -> Bytes {
-    let mut line = json!({"type": kind, "object": object}).to_string();
-    line.push('\n');
-    Bytes::from(line)
+/// How watch events carry their objects: as stored, or (for `kubectl get
+/// -w`) as one-row `Table`s.
+#[derive(Debug, Clone, Copy)]
+struct WatchFormat {
+    rt: &'static ResourceType,
+    table: Option<IncludeObject>,
+}
+
+impl WatchFormat {
+    fn line(self, kind: &str, object: &Value) -> Bytes {
+        let object = match self.table {
+            Some(include) if kind != "ERROR" => table::table(
+                self.rt,
+                std::slice::from_ref(object),
+                str_at(object, "/metadata/resourceVersion"),
+                include,
+            ),
+            _ => object.clone(),
+        };
+        let mut line = json!({"type": kind, "object": object}).to_string();
+        line.push('\n');
+        Bytes::from(line)
+    }
 }
 
 /// `?watch=true`: newline-delimited watch events, from the requested
@@ -684,6 +722,11 @@ fn watch(shared: &Arc<Shared>, req: &ResourceRequest) -> Response {
         std::ptr::eq(e.rt, rt)
             && (namespace.is_empty() || str_at(&e.object, "/metadata/namespace") == namespace)
             && selection.matches(&e.object)
+    };
+    let format = WatchFormat {
+        rt,
+        table: wants_table(&req.headers)
+            .then(|| IncludeObject::parse(req.query.get("includeObject").map(String::as_str))),
     };
     let requested = req
         .query
@@ -710,14 +753,14 @@ fn watch(shared: &Arc<Shared>, req: &ResourceRequest) -> Response {
                 .list(rt, ns)
                 .into_iter()
                 .filter(|o| selected.matches(o))
-                .map(|o| watch_line("ADDED", o))
+                .map(|o| format.line("ADDED", o))
                 .collect()
         } else {
             Vec::new()
         };
         match store.subscribe(since) {
             Ok(s) => (initial, Some(s)),
-            Err(e) => (vec![watch_line("ERROR", &e.status())], None),
+            Err(e) => (vec![format.line("ERROR", &e.status())], None),
         }
     };
     let timeout = req
@@ -735,7 +778,7 @@ fn watch(shared: &Arc<Shared>, req: &ResourceRequest) -> Response {
         let Some(sub) = subscription else { return };
         for event in sub.backlog.iter().filter(|e| in_scope(e, &selected)) {
             if tx
-                .send(Ok(watch_line(event.kind.as_str(), &event.object)))
+                .send(Ok(format.line(event.kind.as_str(), &event.object)))
                 .await
                 .is_err()
             {
@@ -751,8 +794,7 @@ fn watch(shared: &Arc<Shared>, req: &ResourceRequest) -> Response {
                 _ = stopped.changed() => return,
                 event = live.recv() => match event {
                     Ok(e) if in_scope(&e, &selected) => {
-                        let kind = if e.kind == EventType::Deleted { "DELETED" } else { e.kind.as_str() };
-                        if tx.send(Ok(watch_line(kind, &e.object))).await.is_err() {
+                        if tx.send(Ok(format.line(e.kind.as_str(), &e.object))).await.is_err() {
                             return;
                         }
                     }

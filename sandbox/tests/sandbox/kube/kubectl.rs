@@ -6,7 +6,7 @@ use std::time::Duration;
 use chatops_sandbox::kube::KubeSandbox;
 use serde_json::Value;
 
-use super::helpers::{BOT, Kubectl, count, eventually, rbac_builder, resources};
+use super::helpers::{BOT, Kubectl, TempDir, count, eventually, rbac_builder, resources};
 
 const NS: &str = "default";
 const NAME: &str = "nginx-deployment";
@@ -160,6 +160,16 @@ async fn the_issues_kubectl_commands_work_unmodified_and_leave_the_state_a_clust
     let d = deployment(&sandbox);
     assert_eq!(image(&d), "nginx:1.21");
     assert_eq!(d["metadata"]["generation"], 3);
+    // The controller has seen the change (and will take its time).
+    eventually(
+        "the new generation to be observed",
+        Duration::from_secs(10),
+        || async {
+            let d = deployment(&sandbox);
+            (d["status"]["observedGeneration"] == 3).then_some(())
+        },
+    )
+    .await;
     let status = kubectl.spawn(&[
         "rollout",
         "status",
@@ -330,6 +340,35 @@ async fn the_issues_kubectl_commands_work_unmodified_and_leave_the_state_a_clust
         deployment(&sandbox)["metadata"]["resourceVersion"],
         d["metadata"]["resourceVersion"]
     );
+
+    // apply of a changed manifest: a three-way strategic merge that keeps
+    // what kubectl did not manage (the label) and merges the container.
+    let dir = TempDir::new();
+    let changed = dir.path().join("nginx.yaml");
+    let text = std::fs::read_to_string(manifest).expect("read the manifest");
+    std::fs::write(
+        &changed,
+        text.replace("replicas: 2", "replicas: 4")
+            .replace("nginx:1.14.2", "nginx:1.25"),
+    )
+    .expect("write the changed manifest");
+    let out = kubectl
+        .run(&["apply", "-f", changed.to_str().expect("utf-8 path")])
+        .await
+        .success();
+    assert_eq!(
+        out.stdout.trim(),
+        "deployment.apps/nginx-deployment configured"
+    );
+    let d = deployment(&sandbox);
+    assert_eq!(d["spec"]["replicas"], 4);
+    assert_eq!(image(&d), "nginx:1.25");
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        80
+    );
+    assert_eq!(d["metadata"]["labels"]["tier"], "web");
+    rolled_out(&sandbox).await;
 
     // get of a missing deployment: the real NotFound.
     let out = kubectl.run(&["get", "deployment", "missing"]).await;
