@@ -40,6 +40,10 @@ struct Args {
     /// identities with `kubectl --as USER`).
     #[arg(long)]
     anonymous_admin: bool,
+    /// An image whose pods never become ready, so rollouts to it stall
+    /// until their progress deadline; repeatable.
+    #[arg(long = "unpullable-image", value_name = "IMAGE")]
+    unpullable: Vec<String>,
 }
 
 fn parse_token(raw: &str) -> Result<(String, String), String> {
@@ -87,6 +91,9 @@ async fn main() {
     }
     if let Some(token) = &args.admin_token {
         builder = builder.admin_token(token);
+    }
+    for image in &args.unpullable {
+        builder = builder.unpullable_image(image);
     }
     if args.anonymous_admin {
         builder = builder.anonymous_admin();

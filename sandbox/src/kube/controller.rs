@@ -7,7 +7,11 @@
 //! availableReplicas, the Available and Progressing conditions), which is
 //! what `kubectl rollout status` and the worker's verification read.
 //!
-//! Pods are not simulated: a replica is ready as soon as its step is taken.
+//! Pods are not simulated: a replica is ready as soon as its step is taken,
+//! unless its template names an image configured as unpullable; then the
+//! rollout stalls as on a cluster (new pods never ready, old ones kept within
+//! `maxUnavailable`) until `progressDeadlineSeconds` turns Progressing to
+//! False with `ProgressDeadlineExceeded`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -39,10 +43,13 @@ struct Episode {
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut episodes: HashMap<(String, String), Episode> = HashMap::new();
     loop {
-        let rollout = shared.rollout();
+        let settings = Settings {
+            rollout: shared.rollout(),
+            unpullable: shared.unpullable(),
+        };
         let next = {
             let mut store = shared.lock_store();
-            reconcile_all(&mut store, &mut episodes, Instant::now(), rollout)
+            reconcile_all(&mut store, &mut episodes, Instant::now(), &settings)
         };
         match next {
             Some(at) => {
@@ -56,19 +63,26 @@ pub(crate) async fn run(shared: Arc<Shared>) {
     }
 }
 
+/// What the controller reads from the sandbox's run-time settings.
+#[derive(Debug)]
+struct Settings {
+    rollout: Duration,
+    unpullable: Vec<String>,
+}
+
 /// One pass over every Deployment; returns when the next step is due.
 fn reconcile_all(
     store: &mut Store,
     episodes: &mut HashMap<(String, String), Episode>,
     now: Instant,
-    rollout: Duration,
+    settings: &Settings,
 ) -> Option<Instant> {
     let deployments: Vec<Value> = store.list(&DEPLOYMENT, None).into_iter().cloned().collect();
     let live: Vec<(String, String)> = deployments.iter().map(key).collect();
     episodes.retain(|k, _| live.contains(k));
     deployments
         .iter()
-        .filter_map(|d| reconcile(store, episodes, d, now, rollout))
+        .filter_map(|d| reconcile(store, episodes, d, now, settings))
         .min()
 }
 
@@ -154,8 +168,9 @@ fn reconcile(
     episodes: &mut HashMap<(String, String), Episode>,
     d: &Value,
     now: Instant,
-    rollout: Duration,
+    settings: &Settings,
 ) -> Option<Instant> {
+    let rollout = settings.rollout;
     let (namespace, name) = key(d);
     let uid = str_at(d, "/metadata/uid").to_owned();
     let generation = int(d, "/metadata/generation");
@@ -202,15 +217,24 @@ fn reconcile(
             Some(store.insert(&REPLICA_SET, new_replica_set(d, max_revision + 1)))
         }
     };
-    let Some(mut new_rs) = new_rs else {
+    let Some(new_rs) = new_rs else {
+        let counts = Counts {
+            new: 0,
+            old: owned
+                .iter()
+                .map(|rs| {
+                    (
+                        str_at(rs, "/metadata/name").to_owned(),
+                        int(rs, "/spec/replicas"),
+                    )
+                })
+                .collect(),
+        };
         write_status(
             store,
             d,
-            &Counts {
-                new: 0,
-                old: vec![],
-            },
-            desired,
+            &counts,
+            counts.old_total(),
             None,
             "DeploymentPaused",
         );
@@ -260,6 +284,10 @@ fn reconcile(
             done: 0,
         };
     }
+    if images(&d).any(|i| settings.unpullable.iter().any(|u| u == i)) {
+        let episode = episode.clone();
+        return stall(store, &d, &owned, new_rs, counts, &episode, now);
+    }
     let interval = rollout / episode.total.max(1);
     let due = if interval.is_zero() {
         episode.total
@@ -275,29 +303,86 @@ fn reconcile(
         episode.done += 1;
     }
     if counts != before || progress_reason == "NewReplicaSetCreated" {
-        new_rs = scale_replica_set(store, new_rs, counts.new, desired, &d);
+        scale_replica_set(store, new_rs, counts.new, desired, &d, true);
         for ((rs_name, n), (_, was)) in counts.old.iter().zip(&before.old) {
             if n != was
                 && let Some(rs) = owned
                     .iter()
                     .find(|rs| str_at(rs, "/metadata/name") == rs_name)
             {
-                scale_replica_set(store, rs.clone(), *n, desired, &d);
+                scale_replica_set(store, rs.clone(), *n, desired, &d, true);
             }
         }
     }
-    let _ = new_rs;
-    write_status(
-        store,
-        &d,
-        &counts,
-        desired,
-        Some(&new_name),
-        progress_reason,
-    );
+    let ready = counts.new + counts.old_total();
+    write_status(store, &d, &counts, ready, Some(&new_name), progress_reason);
     clean_up_history(store, &d, &namespace, &uid);
 
     (episode.done < episode.total).then(|| episode.start + interval * (episode.done + 1))
+}
+
+/// The images of a Deployment's pod template.
+fn images(d: &Value) -> impl Iterator<Item = &str> {
+    d.pointer("/spec/template/spec/containers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["image"].as_str())
+}
+
+/// A rollout whose new pods never become ready: the new ReplicaSet surges,
+/// the old ones shrink only as far as `maxUnavailable` allows, and after
+/// `progressDeadlineSeconds` the Deployment reports the deadline exceeded.
+fn stall(
+    store: &mut Store,
+    d: &Value,
+    owned: &[Value],
+    new_rs: Value,
+    mut counts: Counts,
+    episode: &Episode,
+    now: Instant,
+) -> Option<Instant> {
+    let desired = int(d, "/spec/replicas");
+    let rolling = &d["spec"]["strategy"]["rollingUpdate"];
+    let surge = int_or_percent(&rolling["maxSurge"], desired, true);
+    let unavailable = int_or_percent(&rolling["maxUnavailable"], desired, false);
+    let before = counts.clone();
+    counts.new = desired.min((surge + unavailable).max(1)).max(counts.new);
+    let mut excess = (counts.old_total() - (desired - unavailable).max(0)).max(0);
+    for (_, n) in counts.old.iter_mut() {
+        let cut = excess.min(*n);
+        *n -= cut;
+        excess -= cut;
+    }
+    let new_name = str_at(&new_rs, "/metadata/name").to_owned();
+    if counts != before {
+        scale_replica_set(store, new_rs, counts.new, desired, d, false);
+        for ((rs_name, n), (_, was)) in counts.old.iter().zip(&before.old) {
+            if n != was
+                && let Some(rs) = owned
+                    .iter()
+                    .find(|rs| str_at(rs, "/metadata/name") == rs_name)
+            {
+                scale_replica_set(store, rs.clone(), *n, desired, d, true);
+            }
+        }
+    }
+    let deadline_seconds = u64::try_from(int(d, "/spec/progressDeadlineSeconds")).unwrap_or(0);
+    let deadline = episode.start + Duration::from_secs(deadline_seconds);
+    let reason = if now >= deadline {
+        "ProgressDeadlineExceeded"
+    } else {
+        "ReplicaSetUpdated"
+    };
+    write_status(
+        store,
+        d,
+        &counts,
+        counts.old_total(),
+        Some(&new_name),
+        reason,
+    );
+    (now < deadline).then_some(deadline)
 }
 
 /// A ReplicaSet for the Deployment's current template.
@@ -351,14 +436,15 @@ fn set_or_remove(map: &mut Value, key: &str, n: i64) {
     }
 }
 
-/// Sets a ReplicaSet's replicas (all ready), with the controller's
-/// desired/max annotations.
+/// Sets a ReplicaSet's replicas (all ready, or none ready), with the
+/// controller's desired/max annotations.
 fn scale_replica_set(
     store: &mut Store,
     mut rs: Value,
     replicas: i64,
     desired: i64,
     d: &Value,
+    ready: bool,
 ) -> Value {
     let before = rs.clone();
     if rs["spec"]["replicas"] != json!(replicas) {
@@ -375,8 +461,9 @@ fn scale_replica_set(
     let mut status = json!({"observedGeneration": rs["metadata"]["generation"]});
     status["replicas"] = json!(replicas);
     set_or_remove(&mut status, "fullyLabeledReplicas", replicas);
-    set_or_remove(&mut status, "readyReplicas", replicas);
-    set_or_remove(&mut status, "availableReplicas", replicas);
+    let ready = if ready { replicas } else { 0 };
+    set_or_remove(&mut status, "readyReplicas", ready);
+    set_or_remove(&mut status, "availableReplicas", ready);
     rs["status"] = status;
     if rs == before {
         return rs;
@@ -418,14 +505,17 @@ fn condition(
     })
 }
 
+/// The Deployment's status from its ReplicaSets' counts, of which `ready`
+/// replicas are ready.
 fn write_status(
     store: &mut Store,
     d: &Value,
     counts: &Counts,
-    desired: i64,
+    ready: i64,
     new_rs: Option<&str>,
     reason: &str,
 ) {
+    let desired = int(d, "/spec/replicas");
     let total = counts.new + counts.old_total();
     let max_unavailable = int_or_percent(
         &d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
@@ -440,6 +530,14 @@ fn write_status(
             true,
             "NewReplicaSetAvailable",
             format!("ReplicaSet {rs:?} has successfully progressed."),
+            d,
+            &now,
+        ),
+        Some(rs) if reason == "ProgressDeadlineExceeded" => condition(
+            "Progressing",
+            false,
+            reason,
+            format!("ReplicaSet {rs:?} has timed out progressing."),
             d,
             &now,
         ),
@@ -476,7 +574,7 @@ fn write_status(
             &now,
         ),
     };
-    let available_ok = total >= desired - max_unavailable;
+    let available_ok = ready >= desired - max_unavailable;
     let available = if available_ok {
         condition(
             "Available",
@@ -502,9 +600,9 @@ fn write_status(
     });
     set_or_remove(&mut status, "replicas", total);
     set_or_remove(&mut status, "updatedReplicas", counts.new);
-    set_or_remove(&mut status, "readyReplicas", total);
-    set_or_remove(&mut status, "availableReplicas", total);
-    set_or_remove(&mut status, "unavailableReplicas", (desired - total).max(0));
+    set_or_remove(&mut status, "readyReplicas", ready);
+    set_or_remove(&mut status, "availableReplicas", ready);
+    set_or_remove(&mut status, "unavailableReplicas", (desired - ready).max(0));
     if d["status"] != status {
         let mut updated = d.clone();
         updated["status"] = status;

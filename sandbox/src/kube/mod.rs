@@ -35,7 +35,8 @@
 //! Control endpoints, for clients in other processes (under `/_sandbox/`):
 //! `POST /_sandbox/faults` (a [`Fault`] as JSON), `DELETE /_sandbox/faults`,
 //! `GET /_sandbox/faults`, `GET|DELETE /_sandbox/requests` (the
-//! [`RecordedRequest`] log), `GET|PUT /_sandbox/rollout` (`{"millis": 200}`).
+//! [`RecordedRequest`] log), `GET|PUT /_sandbox/rollout` (`{"millis": 200}`), `GET|PUT
+//! /_sandbox/unpullable` (`["nginx:bad"]`: images whose rollouts stall).
 
 mod api;
 mod controller;
@@ -93,6 +94,7 @@ pub(crate) struct Shared {
     faults: Mutex<Faults>,
     log: Mutex<Vec<RecordedRequest>>,
     rollout: Mutex<Duration>,
+    unpullable: Mutex<Vec<String>>,
     auth: Auth,
     /// Pokes the controller after writes.
     wake: Notify,
@@ -138,6 +140,15 @@ impl Shared {
         self.wake.notify_one();
     }
 
+    pub(crate) fn unpullable(&self) -> Vec<String> {
+        lock(&self.unpullable).clone()
+    }
+
+    pub(crate) fn set_unpullable(&self, images: Vec<String>) {
+        *lock(&self.unpullable) = images;
+        self.wake.notify_one();
+    }
+
     /// `host:port` the sandbox listens on.
     pub(crate) fn address(&self) -> String {
         self.address.get().cloned().unwrap_or_default()
@@ -154,6 +165,7 @@ pub struct KubeSandboxBuilder {
     rbac_on: Option<bool>,
     tokens: Vec<(String, Identity)>,
     anonymous: Option<Identity>,
+    unpullable: Vec<String>,
 }
 
 impl Default for KubeSandboxBuilder {
@@ -166,6 +178,7 @@ impl Default for KubeSandboxBuilder {
             rbac_on: None,
             tokens: Vec::new(),
             anonymous: None,
+            unpullable: Vec::new(),
         }
     }
 }
@@ -239,6 +252,13 @@ impl KubeSandboxBuilder {
         self
     }
 
+    /// An image whose pods never become ready (as if it could not be
+    /// pulled): rollouts to it stall until their progress deadline.
+    pub fn unpullable_image(mut self, image: &str) -> Self {
+        self.unpullable.push(image.to_owned());
+        self
+    }
+
     /// Who callers without a token are (default `system:anonymous`).
     pub fn anonymous_as(mut self, identity: Identity) -> Self {
         self.anonymous = Some(identity);
@@ -292,6 +312,7 @@ impl KubeSandboxBuilder {
             faults: Mutex::new(Faults::default()),
             log: Mutex::new(Vec::new()),
             rollout: Mutex::new(self.rollout),
+            unpullable: Mutex::new(self.unpullable),
             auth,
             wake: Notify::new(),
             stopping: tokio::sync::watch::channel(false).0,
@@ -405,6 +426,12 @@ impl KubeSandbox {
     /// Changes the rollout time for rollouts from now on.
     pub fn set_rollout(&self, d: Duration) {
         self.shared.set_rollout(d);
+    }
+
+    /// Replaces the images whose pods never become ready.
+    pub fn set_unpullable_images(&self, images: &[&str]) {
+        self.shared
+            .set_unpullable(images.iter().map(|i| (*i).to_owned()).collect());
     }
 
     /// A stored object as JSON (`api_version` like `apps/v1`, `kind` like

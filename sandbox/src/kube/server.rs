@@ -56,7 +56,11 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
             "/_sandbox/requests",
             get(list_requests).delete(clear_requests),
         )
-        .route("/_sandbox/rollout", put(set_rollout).get(get_rollout));
+        .route("/_sandbox/rollout", put(set_rollout).get(get_rollout))
+        .route(
+            "/_sandbox/unpullable",
+            put(set_unpullable).get(get_unpullable),
+        );
     Router::new()
         .fallback(api_handler)
         .layer(middleware::from_fn_with_state(shared.clone(), gate))
@@ -108,6 +112,18 @@ async fn set_rollout(
 async fn get_rollout(State(shared): State<Arc<Shared>>) -> axum::Json<Rollout> {
     let millis = u64::try_from(shared.rollout().as_millis()).unwrap_or(u64::MAX);
     axum::Json(Rollout { millis })
+}
+
+async fn set_unpullable(
+    State(shared): State<Arc<Shared>>,
+    axum::Json(images): axum::Json<Vec<String>>,
+) -> StatusCode {
+    shared.set_unpullable(images);
+    StatusCode::NO_CONTENT
+}
+
+async fn get_unpullable(State(shared): State<Arc<Shared>>) -> axum::Json<Vec<String>> {
+    axum::Json(shared.unpullable())
 }
 
 // ---------------------------------------------------------------- gate

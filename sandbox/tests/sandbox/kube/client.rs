@@ -12,7 +12,9 @@ use kube::api::{
 use kube::core::Status;
 use serde_json::json;
 
-use super::helpers::{ADMIN_TOKEN, BOT, BOT_TOKEN, client, count, eventually, sandbox_with_rbac};
+use super::helpers::{
+    ADMIN_TOKEN, BOT, BOT_TOKEN, client, count, eventually, rbac_builder, sandbox_with_rbac,
+};
 
 const NAME: &str = "nginx-deployment";
 
@@ -494,4 +496,67 @@ async fn a_watch_from_a_resource_version_sees_the_following_changes_in_order() {
     .await
     .expect("the deletion in time");
     assert_eq!(deleted.metadata.name.as_deref(), Some(NAME));
+}
+
+#[tokio::test]
+async fn a_rollout_to_an_unpullable_image_stalls_until_its_progress_deadline() {
+    let sandbox = rbac_builder(Duration::ZERO)
+        .unpullable_image("nginx:bad")
+        .start()
+        .await
+        .expect("start the sandbox");
+    let api: Api<Deployment> =
+        Api::namespaced(client(&sandbox.url(), Some(ADMIN_TOKEN)).await, "default");
+    api.patch(
+        NAME,
+        &PatchParams::default(),
+        &Patch::Strategic(json!({"spec": {
+            "progressDeadlineSeconds": 1,
+            "template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:bad"}]}}
+        }})),
+    )
+    .await
+    .expect("patch");
+    let progressing = |d: &Deployment| {
+        d.status
+            .as_ref()
+            .and_then(|s| s.conditions.as_ref())
+            .and_then(|cs| cs.iter().find(|c| c.type_ == "Progressing"))
+            .map(|c| (c.status.clone(), c.reason.clone().unwrap_or_default()))
+    };
+    let stalled = eventually("the progress deadline", Duration::from_secs(10), || async {
+        let d = api.get(NAME).await.ok()?;
+        (progressing(&d) == Some(("False".to_owned(), "ProgressDeadlineExceeded".to_owned())))
+            .then_some(d)
+    })
+    .await;
+    let status = stalled.status.expect("status");
+    assert_eq!(
+        status.updated_replicas,
+        Some(1),
+        "one new pod surged, never ready"
+    );
+    assert_eq!(
+        status.available_replicas,
+        Some(2),
+        "the old pods keep serving"
+    );
+
+    api.patch(
+        NAME,
+        &PatchParams::default(),
+        &Patch::Strategic(json!({"spec": {"template": {"spec": {"containers": [{"name": "nginx", "image": "nginx:1.21"}]}}}})),
+    )
+    .await
+    .expect("fix the image");
+    eventually(
+        "the fixed rollout to finish",
+        Duration::from_secs(10),
+        || async {
+            let d = api.get(NAME).await.ok()?;
+            (progressing(&d) == Some(("True".to_owned(), "NewReplicaSetAvailable".to_owned())))
+                .then_some(())
+        },
+    )
+    .await;
 }
