@@ -1,7 +1,11 @@
 //! The `chatops` command line: subcommands over the shared contract and the
 //! gateway's parser.
 
+pub mod demo;
+pub mod history;
 pub mod parse;
+pub mod replay;
+pub mod webhook;
 
 use chatops_shared::config::{ConfigError, Env, NatsConfig};
 use chatops_shared::streams::{self, Action, SetupError, StreamSettings};
@@ -36,6 +40,32 @@ pub enum Cmd {
     ///   chatops parse "scale web to 3 in prod"
     ///   chatops parse --as bob@example.com "deploy nginx:1.27 to web"
     Parse(parse::ParseArgs),
+    /// The whole system on this machine, with no credentials: nats-server,
+    /// the Kubernetes and Webex sandboxes, a gateway and two workers; the
+    /// terminal is the Webex room.
+    ///
+    /// Examples:
+    ///   chatops demo
+    ///   chatops demo --as mallory@example.com
+    ///   chatops demo --exec "scale nginx-deployment to 3" --exec "deploy nginx:1.21 to nginx-deployment"
+    Demo(demo::DemoArgs),
+    /// The audit trail: who ran what, when, and how it ended (NATS_URL).
+    ///
+    /// Examples:
+    ///   chatops history
+    ///   chatops history --deployment web --limit 20
+    History(history::HistoryArgs),
+    /// Re-apply commands from the audit log through the worker's engine
+    /// (the fences make it safe), or report what each would do.
+    ///
+    /// Examples:
+    ///   chatops replay --dry-run
+    ///   chatops replay --since 2026-11-01T00:00:00Z --kubeconfig staging.yaml
+    Replay(replay::ReplayArgs),
+    /// Manage the bot's Webex webhook (WEBEX_BOT_TOKEN, WEBEX_WEBHOOK_SECRET,
+    /// WEBEX_API_URL).
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCmd),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +81,14 @@ pub enum CliError {
     /// The message is not a command; the reply was printed.
     #[error("not a command")]
     Refused,
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
+    #[error(transparent)]
+    Webex(#[from] chatops_gateway::webex::WebexError),
+    #[error(transparent)]
+    Read(#[from] chatops_shared::history::ReadError),
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl CliError {
@@ -60,6 +98,7 @@ impl CliError {
                 chatops_shared::config::EXIT_CONFIG
             }
             Self::Refused => 2,
+            Self::Usage(_) => 1,
             _ => 69,
         }
     }
@@ -70,6 +109,23 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
     match cli.command {
         Cmd::Setup => setup(env).await,
         Cmd::Parse(args) => parse::run(&args, env),
+        Cmd::Demo(args) => Ok(demo::run(&args).await?),
+        Cmd::History(args) => history::run(&args, env).await,
+        Cmd::Replay(args) => replay::run(&args, env).await,
+        Cmd::Webhook(cmd) => webhook::run(&cmd, env).await,
+    }
+}
+
+/// An outcome as the tables print it.
+pub fn outcome_name(outcome: chatops_shared::Outcome) -> &'static str {
+    use chatops_shared::Outcome::*;
+    match outcome {
+        Applied => "applied",
+        AlreadyApplied => "already applied",
+        Superseded => "superseded",
+        Rejected => "rejected",
+        Failed => "failed",
+        InProgress => "in progress",
     }
 }
 

@@ -6,7 +6,9 @@ use clap::Parser;
 async fn main() {
     let cli = Cli::parse();
     let env = Env::from_process();
-    chatops_shared::telemetry::init(&env);
+    // The CLI talks to people: only warnings and errors by default.
+    chatops_shared::telemetry::init_with_default(&env, "warn");
+    let _ = rustls::crypto::ring::default_provider().install_default();
     if let Err(e) = run(cli, &env).await {
         eprintln!("chatops: {e}");
         std::process::exit(e.exit_code());

@@ -43,25 +43,8 @@ pub struct Request {
 impl Request {
     /// The command as a person would type it, e.g. `scale web to 3 in prod`.
     pub fn describe(&self) -> String {
-        let d = self.deployment.as_ref().map_or("", DeploymentName::as_str);
-        let what = match &self.kind {
-            CommandKind::Scale { replicas } => format!("scale {d} to {replicas}"),
-            CommandKind::SetImage {
-                container: Some(c),
-                image,
-            } => format!("set image {d} {c}={image}"),
-            CommandKind::SetImage {
-                container: None,
-                image,
-            } => format!("deploy {image} to {d}"),
-            CommandKind::Restart => format!("restart {d}"),
-            CommandKind::Rollback { revision: None } => format!("rollback {d}"),
-            CommandKind::Rollback { revision: Some(r) } => format!("rollback {d} to {r}"),
-            CommandKind::Status => format!("status {d}"),
-            CommandKind::List => "list".to_owned(),
-            CommandKind::History => format!("history {d}"),
-        };
-        format!("{what} in {}", self.namespace)
+        self.kind
+            .describe(self.deployment.as_ref(), &self.namespace)
     }
 }
 

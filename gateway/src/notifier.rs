@@ -138,9 +138,20 @@ impl Notifier {
         if self.recorded(&final_key(result)).await.is_some() {
             return Ok(Delivery::AlreadyPosted);
         }
-        if redelivered && self.find_in_thread(result).await?.is_some() {
-            self.record(&final_key(result), "found").await;
-            return Ok(Delivery::AlreadyPosted);
+        if redelivered {
+            // Best effort: Webex lets a bot list a group room's thread only
+            // for messages that mention it, so the record above is what
+            // normally answers; this covers a crash between Webex's answer
+            // and the record where listing is allowed (1:1 rooms).
+            match self.find_in_thread(result).await {
+                Ok(Some(_)) => {
+                    self.record(&final_key(result), "found").await;
+                    return Ok(Delivery::AlreadyPosted);
+                }
+                Ok(None) => {}
+                Err(e) if e.is_transient() => return Err(e),
+                Err(e) => tracing::debug!(error = %e, "cannot list the thread; posting"),
+            }
         }
         let posted = self.post(result).await;
         let posted = match posted {

@@ -25,8 +25,11 @@ pub fn escape(s: &str) -> String {
             break;
         }
         match c {
-            '\\' | '`' | '*' | '_' | '{' | '}' | '[' | ']' | '(' | ')' | '#' | '+' | '-' | '.'
-            | '!' | '|' | '<' | '>' | '~' | '@' | '&' => {
+            // Emphasis, code, links, mentions, HTML, tables, strikethrough:
+            // everything that could change what a reply shows or whom it
+            // notifies. Characters that matter only at a line start never
+            // stand at one in a reply.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '<' | '>' | '~' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -160,21 +163,35 @@ mod tests {
 
     #[test]
     fn echoed_input_cannot_mention_or_format() {
+        let specials = ['<', '>', '*', '_', '`', '[', ']', '|', '~'];
         for hostile in [
             "<@all>",
             "**bold**",
             "[x](http://evil)",
             "`code`",
             "<@personEmail:ceo@example.com|CEO>",
+            r"\<@all>",
         ] {
             let escaped = escape(hostile);
-            assert!(!escaped.contains("<@"), "{escaped}");
-            assert!(!escaped.contains("**"), "{escaped}");
-            assert!(
-                !escaped.contains("](") && !escaped.contains("``"),
-                "{escaped}"
-            );
+            // Every special character is preceded by a backslash that is
+            // not itself escaped.
+            let mut chars = escaped.chars();
+            while let Some(c) = chars.next() {
+                if c == '\\' {
+                    assert!(chars.next().is_some(), "{escaped}: dangling backslash");
+                } else {
+                    assert!(
+                        !specials.contains(&c),
+                        "{hostile:?} -> {escaped}: unescaped {c:?}"
+                    );
+                }
+            }
         }
+        assert_eq!(
+            escape("web-2.prod"),
+            "web-2.prod",
+            "harmless punctuation stays readable"
+        );
         assert_eq!(escape("a\u{200b}b\nc"), "aU+200BbU+000Ac");
         assert_eq!(escape(&"x".repeat(500)).chars().count(), MAX_ECHO + 1);
     }

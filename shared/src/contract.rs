@@ -154,6 +154,29 @@ impl CommandKind {
         }
     }
 
+    /// The command as a person would type it, e.g. `scale web to 3 in prod`.
+    pub fn describe(&self, deployment: Option<&DeploymentName>, namespace: &Namespace) -> String {
+        let d = deployment.map_or("", DeploymentName::as_str);
+        let what = match self {
+            Self::Scale { replicas } => format!("scale {d} to {replicas}"),
+            Self::SetImage {
+                container: Some(c),
+                image,
+            } => format!("set image {d} {c}={image}"),
+            Self::SetImage {
+                container: None,
+                image,
+            } => format!("deploy {image} to {d}"),
+            Self::Restart => format!("restart {d}"),
+            Self::Rollback { revision: None } => format!("rollback {d}"),
+            Self::Rollback { revision: Some(r) } => format!("rollback {d} to {r}"),
+            Self::Status => format!("status {d}"),
+            Self::List => "list".to_owned(),
+            Self::History => format!("history {d}"),
+        };
+        format!("{what} in {namespace}")
+    }
+
     /// Which fence this command advances, if it changes anything.
     pub fn field_group(&self) -> Option<FieldGroup> {
         match self {
@@ -242,6 +265,14 @@ pub struct Command {
     pub actor: Actor,
     pub origin: Origin,
     pub issued_at: Timestamp,
+}
+
+impl Command {
+    /// The command as a person would type it.
+    pub fn describe(&self) -> String {
+        self.kind
+            .describe(self.deployment.as_ref(), &self.namespace)
+    }
 }
 
 /// How a command ended (or that it is still going).

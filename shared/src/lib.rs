@@ -5,6 +5,7 @@
 pub mod config;
 pub mod consume;
 pub mod contract;
+pub mod history;
 pub mod image;
 pub mod names;
 pub mod nats;

@@ -11,7 +11,12 @@ use crate::config::{Env, LOG_FORMAT};
 
 /// Installs the global subscriber. Call once, first thing in `main`.
 pub fn init(env: &Env) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    init_with_default(env, "info");
+}
+
+/// As [`init`], with `default` as the filter when `RUST_LOG` is unset.
+pub fn init_with_default(env: &Env, default: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let builder = fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,4 +1,5 @@
-//! Helpers shared by the test suites of every crate.
+//! Helpers shared by the test suites of every crate (and the demo, which
+//! runs its nats-server the same way).
 //!
 //! [`NatsServer`] runs a real `nats-server -js` per test, on a port the
 //! server picks itself (so tests never race for one), with its own temporary
@@ -37,19 +38,25 @@ pub fn nats_server_bin() -> PathBuf {
 }
 
 impl NatsServer {
-    /// Starts a server on a port of its own choosing and waits until it serves.
+    /// Starts a server on a port of its own choosing and waits until it
+    /// serves; panics (failing the test) if it cannot.
     pub async fn start() -> Self {
+        Self::try_start().await.unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Starts a server, or says in one line why it could not.
+    pub async fn try_start() -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("chatops-nats-")
             .tempdir()
-            .expect("create a temporary directory for nats-server");
+            .map_err(|e| format!("cannot create a temporary directory for nats-server: {e}"))?;
         let mut server = Self {
             child: None,
             dir,
             port: 0,
         };
-        server.spawn("-1").await;
-        server
+        server.spawn("-1").await?;
+        Ok(server)
     }
 
     /// `nats://127.0.0.1:PORT`
@@ -78,13 +85,14 @@ impl NatsServer {
     pub async fn restart(&mut self) {
         self.kill();
         let port = self.port.to_string();
-        self.spawn(&port).await;
+        self.spawn(&port).await.unwrap_or_else(|e| panic!("{e}"));
     }
 
-    async fn spawn(&mut self, port: &str) {
+    async fn spawn(&mut self, port: &str) -> Result<(), String> {
         let ports_dir = self.dir.path().join("ports");
         let _ = std::fs::remove_dir_all(&ports_dir);
-        std::fs::create_dir_all(&ports_dir).expect("create the ports directory");
+        std::fs::create_dir_all(&ports_dir)
+            .map_err(|e| format!("cannot create {}: {e}", ports_dir.display()))?;
         let bin = nats_server_bin();
         let child = Command::new(&bin)
             .args(["-js", "-a", "127.0.0.1", "-p", port])
@@ -98,22 +106,22 @@ impl NatsServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run {}: {e}; install it with scripts/test (Debian package nats-server) or set NATS_SERVER_BIN",
+            .map_err(|e| {
+                format!(
+                    "cannot run {}: {e}; install it with `apt-get install nats-server` (scripts/setup does), or set NATS_SERVER_BIN",
                     bin.display()
                 )
-            });
+            })?;
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
-        self.port = self.await_port(&ports_dir, deadline).await;
-        self.await_serving(deadline).await;
+        self.port = self.await_port(&ports_dir, deadline).await?;
+        self.await_serving(deadline).await
     }
 
     /// The server writes its client URL to a ports file once it listens.
-    async fn await_port(&mut self, ports_dir: &Path, deadline: Instant) -> u16 {
+    async fn await_port(&mut self, ports_dir: &Path, deadline: Instant) -> Result<u16, String> {
         loop {
-            self.assert_running();
+            self.check_running()?;
             let port = std::fs::read_dir(ports_dir)
                 .ok()
                 .and_then(|mut entries| entries.next())
@@ -124,21 +132,22 @@ impl NatsServer {
                     url.rsplit(':').next()?.parse().ok()
                 });
             if let Some(port) = port {
-                return port;
+                return Ok(port);
             }
-            assert!(
-                Instant::now() < deadline,
-                "nats-server wrote no ports file in {START_TIMEOUT:?}; log: {}",
-                self.log()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "nats-server wrote no ports file in {START_TIMEOUT:?}; log: {}",
+                    self.log()
+                ));
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
     /// Serving means a client connection gets the server's INFO line.
-    async fn await_serving(&mut self, deadline: Instant) {
+    async fn await_serving(&mut self, deadline: Instant) -> Result<(), String> {
         loop {
-            self.assert_running();
+            self.check_running()?;
             let attempt = async {
                 let mut conn = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                     .await
@@ -153,24 +162,29 @@ impl NatsServer {
                 .flatten()
                 .is_some()
             {
-                return;
+                return Ok(());
             }
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not serve in {START_TIMEOUT:?}; log: {}",
-                self.log()
-            );
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "nats-server did not serve in {START_TIMEOUT:?}; log: {}",
+                    self.log()
+                ));
+            }
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 
-    fn assert_running(&mut self) {
+    fn check_running(&mut self) -> Result<(), String> {
         let exited = self
             .child
             .as_mut()
             .and_then(|c| c.try_wait().ok().flatten());
-        if let Some(status) = exited {
-            panic!("nats-server exited with {status}; log: {}", self.log());
+        match exited {
+            Some(status) => Err(format!(
+                "nats-server exited with {status}; log: {}",
+                self.log()
+            )),
+            None => Ok(()),
         }
     }
 

@@ -37,7 +37,7 @@ pub(crate) fn render(
 ) -> Rendered {
     let mut out = Rendered::default();
     let mut rest = markdown;
-    while let Some(start) = rest.find("<@") {
+    while let Some(start) = find_mention(rest) {
         let (before, from) = rest.split_at(start);
         push_plain(&mut out, before);
         let Some(end) = from.find('>') else {
@@ -94,8 +94,36 @@ pub(crate) fn render(
     out
 }
 
+/// The next `<@` that is not backslash-escaped (`\\<@all>` is text).
+fn find_mention(s: &str) -> Option<usize> {
+    let mut from = 0;
+    while let Some(i) = s[from..].find("<@").map(|i| i + from) {
+        let backslashes = s[..i].bytes().rev().take_while(|&b| b == b'\\').count();
+        if backslashes % 2 == 0 {
+            return Some(i);
+        }
+        from = i + 2;
+    }
+    None
+}
+
+/// Markdown to plain text as Webex renders it: bold and code markers go,
+/// and a backslash-escaped character (`\*`, `\_`, `\<`) stays as itself.
 fn push_plain(out: &mut Rendered, markdown: &str) {
-    let plain = markdown.replace("**", "").replace('`', "");
+    let mut plain = String::with_capacity(markdown.len());
+    let mut chars = markdown.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek().is_some_and(char::is_ascii_punctuation) => {
+                plain.extend(chars.next());
+            }
+            '*' if chars.peek() == Some(&'*') => {
+                chars.next();
+            }
+            '`' => {}
+            c => plain.push(c),
+        }
+    }
     out.html.push_str(&escape(&plain));
     out.text.push_str(&plain);
 }
@@ -181,5 +209,11 @@ mod tests {
         let r = render("**done**: `nginx:1.25` on web_1 <b>", resolve);
         assert_eq!(r.text, "done: nginx:1.25 on web_1 <b>");
         assert_eq!(r.html, "<p>done: nginx:1.25 on web_1 &lt;b&gt;</p>");
+    }
+
+    #[test]
+    fn escaped_characters_stay_as_themselves() {
+        let r = render(r"a \*\*b\*\* \<@all\> c\_d \\ e\-f", resolve);
+        assert_eq!(r.text, r"a **b** <@all> c_d \ e-f");
     }
 }

@@ -58,6 +58,9 @@ impl Applied {
 pub struct Engine {
     client: kube::Client,
     limiter: Arc<Limiter>,
+    /// The streams, for `history`'s audit trail.
+    audit: Option<async_nats::jetstream::Context>,
+    dry_run: bool,
 }
 
 impl std::fmt::Debug for Engine {
@@ -68,7 +71,25 @@ impl std::fmt::Debug for Engine {
 
 impl Engine {
     pub fn new(client: kube::Client, limiter: Arc<Limiter>) -> Self {
-        Self { client, limiter }
+        Self {
+            client,
+            limiter,
+            audit: None,
+            dry_run: false,
+        }
+    }
+
+    /// `history` answers from the streams' audit trail too.
+    pub fn with_audit(mut self, jetstream: async_nats::jetstream::Context) -> Self {
+        self.audit = Some(jetstream);
+        self
+    }
+
+    /// Writes are sent with `dryRun=All`: the API server checks them and
+    /// answers with the result, and nothing is stored.
+    pub fn dry_run(mut self) -> Self {
+        self.dry_run = true;
+        self
     }
 
     /// Applies `command`, found at `position` in the command stream.
@@ -149,6 +170,15 @@ impl Engine {
         })
     }
 
+    fn patch_params(&self) -> PatchParams {
+        let params = PatchParams::default();
+        if self.dry_run {
+            params.dry_run()
+        } else {
+            params
+        }
+    }
+
     fn deployments(&self, ns: &str) -> Api<Deployment> {
         Api::namespaced(self.client.clone(), ns)
     }
@@ -197,7 +227,7 @@ impl Engine {
         self.deployments(ns)
             .patch(
                 name.as_str(),
-                &PatchParams::default(),
+                &self.patch_params(),
                 &Patch::Json::<()>(patch),
             )
             .await

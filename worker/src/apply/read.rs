@@ -121,17 +121,45 @@ pub(super) async fn history(
     name: &DeploymentName,
 ) -> Result<Applied, ApplyError> {
     let d = engine.get(ns, name).await?;
-    let revisions = revisions(engine, ns, name, &d).await?;
-    if revisions.is_empty() {
-        return Ok(Applied::new(
-            Outcome::Applied,
-            format!("{name} has no recorded revisions yet"),
-        ));
+    let mut parts = Vec::new();
+    if let Some(js) = &engine.audit {
+        let filter = chatops_shared::history::Filter {
+            namespace: chatops_shared::Namespace::parse(ns).ok(),
+            deployment: Some(name.clone()),
+            ..Default::default()
+        };
+        match chatops_shared::history::trail(js, &filter, 6).await {
+            Ok(entries) => {
+                // The newest is this very `history` command: leave it out.
+                let lines: Vec<String> = entries
+                    .iter()
+                    .rev()
+                    .filter(|e| e.command.kind != chatops_shared::CommandKind::History)
+                    .take(5)
+                    .map(|e| {
+                        let outcome = e.result.as_ref().map_or("pending".to_owned(), |r| {
+                            format!("{:?}", r.outcome).to_lowercase()
+                        });
+                        format!(
+                            "{} {} `{}`: {outcome}",
+                            e.command.issued_at.strftime("%Y-%m-%d %H:%M"),
+                            e.command.actor.email,
+                            e.command.describe()
+                        )
+                    })
+                    .collect();
+                if !lines.is_empty() {
+                    parts.push(format!("last commands: {}", lines.join("; ")));
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the audit trail"),
+        }
     }
+    let revisions = revisions(engine, ns, name, &d).await?;
     let lines: Vec<String> = revisions
         .iter()
         .rev()
-        .take(10)
+        .take(5)
         .map(|(r, rs)| {
             let images = rs
                 .spec
@@ -149,8 +177,13 @@ pub(super) async fn history(
             format!("revision {r}: {images}")
         })
         .collect();
+    if lines.is_empty() {
+        parts.push("no recorded revisions yet".to_owned());
+    } else {
+        parts.push(format!("revisions, newest first: {}", lines.join("; ")));
+    }
     Ok(Applied::new(
         Outcome::Applied,
-        format!("{name} in {ns}, newest first: {}", lines.join("; ")),
+        format!("{name} in {ns}: {}", parts.join(". ")),
     ))
 }

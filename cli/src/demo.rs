@@ -1,0 +1,303 @@
+//! `chatops demo`: the whole system on one machine with no credentials.
+//!
+//! A nats-server (temporary store), the Kubernetes sandbox seeded with
+//! `resources/nginx-deployment.yaml`, the Webex sandbox, one gateway and two
+//! workers, wired exactly as in production: the bot's webhook is registered
+//! through the Webex API with a secret, and every message reaches the
+//! gateway as a signed delivery. The terminal is the Webex room.
+
+use std::io::Write;
+use std::time::Duration;
+
+use chatops_gateway::config::GatewayConfig;
+use chatops_gateway::webex::WebexClient;
+use chatops_sandbox::kube::KubeSandbox;
+use chatops_sandbox::webex::{Message, WebexSandbox};
+use chatops_shared::Namespace;
+use chatops_shared::config::{ClusterConfig, NatsConfig, PolicySource, WebexConfig};
+use chatops_shared::streams::StreamSettings;
+use chatops_testkit::NatsServer;
+use tokio::io::AsyncBufReadExt;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+const SEED: &str = include_str!("../../resources/nginx-deployment.yaml");
+const DEPLOYMENT: &str = "nginx-deployment";
+const BOT_TOKEN: &str = "demo-bot-token";
+const AUTHORIZED: &str = "alice@example.com";
+const UNAUTHORIZED: &str = "mallory@example.com";
+/// How long one message may take to get its answer.
+const ANSWER_LIMIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// Speak as this person. alice@example.com may run every command;
+    /// anyone else shows the policy at work.
+    #[arg(long = "as", value_name = "EMAIL", default_value = AUTHORIZED)]
+    pub actor: String,
+    /// Send this message, print the room's transcript, and exit (repeatable;
+    /// messages are sent one after the other, each once answered).
+    #[arg(long = "exec", value_name = "TEXT")]
+    pub exec: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("{0}")]
+    Nats(String),
+    #[error("the {what} did not start: {why}")]
+    Start { what: &'static str, why: String },
+    #[error("{0}")]
+    Room(String),
+}
+
+/// Everything the demo started; dropping it stops it all.
+struct Demo {
+    _nats: NatsServer,
+    kube: KubeSandbox,
+    wx: WebexSandbox,
+    stops: Vec<oneshot::Sender<()>>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Demo {
+    async fn start(actor: &str) -> Result<Self, DemoError> {
+        let nats = NatsServer::try_start().await.map_err(DemoError::Nats)?;
+        let start = |what: &'static str| move |why: String| DemoError::Start { what, why };
+        let kube = KubeSandbox::builder()
+            .rollout(Duration::from_secs(2))
+            .seed_yaml(SEED)
+            .start()
+            .await
+            .map_err(|e| start("Kubernetes sandbox")(e.to_string()))?;
+        let mut wx = WebexSandbox::builder()
+            .bot("kube", BOT_TOKEN)
+            .user(AUTHORIZED, "alice-token")
+            .user(UNAUTHORIZED, "mallory-token");
+        if actor != AUTHORIZED && actor != UNAUTHORIZED {
+            wx = wx.user(actor, "guest-token");
+        }
+        let wx = wx
+            .start()
+            .await
+            .map_err(|e| start("Webex sandbox")(e.to_string()))?;
+        let secret = format!("demo-{}", uuid::Uuid::new_v4().simple());
+        let mut demo = Self {
+            _nats: nats,
+            kube,
+            wx,
+            stops: Vec::new(),
+            tasks: Vec::new(),
+        };
+        let nats_config = NatsConfig {
+            url: demo._nats.url(),
+        };
+        let gateway = chatops_gateway::startup::Application::build(GatewayConfig {
+            listen: "127.0.0.1:0"
+                .parse()
+                .map_err(|_| start("gateway")("bad address".into()))?,
+            nats: nats_config.clone(),
+            streams: StreamSettings::default(),
+            webex: WebexConfig {
+                bot_token: BOT_TOKEN.to_owned().into(),
+                webhook_secret: secret.clone().into(),
+                api_url: demo.wx.url(),
+                bot_name: None,
+            },
+            policy: PolicySource::AuthorizedUsers(vec![AUTHORIZED.to_owned()]),
+            default_namespace: Namespace::default_namespace(),
+            max_replicas: 20,
+            max_message_age: Duration::from_secs(600),
+        })
+        .await
+        .map_err(|e| start("gateway")(e.to_string()))?;
+        let gateway_url = format!("http://127.0.0.1:{}/webhooks/webex", gateway.port());
+        demo.spawn(|stopped| async move {
+            let _ = gateway.run_until_stopped(stopped).await;
+        });
+        for _ in 0..2 {
+            let worker =
+                chatops_worker::startup::Application::build(chatops_worker::config::WorkerConfig {
+                    listen: "127.0.0.1:0"
+                        .parse()
+                        .map_err(|_| start("worker")("bad address".into()))?,
+                    nats: nats_config.clone(),
+                    streams: StreamSettings::default(),
+                    cluster: ClusterConfig::Explicit {
+                        name: "sandbox".into(),
+                        url: demo.kube.url(),
+                        ca_pem: None,
+                        username: None,
+                        token: None,
+                    },
+                    concurrency: 8,
+                    kube_qps: 50.0,
+                    kube_burst: 100,
+                })
+                .await
+                .map_err(|e| start("worker")(e.to_string()))?;
+            demo.spawn(|stopped| async move {
+                let _ = worker.run_until_stopped(stopped).await;
+            });
+        }
+        // As in production: the bot registers its webhook with a secret.
+        WebexClient::new(&demo.wx.url(), BOT_TOKEN.to_owned().into())
+            .create_webhook(&crate::webhook::body(&gateway_url, &secret))
+            .await
+            .map_err(|e| start("webhook")(e.to_string()))?;
+        Ok(demo)
+    }
+
+    fn spawn<F, Fut>(&mut self, run: F)
+    where
+        F: FnOnce(std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>) -> Fut,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.stops.push(stop);
+        self.tasks.push(tokio::spawn(run(Box::pin(async move {
+            let _ = stopped.await;
+        }))));
+    }
+
+    /// Stops the gateway and workers (letting them drain), then the rest.
+    async fn stop(mut self) {
+        for stop in self.stops.drain(..) {
+            let _ = stop.send(());
+        }
+        for task in self.tasks.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(30), task).await;
+        }
+    }
+
+    /// Posts `text` as `actor`, mentioning the bot, and waits for the bot's
+    /// answer: a refusal, or an acknowledgement followed by the result.
+    async fn say(&self, actor: &str, text: &str) -> Result<Vec<Message>, DemoError> {
+        let markdown = format!("{} {text}", self.wx.bot().mention());
+        let message = self
+            .wx
+            .post_as(actor, self.wx.default_room_id(), &markdown)
+            .map_err(|e| DemoError::Room(e.to_string()))?;
+        let bot = self.wx.bot().id.clone();
+        let answered = self
+            .wx
+            .wait_for("the bot's answer", ANSWER_LIMIT, |wx| {
+                let replies: Vec<Message> = wx
+                    .thread(&message.id)
+                    .into_iter()
+                    .filter(|m| m.person_id == bot)
+                    .collect();
+                let done = replies.iter().any(|m| !is_acknowledgement(m));
+                done.then_some(replies)
+            })
+            .await
+            .map_err(|e| DemoError::Room(format!("{e}; is something stuck?")))?;
+        let mut transcript = vec![message];
+        transcript.extend(answered);
+        Ok(transcript)
+    }
+
+    /// The sample deployment as `kubectl get` would summarise it.
+    fn state(&self) -> String {
+        let Some(d) = self
+            .kube
+            .object("apps/v1", "Deployment", "default", DEPLOYMENT)
+        else {
+            return format!("{DEPLOYMENT}: gone");
+        };
+        let images: Vec<&str> = d["spec"]["template"]["spec"]["containers"]
+            .as_array()
+            .map(|cs| cs.iter().filter_map(|c| c["image"].as_str()).collect())
+            .unwrap_or_default();
+        format!(
+            "{DEPLOYMENT}: {} replicas ({} ready), image {}",
+            d["spec"]["replicas"],
+            d["status"]["readyReplicas"].as_i64().unwrap_or(0),
+            images.join(", ")
+        )
+    }
+}
+
+fn is_acknowledgement(m: &Message) -> bool {
+    m.text
+        .as_deref()
+        .or(m.markdown.as_deref())
+        .is_some_and(|t| t.contains("queued: "))
+}
+
+/// One line of the room, as a person reads it.
+fn line(m: &Message, bot_email: &str) -> String {
+    let who = if m.person_email == bot_email {
+        "kube"
+    } else {
+        m.person_email.as_str()
+    };
+    let text = m
+        .text
+        .clone()
+        .or_else(|| m.markdown.clone())
+        .unwrap_or_default();
+    format!("{who}: {}", text.trim())
+}
+
+pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
+    eprintln!(
+        "starting nats-server, the Kubernetes and Webex sandboxes, a gateway and two workers ..."
+    );
+    let demo = Demo::start(&args.actor).await?;
+    let bot_email = demo.wx.bot().email().to_owned();
+    let mut out = std::io::stdout();
+    if !args.exec.is_empty() {
+        let mut result = Ok(());
+        for text in &args.exec {
+            match demo.say(&args.actor, text).await {
+                Ok(transcript) => {
+                    for m in &transcript {
+                        let _ = writeln!(out, "{}", line(m, &bot_email));
+                    }
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        let _ = writeln!(out, "{}", demo.state());
+        demo.stop().await;
+        return result;
+    }
+    let _ = writeln!(
+        out,
+        "You are {} in a Webex room with the bot. Try `scale {DEPLOYMENT} to 3`, `deploy nginx:1.21 to {DEPLOYMENT}`, `status {DEPLOYMENT}` or `help`. Ctrl-C or an empty line quits.\n{}",
+        args.actor,
+        demo.state()
+    );
+    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        let _ = write!(out, "{}> ", args.actor);
+        let _ = out.flush();
+        let next = tokio::select! {
+            line = lines.next_line() => line,
+            () = chatops_shared::shutdown::signal() => break,
+        };
+        let Ok(Some(text)) = next else { break };
+        let text = text.trim();
+        if text.is_empty() {
+            break;
+        }
+        match demo.say(&args.actor, text).await {
+            Ok(transcript) => {
+                for m in transcript.iter().skip(1) {
+                    let _ = writeln!(out, "{}", line(m, &bot_email));
+                }
+                let _ = writeln!(out, "{}", demo.state());
+            }
+            Err(e) => {
+                let _ = writeln!(out, "{e}");
+            }
+        }
+    }
+    eprintln!("stopping everything ...");
+    demo.stop().await;
+    Ok(())
+}

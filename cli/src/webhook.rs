@@ -1,0 +1,117 @@
+//! `chatops webhook`: register, list, delete and re-activate the bot's
+//! Webex webhook (messages/created, filter `mentionedPeople=me`, signed with
+//! the configured secret).
+
+use chatops_gateway::webex::{WebexClient, Webhook};
+use chatops_shared::config::{ConfigError, Env, WebexConfig};
+use chatops_shared::secret::ExposeSecret;
+use serde_json::{Value, json};
+
+use crate::CliError;
+
+/// The webhook's name, so `list` and `register` find ours among others.
+pub const NAME: &str = "chatops";
+
+#[derive(Debug, clap::Subcommand)]
+pub enum WebhookCmd {
+    /// Register the bot's webhook at URL (or update ours if it exists).
+    ///
+    /// Example: chatops webhook register --url https://bot.example.com/webhooks/webex
+    Register {
+        /// The gateway's public URL, ending in /webhooks/webex.
+        #[arg(long)]
+        url: String,
+    },
+    /// List the bot's webhooks with their status.
+    List,
+    /// Delete a webhook by id.
+    ///
+    /// Example: chatops webhook delete Y2lzY29zcGFyazovL3VzL1dFQkhPT0sv...
+    Delete { id: String },
+    /// Re-activate disabled webhooks (Webex disables one after 100 failed
+    /// deliveries in five minutes); all of ours, or the one given.
+    Activate { id: Option<String> },
+}
+
+/// The body Webex takes to create the bot's webhook.
+pub fn body(target_url: &str, secret: &str) -> Value {
+    json!({
+        "name": NAME,
+        "targetUrl": target_url,
+        "resource": "messages",
+        "event": "created",
+        "filter": "mentionedPeople=me",
+        "secret": secret,
+    })
+}
+
+fn client(env: &Env) -> Result<(WebexClient, WebexConfig), ConfigError> {
+    let config = WebexConfig::from_env(env)?;
+    Ok((
+        WebexClient::new(&config.api_url, config.bot_token.clone()),
+        config,
+    ))
+}
+
+fn show(w: &Webhook) -> String {
+    format!(
+        "{}  {}  {}/{}  {}  {}",
+        w.id,
+        w.status.as_deref().unwrap_or("?"),
+        w.resource,
+        w.event,
+        w.filter.as_deref().unwrap_or("-"),
+        w.target_url
+    )
+}
+
+pub async fn run(cmd: &WebhookCmd, env: &Env) -> Result<(), CliError> {
+    let (webex, config) = client(env)?;
+    match cmd {
+        WebhookCmd::Register { url } => {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(CliError::Usage(format!(
+                    "--url must be an http(s) URL, got '{url}'"
+                )));
+            }
+            let body = body(url, config.webhook_secret.expose_secret());
+            let existing = webex.webhooks().await?.into_iter().find(|w| w.name == NAME);
+            let hook = match existing {
+                Some(w) => {
+                    let mut update = body.clone();
+                    update["status"] = "active".into();
+                    webex.update_webhook(&w.id, &update).await?
+                }
+                None => webex.create_webhook(&body).await?,
+            };
+            println!("registered: {}", show(&hook));
+        }
+        WebhookCmd::List => {
+            for w in webex.webhooks().await? {
+                println!("{}", show(&w));
+            }
+        }
+        WebhookCmd::Delete { id } => {
+            webex.delete_webhook(id).await?;
+            println!("deleted {id}");
+        }
+        WebhookCmd::Activate { id } => {
+            let hooks = webex.webhooks().await?;
+            let chosen: Vec<&Webhook> = hooks
+                .iter()
+                .filter(|w| id.as_ref().map_or(w.name == NAME, |id| &w.id == id))
+                .collect();
+            if chosen.is_empty() {
+                return Err(CliError::Usage(
+                    "no such webhook; see `chatops webhook list`".to_owned(),
+                ));
+            }
+            for w in chosen {
+                let update = json!({"name": w.name, "targetUrl": w.target_url, "status": "active"});
+                let hook = webex.update_webhook(&w.id, &update).await?;
+                println!("active: {}", show(&hook));
+            }
+        }
+    }
+    Ok(())
+}
