@@ -11,13 +11,18 @@ use super::error::{ApiError, FieldError, success_status};
 use super::meta::{self, str_at};
 use super::patch::{self, PatchKind};
 use super::resources::{self, Behaviour, NAMESPACE, REPLICA_SET, ResourceType};
+use super::schema::{self, FieldValidation};
 use super::store::Store;
 
-/// Options shared by the writing verbs.
-#[derive(Debug, Clone, Copy, Default)]
+/// Options shared by the writing verbs, and the warnings they produce.
+#[derive(Debug, Default)]
 pub(crate) struct Write {
     /// `?dryRun=All`: everything but storing.
     pub(crate) dry_run: bool,
+    /// `?fieldValidation=`: what unknown fields do.
+    pub(crate) validation: FieldValidation,
+    /// For `Warning` headers of the answer.
+    pub(crate) warnings: Vec<String>,
 }
 
 /// The first namespace, present from the start like on a cluster.
@@ -98,12 +103,46 @@ fn random_suffix() -> String {
 }
 
 /// Defaults, type checks and validation of the kinds that have them.
-fn prepare(rt: &ResourceType, object: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
+fn prepare(
+    rt: &ResourceType,
+    object: &mut Value,
+    old: Option<&Value>,
+    opts: &mut Write,
+) -> Result<(), ApiError> {
     let name = str_at(object, "/metadata/name").to_owned();
+    if rt.behaviour == Behaviour::Deployment {
+        deployment::check_types(object)?;
+    }
+    let cannot = |why: String| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {why}",
+            rt.kind, rt.version, rt.kind
+        ))
+    };
+    let (kept, dropped) = schema::prune(rt, object).map_err(cannot)?;
+    if !dropped.is_empty() {
+        match opts.validation {
+            FieldValidation::Strict => {
+                let list: Vec<String> = dropped
+                    .iter()
+                    .map(|f| format!("unknown field {f:?}"))
+                    .collect();
+                return Err(cannot(format!(
+                    "strict decoding error: {}",
+                    list.join(", ")
+                )));
+            }
+            FieldValidation::Warn => {
+                opts.warnings
+                    .extend(dropped.iter().map(|f| format!("unknown field {f:?}")));
+            }
+            FieldValidation::Ignore => {}
+        }
+    }
+    *object = kept;
     let mut errors = Vec::new();
     match rt.behaviour {
         Behaviour::Deployment => {
-            deployment::check_types(object)?;
             deployment::apply_defaults(object);
             errors.extend(deployment::validate(object, old));
         }
@@ -147,7 +186,7 @@ pub(crate) fn create(
     rt: &'static ResourceType,
     namespace: &str,
     mut object: Value,
-    opts: Write,
+    opts: &mut Write,
 ) -> Result<Value, ApiError> {
     check_type_meta(rt, &object)?;
     check_namespace(rt, &mut object, namespace)?;
@@ -180,7 +219,7 @@ pub(crate) fn create(
     }
     object["apiVersion"] = json!(rt.api_version());
     object["kind"] = json!(rt.kind);
-    prepare(rt, &mut object, None)?;
+    prepare(rt, &mut object, None, opts)?;
     let metadata = &mut object["metadata"];
     metadata["uid"] = json!(uuid::Uuid::new_v4().to_string());
     metadata["creationTimestamp"] = json!(meta::now());
@@ -235,7 +274,7 @@ fn finish_update(
     rt: &'static ResourceType,
     old: &Value,
     mut new: Value,
-    opts: Write,
+    opts: &mut Write,
     writes_status: bool,
 ) -> Result<Value, ApiError> {
     for field in [
@@ -266,7 +305,7 @@ fn finish_update(
             new["status"] = old["status"].clone();
         }
     }
-    prepare(rt, &mut new, Some(old))?;
+    prepare(rt, &mut new, Some(old), opts)?;
     if has_generation(rt) && new["spec"] != old["spec"] {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(0);
         new["metadata"]["generation"] = json!(generation + 1);
@@ -284,7 +323,7 @@ pub(crate) fn update(
     namespace: &str,
     name: &str,
     mut object: Value,
-    opts: Write,
+    opts: &mut Write,
     writes_status: bool,
 ) -> Result<Value, ApiError> {
     check_type_meta(rt, &object)?;
@@ -309,7 +348,7 @@ pub(crate) fn patch(
     name: &str,
     kind: PatchKind,
     body: &[u8],
-    opts: Write,
+    opts: &mut Write,
     writes_status: bool,
 ) -> Result<Value, ApiError> {
     let old = existing(store, rt, namespace, name)?;
@@ -346,7 +385,7 @@ pub(crate) fn write_scale(
     namespace: &str,
     name: &str,
     write: ScaleWrite<'_>,
-    opts: Write,
+    opts: &mut Write,
 ) -> Result<Value, ApiError> {
     let old = existing(store, rt, namespace, name)?;
     let current = deployment::scale_of(&old);
@@ -531,7 +570,7 @@ pub(crate) fn seed(store: &mut Store, object: Value) -> Result<(), String> {
             &NAMESPACE,
             "",
             namespace_object(&namespace),
-            Write::default(),
+            &mut Write::default(),
         )
         .map_err(|e| e.to_string())?;
     }
@@ -547,11 +586,11 @@ pub(crate) fn seed(store: &mut Store, object: Value) -> Result<(), String> {
             &namespace,
             &name,
             object,
-            Write::default(),
+            &mut Write::default(),
             false,
         )
     } else {
-        create(store, rt, &namespace, object, Write::default())
+        create(store, rt, &namespace, object, &mut Write::default())
     };
     result.map(|_| ()).map_err(|e| e.to_string())
 }

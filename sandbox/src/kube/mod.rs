@@ -48,6 +48,7 @@ mod meta;
 mod patch;
 mod rbac;
 mod resources;
+mod schema;
 mod server;
 mod store;
 mod table;
@@ -282,7 +283,7 @@ impl KubeSandboxBuilder {
             &resources::NAMESPACE,
             "",
             api::namespace_object(api::DEFAULT_NAMESPACE),
-            api::Write::default(),
+            &mut api::Write::default(),
         )
         .map_err(|e| SandboxError::Manifest {
             which: "the default namespace".to_owned(),

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::connect_info::Connected;
 use axum::extract::{ConnectInfo, Query, Request, State};
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -35,6 +35,7 @@ use super::meta::{FieldSelector, LabelSelector, str_at};
 use super::patch::PatchKind;
 use super::rbac::{self, Attributes, Identity};
 use super::resources::{self, ResourceType};
+use super::schema::FieldValidation;
 use super::store::Event;
 use super::table::{self, IncludeObject};
 
@@ -438,6 +439,10 @@ impl ResourceRequest {
     fn write(&self) -> Write {
         Write {
             dry_run: self.query.get("dryRun").is_some_and(|d| d == "All"),
+            validation: FieldValidation::parse(
+                self.query.get("fieldValidation").map(String::as_str),
+            ),
+            warnings: Vec::new(),
         }
     }
 
@@ -608,9 +613,20 @@ fn select(req: &ResourceRequest) -> Result<Selection, ApiError> {
     })
 }
 
+/// A write, with the warnings it produced as `Warning` headers.
 fn write(shared: &Shared, req: &ResourceRequest, verb: &str) -> Response {
+    let mut opts = req.write();
+    let mut response = write_with(shared, req, verb, &mut opts);
+    for warning in &opts.warnings {
+        if let Ok(v) = HeaderValue::from_str(&format!("299 - {warning:?}")) {
+            response.headers_mut().append(header::WARNING, v);
+        }
+    }
+    response
+}
+
+fn write_with(shared: &Shared, req: &ResourceRequest, verb: &str, opts: &mut Write) -> Response {
     let mut store = shared.lock_store();
-    let opts = req.write();
     let rt = req.rt;
     let (ns, name) = (req.namespace.as_str(), req.name.as_str());
     let status_sub = req.subresource == "status";

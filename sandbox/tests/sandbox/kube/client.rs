@@ -560,3 +560,40 @@ async fn a_rollout_to_an_unpullable_image_stalls_until_its_progress_deadline() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn unknown_fields_are_dropped_with_a_warning_or_refused_when_strict() {
+    let sandbox = sandbox_with_rbac(Duration::ZERO).await;
+    let api: Api<Deployment> =
+        Api::namespaced(client(&sandbox.url(), Some(ADMIN_TOKEN)).await, "default");
+    let before = api.get(NAME).await.expect("get");
+    let typo = Patch::Merge(json!({"spec": {"replicaz": 5}}));
+
+    let kept = api
+        .patch(NAME, &PatchParams::default(), &typo)
+        .await
+        .expect("warned, not refused");
+    assert_eq!(
+        rv(&kept),
+        rv(&before),
+        "nothing known changed, nothing written"
+    );
+    let stored = sandbox
+        .object("apps/v1", "Deployment", "default", NAME)
+        .expect("exists");
+    assert!(
+        stored["spec"].get("replicaz").is_none(),
+        "pruned like the API server"
+    );
+
+    let strict = PatchParams {
+        field_validation: Some(kube::api::ValidationDirective::Strict),
+        ..PatchParams::default()
+    };
+    let e = api_error(api.patch(NAME, &strict, &typo).await);
+    assert_eq!((e.code, e.reason.as_str()), (400, "BadRequest"));
+    assert_eq!(
+        e.message,
+        "Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"spec.replicaz\""
+    );
+}
