@@ -282,8 +282,8 @@ impl ApiError {
         .with_details(json!({}))
     }
 
-    pub(crate) fn unsupported_media_type(content_type: &str, accepted: &[&str]) -> Self {
-        let _ = content_type;
+    /// A body in a media type the server does not decode.
+    pub(crate) fn unsupported_media_type(accepted: &[&str]) -> Self {
         Self::new(
             415,
             "UnsupportedMediaType",

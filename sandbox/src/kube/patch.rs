@@ -40,7 +40,7 @@ impl PatchKind {
             "application/json-patch+json" => Ok(Self::Json),
             "application/merge-patch+json" => Ok(Self::Merge),
             "application/strategic-merge-patch+json" => Ok(Self::Strategic),
-            _ => Err(ApiError::unsupported_media_type(content_type, PATCH_TYPES)),
+            _ => Err(ApiError::unsupported_media_type(PATCH_TYPES)),
         }
     }
 }

@@ -468,7 +468,7 @@ impl ResourceRequest {
                 serde_json::from_slice(&self.body).map_err(|e| cannot(&e))
             }
             "application/yaml" => serde_yaml_ng::from_slice(&self.body).map_err(|e| cannot(&e)),
-            other => Err(ApiError::unsupported_media_type(other, BODY_TYPES)),
+            _ => Err(ApiError::unsupported_media_type(BODY_TYPES)),
         }
     }
 

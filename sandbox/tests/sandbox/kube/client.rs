@@ -597,3 +597,31 @@ async fn unknown_fields_are_dropped_with_a_warning_or_refused_when_strict() {
         "Deployment in version \"v1\" cannot be handled as a Deployment: strict decoding error: unknown field \"spec.replicaz\""
     );
 }
+
+#[tokio::test]
+async fn stopping_ends_open_watches_and_releases_the_port() {
+    let sandbox = sandbox_with_rbac(Duration::ZERO).await;
+    let addr = sandbox.addr();
+    let api: Api<Deployment> =
+        Api::namespaced(client(&sandbox.url(), Some(ADMIN_TOKEN)).await, "default");
+    let stream = api
+        .watch(&WatchParams::default(), "0")
+        .await
+        .expect("watch");
+    let mut stream = Box::pin(stream);
+    assert!(matches!(
+        stream.try_next().await,
+        Ok(Some(WatchEvent::Added(_)))
+    ));
+    tokio::time::timeout(Duration::from_secs(10), sandbox.stop())
+        .await
+        .expect("stop does not wait for the watch to time out");
+    let rest = tokio::time::timeout(Duration::from_secs(10), stream.next())
+        .await
+        .expect("the watch ends");
+    assert!(!matches!(rest, Some(Ok(_))), "no more events: {rest:?}");
+    assert!(
+        tokio::net::TcpStream::connect(addr).await.is_err(),
+        "the port is released"
+    );
+}
