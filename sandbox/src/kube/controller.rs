@@ -241,6 +241,7 @@ fn reconcile(
         return None;
     };
     let new_name = str_at(&new_rs, "/metadata/name").to_owned();
+    let new_rs = copy_annotations(store, d, new_rs);
 
     // The Deployment carries the revision of its newest ReplicaSet.
     let revision = deployment::revision_of(&new_rs).to_string();
@@ -383,6 +384,22 @@ fn stall(
         reason,
     );
     (now < deadline).then_some(deadline)
+}
+
+/// The controller keeps copying the Deployment's own annotations (such as
+/// `kubernetes.io/change-cause`, which `rollout history` shows) onto its
+/// newest ReplicaSet.
+fn copy_annotations(store: &mut Store, d: &Value, mut rs: Value) -> Value {
+    let before = rs.clone();
+    if let Some(a) = d["metadata"]["annotations"].as_object() {
+        for (k, v) in a.iter().filter(|(k, _)| !NOT_COPIED.contains(&k.as_str())) {
+            rs["metadata"]["annotations"][k] = v.clone();
+        }
+    }
+    if rs == before {
+        return rs;
+    }
+    store.insert(&REPLICA_SET, rs)
 }
 
 /// A ReplicaSet for the Deployment's current template.

@@ -248,7 +248,31 @@ async fn the_issues_kubectl_commands_work_unmodified_and_leave_the_state_a_clust
         "3"
     );
 
-    // rollout history lists the ReplicaSets' revisions.
+    // rollout history lists the ReplicaSets' revisions, with the change
+    // cause the controller copies from the Deployment to its newest one.
+    kubectl
+        .run(&[
+            "annotate",
+            "deployment",
+            NAME,
+            "kubernetes.io/change-cause=restart for config",
+        ])
+        .await
+        .success();
+    eventually(
+        "the change cause on the newest ReplicaSet",
+        Duration::from_secs(10),
+        || async {
+            let sets = sandbox.objects("apps/v1", "ReplicaSet", NS);
+            sets.iter()
+                .any(|rs| {
+                    rs["metadata"]["annotations"]["kubernetes.io/change-cause"]
+                        == "restart for config"
+                })
+                .then_some(())
+        },
+    )
+    .await;
     let out = kubectl
         .run(&["rollout", "history", "deployment/nginx-deployment"])
         .await
@@ -266,7 +290,7 @@ async fn the_issues_kubectl_commands_work_unmodified_and_leave_the_state_a_clust
             "REVISION  CHANGE-CAUSE",
             "1         <none>",
             "2         <none>",
-            "3         <none>"
+            "3         restart for config"
         ],
         "{}",
         out.stdout
