@@ -35,8 +35,23 @@
 //! Control endpoints, for clients in other processes (under `/_sandbox/`):
 //! `POST /_sandbox/faults` (a [`Fault`] as JSON), `DELETE /_sandbox/faults`,
 //! `GET /_sandbox/faults`, `GET|DELETE /_sandbox/requests` (the
-//! [`RecordedRequest`] log), `GET|PUT /_sandbox/rollout` (`{"millis": 200}`), `GET|PUT
-//! /_sandbox/unpullable` (`["nginx:bad"]`: images whose rollouts stall).
+//! [`RecordedRequest`] log), `GET|PUT /_sandbox/rollout` (`{"millis": 200}`),
+//! `GET|PUT /_sandbox/unpullable` (`["nginx:bad"]`: images whose rollouts
+//! stall).
+//!
+//! Things a client author should know, all as on a real cluster:
+//! - kube-rs retries 429, 503 and 504 by itself (`Config::default_retry`),
+//!   so a fault of those codes with a small count is invisible to callers
+//!   unless retries are off; the request log still shows every attempt.
+//! - A JSON patch whose `test` fails is 422 Invalid; a stale
+//!   `resourceVersion` in a merge patch, a PUT, or a JSON patch that
+//!   `replace`s `/metadata/resourceVersion` is 409 Conflict.
+//! - kubectl sends no bearer token over plain HTTP. To drive an RBAC-enforcing
+//!   sandbox with kubectl, start it with [`KubeSandboxBuilder::anonymous_admin`]
+//!   and act as others with `kubectl --as USER` (impersonation).
+//! - Bodies are JSON or YAML; protobuf bodies (sent by `kubectl create
+//!   deployment` and other generators) get 415. Server-side apply
+//!   (`application/apply-patch+yaml`) is not served (415).
 
 mod api;
 mod controller;
