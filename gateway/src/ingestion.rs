@@ -3,12 +3,14 @@
 //! A durable pull consumer on CHATOPS_EVENTS, shared by every gateway
 //! replica. For each event: skip the bot's own messages and message ids
 //! already processed, fetch the text, strip the mention, parse, apply the
-//! policy; then publish the command (`Nats-Msg-Id` = the message id) or post
-//! the refusal, remember the message id, and only then ack the event.
+//! policy; answer in the thread (the acknowledgement, or the refusal); then
+//! publish the command (`Nats-Msg-Id` = the message id), remember the
+//! message id, and only then ack the event.
 //!
-//! Fetching runs concurrently but publishing happens in stream order, so two
-//! commands typed one after the other reach the command stream in the order
-//! Webex delivered them.
+//! Reading and answering run concurrently, publishing happens in stream
+//! order, so two commands typed one after the other reach the command stream
+//! in the order Webex delivered them, and an acknowledgement is always in
+//! the thread before the command's result can be.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,7 +150,6 @@ impl Ingestion {
             })
             .buffered(CONCURRENCY);
         tokio::pin!(decided);
-        let mut replies = tokio::task::JoinSet::new();
         while let Some(next) = decided.next().await {
             let (message, decision) = match next {
                 Ok(pair) => pair,
@@ -159,16 +160,10 @@ impl Ingestion {
             };
             // Publishing is sequential: stream order in, stream order out.
             match self.publish(&message, decision).await {
-                Ok(Some(follow_up)) => {
-                    let this = self.clone();
-                    replies.spawn(async move { this.finish(message, follow_up).await });
-                }
-                Ok(None) => {}
+                Ok(()) => ack(&message).await,
                 Err(e) => nak(&message, &e).await,
             }
-            while replies.try_join_next().is_some() {}
         }
-        while replies.join_next().await.is_some() {}
         Ok(())
     }
 
@@ -232,7 +227,9 @@ impl Ingestion {
             return Ok(Decision::Skip("own_message"));
         }
         let received = message.info().ok().map(|i| i.published.unix_timestamp());
-        Ok(self.decide_message(&text, command_id, received))
+        let decision = self.decide_message(&text, command_id, received);
+        self.answer(message, &decision).await?;
+        Ok(decision)
     }
 
     /// `received`: when intake stored the event (Unix seconds).
@@ -334,28 +331,59 @@ impl Ingestion {
         }
     }
 
-    /// Stage two (in order): publish the command. Returns what remains to
-    /// be done for the event (a reply, then the ack), or `None` when the
-    /// event is finished.
+    /// Posts the decision's answer in the thread (still in the concurrent
+    /// stage): the acknowledgement of a command, or the refusal.
+    async fn answer(
+        &self,
+        message: &jetstream::Message,
+        decision: &Decision,
+    ) -> Result<(), Transient> {
+        let (reply, outcome) = match decision {
+            Decision::Publish { ack, .. } => (ack, "acknowledged"),
+            Decision::Reply { reply, outcome } => (reply, *outcome),
+            Decision::Skip(_) => return Ok(()),
+        };
+        let posting = chatops_shared::consume::with_progress(
+            message,
+            self.progress_every,
+            self.webex.post_message(reply),
+        );
+        match posting.await {
+            Ok(_) => {
+                self.metrics.reply("posted");
+                Ok(())
+            }
+            Err(e) if e.is_transient() => {
+                self.metrics.reply("retried");
+                Err(Transient::webex("posting the reply", e))
+            }
+            Err(e) => {
+                // The room refuses the bot (removed from it, say): retrying
+                // cannot help, and a command stands without its receipt.
+                self.metrics.reply("failed");
+                tracing::warn!(error = %e, %outcome, "cannot reply in the room");
+                Ok(())
+            }
+        }
+    }
+
+    /// Stage two (in order): publish the command, if any, and record the
+    /// message id as processed.
     async fn publish(
         &self,
         message: &jetstream::Message,
         decision: Result<Decision, Transient>,
-    ) -> Result<Option<FollowUp>, Transient> {
-        match decision? {
+    ) -> Result<(), Transient> {
+        let message_id = match decision? {
             Decision::Skip(why) => {
                 self.metrics.event(why);
-                ack(message).await;
-                Ok(None)
+                return Ok(());
             }
-            Decision::Reply { reply, outcome } => {
+            Decision::Reply { outcome, .. } => {
                 self.metrics.event(outcome);
-                Ok(Some(FollowUp {
-                    reply,
-                    message_id: reply_source(message),
-                }))
+                envelope_message_id(message)
             }
-            Decision::Publish { command, ack } => {
+            Decision::Publish { command, .. } => {
                 let subject = subjects::command(&command.namespace, command.deployment.as_ref());
                 let mut headers = HeaderMap::new();
                 headers.insert(subjects::MSG_ID_HEADER, command.origin.message_id.as_str());
@@ -380,54 +408,18 @@ impl Ingestion {
                     self.metrics.command_published();
                 }
                 self.metrics.event("command");
-                Ok(Some(FollowUp {
-                    reply: ack,
-                    message_id: command.origin.message_id.clone(),
-                }))
+                command.origin.message_id.clone()
             }
-        }
-    }
-
-    /// Posts the reply, remembers the message id, acks the event.
-    async fn finish(&self, message: jetstream::Message, follow_up: FollowUp) {
-        let posting = chatops_shared::consume::with_progress(
-            &message,
-            self.progress_every,
-            self.webex.post_message(&follow_up.reply),
-        );
-        match posting.await {
-            Ok(_) => self.metrics.reply("posted"),
-            Err(e) if e.is_transient() => {
-                self.metrics.reply("retried");
-                return nak(&message, &Transient::webex("posting the reply", e)).await;
-            }
-            Err(e) => {
-                // The room refuses the bot's reply (removed from it, say):
-                // retrying cannot help; the command, if any, stands.
-                self.metrics.reply("failed");
-                tracing::warn!(error = %e, "cannot reply in the room");
-            }
-        }
-        if let Err(e) = self
-            .processed
-            .put(&processed_key(&follow_up.message_id), "1")
-            .await
-        {
+        };
+        if let Err(e) = self.processed.put(&processed_key(&message_id), "1").await {
             tracing::warn!(error = %e, "cannot record the processed message id");
         }
-        ack(&message).await;
+        Ok(())
     }
 }
 
-/// A reply still to post for an event.
-#[derive(Debug)]
-pub struct FollowUp {
-    reply: NewMessage,
-    message_id: String,
-}
-
-/// The message id of an event, for the processed-ids record.
-fn reply_source(message: &jetstream::Message) -> String {
+/// The Webex message id of an event.
+fn envelope_message_id(message: &jetstream::Message) -> String {
     serde_json::from_slice::<Envelope>(&message.payload)
         .map(|e| e.data.id)
         .unwrap_or_default()

@@ -1,17 +1,23 @@
 //! The `chatops` binary from the outside.
 
+// Test helpers are `pub` for the modules of this one test binary.
+#![allow(unreachable_pub)]
+
+mod audit;
+mod demo;
+
 use std::path::Path;
 use std::time::Duration;
 
 use chatops_testkit::run_to_exit;
 
-const LIMIT: Duration = Duration::from_secs(30);
+pub const LIMIT: Duration = Duration::from_secs(60);
 
 fn chatops() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_chatops"))
 }
 
-async fn chatops_with(args: &[&str], env: &[(&str, &str)]) -> chatops_testkit::Exit {
+pub async fn chatops_with(args: &[&str], env: &[(&str, &str)]) -> chatops_testkit::Exit {
     let mut cmd = tokio::process::Command::new(chatops());
     cmd.args(args)
         .env_clear()

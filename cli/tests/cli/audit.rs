@@ -1,0 +1,345 @@
+//! `chatops history`, `chatops replay` and `chatops webhook` against real
+//! processes: a nats-server, the sandboxes, workers and a gateway.
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream;
+use chatops_sandbox::kube::KubeSandbox;
+use chatops_sandbox::webex::WebexSandbox;
+use chatops_shared::config::{ClusterConfig, NatsConfig};
+use chatops_shared::streams::{self, StreamSettings};
+use chatops_shared::{
+    Actor, Command, CommandId, CommandKind, ContractVersion, DeploymentName, ImageRef, Namespace,
+    Origin, Replicas, subjects,
+};
+use chatops_testkit::{NatsServer, eventually};
+
+use crate::{LIMIT, chatops_with};
+
+const DEPLOYMENTS: usize = 10;
+
+fn manifest(name: &str) -> String {
+    format!(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\n  namespace: default\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {name}\n  template:\n    metadata:\n      labels:\n        app: {name}\n    spec:\n      containers:\n        - name: main\n          image: app:0\n"
+    )
+}
+
+async fn cluster() -> KubeSandbox {
+    let mut builder = KubeSandbox::builder().rollout(Duration::from_millis(50));
+    for i in 0..DEPLOYMENTS {
+        builder = builder.seed_yaml(&manifest(&format!("app-{i}")));
+    }
+    builder.start().await.expect("sandbox")
+}
+
+fn state(kube: &KubeSandbox) -> Vec<(String, i64, String)> {
+    (0..DEPLOYMENTS)
+        .map(|i| {
+            let name = format!("app-{i}");
+            let d = kube
+                .object("apps/v1", "Deployment", "default", &name)
+                .expect("deployment");
+            let replicas = d["spec"]["replicas"].as_i64().unwrap_or(-1);
+            let image = d["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            (name, replicas, image)
+        })
+        .collect()
+}
+
+async fn publish(
+    js: &jetstream::Context,
+    kind: CommandKind,
+    deployment: &str,
+    actor: &str,
+) -> CommandId {
+    let command = Command {
+        version: ContractVersion,
+        id: CommandId::new(),
+        kind,
+        namespace: Namespace::default_namespace(),
+        deployment: Some(DeploymentName::parse(deployment).expect("valid")),
+        actor: Actor {
+            email: actor.into(),
+            person_id: actor.into(),
+        },
+        origin: Origin {
+            room_id: "room-ops".into(),
+            message_id: format!("m-{}", CommandId::new()),
+            thread_id: None,
+        },
+        issued_at: jiff::Timestamp::now(),
+    };
+    let mut headers = HeaderMap::new();
+    headers.insert(subjects::MSG_ID_HEADER, command.origin.message_id.as_str());
+    let subject = subjects::command(&command.namespace, command.deployment.as_ref());
+    js.publish_with_headers(
+        subject,
+        headers,
+        serde_json::to_vec(&command).expect("json").into(),
+    )
+    .await
+    .expect("publish")
+    .await
+    .expect("stored");
+    command.id
+}
+
+/// Runs two in-process workers against `kube` until `shutdown`.
+async fn workers(nats: &NatsServer, kube: &KubeSandbox) -> Vec<tokio::sync::oneshot::Sender<()>> {
+    let mut stops = Vec::new();
+    for _ in 0..2 {
+        let app =
+            chatops_worker::startup::Application::build(chatops_worker::config::WorkerConfig {
+                listen: "127.0.0.1:0".parse().expect("address"),
+                nats: NatsConfig { url: nats.url() },
+                streams: StreamSettings::default(),
+                cluster: ClusterConfig::Explicit {
+                    name: "original".into(),
+                    url: kube.url(),
+                    ca_pem: None,
+                    username: None,
+                    token: None,
+                },
+                concurrency: 16,
+                kube_qps: 10_000.0,
+                kube_burst: 10_000,
+            })
+            .await
+            .expect("worker");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(app.run_until_stopped(async move {
+            let _ = stopped.await;
+        }));
+        stops.push(stop);
+    }
+    stops
+}
+
+#[tokio::test]
+async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_and_history_tells_who_did_what()
+ {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let nats = NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+    streams::ensure(&js, &StreamSettings::default())
+        .await
+        .expect("streams");
+    let original = cluster().await;
+    let _workers = workers(&nats, &original).await;
+
+    let mut rng = fastrand::Rng::with_seed(11);
+    let mut ids = Vec::new();
+    for i in 0..1000u32 {
+        let name = format!("app-{}", rng.usize(..DEPLOYMENTS));
+        let kind = if rng.bool() {
+            CommandKind::Scale {
+                replicas: Replicas::new(rng.i128(0..30), 100).expect("valid"),
+            }
+        } else {
+            CommandKind::SetImage {
+                container: None,
+                image: ImageRef::parse(&format!("app:{i}")).expect("valid"),
+            }
+        };
+        let actor = if i % 2 == 0 {
+            "alice@example.com"
+        } else {
+            "bob@example.com"
+        };
+        ids.push(publish(&js, kind, &name, actor).await);
+    }
+    eventually("1000 final results", LIMIT, || async {
+        let results = chatops_shared::history::final_results(&js, &Default::default())
+            .await
+            .ok()?;
+        (ids.iter().all(|id| results.contains_key(id))).then_some(())
+    })
+    .await;
+    let expected = state(&original);
+
+    let fresh = cluster().await;
+    let nats_url = nats.url();
+    let env = |cluster: &KubeSandbox| {
+        vec![
+            ("NATS_URL".to_owned(), nats_url.clone()),
+            ("CLUSTER_URL".to_owned(), cluster.url()),
+        ]
+    };
+    let as_refs = |v: &[(String, String)]| {
+        v.iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect::<Vec<_>>()
+    };
+
+    let vars = as_refs(&env(&fresh));
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let exit = chatops_with(&["replay"], &pairs).await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    assert!(
+        exit.stdout.contains("applied") && exit.stdout.contains("total                1000"),
+        "{}",
+        exit.stdout
+    );
+    assert_eq!(
+        state(&fresh),
+        expected,
+        "the replay reproduces the original's final state"
+    );
+
+    let vars = as_refs(&env(&original));
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let writes_before = original
+        .requests()
+        .iter()
+        .filter(|r| r.is_write() && !r.query.contains("dryRun"))
+        .count();
+    let exit = chatops_with(&["replay", "--dry-run"], &pairs).await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    let summary: Vec<&str> = exit
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("OUTCOME"))
+        .skip(1)
+        .collect();
+    let counted: usize = summary
+        .iter()
+        .filter(|l| l.starts_with("already applied") || l.starts_with("superseded"))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<usize>().ok())
+        .sum();
+    assert_eq!(
+        counted, 1000,
+        "every command is already applied or superseded:\n{}",
+        exit.stdout
+    );
+    let writes_after = original
+        .requests()
+        .iter()
+        .filter(|r| r.is_write() && !r.query.contains("dryRun"))
+        .count();
+    assert_eq!(writes_before, writes_after, "a dry run changes nothing");
+
+    let exit = chatops_with(
+        &["history", "--deployment", "app-3", "--limit", "5"],
+        &pairs[..1],
+    )
+    .await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    let lines: Vec<&str> = exit.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("SEQ") && lines[0].contains("WHO") && lines[0].contains("OUTCOME"),
+        "{}",
+        exit.stdout
+    );
+    assert_eq!(lines.len(), 6, "header and five commands:\n{}", exit.stdout);
+    for line in &lines[1..] {
+        assert!(
+            line.contains("@example.com") && line.contains("app-3 ") || line.contains("to app-3"),
+            "{line}"
+        );
+        assert!(
+            line.contains("applied") || line.contains("superseded"),
+            "{line}"
+        );
+        assert!(line.ends_with("room-ops"), "{line}");
+    }
+}
+
+#[tokio::test]
+async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_gateway() {
+    let wx = WebexSandbox::builder()
+        .bot("kube", "bot-token")
+        .user("alice@example.com", "alice-token")
+        .start()
+        .await
+        .expect("sandbox");
+    // A listener standing in for the gateway: it records what it receives.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let target = format!(
+        "http://{}/webhooks/webex",
+        listener.local_addr().expect("addr")
+    );
+    let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::<(String, Vec<u8>)>::new()));
+    let sink = received.clone();
+    let app = axum::Router::new().route(
+        "/webhooks/webex",
+        axum::routing::post(
+            move |headers: axum::http::HeaderMap, body: axum::body::Bytes| {
+                let sink = sink.clone();
+                async move {
+                    let sig = headers
+                        .get("x-spark-signature")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or_default()
+                        .to_owned();
+                    sink.lock().expect("lock").push((sig, body.to_vec()));
+                    "ok"
+                }
+            },
+        ),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let api = wx.url();
+    let env = [
+        ("WEBEX_BOT_TOKEN", "bot-token"),
+        ("WEBEX_WEBHOOK_SECRET", "the-secret"),
+        ("WEBEX_API_URL", api.as_str()),
+    ];
+    let exit = chatops_with(&["webhook", "register", "--url", &target], &env).await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    assert!(
+        exit.stdout.starts_with("registered: ")
+            && exit.stdout.contains("messages/created  mentionedPeople=me"),
+        "{}",
+        exit.stdout
+    );
+    let again = chatops_with(&["webhook", "register", "--url", &target], &env).await;
+    assert_eq!(again.code, Some(0), "{again:?}");
+    assert_eq!(
+        wx.webhooks().len(),
+        1,
+        "registering twice updates, not duplicates"
+    );
+
+    wx.post_as(
+        "alice@example.com",
+        wx.default_room_id(),
+        &format!("{} status web", wx.bot().mention()),
+    )
+    .expect("post");
+    let (signature, body) = eventually("a delivery at the target", LIMIT, || async {
+        received.lock().expect("lock").first().cloned()
+    })
+    .await;
+    assert_eq!(
+        signature,
+        chatops_gateway::intake::sign(b"the-secret", &body),
+        "signed with the configured secret"
+    );
+
+    let list = chatops_with(&["webhook", "list"], &env).await;
+    assert!(
+        list.stdout.contains(&target) && list.stdout.contains("active"),
+        "{}",
+        list.stdout
+    );
+    let id = list
+        .stdout
+        .split_whitespace()
+        .next()
+        .expect("an id")
+        .to_owned();
+    let activate = chatops_with(&["webhook", "activate"], &env).await;
+    assert_eq!(activate.code, Some(0), "{activate:?}");
+    let delete = chatops_with(&["webhook", "delete", &id], &env).await;
+    assert_eq!(delete.code, Some(0), "{delete:?}");
+    assert!(wx.webhooks().is_empty());
+    let missing = chatops_with(&["webhook", "list"], &[("WEBEX_BOT_TOKEN", "bot-token")]).await;
+    assert_eq!(missing.code, Some(64), "no secret configured: {missing:?}");
+}

@@ -1,0 +1,93 @@
+//! `chatops demo --exec`, as a newcomer would run it.
+
+use crate::chatops_with;
+
+#[tokio::test]
+async fn the_demo_scales_and_deploys_and_shows_the_result() {
+    let exit = chatops_with(
+        &[
+            "demo",
+            "--exec",
+            "scale nginx-deployment to 3",
+            "--exec",
+            "deploy nginx:1.21 to nginx-deployment",
+        ],
+        &[("PATH", &std::env::var("PATH").unwrap_or_default())],
+    )
+    .await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    let out = &exit.stdout;
+    let lines: Vec<&str> = out.lines().collect();
+    let find = |needle: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("{needle:?} in:\n{out}"))
+    };
+    let asked = find("alice@example.com: kube scale nginx-deployment to 3");
+    let queued = find("kube: Alice queued: scale nginx-deployment to 3 in default");
+    let done = find("kube: Alice Nicely done! scaled nginx-deployment from 2 to 3 replicas");
+    let asked2 = find("alice@example.com: kube deploy nginx:1.21 to nginx-deployment");
+    let queued2 = find("queued: deploy nginx:1.21 to nginx-deployment in default");
+    let done2 = find(
+        "Nicely done! deployed nginx:1.21 to nginx-deployment (container nginx, was nginx:1.14.2)",
+    );
+    assert!(
+        asked < queued && queued < done && done < asked2 && asked2 < queued2 && queued2 < done2,
+        "{out}"
+    );
+    assert!(
+        lines
+            .last()
+            .is_some_and(|l| l.starts_with("nginx-deployment: 3 replicas")
+                && l.ends_with("image nginx:1.21")),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn an_unauthorised_person_gets_the_refusal_and_nothing_changes() {
+    let exit = chatops_with(
+        &[
+            "demo",
+            "--as",
+            "mallory@example.com",
+            "--exec",
+            "scale nginx-deployment to 3",
+        ],
+        &[("PATH", &std::env::var("PATH").unwrap_or_default())],
+    )
+    .await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    assert!(
+        exit.stdout
+            .contains("kube: Mallory Sorry, you are not authorised to run commands with this bot."),
+        "{}",
+        exit.stdout
+    );
+    assert!(
+        exit.stdout.contains("nginx-deployment: 2 replicas"),
+        "{}",
+        exit.stdout
+    );
+    assert!(!exit.stdout.contains("queued"), "{}", exit.stdout);
+}
+
+#[tokio::test]
+async fn the_demo_says_what_is_missing() {
+    let exit = chatops_with(
+        &["demo", "--exec", "list"],
+        &[
+            ("PATH", "/nonexistent"),
+            ("NATS_SERVER_BIN", "/nonexistent/nats-server"),
+        ],
+    )
+    .await;
+    assert_eq!(exit.code, Some(69), "{exit:?}");
+    let line = exit.stderr.lines().last().unwrap_or_default();
+    assert!(
+        line.contains("cannot run /nonexistent/nats-server")
+            && line.contains("apt-get install nats-server"),
+        "{line}"
+    );
+}
