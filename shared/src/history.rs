@@ -147,10 +147,10 @@ pub async fn final_results(
     let raw = read(js, RESULTS_STREAM, subject, None).await?;
     let mut out = HashMap::new();
     for (_, payload) in raw {
-        if let Ok(result) = serde_json::from_slice::<CommandResult>(&payload) {
-            if result.outcome.is_final() {
-                out.insert(result.command_id, result);
-            }
+        if let Ok(result) = serde_json::from_slice::<CommandResult>(&payload)
+            && result.outcome.is_final()
+        {
+            out.insert(result.command_id, result);
         }
     }
     Ok(out)

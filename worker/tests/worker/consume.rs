@@ -142,7 +142,7 @@ async fn a_worker_killed_while_applying_a_restart_leaves_exactly_one_new_revisio
     let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
     let js = jetstream(&nats).await;
     let revisions = || kube.objects("apps/v1", "ReplicaSet", "default").len();
-    let mut first = worker(&nats, &kube, "1").await;
+    let first = worker(&nats, &kube, "1").await;
     // The first PATCH hangs long enough to kill its worker in the middle.
     kube.inject(
         Fault::latency(Duration::from_secs(3))

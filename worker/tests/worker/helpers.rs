@@ -9,7 +9,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream;
 use chatops_sandbox::kube::KubeSandbox;
 use chatops_shared::config::ClusterConfig;
-use chatops_shared::streams::{self, COMMANDS_STREAM, RESULTS_STREAM, StreamSettings};
+use chatops_shared::streams::{self, RESULTS_STREAM, StreamSettings};
 use chatops_shared::{
     Actor, Command, CommandId, CommandKind, CommandResult, ContractVersion, DeploymentName,
     Namespace, Origin, subjects,
@@ -162,16 +162,6 @@ pub async fn finals(
         (finals.len() == ids.len()).then_some(finals)
     })
     .await
-}
-
-/// The epoch a worker derives from the command stream.
-pub async fn epoch(js: &jetstream::Context) -> String {
-    let stream = js.get_stream(COMMANDS_STREAM).await.expect("stream");
-    stream
-        .cached_info()
-        .created
-        .unix_timestamp_nanos()
-        .to_string()
 }
 
 pub fn replicas(kube: &KubeSandbox, name: &str) -> i64 {
