@@ -128,8 +128,8 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
             }
         };
         let kind = line.split(':').next().unwrap_or_default().to_owned();
-        *summary.entry(kind).or_default() += 1;
-        if args.verbose || args.dry_run {
+        *summary.entry(kind.clone()).or_default() += 1;
+        if args.verbose || args.dry_run || kind == "failed" {
             progress.suspend(|| println!("#{:<6} {:<44} {line}", stored.seq, command.describe()));
         }
         progress.inc(1);

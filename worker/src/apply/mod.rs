@@ -14,6 +14,7 @@ mod rollback;
 mod scale;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use chatops_shared::{Command, CommandKind, DeploymentName, FieldGroup, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -25,7 +26,9 @@ use crate::fence::{self, Check, Position};
 use crate::limiter::Limiter;
 
 /// Conflicts re-read and retried before giving the command back to the queue.
-const CONFLICT_RETRIES: usize = 8;
+/// Status updates by the deployment controller also change the
+/// resourceVersion, so a busy rollout can conflict several times in a row.
+const CONFLICT_RETRIES: u32 = 20;
 
 /// What applying a command came to (errors aside).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -127,7 +130,12 @@ impl Engine {
         position: &Position,
         kind: &CommandKind,
     ) -> Result<Applied, ApplyError> {
-        for _ in 0..CONFLICT_RETRIES {
+        for attempt in 0..CONFLICT_RETRIES {
+            if attempt > 0 {
+                // Let the other writer finish: 2, 4, 8 ... up to 100 ms, jittered.
+                let pause = Duration::from_millis((2u64 << attempt.min(6)).min(100));
+                tokio::time::sleep(pause.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
+            }
             let deployment = self.get(ns, name).await?;
             let recorded = annotations(&deployment)
                 .and_then(|a| a.get(fence::annotation(group)))

@@ -53,11 +53,14 @@ async fn commands_on_the_stream_become_changes_and_results() {
     let w = worker(&nats, &kube, "4").await;
     let a = command(scale(6), "web");
     let b = command(deploy("nginx:1.21"), "web");
-    let c = command(CommandKind::Status, "web");
     let missing = command(scale(1), "nope");
-    for cmd in [&a, &b, &c, &missing] {
+    for cmd in [&a, &b, &missing] {
         publish(&js, cmd).await;
     }
+    finals(&js, &[a.id, b.id, missing.id]).await;
+    // Commands run concurrently; a status asked after the changes sees them.
+    let c = command(CommandKind::Status, "web");
+    publish(&js, &c).await;
     let results = finals(&js, &[a.id, b.id, c.id, missing.id]).await;
     assert_eq!(results[&a.id].outcome, Outcome::Applied);
     assert_eq!(
