@@ -108,6 +108,7 @@ impl Demo {
             default_namespace: Namespace::default_namespace(),
             max_replicas: 20,
             max_message_age: Duration::from_secs(600),
+            limits: chatops_gateway::limits::Limits::default(),
         })
         .await
         .map_err(|e| start("gateway")(e.to_string()))?;

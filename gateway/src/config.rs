@@ -17,6 +17,8 @@ pub struct GatewayConfig {
     pub max_replicas: u32,
     /// How late after it was written a message may arrive and still be acted on.
     pub max_message_age: std::time::Duration,
+    /// Connection and request limits of the HTTP surface.
+    pub limits: crate::limits::Limits,
 }
 
 impl GatewayConfig {
@@ -31,6 +33,7 @@ impl GatewayConfig {
             max_replicas: config::max_replicas(env)?,
             max_message_age: env
                 .duration_or(config::MAX_MESSAGE_AGE, std::time::Duration::from_secs(600))?,
+            limits: crate::limits::Limits::default(),
         })
     }
 }

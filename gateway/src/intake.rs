@@ -128,8 +128,49 @@ enum Accepted {
     Ignored,
 }
 
-pub async fn webhook(State(state): State<AppState>, headers: HttpHeaders, body: Bytes) -> Response {
+pub async fn webhook(
+    State(state): State<AppState>,
+    headers: HttpHeaders,
+    body: axum::body::Body,
+) -> Response {
     let started = Instant::now();
+    // Past the in-flight cap, answer at once rather than queue.
+    let Some(_slot) = state.shedder.admit() else {
+        state
+            .metrics
+            .webhook("shed", started.elapsed().as_secs_f64());
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+        )
+            .into_response();
+    };
+    // The whole body within the deadline: a trickling client cannot hold a
+    // slot for long.
+    let body = match tokio::time::timeout(
+        state.limits.body_timeout,
+        axum::body::to_bytes(body, MAX_BODY),
+    )
+    .await
+    {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => {
+            state
+                .metrics
+                .webhook("too_large", started.elapsed().as_secs_f64());
+            return (StatusCode::PAYLOAD_TOO_LARGE, "the body is over 64 KiB").into_response();
+        }
+        Err(_) => {
+            state
+                .metrics
+                .webhook("timeout", started.elapsed().as_secs_f64());
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            )
+                .into_response();
+        }
+    };
     let outcome = accept(&state, &headers, &body).await;
     let label = match &outcome {
         Ok(Accepted::Queued) => "queued",

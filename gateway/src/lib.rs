@@ -5,6 +5,7 @@ pub mod config;
 pub mod ingestion;
 pub mod intake;
 pub mod language;
+pub mod limits;
 pub mod metrics;
 pub mod notifier;
 pub mod policy;

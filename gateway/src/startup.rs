@@ -63,6 +63,8 @@ impl StartupError {
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub client: async_nats::Client,
+    pub limits: crate::limits::Limits,
+    pub shedder: crate::limits::Shedder,
     pub jetstream: async_nats::jetstream::Context,
     pub webhook_secret: SecretString,
     pub metrics: Arc<Metrics>,
@@ -112,6 +114,8 @@ impl Application {
         let results = consumer(streams::RESULTS_STREAM, streams::NOTIFIER_CONSUMER).await?;
         let state = AppState {
             client,
+            limits: config.limits,
+            shedder: crate::limits::Shedder::new(config.limits.max_in_flight),
             jetstream,
             webhook_secret: config.webex.webhook_secret.clone(),
             metrics: Arc::new(Metrics::default()),
@@ -218,7 +222,8 @@ impl Application {
                 }
             });
         }
-        let serving = axum::serve(self.listener, self.router)
+        let listener = crate::limits::GuardedListener::new(self.listener, &self.config.limits);
+        let serving = axum::serve(listener, self.router)
             .with_graceful_shutdown(token.clone().cancelled_owned());
         let served = serving.await;
         // Ingestion and the notifier stop taking work at the same signal;

@@ -43,6 +43,7 @@ pub fn config(nats: &NatsServer, webex_url: &str, policy: PolicySource) -> Gatew
         default_namespace: Namespace::default_namespace(),
         max_replicas: 20,
         max_message_age: Duration::from_secs(600),
+        limits: chatops_gateway::limits::Limits::default(),
     }
 }
 

@@ -8,4 +8,5 @@ mod crash;
 mod flow;
 mod helpers;
 mod intake;
+mod limits;
 mod startup;

@@ -1,0 +1,165 @@
+//! Abusive clients: slow bodies, idle connections and floods get a quick,
+//! bounded answer and cannot exhaust the gateway.
+
+use std::time::{Duration, Instant};
+
+use chatops_gateway::limits::Limits;
+use chatops_shared::config::PolicySource;
+use chatops_testkit::NatsServer;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestGateway, config};
+
+async fn gateway(nats: &NatsServer, limits: Limits) -> TestGateway {
+    let mut cfg = config(
+        nats,
+        "http://127.0.0.1:9/v1",
+        PolicySource::AuthorizedUsers(vec!["a@example.com".into()]),
+    );
+    cfg.limits = limits;
+    TestGateway::start(cfg).await
+}
+
+fn addr(gw: &TestGateway) -> String {
+    gw.base.trim_start_matches("http://").to_owned()
+}
+
+/// Sends a request head announcing a body, and a few bytes of it.
+async fn stalled_request(addr: &str) -> TcpStream {
+    let mut conn = TcpStream::connect(addr).await.expect("connect");
+    conn.write_all(
+        b"POST /webhooks/webex HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-spark-signature: 00\r\ncontent-length: 100\r\n\r\n{\"id\"",
+    )
+    .await
+    .expect("write");
+    conn
+}
+
+/// Reads whatever the server answers (until it closes or 10 s pass).
+async fn answer(conn: &mut TcpStream) -> String {
+    let mut buf = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut buf)).await;
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_in_gets_408() {
+    let nats = NatsServer::start().await;
+    let gw = gateway(
+        &nats,
+        Limits {
+            body_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let started = Instant::now();
+    let mut conn = stalled_request(&addr(&gw)).await;
+    let reply = answer(&mut conn).await;
+    assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered at the deadline, not later"
+    );
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed() {
+    let nats = NatsServer::start().await;
+    let gw = gateway(
+        &nats,
+        Limits {
+            idle_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let mut conn = TcpStream::connect(addr(&gw)).await.expect("connect");
+    let started = Instant::now();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "the server hung up: {read:?}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(250));
+}
+
+#[tokio::test]
+async fn past_the_in_flight_cap_webhooks_get_503_at_once_and_health_still_answers() {
+    let nats = NatsServer::start().await;
+    let limits = Limits {
+        max_in_flight: 2,
+        body_timeout: Duration::from_secs(5),
+        ..Limits::default()
+    };
+    let gw = gateway(&nats, limits).await;
+    let _held = [
+        stalled_request(&addr(&gw)).await,
+        stalled_request(&addr(&gw)).await,
+    ];
+    // The two stalled requests hold both slots once the server reads them.
+    let shed =
+        chatops_testkit::eventually("a request to be shed", Duration::from_secs(10), || async {
+            let r = gw.deliver(&crate::helpers::envelope("m-flood")).await;
+            (r.status() == 503).then_some(r)
+        })
+        .await;
+    assert_eq!(
+        shed.headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let health = gw
+        .http
+        .get(format!("{}/healthz", gw.base))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status(), 200);
+    let metrics = gw
+        .http
+        .get(format!("{}/metrics", gw.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        metrics.contains(r#"chatops_gateway_webhooks_total{outcome="shed"}"#),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
+async fn past_the_connection_cap_new_connections_wait_for_a_free_slot() {
+    let nats = NatsServer::start().await;
+    let limits = Limits {
+        max_connections: 2,
+        idle_timeout: Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let gw = gateway(&nats, limits).await;
+    let _idle = [
+        TcpStream::connect(addr(&gw)).await.expect("a"),
+        TcpStream::connect(addr(&gw)).await.expect("b"),
+    ];
+    let started = Instant::now();
+    let health = gw
+        .http
+        .get(format!("{}/healthz", gw.base))
+        .send()
+        .await
+        .expect("served once a slot frees");
+    assert_eq!(health.status(), 200);
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "it waited for the idle ones to be closed: {:?}",
+        started.elapsed()
+    );
+}
