@@ -1,0 +1,358 @@
+//! The fault scenarios: each sends commands as a user through Webex,
+//! breaks something while they are under way, and proves from the outside
+//! that every accepted command was applied exactly once and answered by
+//! exactly one final reply.
+
+use std::time::Duration;
+
+use chatops_sandbox::kube::Fault as KubeFault;
+use chatops_sandbox::webex::Fault as WebexFault;
+use chatops_shared::streams::{COMMANDS_STREAM, EVENTS_STREAM, RESULTS_STREAM};
+use chatops_testkit::eventually;
+use futures::future::join_all;
+
+use crate::tally::{orders, send, settle, soak, writes};
+use crate::world::{LIMIT, Nats, Options, World};
+
+const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/default/deployments/";
+
+fn total_writes(w: &World) -> usize {
+    writes(w).values().sum()
+}
+
+/// Waits until the Kubernetes sandbox has taken `n` more successful writes.
+async fn writes_beyond(w: &World, before: usize, n: usize) {
+    eventually(&format!("{n} more writes"), LIMIT, || async {
+        (total_writes(w) >= before + n).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_killed_at_random_moments_lose_and_double_nothing() {
+    soak(|round| async move {
+        let mut w = World::start(Options {
+            deployments: 45,
+            workers: 3,
+            ..Options::default()
+        })
+        .await;
+        // Slow writes, so kills land while commands are being applied.
+        w.kube.inject(
+            KubeFault::latency(Duration::from_millis(300))
+                .method("PATCH")
+                .always(),
+        );
+        let sent = send(&w, &orders(0, 45));
+        let mut rng = fastrand::Rng::with_seed(round as u64 + 1);
+        let mut kills = 0;
+        let kill_limit = 8;
+        while kills < kill_limit {
+            let before = total_writes(&w);
+            if before >= sent.len() {
+                break;
+            }
+            // A kill at a random moment after the next write starts.
+            let seen = w.kube.requests().len();
+            eventually("the next request to Kubernetes", LIMIT, || async {
+                (w.kube.requests().len() > seen).then_some(())
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(rng.u64(0..400))).await;
+            let victim = rng.usize(..w.workers.len());
+            w.kill_worker(victim).await;
+            kills += 1;
+            w.spawn_worker().await;
+        }
+        w.kube.clear_faults();
+        let row = settle(&w, &format!("worker SIGKILL ×{kills}"), &sent).await;
+        assert_eq!(row.accepted, row.sent);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nats_server_restart_mid_stream_loses_and_doubles_nothing() {
+    soak(|_| async {
+        let mut w = World::start(Options {
+            deployments: 40,
+            ..Options::default()
+        })
+        .await;
+        let mut sent = send(&w, &orders(0, 20));
+        writes_beyond(&w, 0, 3).await;
+        let Nats::One(server) = &mut w.nats else {
+            unreachable!("one server")
+        };
+        server.restart().await;
+        sent.extend(send(&w, &orders(20, 20)));
+        let row = settle(&w, "nats-server restart", &sent).await;
+        assert_eq!(row.accepted, row.sent, "intake rode out the restart");
+    })
+    .await;
+}
+
+/// The servers holding a replica of `stream`, and which is the leader.
+async fn replicas(w: &World, stream: &str) -> Option<(String, Vec<(String, bool)>)> {
+    let mut s = w.js.get_stream(stream).await.ok()?;
+    let info = s.info().await.ok()?;
+    let cluster = info.cluster.clone()?;
+    let peers = cluster
+        .replicas
+        .iter()
+        .map(|p| (p.name.clone(), p.current))
+        .collect();
+    Some((cluster.leader?, peers))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_node_cluster_losing_a_node_and_getting_it_back_loses_and_doubles_nothing() {
+    soak(|_| async {
+        let mut w = World::start(Options {
+            deployments: 40,
+            cluster: true,
+            ..Options::default()
+        })
+        .await;
+        let mut sent = send(&w, &orders(0, 20));
+        writes_beyond(&w, 0, 3).await;
+        // Lose the node that leads the command stream: the harshest choice.
+        let (leader, peers) = replicas(&w, COMMANDS_STREAM)
+            .await
+            .expect("a replicated command stream");
+        assert_eq!(peers.len(), 2, "R3: a leader and two replicas");
+        let Nats::Three(cluster) = &mut w.nats else {
+            unreachable!("a cluster")
+        };
+        cluster.kill(&leader);
+        sent.extend(send(&w, &orders(20, 20)));
+        // Work goes on with two of three nodes.
+        let before = total_writes(&w);
+        writes_beyond(&w, before, 5).await;
+        let Nats::Three(cluster) = &mut w.nats else {
+            unreachable!("a cluster")
+        };
+        cluster.restart(&leader).await;
+        let row = settle(&w, "NATS R3 node lost and back", &sent).await;
+        assert_eq!(row.accepted, row.sent);
+        for stream in [EVENTS_STREAM, COMMANDS_STREAM, RESULTS_STREAM] {
+            eventually(
+                &format!("{leader} to catch up on {stream}"),
+                LIMIT,
+                || async {
+                    let (now_leader, peers) = replicas(&w, stream).await?;
+                    let all: Vec<(String, bool)> =
+                        peers.into_iter().chain([(now_leader, true)]).collect();
+                    (all.len() == 3 && all.iter().all(|(_, current)| *current)).then_some(())
+                },
+            )
+            .await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_between_acceptance_and_ingestion_loses_nothing() {
+    soak(|_| async {
+        let mut w = World::start(Options::default()).await;
+        // Ingestion cannot read the messages while this lasts.
+        w.wx.inject(WebexFault::status("GET", "/v1/messages/*", 503).times(1_000_000));
+        let sent = send(&w, &orders(0, 20));
+        let gw = &w.gateways[0].process;
+        eventually("the gateway to queue every webhook", LIMIT, || async {
+            (gw.output().matches("webhook queued").count() >= sent.len()).then_some(())
+        })
+        .await;
+        assert_eq!(w.stored(COMMANDS_STREAM).await, 0, "nothing ingested yet");
+        w.kill_gateway(0).await;
+        w.wx.clear_faults();
+        let addr = w.spawn_gateway().await;
+        w.retarget_webhook(&addr).await;
+        let row = settle(&w, "gateway SIGKILL before ingestion", &sent).await;
+        assert_eq!(row.accepted, row.sent);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_killed_between_a_result_and_its_reply_loses_and_doubles_nothing() {
+    soak(|_| async {
+        let mut w = World::start(Options {
+            workers: 0,
+            ..Options::default()
+        })
+        .await;
+        let sent = send(&w, &orders(0, 20));
+        let acknowledged =
+            w.wx.wait_for("every acknowledgement", LIMIT, |_| {
+                sent.iter()
+                    .all(|s| !w.bot_replies(&s.message.id).is_empty())
+                    .then_some(())
+            })
+            .await;
+        acknowledged.expect("every command acknowledged");
+        // Replies fail from now on, so results wait at the notifier.
+        w.wx.inject(WebexFault::status("POST", "/v1/messages", 503).times(1_000_000));
+        w.spawn_worker().await;
+        w.spawn_worker().await;
+        eventually("every result on the stream", LIMIT, || async {
+            (w.stored(RESULTS_STREAM).await >= sent.len() as u64).then_some(())
+        })
+        .await;
+        eventually("the notifier to have tried", LIMIT, || async {
+            w.wx.requests()
+                .iter()
+                .any(|r| r.method == "POST" && r.path == "/v1/messages" && r.status == 503)
+                .then_some(())
+        })
+        .await;
+        w.kill_gateway(0).await;
+        assert!(
+            sent.iter().all(|s| w.bot_replies(&s.message.id).len() == 1),
+            "no result reply got through before the kill"
+        );
+        w.wx.clear_faults();
+        let addr = w.spawn_gateway().await;
+        w.retarget_webhook(&addr).await;
+        settle(&w, "gateway SIGKILL before reply", &sent).await;
+    })
+    .await;
+}
+
+async fn kube_storm(scenario: &str, fault: KubeFault, min_faults: usize) {
+    let w = World::start(Options::default()).await;
+    w.kube.inject(fault);
+    let sent = send(&w, &orders(0, 20));
+    let row = settle(&w, scenario, &sent).await;
+    w.kube.clear_faults();
+    let faulted = w.kube.requests().iter().filter(|r| r.fault).count();
+    assert!(
+        faulted >= min_faults,
+        "{scenario}: only {faulted} requests met the fault"
+    );
+    assert_eq!(row.accepted, row.sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_503_storm_is_ridden_out() {
+    soak(|_| {
+        kube_storm(
+            "Kubernetes 503 storm",
+            KubeFault::status(503).path(DEPLOYMENTS).times(30),
+            30,
+        )
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_kubernetes_429_storm_is_ridden_out() {
+    soak(|_| {
+        kube_storm(
+            "Kubernetes 429 storm",
+            KubeFault::too_many_requests(1).path(DEPLOYMENTS).times(30),
+            30,
+        )
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_seconds_of_kubernetes_latency_on_every_call_is_ridden_out() {
+    soak(|_| {
+        kube_storm(
+            "Kubernetes 2 s latency",
+            KubeFault::latency(Duration::from_secs(2))
+                .path(DEPLOYMENTS)
+                .always(),
+            40,
+        )
+    })
+    .await;
+}
+
+async fn webex_storm(scenario: &str, fetch: WebexFault, reply: WebexFault) {
+    let w = World::start(Options::default()).await;
+    let expected = fetch.times + reply.times;
+    w.wx.inject(fetch);
+    w.wx.inject(reply);
+    let sent = send(&w, &orders(0, 20));
+    let row = settle(&w, scenario, &sent).await;
+    let faulted = w.wx.requests().iter().filter(|r| r.fault.is_some()).count();
+    assert_eq!(faulted, expected as usize, "{scenario}: the storm happened");
+    assert_eq!(row.accepted, row.sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webex_429_storm_on_fetch_and_reply_is_ridden_out() {
+    soak(|_| {
+        webex_storm(
+            "Webex 429 fetch+reply",
+            WebexFault::rate_limit("GET", "/v1/messages/*", Duration::from_secs(1)).times(15),
+            WebexFault::rate_limit("POST", "/v1/messages", Duration::from_secs(1)).times(15),
+        )
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webex_5xx_on_fetch_and_reply_is_ridden_out() {
+    soak(|_| {
+        webex_storm(
+            "Webex 5xx fetch+reply",
+            WebexFault::status("GET", "/v1/messages/*", 502).times(15),
+            WebexFault::status("POST", "/v1/messages", 500).times(15),
+        )
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_webhook_delivered_ten_times_at_once_is_one_command() {
+    soak(|_| async {
+        let w = World::start(Options {
+            deployments: 10,
+            ..Options::default()
+        })
+        .await;
+        let sent = send(&w, &orders(0, 10));
+        // Webex records each delivery's body when it queues it; send ten
+        // copies of each at once, racing Webex's own delivery.
+        let deliveries = w.wx.deliveries();
+        let http = chatops_testkit::http();
+        let url = format!("http://{}/webhooks/webex", w.gateways[0].addr);
+        let copies = deliveries.iter().flat_map(|d| {
+            let signature = d.signature.clone().expect("signed");
+            (0..10).map({
+                let (http, url, body) = (http.clone(), url.clone(), d.body.clone());
+                move |_| {
+                    let (http, url, body, signature) =
+                        (http.clone(), url.clone(), body.clone(), signature.clone());
+                    async move {
+                        http.post(url)
+                            .header("content-type", "application/json")
+                            .header("x-spark-signature", signature)
+                            .body(body)
+                            .send()
+                            .await
+                            .expect("the gateway answers")
+                            .status()
+                    }
+                }
+            })
+        });
+        let statuses = join_all(copies).await;
+        assert_eq!(statuses.len(), 100);
+        assert!(statuses.iter().all(|s| s.is_success()), "{statuses:?}");
+        let row = settle(&w, "same webhook ×10 at once", &sent).await;
+        assert_eq!(row.accepted, row.sent);
+        assert_eq!(w.stored(EVENTS_STREAM).await, 10, "one event per message");
+        assert_eq!(
+            w.stored(COMMANDS_STREAM).await,
+            10,
+            "one command per message"
+        );
+    })
+    .await;
+}
