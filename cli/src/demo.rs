@@ -134,6 +134,7 @@ impl Demo {
                     concurrency: 8,
                     kube_qps: 50.0,
                     kube_burst: 100,
+                    follow_rollout: None,
                 })
                 .await
                 .map_err(|e| start("worker")(e.to_string()))?;

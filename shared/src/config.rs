@@ -36,6 +36,7 @@ pub const GATEWAY_ADDR: &str = "GATEWAY_ADDR";
 pub const WORKER_ADDR: &str = "WORKER_ADDR";
 pub const WORKER_CONCURRENCY: &str = "WORKER_CONCURRENCY";
 pub const KUBE_QPS: &str = "CHATOPS_KUBE_QPS";
+pub const FOLLOW_ROLLOUT: &str = "CHATOPS_FOLLOW_ROLLOUT";
 pub const KUBE_BURST: &str = "CHATOPS_KUBE_BURST";
 pub const EVENTS_MAX_AGE: &str = "CHATOPS_EVENTS_MAX_AGE";
 pub const COMMANDS_MAX_AGE: &str = "CHATOPS_COMMANDS_MAX_AGE";

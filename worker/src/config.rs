@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 
 use chatops_shared::config::{
-    self, ClusterConfig, ConfigError, Env, KUBE_BURST, KUBE_QPS, NatsConfig, WORKER_CONCURRENCY,
+    self, ClusterConfig, ConfigError, Env, FOLLOW_ROLLOUT, KUBE_BURST, KUBE_QPS, NatsConfig,
+    WORKER_CONCURRENCY,
 };
 use chatops_shared::streams::StreamSettings;
 
@@ -20,6 +21,9 @@ pub struct WorkerConfig {
     pub kube_qps: f64,
     /// Kubernetes API calls allowed at once above the average.
     pub kube_burst: u32,
+    /// Follow each change's rollout for at most this long (`None`: report
+    /// as soon as the change is made).
+    pub follow_rollout: Option<std::time::Duration>,
 }
 
 impl WorkerConfig {
@@ -41,6 +45,13 @@ impl WorkerConfig {
                 "a positive number of calls per second",
                 |s| s.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0),
             )?,
+            follow_rollout: match env.get(FOLLOW_ROLLOUT) {
+                None => None,
+                Some(v) if v.eq_ignore_ascii_case("off") => None,
+                Some(_) => {
+                    Some(env.duration_or(FOLLOW_ROLLOUT, std::time::Duration::from_secs(300))?)
+                }
+            },
             kube_burst: env.parse_or(KUBE_BURST, 100, "a whole number of at least 1", |s| {
                 s.parse().ok().filter(|n| *n >= 1)
             })?,

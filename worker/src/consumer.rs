@@ -17,10 +17,13 @@ use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::apply::{Applied, Engine};
+use crate::apply::{Applied, Engine, Rollout};
 use crate::error::ApplyError;
 use crate::fence::Position;
 use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
+
+/// How often a followed rollout is looked at.
+const ROLLOUT_POLL: Duration = Duration::from_millis(500);
 
 #[derive(Debug)]
 pub struct Worker {
@@ -33,6 +36,8 @@ pub struct Worker {
     /// handed back with a NAK.
     pub retry_budget: Duration,
     pub progress_every: Duration,
+    /// Follow rollouts for this long after a change, reporting progress.
+    pub follow_rollout: Option<Duration>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -129,6 +134,16 @@ impl Worker {
         let attempts = u32::try_from(delivered).unwrap_or(u32::MAX);
         let (result, step) = match applied {
             Ok(applied) => {
+                let applied = match self.follow_rollout {
+                    Some(limit)
+                        if applied.outcome == Outcome::Applied
+                            && command.kind.field_group().is_some() =>
+                    {
+                        self.follow(&command, applied, limit, started, attempts)
+                            .await
+                    }
+                    _ => applied,
+                };
                 let outcome = applied.outcome;
                 (applied, Step::Done(outcome))
             }
@@ -147,21 +162,7 @@ impl Worker {
             }
             Err(e) => (failed(e.to_string()), Step::Done(Outcome::Failed)),
         };
-        let result = CommandResult {
-            version: ContractVersion,
-            command_id: command.id,
-            outcome: result.outcome,
-            message: result.message,
-            before: result.before,
-            after: result.after,
-            attempts,
-            duration: started.elapsed(),
-            namespace: command.namespace.clone(),
-            deployment: command.deployment.clone(),
-            actor: command.actor.clone(),
-            origin: command.origin.clone(),
-            finished_at: jiff::Timestamp::now(),
-        };
+        let result = self.result(&command, result, attempts, started);
         if let Err(e) = self.publish(&result).await {
             tracing::warn!(error = %e, "cannot publish the result; the command will be redelivered");
             return Step::Retry(Duration::from_secs(1));
@@ -175,6 +176,90 @@ impl Worker {
             .inc();
         tracing::info!(outcome = ?result.outcome, message = %result.message, "command finished");
         step
+    }
+
+    fn result(
+        &self,
+        command: &Command,
+        applied: Applied,
+        attempts: u32,
+        started: Instant,
+    ) -> CommandResult {
+        CommandResult {
+            version: ContractVersion,
+            command_id: command.id,
+            outcome: applied.outcome,
+            message: applied.message,
+            before: applied.before,
+            after: applied.after,
+            attempts,
+            duration: started.elapsed(),
+            namespace: command.namespace.clone(),
+            deployment: command.deployment.clone(),
+            actor: command.actor.clone(),
+            origin: command.origin.clone(),
+            finished_at: jiff::Timestamp::now(),
+        }
+    }
+
+    /// Follows the rollout a change started, publishing in-progress results
+    /// as it moves (the notifier edits one message with them), and returns
+    /// the final word: complete, the controller's deadline, or `limit`.
+    async fn follow(
+        &self,
+        command: &Command,
+        applied: Applied,
+        limit: Duration,
+        started: Instant,
+        attempts: u32,
+    ) -> Applied {
+        let Some(name) = command.deployment.as_ref() else {
+            return applied;
+        };
+        let deadline = Instant::now() + limit;
+        let mut last = String::new();
+        loop {
+            let (outcome, text) = match self.engine.rollout(command.namespace.as_str(), name).await
+            {
+                Ok(Rollout::Complete(text)) => (Outcome::Applied, text),
+                Ok(Rollout::Failed(text)) => (Outcome::Failed, text),
+                Ok(Rollout::Progressing(text)) if Instant::now() < deadline => {
+                    (Outcome::InProgress, text)
+                }
+                Ok(Rollout::Progressing(text)) => (
+                    Outcome::Failed,
+                    format!(
+                        "the rollout did not finish within {}s: {text}",
+                        limit.as_secs()
+                    ),
+                ),
+                // The change is made; a read error only ends the watching.
+                Err(e) => (Outcome::Applied, format!("cannot follow the rollout: {e}")),
+            };
+            let message = format!("{}; {text}", applied.message);
+            if outcome != Outcome::InProgress {
+                return Applied {
+                    outcome,
+                    message,
+                    ..applied
+                };
+            }
+            if text != last {
+                let progress = Applied {
+                    outcome,
+                    message,
+                    ..applied.clone()
+                };
+                if let Err(e) = self
+                    .publish(&self.result(command, progress, attempts, started))
+                    .await
+                {
+                    tracing::warn!(error = %e, "cannot publish rollout progress");
+                }
+                last = text;
+            }
+            tokio::time::sleep(ROLLOUT_POLL).await;
+        }
     }
 
     async fn apply_with_retries(

@@ -110,6 +110,7 @@ impl Application {
             max_deliver: config.streams.max_deliver,
             retry_budget: config.streams.ack_wait,
             progress_every: chatops_shared::consume::progress_period(config.streams.ack_wait),
+            follow_rollout: config.follow_rollout,
             metrics: metrics.clone(),
         });
         Ok(Self {

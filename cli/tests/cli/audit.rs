@@ -107,6 +107,7 @@ async fn workers(nats: &NatsServer, kube: &KubeSandbox) -> Vec<tokio::sync::ones
                 concurrency: 16,
                 kube_qps: 10_000.0,
                 kube_burst: 10_000,
+                follow_rollout: None,
             })
             .await
             .expect("worker");

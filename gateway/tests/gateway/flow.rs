@@ -428,3 +428,58 @@ async fn a_429_storm_on_replies_delays_them_but_never_drops_or_doubles_one() {
     );
     drop(w.nats);
 }
+
+#[tokio::test]
+async fn in_progress_results_edit_one_message_and_the_final_result_is_posted() {
+    let w = world().await;
+    let message = w.say(ALICE, "deploy nginx:1.27 to web");
+    let command = eventually("the command", LIMIT, || async { w.commands().await.pop() }).await;
+    w.replies(&message, 1).await;
+    w.publish_result(
+        &command,
+        Outcome::InProgress,
+        "deployed nginx:1.27 to web; 1 of 3 new replicas of web updated",
+    )
+    .await;
+    let progress = w.replies(&message, 2).await[1].clone();
+    w.publish_result(
+        &command,
+        Outcome::InProgress,
+        "deployed nginx:1.27 to web; 3 of 3 new replicas of web updated",
+    )
+    .await;
+    let bot = w.wx.bot().id.clone();
+    let edited =
+        w.wx.wait_for("the progress message to be edited", LIMIT, |wx| {
+            wx.message(&progress.id)
+                .filter(|m| m.markdown.as_deref().unwrap_or_default().contains("3 of 3"))
+        })
+        .await
+        .expect("edited");
+    assert!(
+        edited
+            .markdown
+            .unwrap_or_default()
+            .starts_with(&format!("<@personEmail:{ALICE}> In progress:"))
+    );
+    w.publish_result(
+        &command,
+        Outcome::Applied,
+        "deployed nginx:1.27 to web; web rolled out: 3 of 3 replicas available",
+    )
+    .await;
+    let replies = w.replies(&message, 3).await;
+    assert_eq!(
+        replies.len(),
+        3,
+        "acknowledgement, one progress message, the result"
+    );
+    assert!(
+        replies[2]
+            .markdown
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Nicely done! deployed nginx:1.27 to web; web rolled out")
+    );
+    assert!(replies.iter().all(|m| m.person_id == bot));
+}

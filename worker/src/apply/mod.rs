@@ -11,6 +11,7 @@ mod image;
 mod read;
 mod restart;
 mod rollback;
+mod rollout;
 mod scale;
 
 use std::sync::Arc;
@@ -24,6 +25,8 @@ use serde_json::{Value, json};
 use crate::error::{ApplyError, Doing};
 use crate::fence::{self, Check, Position};
 use crate::limiter::Limiter;
+
+pub use rollout::Rollout;
 
 /// Conflicts re-read and retried before giving the command back to the queue.
 /// Status updates by the deployment controller also change the

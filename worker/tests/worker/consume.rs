@@ -235,3 +235,82 @@ async fn storms_are_retried_to_success_and_endless_failures_give_up() {
     assert_eq!(all[&doomed.id].len(), 1, "exactly one result");
     assert_eq!(all[&stormy.id].len(), 1, "exactly one result");
 }
+
+#[tokio::test]
+async fn followed_rollouts_report_progress_then_completion_or_the_deadline() {
+    let nats = NatsServer::start().await;
+    let mut yaml = deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]);
+    yaml = yaml.replace(
+        "spec:\n  replicas: 3",
+        "spec:\n  progressDeadlineSeconds: 2\n  replicas: 3",
+    );
+    let kube = KubeSandbox::builder()
+        .rollout(Duration::from_millis(1500))
+        .seed_yaml(&yaml)
+        .unpullable_image("nginx:broken")
+        .token(TOKEN, "system:serviceaccount:default:chatops-bot")
+        .anonymous_admin()
+        .start()
+        .await
+        .expect("sandbox");
+    let js = jetstream(&nats).await;
+    let (url, api) = (nats.url(), kube.url());
+    let mut w = Process::spawn(
+        Path::new(env!("CARGO_BIN_EXE_worker")),
+        &[],
+        &[
+            ("NATS_URL", url.as_str()),
+            ("CLUSTER_URL", api.as_str()),
+            ("WORKER_ADDR", "127.0.0.1:0"),
+            ("CHATOPS_ACK_WAIT", "2s"),
+            ("CHATOPS_MAX_DELIVER", "3"),
+            ("CHATOPS_FOLLOW_ROLLOUT", "20s"),
+        ],
+    );
+    w.wait_for_line("worker started", LIMIT).await;
+
+    let good = command(deploy("nginx:1.21"), "web");
+    publish(&js, &good).await;
+    let done = finals(&js, &[good.id]).await;
+    let all = crate::helpers::results(&js).await;
+    let progress: Vec<_> = all[&good.id]
+        .iter()
+        .filter(|r| r.outcome == Outcome::InProgress)
+        .collect();
+    assert!(
+        !progress.is_empty(),
+        "in-progress results came first: {:?}",
+        all[&good.id]
+    );
+    assert!(
+        progress
+            .iter()
+            .all(|r| r.message.starts_with("deployed nginx:1.21 to web")),
+        "{progress:?}"
+    );
+    let last = &done[&good.id];
+    assert_eq!(last.outcome, Outcome::Applied, "{last:?}");
+    assert!(
+        last.message
+            .ends_with("web rolled out: 3 of 3 replicas available"),
+        "{}",
+        last.message
+    );
+
+    let broken = command(deploy("nginx:broken"), "web");
+    publish(&js, &broken).await;
+    let done = finals(&js, &[broken.id]).await;
+    assert_eq!(
+        done[&broken.id].outcome,
+        Outcome::Failed,
+        "{:?}",
+        done[&broken.id]
+    );
+    assert!(
+        done[&broken.id]
+            .message
+            .contains("exceeded its progress deadline"),
+        "{}",
+        done[&broken.id].message
+    );
+}
