@@ -7,13 +7,18 @@
 //! in the thread (its `ref <id>` marker), so a crash between posting and
 //! acking never doubles a reply. In-progress results edit one message
 //! instead of adding new ones.
+//!
+//! A second delivery of a result that this gateway is still relaying (a
+//! nats-server restarted from its file store can forget a delivery and
+//! send it again at once) is left alone: the first one acks or naks it.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
-use chatops_shared::{CommandResult, Outcome};
+use chatops_shared::{CommandId, CommandResult, Outcome};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -24,6 +29,29 @@ use crate::webex::{NewMessage, WebexClient, WebexError};
 
 /// Results relayed at once by one gateway.
 const CONCURRENCY: usize = 64;
+
+/// Tries to record a posted reply before giving up: the record is what
+/// stops a redelivery from posting it again, so it is worth riding out a
+/// NATS restart for.
+const RECORD_ATTEMPTS: u32 = 6;
+
+/// Results being relayed by this gateway: (command, final?).
+type InFlight = Arc<Mutex<HashSet<(CommandId, bool)>>>;
+
+/// Removes its key from the in-flight set when the delivery is done.
+struct Relaying {
+    in_flight: InFlight,
+    key: (CommandId, bool),
+}
+
+impl Drop for Relaying {
+    fn drop(&mut self) {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+    }
+}
 
 #[derive(Debug)]
 pub struct Notifier {
@@ -62,13 +90,21 @@ impl Notifier {
     ) -> Result<(), async_nats::Error> {
         let messages = consumer.messages().await?;
         let this = self.clone();
+        let in_flight = InFlight::default();
         messages
             .take_until(shutdown.cancelled_owned())
             .for_each_concurrent(CONCURRENCY, move |message| {
                 let this = this.clone();
+                let in_flight = in_flight.clone();
                 async move {
                     match message {
-                        Ok(message) => this.handle(message).await,
+                        Ok(message) => {
+                            let Some(_relaying) = relaying(&in_flight, &message.payload) else {
+                                tracing::info!("a result already being relayed was delivered again; leaving it to the first delivery");
+                                return;
+                            };
+                            this.handle(message).await
+                        }
                         Err(e) => tracing::warn!(error = %e, "result consumer error"),
                     }
                 }
@@ -242,10 +278,38 @@ impl Notifier {
     }
 
     async fn record(&self, key: &str, value: &str) {
-        if let Err(e) = self.replies.put(key, value.to_owned()).await {
-            tracing::warn!(error = %e, "cannot record a posted reply");
+        let mut wait = Duration::from_millis(200);
+        for attempt in 1..=RECORD_ATTEMPTS {
+            match self.replies.put(key, value.to_owned()).await {
+                Ok(()) => return,
+                Err(e) if attempt < RECORD_ATTEMPTS => {
+                    tracing::debug!(error = %e, attempt, "cannot record a posted reply yet; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => tracing::warn!(error = %e, "cannot record a posted reply"),
+            }
         }
     }
+}
+
+/// Marks the result in `payload` as being relayed here, unless it already
+/// is (`None`). Unreadable payloads are not tracked.
+fn relaying(in_flight: &InFlight, payload: &[u8]) -> Option<Option<Relaying>> {
+    let Ok(result) = serde_json::from_slice::<CommandResult>(payload) else {
+        return Some(None);
+    };
+    let key = (result.command_id, result.outcome.is_final());
+    let fresh = in_flight
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(key);
+    fresh.then(|| {
+        Some(Relaying {
+            in_flight: in_flight.clone(),
+            key,
+        })
+    })
 }
 
 /// When the command was accepted: its id is a UUID v7, stamped at intake.

@@ -15,7 +15,6 @@ use axum::routing::{get, post};
 use chatops_shared::secret::SecretString;
 use chatops_shared::streams::{self, SetupError};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::config::GatewayConfig;
 use crate::ingestion::{Bot, Ingestion};
@@ -140,12 +139,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let token = CancellationToken::new();
-        let stop = token.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            stop.cancel();
-        });
+        let token = chatops_shared::shutdown::token(shutdown);
         tracing::info!(addr = %self.listener.local_addr()?, "gateway listening");
         let webex = WebexClient::new(
             &self.config.webex.api_url,
@@ -246,7 +240,7 @@ impl Application {
 async fn identify(
     webex: &WebexClient,
     name: Option<&str>,
-    token: &CancellationToken,
+    token: &tokio_util::sync::CancellationToken,
 ) -> Option<Bot> {
     let mut wait = Duration::from_millis(200);
     loop {

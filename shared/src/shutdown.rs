@@ -24,3 +24,17 @@ pub async fn signal() {
         () = terminate => tracing::info!("SIGTERM received, shutting down"),
     }
 }
+
+/// A cancellation token that fires when `shutdown` resolves, for loops and
+/// servers that stop at the same signal.
+pub fn token(
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio_util::sync::CancellationToken {
+    let token = tokio_util::sync::CancellationToken::new();
+    let stop = token.clone();
+    tokio::spawn(async move {
+        shutdown.await;
+        stop.cancel();
+    });
+    token
+}

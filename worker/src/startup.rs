@@ -13,7 +13,6 @@ use axum::routing::get;
 use chatops_shared::config::ConfigError;
 use chatops_shared::streams::{self, SetupError};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use crate::apply::Engine;
 use crate::config::WorkerConfig;
@@ -133,12 +132,7 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let token = CancellationToken::new();
-        let stop = token.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            stop.cancel();
-        });
+        let token = chatops_shared::shutdown::token(shutdown);
         tracing::info!(addr = %self.listener.local_addr()?, concurrency = self.concurrency, "worker started");
         let router = Router::new()
             .route("/healthz", get(|| async { "ok" }))

@@ -110,27 +110,6 @@ async fn main() {
     let _ = writeln!(stdout, "kube-sandbox listening on {}", sandbox.url());
     let _ = stdout.flush();
 
-    shutdown_signal().await;
+    chatops_shared::shutdown::signal().await;
     sandbox.stop().await;
-}
-
-/// SIGTERM (what Kubernetes and docker send) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
 }

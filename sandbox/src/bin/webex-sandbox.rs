@@ -90,30 +90,6 @@ async fn main() {
     if let Err(e) = printed {
         eprintln!("webex-sandbox: cannot write to stdout: {e}");
     }
-    shutdown_signal().await;
+    chatops_shared::shutdown::signal().await;
     sandbox.shutdown().await;
-}
-
-/// SIGTERM (what Kubernetes and docker send) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("SIGINT received, shutting down"),
-        () = terminate => tracing::info!("SIGTERM received, shutting down"),
-    }
 }
