@@ -1,0 +1,290 @@
+//! The load generator: signed webhooks over keep-alive HTTP/1.1 connections,
+//! either closed loop (N connections, each sending its next request when the
+//! previous one is answered) or open loop (requests sent on a fixed
+//! schedule, whatever the answers do, on as many connections as that takes).
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::stats::Samples;
+use crate::webhook::Delivery;
+
+/// Most connections an open-loop run opens; past this, requests wait for a
+/// free one (and the wait shows as lag).
+const MAX_CONNECTIONS: usize = 1024;
+
+/// One keep-alive connection to the gateway.
+pub struct Conn {
+    send: SendRequest<Full<Bytes>>,
+    host: String,
+}
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn").field("host", &self.host).finish()
+    }
+}
+
+impl Conn {
+    pub async fn open(addr: SocketAddr) -> anyhow::Result<Self> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .with_context(|| format!("connect to {addr}"))?;
+        stream.set_nodelay(true)?;
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .context("HTTP handshake")?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Self {
+            send,
+            host: addr.to_string(),
+        })
+    }
+
+    /// POSTs a delivery to `/webhooks/webex`; the answer's status.
+    pub async fn deliver(&mut self, d: &Delivery) -> anyhow::Result<u16> {
+        self.send.ready().await.context("connection closed")?;
+        let request = hyper::Request::post("/webhooks/webex")
+            .header(hyper::header::HOST, &self.host)
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .header("x-spark-signature", &d.signature)
+            .body(Full::new(d.body.clone()))
+            .context("build a request")?;
+        let response = self.send.send_request(request).await?;
+        let status = response.status().as_u16();
+        response.into_body().collect().await?;
+        Ok(status)
+    }
+}
+
+/// Makes the `n`th delivery of a run.
+pub type MakeDelivery = Arc<dyn Fn(u64) -> Delivery + Send + Sync>;
+
+/// What a closed-loop run measured inside its window.
+#[derive(Debug, Default)]
+pub struct ClosedLoop {
+    pub accepted: u64,
+    pub refused: u64,
+    pub errors: u64,
+    pub window: Duration,
+    pub latencies: Samples,
+}
+
+impl ClosedLoop {
+    pub fn rate(&self) -> f64 {
+        self.accepted as f64 / self.window.as_secs_f64().max(1e-9)
+    }
+}
+
+/// `connections` connections send back to back for `warmup + window`;
+/// requests that start and finish inside the window count.
+pub async fn closed_loop(
+    addr: SocketAddr,
+    connections: usize,
+    warmup: Duration,
+    window: Duration,
+    make: MakeDelivery,
+) -> anyhow::Result<ClosedLoop> {
+    let mut conns = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        conns.push(Conn::open(addr).await?);
+    }
+    let counter = Arc::new(AtomicU64::new(0));
+    let from = Instant::now() + warmup;
+    let until = from + window;
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut conn in conns {
+        let (counter, make) = (counter.clone(), make.clone());
+        tasks.spawn(async move {
+            let mut out = ClosedLoop::default();
+            while Instant::now() < until {
+                let d = make(counter.fetch_add(1, Ordering::Relaxed));
+                let started = Instant::now();
+                let status = conn.deliver(&d).await;
+                let done = Instant::now();
+                if started < from || done > until {
+                    if status.is_err() {
+                        break;
+                    }
+                    continue;
+                }
+                match status {
+                    Ok(200) => {
+                        out.accepted += 1;
+                        out.latencies.push(done - started);
+                    }
+                    Ok(_) => out.refused += 1,
+                    Err(_) => {
+                        out.errors += 1;
+                        break;
+                    }
+                }
+            }
+            out
+        });
+    }
+    let mut total = ClosedLoop {
+        window,
+        ..ClosedLoop::default()
+    };
+    while let Some(part) = tasks.join_next().await {
+        let part = part.context("a load task panicked")?;
+        total.accepted += part.accepted;
+        total.refused += part.refused;
+        total.errors += part.errors;
+        total.latencies.extend(part.latencies);
+    }
+    Ok(total)
+}
+
+/// One open-loop request.
+#[derive(Debug, Clone, Copy)]
+pub struct Sent {
+    pub index: u64,
+    /// When it was sent, Unix microseconds (to compare with other clocks).
+    pub sent_unix_us: i64,
+    /// From sending to the answer.
+    pub latency: Duration,
+    /// How late the generator sent it against its schedule.
+    pub lag: Duration,
+    /// The answer's status; 0 when the connection failed.
+    pub status: u16,
+}
+
+/// What an open-loop run did.
+#[derive(Debug, Default)]
+pub struct OpenLoop {
+    pub sent: Vec<Sent>,
+    pub connections: usize,
+}
+
+impl OpenLoop {
+    pub fn accepted(&self) -> usize {
+        self.sent.iter().filter(|s| s.status == 200).count()
+    }
+
+    pub fn latencies(&self) -> Samples {
+        let mut s = Samples::default();
+        for sent in self.sent.iter().filter(|s| s.status == 200) {
+            s.push(sent.latency);
+        }
+        s
+    }
+
+    pub fn lags(&self) -> Samples {
+        let mut s = Samples::default();
+        for sent in &self.sent {
+            s.push(sent.lag);
+        }
+        s
+    }
+}
+
+/// A pool of idle connections shared by the requests of an open-loop run.
+struct Pool {
+    addr: SocketAddr,
+    idle: Mutex<Vec<Conn>>,
+    opened: AtomicU64,
+    slots: tokio::sync::Semaphore,
+}
+
+impl Pool {
+    async fn take(&self) -> anyhow::Result<Conn> {
+        let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
+        match idle {
+            Some(c) => Ok(c),
+            None => {
+                self.opened.fetch_add(1, Ordering::Relaxed);
+                Conn::open(self.addr).await
+            }
+        }
+    }
+
+    fn give_back(&self, conn: Conn) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(conn);
+    }
+}
+
+/// Sends `count` deliveries at `rate` per second on schedule, starting with
+/// `warm` open connections.
+pub async fn open_loop(
+    addr: SocketAddr,
+    rate: f64,
+    count: u64,
+    warm: usize,
+    make: MakeDelivery,
+) -> anyhow::Result<OpenLoop> {
+    let pool = Arc::new(Pool {
+        addr,
+        idle: Mutex::new(Vec::new()),
+        opened: AtomicU64::new(0),
+        slots: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
+    });
+    for _ in 0..warm {
+        let c = pool.take().await?;
+        pool.give_back(c);
+    }
+    let start = Instant::now() + Duration::from_millis(20);
+    let interval = Duration::from_secs_f64(1.0 / rate.max(1e-3));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut out = OpenLoop::default();
+    for index in 0..count {
+        let due = start + interval.mul_f64(index as f64);
+        tokio::time::sleep_until(due).await;
+        let (pool, make) = (pool.clone(), make.clone());
+        tasks.spawn(async move {
+            let delivery = make(index);
+            let permit = pool.slots.acquire().await.ok();
+            let started = Instant::now();
+            let sent_unix_us = unix_micros(SystemTime::now());
+            let lag = started.saturating_duration_since(due);
+            let status = match pool.take().await {
+                Ok(mut conn) => match conn.deliver(&delivery).await {
+                    Ok(status) => {
+                        pool.give_back(conn);
+                        status
+                    }
+                    Err(_) => 0,
+                },
+                Err(_) => 0,
+            };
+            drop(permit);
+            Sent {
+                index,
+                sent_unix_us,
+                latency: started.elapsed(),
+                lag,
+                status,
+            }
+        });
+        // Reap finished requests as we go, so the set stays small.
+        while let Some(done) = tasks.try_join_next() {
+            out.sent.push(done.context("a load task panicked")?);
+        }
+    }
+    while let Some(done) = tasks.join_next().await {
+        out.sent.push(done.context("a load task panicked")?);
+    }
+    out.connections = pool.opened.load(Ordering::Relaxed) as usize;
+    Ok(out)
+}
+
+pub fn unix_micros(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+}

@@ -1,0 +1,117 @@
+//! Intake: verified webhooks accepted per second by a gateway process at a
+//! number of connections (closed loop), and accept latency at fixed offered
+//! loads (open loop).
+//!
+//! The gateway's Webex API address is one nothing listens on, so ingestion
+//! waits for Webex and the gateway's CPU goes to intake alone: this is the
+//! intake path's capacity. End to end measures everything together.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::{CpuWatch, Findings, IntakePoint, secs};
+use crate::load::{self, MakeDelivery};
+use crate::plan::Plan;
+use crate::report::{Row, Target};
+use crate::rig::{self, Gateway, Nats, Rig};
+use crate::webhook::{self, Author};
+
+/// Distinct message ids across the whole scenario: a repeated id would be a
+/// duplicate, which JetStream answers without storing.
+fn deliveries(base: &Arc<AtomicU64>) -> MakeDelivery {
+    let author = Author::synthetic();
+    let base = base.clone();
+    Arc::new(move |_| {
+        let n = base.fetch_add(1, Ordering::Relaxed);
+        webhook::delivery(&webhook::webex_id("MESSAGE", n), &author)
+    })
+}
+
+pub async fn run(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result<()> {
+    let dir = rig.world_dir("intake")?;
+    let nats = Nats::start().await?;
+    let gateway = Gateway::start(rig, &dir, &nats.url(), &rig::closed_address()?).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    found.memory.gateway_idle(gateway.proc.usage());
+    let ids = Arc::new(AtomicU64::new(1));
+    let pids = [("gateway", gateway.proc.pid())];
+
+    for &c in &plan.intake_connections {
+        let case = format!("{c} connections");
+        let watch = CpuWatch::start(&pids);
+        let run =
+            load::closed_loop(gateway.addr, c, plan.warmup, plan.window, deliveries(&ids)).await?;
+        found.cpu.push(watch.stop("intake", &case));
+        if run.errors > 0 || run.refused > 0 {
+            found.failures.push(format!(
+                "intake at {c} connections: {} refused, {} connection errors",
+                run.refused, run.errors
+            ));
+        }
+        let rate = run.rate();
+        let same = found.ceiling_at(c);
+        let mut row = Row::new("intake", &case, "webhooks accepted/s", rate, "/s").ratio(same);
+        row = if c == 64 {
+            row.target(Target::AtLeast(10_000.0))
+        } else {
+            row
+        };
+        found.rows.push(row);
+        found.rows.push(
+            Row::new(
+                "intake",
+                &case,
+                "vs JetStream at the same concurrency",
+                rate,
+                "/s",
+            )
+            .ratio(same)
+            .ratio_target(Target::AtLeast(0.5)),
+        );
+    }
+
+    for &offered in &plan.intake_rates {
+        let case = format!("{offered:.0}/s offered");
+        let count = (offered * plan.intake_open_seconds).round() as u64;
+        let watch = CpuWatch::start(&pids);
+        let run = load::open_loop(gateway.addr, offered, count, 32, deliveries(&ids)).await?;
+        found.cpu.push(watch.stop("intake", &case));
+        let accepted = run.accepted();
+        if accepted as u64 != count {
+            found.failures.push(format!(
+                "intake at {offered}/s: {} of {count} accepted",
+                accepted
+            ));
+        }
+        let latency = run.latencies().percentiles();
+        let lag = run.lags().percentiles();
+        let unit = found.ceiling_p50_ms();
+        let p99 = Row::new("intake", &case, "accept p99", latency.p99_ms, "ms").ratio(unit);
+        found
+            .rows
+            .push(Row::new("intake", &case, "accept p50", latency.p50_ms, "ms").ratio(unit));
+        found.rows.push(if (offered - 2000.0).abs() < 1.0 {
+            p99.target(Target::Below(10.0))
+        } else {
+            p99
+        });
+        found
+            .rows
+            .push(Row::new("intake", &case, "accept p999", latency.p999_ms, "ms").ratio(unit));
+        if lag.p99_ms > 5.0 {
+            found.rows.push(Row::new(
+                "intake",
+                &case,
+                "generator lag p99 (bench too slow)",
+                lag.p99_ms,
+                "ms",
+            ));
+        }
+        found.intake_open.push(IntakePoint { offered, latency });
+        // Let the gateway settle between loads.
+        tokio::time::sleep(secs(0.5)).await;
+    }
+    found.memory.gateway_loaded(gateway.proc.usage());
+    Ok(())
+}
