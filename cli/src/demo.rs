@@ -135,6 +135,7 @@ impl Demo {
                     kube_qps: 50.0,
                     kube_burst: 100,
                     follow_rollout: None,
+                    shutdown_grace: Duration::from_secs(5),
                 })
                 .await
                 .map_err(|e| start("worker")(e.to_string()))?;

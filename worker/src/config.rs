@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 
 use chatops_shared::config::{
     self, ClusterConfig, ConfigError, Env, FOLLOW_ROLLOUT, KUBE_BURST, KUBE_QPS, NatsConfig,
-    WORKER_CONCURRENCY,
+    SHUTDOWN_GRACE, WORKER_CONCURRENCY,
 };
 use chatops_shared::streams::StreamSettings;
 
@@ -24,6 +24,9 @@ pub struct WorkerConfig {
     /// Follow each change's rollout for at most this long (`None`: report
     /// as soon as the change is made).
     pub follow_rollout: Option<std::time::Duration>,
+    /// After SIGTERM, how long in-flight commands may take to finish before
+    /// they are handed back to the queue.
+    pub shutdown_grace: std::time::Duration,
 }
 
 impl WorkerConfig {
@@ -45,6 +48,7 @@ impl WorkerConfig {
                 "a positive number of calls per second",
                 |s| s.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0),
             )?,
+            shutdown_grace: env.duration_or(SHUTDOWN_GRACE, std::time::Duration::from_secs(25))?,
             follow_rollout: match env.get(FOLLOW_ROLLOUT) {
                 None => None,
                 Some(v) if v.eq_ignore_ascii_case("off") => None,

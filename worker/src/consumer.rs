@@ -55,12 +55,15 @@ pub enum Step {
 }
 
 impl Worker {
-    /// Consumes until `shutdown`; in-flight commands finish first.
+    /// Consumes until `shutdown`; in-flight commands finish first, unless
+    /// `abort` fires, which hands each back to the queue at once (NAK) for
+    /// another worker.
     pub async fn run(
         self: Arc<Self>,
         consumer: PullConsumer,
         concurrency: usize,
         shutdown: CancellationToken,
+        abort: CancellationToken,
     ) -> Result<(), async_nats::Error> {
         let messages = consumer
             .stream()
@@ -70,10 +73,10 @@ impl Worker {
         messages
             .take_until(shutdown.cancelled_owned())
             .for_each_concurrent(concurrency, |message| {
-                let this = self.clone();
+                let (this, abort) = (self.clone(), abort.clone());
                 async move {
                     match message {
-                        Ok(message) => this.handle(message).await,
+                        Ok(message) => this.handle(message, &abort).await,
                         Err(e) => tracing::warn!(error = %e, "command consumer error"),
                     }
                 }
@@ -82,14 +85,17 @@ impl Worker {
         Ok(())
     }
 
-    async fn handle(&self, message: jetstream::Message) {
+    async fn handle(&self, message: jetstream::Message, abort: &CancellationToken) {
         self.metrics.in_flight.inc();
-        let step = chatops_shared::consume::with_progress(
+        let work = chatops_shared::consume::with_progress(
             &message,
             self.progress_every,
             self.step(&message),
-        )
-        .await;
+        );
+        let step = tokio::select! {
+            step = work => step,
+            () = abort.cancelled() => Step::Retry(Duration::ZERO),
+        };
         self.metrics.in_flight.dec();
         let ack = match step {
             Step::Done(_) => message.double_ack().await,

@@ -20,9 +20,6 @@ use crate::consumer::Worker;
 use crate::limiter::Limiter;
 use crate::metrics::Metrics;
 
-/// How long in-flight commands may take to finish after a shutdown signal.
-const GRACE: Duration = Duration::from_secs(25);
-
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
     #[error(transparent)]
@@ -60,6 +57,7 @@ pub struct Application {
     worker: Arc<Worker>,
     consumer: PullConsumer,
     concurrency: usize,
+    grace: Duration,
 }
 
 impl std::fmt::Debug for Application {
@@ -118,6 +116,7 @@ impl Application {
             worker,
             consumer,
             concurrency: config.concurrency,
+            grace: config.shutdown_grace,
         })
     }
 
@@ -138,20 +137,28 @@ impl Application {
             .route("/healthz", get(|| async { "ok" }))
             .route("/metrics", get(metrics))
             .with_state(self.metrics.clone());
-        let consuming = tokio::spawn(self.worker.clone().run(
+        let abort = tokio_util::sync::CancellationToken::new();
+        let mut consuming = tokio::spawn(self.worker.clone().run(
             self.consumer,
             self.concurrency,
             token.clone(),
+            abort.clone(),
         ));
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(token.clone().cancelled_owned())
             .await;
-        match tokio::time::timeout(GRACE, consuming).await {
-            Ok(Ok(Err(e))) => tracing::error!(error = %e, "the consumer stopped with an error"),
-            Ok(_) => {}
-            Err(_) => tracing::warn!(
-                "in-flight commands did not finish within the grace period; they will be redelivered"
-            ),
+        let finished = match tokio::time::timeout(self.grace, &mut consuming).await {
+            Ok(finished) => finished,
+            Err(_) => {
+                tracing::warn!(
+                    "in-flight commands did not finish within the grace period; handing them back"
+                );
+                abort.cancel();
+                consuming.await
+            }
+        };
+        if let Ok(Err(e)) = finished {
+            tracing::error!(error = %e, "the consumer stopped with an error");
         }
         tracing::info!("worker stopped");
         served

@@ -108,6 +108,7 @@ async fn workers(nats: &NatsServer, kube: &KubeSandbox) -> Vec<tokio::sync::ones
                 kube_qps: 10_000.0,
                 kube_burst: 10_000,
                 follow_rollout: None,
+                shutdown_grace: Duration::from_secs(5),
             })
             .await
             .expect("worker");

@@ -155,11 +155,9 @@ async fn a_worker_killed_while_applying_a_restart_leaves_exactly_one_new_revisio
     let restart = command(CommandKind::Restart, "web");
     let before = revisions();
     publish(&js, &restart).await;
-    chatops_testkit::eventually("the first worker to be patching", LIMIT, || async {
-        kube.requests()
-            .iter()
-            .any(|r| r.method == "PATCH")
-            .then_some(())
+    // Delivered and not acknowledged: the worker is inside the slow PATCH.
+    chatops_testkit::eventually("the first worker to be applying", LIMIT, || async {
+        (crate::helpers::in_flight(&js).await == 1).then_some(())
     })
     .await;
     first.signal("KILL");
@@ -313,4 +311,62 @@ async fn followed_rollouts_report_progress_then_completion_or_the_deadline() {
         "{}",
         done[&broken.id].message
     );
+}
+
+#[tokio::test]
+async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    let (url, api) = (nats.url(), kube.url());
+    let env = |grace: &'static str| {
+        vec![
+            ("NATS_URL", url.clone()),
+            ("CLUSTER_URL", api.clone()),
+            ("KUBERNETES_TOKEN", TOKEN.to_owned()),
+            ("WORKER_ADDR", "127.0.0.1:0".to_owned()),
+            ("CHATOPS_ACK_WAIT", "2s".to_owned()),
+            ("CHATOPS_MAX_DELIVER", "3".to_owned()),
+            ("CHATOPS_SHUTDOWN_GRACE", grace.to_owned()),
+        ]
+    };
+    let spawn = |vars: Vec<(&'static str, String)>| {
+        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        Process::spawn(Path::new(env!("CARGO_BIN_EXE_worker")), &[], &pairs)
+    };
+    let mut first = spawn(env("1s"));
+    first.wait_for_line("worker started", LIMIT).await;
+    kube.inject(
+        Fault::latency(Duration::from_secs(120))
+            .method("PATCH")
+            .times(1),
+    );
+    let cmd = command(scale(4), "web");
+    publish(&js, &cmd).await;
+    chatops_testkit::eventually("the first worker to be applying", LIMIT, || async {
+        (crate::helpers::in_flight(&js).await == 1).then_some(())
+    })
+    .await;
+    let stopping = std::time::Instant::now();
+    first.signal("TERM");
+    let (code, output) = first.wait(LIMIT).await;
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(10),
+        "stopped after the grace period, not the PATCH"
+    );
+    assert!(output.contains("handing them back"), "{output}");
+
+    let mut second = spawn(env("25s"));
+    second.wait_for_line("worker started", LIMIT).await;
+    let results = finals(&js, &[cmd.id]).await;
+    assert!(
+        matches!(
+            results[&cmd.id].outcome,
+            Outcome::Applied | Outcome::AlreadyApplied
+        ),
+        "{:?}",
+        results[&cmd.id]
+    );
+    assert_eq!(replicas(&kube, "web"), 4);
 }

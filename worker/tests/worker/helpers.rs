@@ -182,3 +182,16 @@ pub fn image(kube: &KubeSandbox, name: &str, container: usize) -> String {
 pub fn writes(kube: &KubeSandbox) -> usize {
     kube.requests().iter().filter(|r| r.is_write()).count()
 }
+
+/// Commands delivered to a worker and not yet acknowledged.
+pub async fn in_flight(js: &jetstream::Context) -> u64 {
+    let stream = js
+        .get_stream(chatops_shared::streams::COMMANDS_STREAM)
+        .await
+        .expect("stream");
+    let mut consumer: jetstream::consumer::PullConsumer = stream
+        .get_consumer(chatops_shared::streams::WORKERS_CONSUMER)
+        .await
+        .expect("consumer");
+    consumer.info().await.expect("info").num_ack_pending as u64
+}
