@@ -64,20 +64,22 @@ fn build(profile_dir: &Path) -> Result<(), String> {
         .ok_or("no target directory above the profile's")?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     eprintln!("faults: cargo build --bin gateway --bin worker --profile {profile}");
-    let status = Command::new(&cargo)
+    let output = Command::new(&cargo)
         .args(["build", "--quiet", "--bin", "gateway", "--bin", "worker"])
         .args(["--profile", profile])
         .arg("--manifest-path")
         .arg(workspace.join("Cargo.toml"))
         .arg("--target-dir")
         .arg(target_dir)
-        .status()
+        .output()
         .map_err(|e| format!("cannot run cargo to build the gateway and worker: {e}"))?;
-    if status.success() {
+    if output.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "cargo build of the gateway and worker failed: {status}"
+            "cargo build of the gateway and worker failed ({}):\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
         ))
     }
 }

@@ -11,6 +11,8 @@
 
 mod bins;
 mod cluster;
+mod hostile;
 mod scenarios;
+mod secrets;
 mod tally;
 mod world;

@@ -277,7 +277,15 @@ pub async fn settle(w: &World, scenario: &str, sent: &[Sent]) -> Row {
             continue;
         }
         if finals.len() > 1 {
-            problems.push(format!("{}: {} final replies", s.order.text, finals.len()));
+            problems.push(format!(
+                "{}: {} final replies: {:?}",
+                s.order.text,
+                finals.len(),
+                finals
+                    .iter()
+                    .map(|m| format!("{} {}", m.created, text(m)))
+                    .collect::<Vec<_>>()
+            ));
         }
         let acks: Vec<String> = w
             .bot_replies(&s.message.id)
@@ -316,7 +324,20 @@ pub async fn settle(w: &World, scenario: &str, sent: &[Sent]) -> Row {
         }
     }
     row.print();
-    assert!(problems.is_empty(), "{scenario}:\n{}", problems.join("\n"));
+    if !problems.is_empty() {
+        let warnings: String = w
+            .outputs()
+            .iter()
+            .map(|(n, o)| {
+                let lines: Vec<&str> = o
+                    .lines()
+                    .filter(|l| l.contains("WARN") || l.contains("ERROR"))
+                    .collect();
+                format!("--- {n}\n{}\n", lines.join("\n"))
+            })
+            .collect();
+        panic!("{scenario}:\n{}\n{warnings}", problems.join("\n"));
+    }
     assert_eq!(row.lost, 0);
     assert_eq!(row.doubled, 0);
     assert_eq!(row.final_replies, row.accepted);

@@ -1,0 +1,142 @@
+//! Secrets never leave: gateways and workers logging at `trace` (text and
+//! JSON) through a normal flow and a series of failures print neither the
+//! bot token, nor the webhook secret, nor the Kubernetes token; nor do the
+//! bot's replies or the gateway's answers carry them.
+
+use chatops_sandbox::kube::Fault as KubeFault;
+use chatops_sandbox::webex::{Fault as WebexFault, spark_signature};
+use chatops_testkit::Process;
+
+use crate::bins::bins;
+use crate::tally::{orders, send, settle};
+use crate::world::{ALICE, LIMIT, MALLORY, Options, SECRETS, START, WEBHOOK_SECRET, World};
+
+fn with(env: &[(String, String)], extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    let mut env = env.to_vec();
+    for (k, v) in extra {
+        env.retain(|(key, _)| key != k);
+        env.push(((*k).to_owned(), (*v).to_owned()));
+    }
+    env
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_appears_in_any_log_at_trace_in_text_or_json_nor_in_replies() {
+    let mut w = World::start(Options {
+        deployments: 12,
+        gateways: 0,
+        workers: 0,
+        env: vec![("RUST_LOG".to_owned(), "trace".to_owned())],
+        ..Options::default()
+    })
+    .await;
+    let (gw, wk) = (w.gateway_env(), w.worker_env());
+    let text_gateway = w.spawn_gateway_with(&gw).await;
+    w.spawn_gateway_with(&with(&gw, &[("LOG_FORMAT", "json")]))
+        .await;
+    w.spawn_worker_with(&wk).await;
+    w.spawn_worker_with(&with(&wk, &[("LOG_FORMAT", "json")]))
+        .await;
+    w.register_webhook(&text_gateway).await;
+
+    // Failures along the way: Kubernetes and Webex errors, refusals.
+    w.kube.inject(KubeFault::status(503).times(3));
+    w.kube
+        .inject(KubeFault::status(401).path("/apis/apps/v1/namespaces/default/deployments/app-11"));
+    w.wx.inject(WebexFault::status("POST", "/v1/messages", 500).times(2));
+    w.wx.inject(WebexFault::status("GET", "/v1/messages/*", 503).times(2));
+    let sent = send(&w, &orders(0, 9));
+    for text in [
+        "status app-0",
+        "list",
+        "history app-1",
+        "help",
+        "scale app-0 to 999",
+        "scale app-0 to 2 in kube-system",
+        "restart app-10",
+        "restart app-11",
+        "restart missing",
+    ] {
+        w.say(ALICE, text);
+    }
+    w.say(MALLORY, "scale app-0 to 0");
+    let http = chatops_testkit::http();
+    for (body, signature) in [
+        (b"{}".as_slice(), "0".repeat(40)),
+        (
+            b"{\"data\":1}".as_slice(),
+            spark_signature(WEBHOOK_SECRET, b"{\"data\":1}"),
+        ),
+    ] {
+        let answer = http
+            .post(format!("http://{text_gateway}/webhooks/webex"))
+            .header("content-type", "application/json")
+            .header("x-spark-signature", signature)
+            .body(body)
+            .send()
+            .await
+            .expect("the gateway answers");
+        let text = answer.text().await.unwrap_or_default();
+        assert!(SECRETS.iter().all(|s| !text.contains(s)), "{text}");
+    }
+    settle(&w, "secrets at trace (text+json)", &sent).await;
+    let room = w.wx.messages_in(w.wx.default_room_id());
+    assert!(
+        room.len() > 20,
+        "the bot answered everything: {}",
+        room.len()
+    );
+    for m in &room {
+        let all = format!("{:?} {:?}", m.markdown, m.text);
+        assert!(SECRETS.iter().all(|s| !all.contains(s)), "{all}");
+    }
+
+    // A worker whose token Kubernetes refuses (alone, so the next command
+    // is its), and a gateway whose token Webex refuses: their complaints
+    // name no token.
+    let bad_kube = "kube-token-REFUSED-0d15ea5e";
+    let bad_bot = "bot-token-REFUSED-fee1dead";
+    while !w.workers.is_empty() {
+        w.kill_worker(0).await;
+    }
+    let mut worker = Process::spawn(
+        &bins().worker,
+        &[],
+        &pairs(&with(&wk, &[("KUBERNETES_TOKEN", bad_kube)])),
+    );
+    worker.wait_for_line("worker started", START).await;
+    let mut gateway = Process::spawn(
+        &bins().gateway,
+        &[],
+        &pairs(&with(&gw, &[("WEBEX_BOT_TOKEN", bad_bot)])),
+    );
+    gateway
+        .wait_for_line("cannot ask Webex who the bot is", START)
+        .await;
+    let seen = w.kube.requests().len();
+    w.say(ALICE, "restart app-9");
+    chatops_testkit::eventually("Kubernetes to refuse the worker", LIMIT, || async {
+        w.kube.requests()[seen..]
+            .iter()
+            .any(|r| r.status == Some(401))
+            .then_some(())
+    })
+    .await;
+    for (name, p) in [("refused worker", &worker), ("refused gateway", &gateway)] {
+        let output = p.output();
+        for secret in SECRETS.iter().chain(&[bad_kube, bad_bot]) {
+            assert!(
+                !output.contains(secret),
+                "{name} printed a token:\n{output}"
+            );
+        }
+        assert!(!output.contains("panicked"), "{name}:\n{output}");
+    }
+    w.assert_clean_outputs();
+    let lines: usize = w.outputs().iter().map(|(_, o)| o.lines().count()).sum();
+    assert!(lines > 1000, "trace logging was on: {lines} lines");
+}
+
+fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
+    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
