@@ -79,6 +79,8 @@ pub struct Application {
     policy: Arc<Policy>,
     events: PullConsumer,
     results: PullConsumer,
+    processed: streams::Record,
+    replies: streams::Record,
 }
 
 impl Application {
@@ -110,6 +112,10 @@ impl Application {
             }
         };
         let events = consumer(streams::EVENTS_STREAM, streams::INGESTION_CONSUMER).await?;
+        let processed =
+            streams::ensure_record(&jetstream, streams::PROCESSED_BUCKET, &config.streams).await?;
+        let replies =
+            streams::ensure_record(&jetstream, streams::REPLIES_BUCKET, &config.streams).await?;
         let results = consumer(streams::RESULTS_STREAM, streams::NOTIFIER_CONSUMER).await?;
         let state = AppState {
             client,
@@ -127,6 +133,8 @@ impl Application {
             policy,
             events,
             results,
+            processed,
+            replies,
         })
     }
 
@@ -147,75 +155,50 @@ impl Application {
         );
         let progress_every = chatops_shared::consume::progress_period(self.config.streams.ack_wait);
         let mut tasks = tokio::task::JoinSet::new();
-        {
-            let (state, config, policy, webex, token) = (
-                self.state.clone(),
-                self.config.clone(),
-                self.policy.clone(),
-                webex.clone(),
-                token.clone(),
-            );
-            let events = self.events;
-            tasks.spawn(async move {
-                let Some(bot) = identify(&webex, config.webex.bot_name.as_deref(), &token).await
-                else {
-                    return;
-                };
-                tracing::info!(bot_id = %bot.id, mention = %bot.mention_name, "ingestion started");
-                let processed = match streams::ensure_record(
-                    &state.jetstream,
-                    streams::PROCESSED_BUCKET,
-                    &config.streams,
-                )
-                .await
-                {
-                    Ok(b) => b,
-                    Err(e) => return tracing::error!(error = %e, "ingestion cannot start"),
-                };
-                let ingestion = Arc::new(Ingestion {
-                    jetstream: state.jetstream.clone(),
-                    webex,
-                    policy,
-                    defaults: Defaults {
-                        namespace: config.default_namespace.clone(),
-                        max_replicas: config.max_replicas,
-                    },
-                    bot,
-                    processed,
-                    max_message_age: config.max_message_age,
-                    progress_every,
-                    metrics: state.metrics.clone(),
-                });
-                if let Err(e) = ingestion.run(events, token).await {
-                    tracing::error!(error = %e, "ingestion stopped");
-                }
+        let notifier = Arc::new(Notifier {
+            webex: webex.clone(),
+            replies: self.replies,
+            progress_every,
+            metrics: self.state.metrics.clone(),
+        });
+        let stop = token.clone();
+        tasks.spawn(async move {
+            if let Err(e) = notifier.run(self.results, stop).await {
+                tracing::error!(error = %e, "the notifier stopped");
+            }
+        });
+        let (state, config, policy, stop) = (
+            self.state.clone(),
+            self.config.clone(),
+            self.policy.clone(),
+            token.clone(),
+        );
+        let (events, processed) = (self.events, self.processed);
+        tasks.spawn(async move {
+            // Ingestion needs the bot's name to strip mentions; intake and
+            // the notifier do not wait for it.
+            let Some(bot) = identify(&webex, config.webex.bot_name.as_deref(), &stop).await else {
+                return;
+            };
+            tracing::info!(bot_id = %bot.id, mention = %bot.mention_name, "ingestion started");
+            let ingestion = Arc::new(Ingestion {
+                jetstream: state.jetstream.clone(),
+                webex,
+                policy,
+                defaults: Defaults {
+                    namespace: config.default_namespace.clone(),
+                    max_replicas: config.max_replicas,
+                },
+                bot,
+                processed,
+                max_message_age: config.max_message_age,
+                progress_every,
+                metrics: state.metrics.clone(),
             });
-        }
-        {
-            let (state, config, token) = (self.state.clone(), self.config.clone(), token.clone());
-            let results = self.results;
-            tasks.spawn(async move {
-                let replies = match streams::ensure_record(
-                    &state.jetstream,
-                    streams::REPLIES_BUCKET,
-                    &config.streams,
-                )
-                .await
-                {
-                    Ok(b) => b,
-                    Err(e) => return tracing::error!(error = %e, "the notifier cannot start"),
-                };
-                let notifier = Arc::new(Notifier {
-                    webex,
-                    replies,
-                    progress_every,
-                    metrics: state.metrics.clone(),
-                });
-                if let Err(e) = notifier.run(results, token).await {
-                    tracing::error!(error = %e, "the notifier stopped");
-                }
-            });
-        }
+            if let Err(e) = ingestion.run(events, stop).await {
+                tracing::error!(error = %e, "ingestion stopped");
+            }
+        });
         let listener = crate::limits::GuardedListener::new(self.listener, &self.config.limits);
         let serving = axum::serve(listener, self.router)
             .with_graceful_shutdown(token.clone().cancelled_owned());
