@@ -136,11 +136,13 @@ pub fn writes(w: &World) -> BTreeMap<String, usize> {
     let mut out = BTreeMap::new();
     for r in w.kube.requests() {
         let ok = r.status.is_some_and(|s| (200..300).contains(&s));
-        if r.is_write() && ok && !r.query.contains("dryRun") {
-            if let Some(name) = r.path.strip_prefix(prefix) {
-                let name = name.split('/').next().unwrap_or_default();
-                *out.entry(name.to_owned()).or_insert(0) += 1;
-            }
+        if r.is_write()
+            && ok
+            && !r.query.contains("dryRun")
+            && let Some(name) = r.path.strip_prefix(prefix)
+        {
+            let name = name.split('/').next().unwrap_or_default();
+            *out.entry(name.to_owned()).or_insert(0) += 1;
         }
     }
     out
