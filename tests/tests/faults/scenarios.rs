@@ -146,13 +146,14 @@ async fn a_three_node_cluster_losing_a_replica_and_getting_it_back_loses_and_dou
     soak(|_| cluster_node_lost(false)).await;
 }
 
-/// Found by this suite, not fixed yet: while the streams elect new leaders
-/// (several seconds on a loaded machine), ingestion's publish of a command
-/// fails on every delivery of its event (NAK, 1 s), re-posting "queued:"
-/// each time, until CHATOPS_MAX_DELIVER runs out and the accepted event is
-/// dropped: no command, no result, no final reply.
+/// Found by this suite, not fixed yet, and intermittent (it passes on an
+/// idle machine): while the streams elect new leaders (many seconds on a
+/// loaded machine), ingestion's publish of a command fails on every
+/// delivery of its event (NAK after 1 s), re-posting "queued:" each time,
+/// until CHATOPS_MAX_DELIVER runs out and the accepted event is dropped: no
+/// command, no result, no final reply. Run it with `-- --ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "known loss during a stream leader election (see the comment)"]
+#[ignore = "intermittent loss during a slow stream leader election (see the comment)"]
 async fn a_three_node_cluster_losing_the_command_stream_leader_loses_and_doubles_nothing() {
     soak(|_| cluster_node_lost(true)).await;
 }
