@@ -30,6 +30,10 @@ use crate::policy::{Access, Policy};
 use crate::replies;
 use crate::webex::{Message, NewMessage, Person, WebexClient, WebexError};
 
+/// How long one event keeps trying to publish its command before it is
+/// handed back (NATS restarts and leader elections take seconds).
+const PUBLISH_BUDGET: Duration = Duration::from_secs(60);
+
 /// Events fetched from Webex at once.
 const CONCURRENCY: usize = 32;
 
@@ -113,13 +117,6 @@ impl Transient {
             source: e.into(),
             retry_after,
         }
-    }
-
-    /// The NAK delay: what Webex asked for, else a short pause.
-    fn delay(&self) -> Duration {
-        self.retry_after
-            .unwrap_or(Duration::from_secs(1))
-            .min(Duration::from_secs(60))
     }
 }
 
@@ -390,13 +387,22 @@ impl Ingestion {
                 headers.insert(subjects::COMMAND_ID_HEADER, command.id.to_string().as_str());
                 let payload = serde_json::to_vec(&command)
                     .map_err(|e| Transient::new("encoding the command", e))?;
-                let stored = self
-                    .jetstream
-                    .publish_with_headers(subject, headers, payload.into())
-                    .await
-                    .map_err(|e| Transient::new("publishing the command", e))?
-                    .await
-                    .map_err(|e| Transient::new("publishing the command", e))?;
+                // Held (with progress acks) through a NATS restart or an
+                // election, so the event does not spend its deliveries.
+                let publishing = chatops_shared::nats::publish_durably(
+                    &self.jetstream,
+                    subject,
+                    headers,
+                    payload.into(),
+                    PUBLISH_BUDGET,
+                );
+                let stored = chatops_shared::consume::with_progress(
+                    message,
+                    self.progress_every,
+                    publishing,
+                )
+                .await
+                .map_err(|e| Transient::new("publishing the command", e))?;
                 tracing::info!(
                     command_id = %command.id,
                     seq = stored.sequence,
@@ -432,8 +438,16 @@ async fn ack(message: &jetstream::Message) {
 }
 
 async fn nak(message: &jetstream::Message, e: &Transient) {
-    tracing::warn!(error = %e, delay = ?e.delay(), "event will be retried");
-    if let Err(e) = message.ack_with(AckKind::Nak(Some(e.delay()))).await {
+    // What Webex asked for, else longer with each delivery: 1, 2, 4 ... 60 s.
+    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
+    let exponent = u32::try_from(delivered.clamp(1, 7) - 1).unwrap_or(0);
+    let backoff = Duration::from_secs(1u64 << exponent).min(Duration::from_secs(60));
+    let delay = e
+        .retry_after
+        .unwrap_or(backoff)
+        .min(Duration::from_secs(60));
+    tracing::warn!(error = %e, ?delay, "event will be retried");
+    if let Err(e) = message.ack_with(AckKind::Nak(Some(delay))).await {
         tracing::warn!(error = %e, "cannot nak an event; it will be redelivered after the ack wait");
     }
 }

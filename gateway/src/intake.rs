@@ -26,6 +26,9 @@ pub const MAX_BODY: usize = 64 * 1024;
 
 pub const SIGNATURE_HEADER: &str = "x-spark-signature";
 
+/// How long intake keeps trying to store an event before answering 503.
+const PUBLISH_BUDGET: std::time::Duration = std::time::Duration::from_secs(4);
+
 /// A Webex webhook delivery. Only what the gateway uses is read; unknown
 /// fields are ignored and optional ones may be absent.
 #[derive(Debug, Clone, Deserialize)]
@@ -232,13 +235,17 @@ async fn accept(
     let mut nats_headers = HeaderMap::new();
     nats_headers.insert(subjects::MSG_ID_HEADER, envelope.data.id.as_str());
     nats_headers.insert(subjects::COMMAND_ID_HEADER, command_id.to_string().as_str());
-    let ack = state
-        .jetstream
-        .publish_with_headers(subjects::EVENTS, nats_headers, body.clone())
-        .await
-        .map_err(|e| IntakeError::Unavailable(e.into()))?
-        .await
-        .map_err(|e| IntakeError::Unavailable(e.into()))?;
+    // Webex never retries a delivery: ride out a NATS restart or leader
+    // election briefly rather than answer 503 at once.
+    let ack = chatops_shared::nats::publish_durably(
+        &state.jetstream,
+        subjects::EVENTS.to_owned(),
+        nats_headers,
+        body.clone(),
+        PUBLISH_BUDGET,
+    )
+    .await
+    .map_err(IntakeError::Unavailable)?;
     tracing::info!(command_id = %command_id, message_id = %envelope.data.id, seq = ack.sequence, duplicate = ack.duplicate, "webhook queued");
     Ok(if ack.duplicate {
         Accepted::Duplicate

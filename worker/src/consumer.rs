@@ -22,6 +22,9 @@ use crate::error::ApplyError;
 use crate::fence::Position;
 use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
 
+/// How long a result keeps trying to reach the stream.
+const PUBLISH_BUDGET: Duration = Duration::from_secs(60);
+
 /// How often a followed rollout is looked at.
 const ROLLOUT_POLL: Duration = Duration::from_millis(500);
 
@@ -171,7 +174,7 @@ impl Worker {
         let result = self.result(&command, result, attempts, started);
         if let Err(e) = self.publish(&result).await {
             tracing::warn!(error = %e, "cannot publish the result; the command will be redelivered");
-            return Step::Retry(Duration::from_secs(1));
+            return Step::Retry(backoff(delivered));
         }
         self.metrics
             .results
@@ -317,10 +320,15 @@ impl Worker {
             result.command_id.to_string().as_str(),
         );
         let payload = serde_json::to_vec(result)?;
-        self.jetstream
-            .publish_with_headers(subject, headers, payload.into())
-            .await?
-            .await?;
+        // A NATS restart or election must not spend the command's deliveries.
+        chatops_shared::nats::publish_durably(
+            &self.jetstream,
+            subject,
+            headers,
+            payload.into(),
+            PUBLISH_BUDGET,
+        )
+        .await?;
         Ok(())
     }
 }

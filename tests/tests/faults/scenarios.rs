@@ -141,26 +141,19 @@ async fn replicas(w: &World, stream: &str) -> Option<(String, Vec<(String, bool)
     Some((cluster.leader?, peers))
 }
 
-/// Found by this suite, not fixed yet, and intermittent (it passes on an
-/// idle machine): every node leads some stream (or the meta group), so
-/// losing any node means elections; while they last, the worker cannot
-/// publish results ("no stream found for given subject"), NAKs after 1 s,
-/// and once CHATOPS_MAX_DELIVER runs out the applied command is dropped
-/// with no result and no reply. Run it with `-- --ignored`.
+/// Every node leads some stream (or the meta group), so losing any node
+/// means elections; while they last, publishes fail. Found by this suite:
+/// a NAK after a fixed second used to spend a command's deliveries within
+/// one election and drop it; publishes now retry in-process through it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "intermittent loss during slow stream leader elections (see the comment)"]
 async fn a_three_node_cluster_losing_a_replica_and_getting_it_back_loses_and_doubles_nothing() {
     soak(|_| cluster_node_lost(false)).await;
 }
 
-/// Found by this suite, not fixed yet, and intermittent (it passes on an
-/// idle machine): while the streams elect new leaders (many seconds on a
-/// loaded machine), ingestion's publish of a command fails on every
-/// delivery of its event (NAK after 1 s), re-posting "queued:" each time,
-/// until CHATOPS_MAX_DELIVER runs out and the accepted event is dropped: no
-/// command, no result, no final reply. Run it with `-- --ignored`.
+/// While the command stream elects a new leader (many seconds on a loaded
+/// machine), ingestion cannot publish; it holds the event (progress acks)
+/// and retries instead of spending the event's deliveries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "intermittent loss during a slow stream leader election (see the comment)"]
 async fn a_three_node_cluster_losing_the_command_stream_leader_loses_and_doubles_nothing() {
     soak(|_| cluster_node_lost(true)).await;
 }
