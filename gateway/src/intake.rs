@@ -27,7 +27,7 @@ pub const MAX_BODY: usize = 64 * 1024;
 pub const SIGNATURE_HEADER: &str = "x-spark-signature";
 
 /// How long intake keeps trying to store an event before answering 503.
-const PUBLISH_BUDGET: std::time::Duration = std::time::Duration::from_secs(4);
+const PUBLISH_BUDGET: std::time::Duration = std::time::Duration::from_secs(8);
 
 /// A Webex webhook delivery. Only what the gateway uses is read; unknown
 /// fields are ignored and optional ones may be absent.
