@@ -505,9 +505,8 @@ pub(crate) fn delete(
 /// (orphaning) kept without the owner reference.
 fn release_children(store: &mut Store, namespace: &str, owner_uid: &str, orphan: bool) {
     let owned: Vec<Value> = store
-        .list(&REPLICA_SET, Some(namespace))
+        .controlled_by(&REPLICA_SET, namespace, owner_uid)
         .into_iter()
-        .filter(|rs| owned_by(rs, owner_uid))
         .cloned()
         .collect();
     for mut rs in owned {
@@ -523,7 +522,9 @@ fn release_children(store: &mut Store, namespace: &str, owner_uid: &str, orphan:
     }
 }
 
-/// Whether `object` names `owner_uid` as its controller.
+/// Whether `object` names `owner_uid` as its controller (what
+/// [`Store::controlled_by`] indexes).
+#[cfg(test)]
 pub(crate) fn owned_by(object: &Value, owner_uid: &str) -> bool {
     object["metadata"]["ownerReferences"]
         .as_array()

@@ -21,13 +21,12 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::Shared;
-use super::api::owned_by;
 use super::deployment::{
     self, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, NOT_COPIED, REVISION, REVISION_HISTORY,
 };
 use super::meta::{self, str_at};
 use super::resources::{DEPLOYMENT, REPLICA_SET};
-use super::store::Store;
+use super::store::{DeploymentKey, Store};
 
 /// A rollout in progress: steps taken at even intervals from `start`.
 #[derive(Debug, Clone)]
@@ -38,10 +37,20 @@ struct Episode {
     done: u32,
 }
 
-/// Runs until the sandbox stops: reconcile everything, then sleep until the
-/// next step is due or a write wakes it.
+/// What the controller remembers between passes.
+#[derive(Debug, Default)]
+struct State {
+    episodes: HashMap<DeploymentKey, Episode>,
+    /// When each Deployment's next rollout step (or deadline) is due.
+    due: HashMap<DeploymentKey, Instant>,
+    /// The settings of the last pass; a change reconciles everything.
+    settings: Option<Settings>,
+}
+
+/// Runs until the sandbox stops: reconcile what changed, then sleep until
+/// the next step is due or a write wakes it.
 pub(crate) async fn run(shared: Arc<Shared>) {
-    let mut episodes: HashMap<(String, String), Episode> = HashMap::new();
+    let mut state = State::default();
     loop {
         let settings = Settings {
             rollout: shared.rollout(),
@@ -49,7 +58,7 @@ pub(crate) async fn run(shared: Arc<Shared>) {
         };
         let next = {
             let mut store = shared.lock_store();
-            reconcile_all(&mut store, &mut episodes, Instant::now(), &settings)
+            reconcile_changed(&mut store, &mut state, Instant::now(), settings)
         };
         match next {
             Some(at) => {
@@ -64,29 +73,54 @@ pub(crate) async fn run(shared: Arc<Shared>) {
 }
 
 /// What the controller reads from the sandbox's run-time settings.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 struct Settings {
     rollout: Duration,
     unpullable: Vec<String>,
 }
 
-/// One pass over every Deployment; returns when the next step is due.
-fn reconcile_all(
+/// One pass over the Deployments that need it: those written (or whose
+/// ReplicaSets were) since the last pass, and those with a step due; every
+/// one after a change of settings. Returns when the next step is due.
+///
+/// Reconciling only these is what a pass over all of them would do: a
+/// Deployment nobody wrote and with nothing due reconciles to itself. The
+/// controller's own writes are the outcome of the pass, so they do not
+/// call for another.
+fn reconcile_changed(
     store: &mut Store,
-    episodes: &mut HashMap<(String, String), Episode>,
+    state: &mut State,
     now: Instant,
-    settings: &Settings,
+    settings: Settings,
 ) -> Option<Instant> {
-    let deployments: Vec<Value> = store.list(&DEPLOYMENT, None).into_iter().cloned().collect();
-    let live: Vec<(String, String)> = deployments.iter().map(key).collect();
-    episodes.retain(|k, _| live.contains(k));
-    deployments
-        .iter()
-        .filter_map(|d| reconcile(store, episodes, d, now, settings))
-        .min()
+    let mut keys = store.take_dirty();
+    if state.settings.as_ref() != Some(&settings) {
+        keys.extend(store.list(&DEPLOYMENT, None).into_iter().map(key));
+    }
+    keys.extend(
+        state
+            .due
+            .iter()
+            .filter(|(_, at)| **at <= now)
+            .map(|(k, _)| k.clone()),
+    );
+    for k in keys {
+        let Some(d) = store.get(&DEPLOYMENT, &k.0, &k.1).cloned() else {
+            state.episodes.remove(&k);
+            state.due.remove(&k);
+            continue;
+        };
+        match reconcile(store, &mut state.episodes, &d, now, &settings) {
+            Some(at) => state.due.insert(k, at),
+            None => state.due.remove(&k),
+        };
+    }
+    store.take_dirty();
+    state.settings = Some(settings);
+    state.due.values().min().copied()
 }
 
-fn key(d: &Value) -> (String, String) {
+fn key(d: &Value) -> DeploymentKey {
     (
         str_at(d, "/metadata/namespace").to_owned(),
         str_at(d, "/metadata/name").to_owned(),
@@ -165,7 +199,7 @@ impl Counts {
 
 fn reconcile(
     store: &mut Store,
-    episodes: &mut HashMap<(String, String), Episode>,
+    episodes: &mut HashMap<DeploymentKey, Episode>,
     d: &Value,
     now: Instant,
     settings: &Settings,
@@ -177,9 +211,8 @@ fn reconcile(
     let desired = int(d, "/spec/replicas");
     let template = &d["spec"]["template"];
     let mut owned: Vec<Value> = store
-        .list(&REPLICA_SET, Some(&namespace))
+        .controlled_by(&REPLICA_SET, &namespace, &uid)
         .into_iter()
-        .filter(|rs| owned_by(rs, &uid))
         .cloned()
         .collect();
     owned.sort_by_key(deployment::revision_of);
@@ -632,9 +665,8 @@ fn clean_up_history(store: &mut Store, d: &Value, namespace: &str, uid: &str) {
     let limit = usize::try_from(int(d, "/spec/revisionHistoryLimit")).unwrap_or(0);
     let newest = deployment::revision_of(d);
     let mut idle: Vec<(u64, String)> = store
-        .list(&REPLICA_SET, Some(namespace))
+        .controlled_by(&REPLICA_SET, namespace, uid)
         .into_iter()
-        .filter(|rs| owned_by(rs, uid))
         .filter(|rs| deployment::revision_of(rs) != newest && int(rs, "/spec/replicas") == 0)
         .map(|rs| {
             (

@@ -1,9 +1,11 @@
 //! The object store: every object by type, namespace and name, one
 //! cluster-wide `resourceVersion` counter that every write advances, and the
 //! event history that watches replay from a resourceVersion before going
-//! live.
+//! live. Two indexes keep the controller's work proportional to what
+//! changed: objects by the uid of their controller, and the Deployments
+//! written (or whose ReplicaSets were) since the controller last looked.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -64,10 +66,19 @@ impl Key {
     }
 }
 
+/// A Deployment, by namespace and name.
+pub(crate) type DeploymentKey = (String, String);
+
 /// All objects, behind the sandbox's one lock.
 #[derive(Debug)]
 pub(crate) struct Store {
     objects: BTreeMap<Key, Value>,
+    /// Keys of the objects whose controller (an owner reference with
+    /// `controller: true`) has this uid.
+    controlled: HashMap<String, BTreeSet<Key>>,
+    /// Deployments written, or whose ReplicaSets were, since the controller
+    /// last took this set.
+    dirty: BTreeSet<DeploymentKey>,
     revision: u64,
     history: VecDeque<Arc<Event>>,
     live: broadcast::Sender<Arc<Event>>,
@@ -77,6 +88,8 @@ impl Default for Store {
     fn default() -> Self {
         Self {
             objects: BTreeMap::new(),
+            controlled: HashMap::new(),
+            dirty: BTreeSet::new(),
             revision: 0,
             history: VecDeque::new(),
             live: broadcast::channel(LIVE_BUFFER).0,
@@ -103,14 +116,42 @@ impl Store {
     }
 
     /// Objects of a type, in one namespace or (None) in all, by namespace
-    /// then name.
+    /// then name. Keys sort by type, then namespace, then name, so this is
+    /// one range of the map, not a walk over every object.
     pub(crate) fn list(&self, rt: &ResourceType, namespace: Option<&str>) -> Vec<&Value> {
+        let from = Key::new(rt, namespace.unwrap_or(""), "");
         self.objects
-            .iter()
-            .filter(|(k, _)| k.group == rt.group && k.plural == rt.plural)
-            .filter(|(k, _)| namespace.is_none_or(|ns| k.namespace == ns))
+            .range(from..)
+            .take_while(|(k, _)| {
+                k.group == rt.group
+                    && k.plural == rt.plural
+                    && namespace.is_none_or(|ns| k.namespace == ns)
+            })
             .map(|(_, v)| v)
             .collect()
+    }
+
+    /// Objects of a type in a namespace whose controller has `owner_uid`
+    /// (what [`super::api::owned_by`] finds), by name.
+    pub(crate) fn controlled_by(
+        &self,
+        rt: &ResourceType,
+        namespace: &str,
+        owner_uid: &str,
+    ) -> Vec<&Value> {
+        self.controlled
+            .get(owner_uid)
+            .into_iter()
+            .flatten()
+            .filter(|k| k.group == rt.group && k.plural == rt.plural && k.namespace == namespace)
+            .filter_map(|k| self.objects.get(k))
+            .collect()
+    }
+
+    /// The Deployments changed since the last call (by anyone, the
+    /// controller included), and forgets them.
+    pub(crate) fn take_dirty(&mut self) -> BTreeSet<DeploymentKey> {
+        std::mem::take(&mut self.dirty)
     }
 
     /// Stores a new object, stamping its resourceVersion.
@@ -118,12 +159,15 @@ impl Store {
         self.revision += 1;
         object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
         let key = key_of(rt, &object);
-        let kind = if self.objects.contains_key(&key) {
-            EventType::Modified
-        } else {
-            EventType::Added
+        let old = self.objects.insert(key.clone(), object.clone());
+        let kind = match &old {
+            Some(old) => {
+                self.unindex(&key, old);
+                EventType::Modified
+            }
+            None => EventType::Added,
         };
-        self.objects.insert(key, object.clone());
+        self.index(rt, &key, &object);
         self.publish(rt, kind, object.clone());
         object
     }
@@ -135,11 +179,61 @@ impl Store {
         namespace: &str,
         name: &str,
     ) -> Option<Value> {
-        let mut object = self.objects.remove(&Key::new(rt, namespace, name))?;
+        let key = Key::new(rt, namespace, name);
+        let mut object = self.objects.remove(&key)?;
+        self.unindex(&key, &object);
+        self.mark_dirty(rt, &key, &object);
         self.revision += 1;
         object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
         self.publish(rt, EventType::Deleted, object.clone());
         Some(object)
+    }
+
+    /// Records a stored object in the indexes.
+    fn index(&mut self, rt: &ResourceType, key: &Key, object: &Value) {
+        for uid in controller_uids(object) {
+            self.controlled
+                .entry(uid.to_owned())
+                .or_default()
+                .insert(key.clone());
+        }
+        self.mark_dirty(rt, key, object);
+    }
+
+    fn unindex(&mut self, key: &Key, object: &Value) {
+        for uid in controller_uids(object) {
+            if let Some(keys) = self.controlled.get_mut(uid) {
+                keys.remove(key);
+                if keys.is_empty() {
+                    self.controlled.remove(uid);
+                }
+            }
+        }
+    }
+
+    /// A Deployment, or a ReplicaSet's owning Deployments, need the
+    /// controller's attention.
+    fn mark_dirty(&mut self, rt: &ResourceType, key: &Key, object: &Value) {
+        if rt.group != "apps" {
+            return;
+        }
+        match rt.plural {
+            "deployments" => {
+                self.dirty.insert((key.namespace.clone(), key.name.clone()));
+            }
+            "replicasets" => {
+                let owners = object["metadata"]["ownerReferences"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter(|r| r["kind"] == "Deployment")
+                    .filter_map(|r| r["name"].as_str());
+                for owner in owners {
+                    self.dirty.insert((key.namespace.clone(), owner.to_owned()));
+                }
+            }
+            _ => {}
+        }
     }
 
     fn publish(&mut self, rt: &'static ResourceType, kind: EventType, object: Value) {
@@ -179,6 +273,17 @@ impl Store {
     }
 }
 
+/// The uids of an object's controllers (owner references with
+/// `controller: true`; the API allows one, the index does not rely on it).
+fn controller_uids(object: &Value) -> impl Iterator<Item = &str> {
+    object["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|r| r["controller"] == json!(true))
+        .map(|r| r["uid"].as_str().unwrap_or(""))
+}
+
 fn key_of(rt: &ResourceType, object: &Value) -> Key {
     Key::new(
         rt,
@@ -209,5 +314,106 @@ mod tests {
         let sub = store.subscribe(1).expect("kept");
         let kinds: Vec<_> = sub.backlog.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, [EventType::Modified, EventType::Deleted]);
+    }
+
+    fn replica_set(name: &str, namespace: &str, owners: Value) -> Value {
+        json!({"metadata": {"name": name, "namespace": namespace, "ownerReferences": owners}})
+    }
+
+    fn owner(uid: &str, name: &str, controller: bool) -> Value {
+        json!({"kind": "Deployment", "name": name, "uid": uid, "controller": controller})
+    }
+
+    #[test]
+    fn the_controller_index_finds_what_a_scan_for_owned_objects_finds() {
+        use crate::kube::api::owned_by;
+        use crate::kube::resources::REPLICA_SET;
+        let mut store = Store::default();
+        store.insert(
+            &REPLICA_SET,
+            replica_set("web-1", "default", json!([owner("u1", "web", true)])),
+        );
+        store.insert(
+            &REPLICA_SET,
+            replica_set("web-2", "default", json!([owner("u1", "web", true)])),
+        );
+        store.insert(
+            &REPLICA_SET,
+            replica_set("web-3", "other", json!([owner("u1", "web", true)])),
+        );
+        store.insert(
+            &REPLICA_SET,
+            replica_set("api-1", "default", json!([owner("u2", "api", false)])),
+        );
+        // Re-owned, then deleted: the index follows.
+        store.insert(
+            &REPLICA_SET,
+            replica_set("web-2", "default", json!([owner("u2", "api", true)])),
+        );
+        store.insert(
+            &REPLICA_SET,
+            replica_set("gone", "default", json!([owner("u1", "web", true)])),
+        );
+        store.remove(&REPLICA_SET, "default", "gone");
+        for (ns, uid) in [
+            ("default", "u1"),
+            ("default", "u2"),
+            ("other", "u1"),
+            ("default", "u3"),
+        ] {
+            let scanned: Vec<&Value> = store
+                .list(&REPLICA_SET, Some(ns))
+                .into_iter()
+                .filter(|rs| owned_by(rs, uid))
+                .collect();
+            assert_eq!(
+                store.controlled_by(&REPLICA_SET, ns, uid),
+                scanned,
+                "{ns} {uid}"
+            );
+        }
+        let names = |v: Vec<&Value>| {
+            v.iter()
+                .map(|o| o["metadata"]["name"].clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            names(store.controlled_by(&REPLICA_SET, "default", "u1")),
+            ["web-1"]
+        );
+        assert_eq!(
+            names(store.list(&REPLICA_SET, None)),
+            ["api-1", "web-1", "web-2", "web-3"]
+        );
+        assert_eq!(names(store.list(&CONFIG_MAP, None)), Vec::<Value>::new());
+    }
+
+    #[test]
+    fn writes_to_deployments_and_their_replica_sets_mark_the_deployment_for_the_controller() {
+        use crate::kube::resources::{DEPLOYMENT, REPLICA_SET};
+        let mut store = Store::default();
+        store.insert(
+            &DEPLOYMENT,
+            json!({"metadata": {"name": "web", "namespace": "default"}}),
+        );
+        store.insert(
+            &CONFIG_MAP,
+            json!({"metadata": {"name": "c", "namespace": "default"}}),
+        );
+        let key = |n: &str| ("default".to_owned(), n.to_owned());
+        assert_eq!(
+            store.take_dirty().into_iter().collect::<Vec<_>>(),
+            [key("web")]
+        );
+        assert!(store.take_dirty().is_empty());
+        store.insert(
+            &REPLICA_SET,
+            replica_set("api-1", "default", json!([owner("u2", "api", true)])),
+        );
+        store.remove(&DEPLOYMENT, "default", "web");
+        assert_eq!(
+            store.take_dirty().into_iter().collect::<Vec<_>>(),
+            [key("api"), key("web")]
+        );
     }
 }

@@ -130,7 +130,26 @@ impl Store {
     }
 
     pub(crate) fn message(&self, id: &str) -> Option<&StoredMessage> {
-        self.messages.iter().find(|m| m.message.id == id)
+        self.message_index.get(id).map(|&i| &self.messages[i])
+    }
+
+    fn add_message(&mut self, stored: StoredMessage) {
+        self.message_index
+            .insert(stored.message.id.clone(), self.messages.len());
+        self.messages.push(stored);
+    }
+
+    fn remove_message(&mut self, id: &str) {
+        if self.message_index.remove(id).is_none() {
+            return;
+        }
+        self.messages.retain(|m| m.message.id != id);
+        self.message_index = self
+            .messages
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (m.message.id.clone(), i))
+            .collect();
     }
 
     /// Posts `draft` as `author`, with everything Webex checks first.
@@ -223,7 +242,7 @@ impl Store {
             updated: None,
         };
         let seq = self.next_seq();
-        self.messages.push(StoredMessage {
+        self.add_message(StoredMessage {
             seq,
             at,
             message: message.clone(),
@@ -409,8 +428,8 @@ pub(crate) async fn update(
         message.mentioned_groups = rendered.map(|r| r.mentioned_groups).unwrap_or_default();
         message.markdown = edit.markdown;
         message.updated = Some(ids::now());
-        if let Some(stored) = store.messages.iter_mut().find(|m| m.message.id == id) {
-            stored.message = message.clone();
+        if let Some(&i) = store.message_index.get(&id) {
+            store.messages[i].message = message.clone();
         }
         store.dispatch_message(EventKind::Updated, &me.id, &message);
         Ok(Json(message))
@@ -434,7 +453,7 @@ pub(crate) async fn delete(
                 "Only the author or a moderator can delete a message.",
             ));
         }
-        store.messages.retain(|m| m.message.id != id);
+        store.remove_message(&id);
         store.dispatch_message(EventKind::Deleted, &me.id, &message);
         Ok(StatusCode::NO_CONTENT)
     })

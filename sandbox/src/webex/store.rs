@@ -5,6 +5,7 @@
 //! holding it), so a message, the deliveries it causes and the records of
 //! both appear together; waiters are told through a watch channel.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Mutex, MutexGuard};
 
@@ -29,7 +30,12 @@ pub(crate) struct Store {
     pub(crate) people: Vec<PersonRecord>,
     pub(crate) rooms: Vec<Room>,
     pub(crate) memberships: Vec<Membership>,
+    /// Every message in posting order; only [`Store::add_message`] and
+    /// [`Store::remove_message`] change the list, so the index stays right.
     pub(crate) messages: Vec<StoredMessage>,
+    /// Where each message id is in `messages`: lookups by id (every fetch,
+    /// every reply's parent) must not scan a long-running sandbox's history.
+    pub(crate) message_index: HashMap<String, usize>,
     pub(crate) webhooks: Vec<WebhookRecord>,
     pub(crate) actions: Vec<AttachmentAction>,
     pub(crate) requests: Vec<RecordedRequest>,
@@ -51,6 +57,7 @@ impl Store {
             rooms: Vec::new(),
             memberships: Vec::new(),
             messages: Vec::new(),
+            message_index: HashMap::new(),
             webhooks: Vec::new(),
             actions: Vec::new(),
             requests: Vec::new(),
