@@ -59,9 +59,19 @@ pub async fn run(args: &Args) -> anyhow::Result<Findings> {
         .prefix("chatops-bench-")
         .tempdir()
         .context("a directory for the logs")?;
+    let child_env = args
+        .child_env
+        .iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .with_context(|| format!("--child-env {kv:?}: expected KEY=VALUE"))
+        })
+        .collect::<anyhow::Result<_>>()?;
     let rig = Rig {
         bins,
         dir: logs.path().to_owned(),
+        child_env,
     };
     let started = jiff::Timestamp::now();
     let clock = std::time::Instant::now();
@@ -74,13 +84,18 @@ pub async fn run(args: &Args) -> anyhow::Result<Findings> {
     );
     let mut found = Findings::default();
     let outcome = scenarios(&rig, &plan, &mut found).await;
+    memory_rows(&mut found);
     let load_after = procs::load_average();
     let keep = outcome.is_err() || !found.failures.is_empty() || args.keep_logs;
     if keep {
         let kept = logs.keep();
         eprintln!("chatops-bench: logs kept in {}", kept.display());
     }
-    outcome?;
+    if let Err(e) = &outcome {
+        // What was measured before the failure is still worth having.
+        eprintln!("chatops-bench: stopped early: {e:#}");
+        found.failures.push(format!("stopped early: {e:#}"));
+    }
 
     let table = report::table(&found.rows);
     println!("{table}");
@@ -135,7 +150,7 @@ pub async fn run(args: &Args) -> anyhow::Result<Findings> {
         run.seconds,
         out.display()
     );
-    Ok(found)
+    outcome.map(|()| found)
 }
 
 async fn scenarios(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result<()> {
@@ -170,7 +185,6 @@ async fn scenarios(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Resu
             .await
             .context("replay")?;
     }
-    memory_rows(found);
     Ok(())
 }
 

@@ -34,6 +34,18 @@ pub struct Args {
     /// Seconds each end-to-end load lasts (the issue asks for 60).
     #[arg(long, value_name = "SECONDS")]
     pub e2e_seconds: Option<u64>,
+    /// End-to-end offered loads instead of the plan's (e.g. `1000`, to
+    /// profile one).
+    #[arg(long, value_delimiter = ',', value_name = "PER_SECOND")]
+    pub e2e_rates: Vec<f64>,
+    /// End-to-end Kubernetes latencies instead of the plan's (`0,50`).
+    #[arg(long, value_delimiter = ',', value_name = "MILLISECONDS")]
+    pub e2e_kube_ms: Vec<u64>,
+    /// An environment variable for the gateway and worker processes, as
+    /// KEY=VALUE (repeatable): for experiments such as
+    /// `TOKIO_WORKER_THREADS=1` or `RUST_LOG=warn`.
+    #[arg(long = "child-env", value_name = "KEY=VALUE")]
+    pub child_env: Vec<String>,
     /// Only these scenarios (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "SCENARIO")]
     pub only: Vec<Scenario>,
@@ -85,6 +97,21 @@ impl Plan {
             s.dedup();
             s
         };
+        let mut plan = Self::defaults(args, scenarios);
+        if !args.e2e_rates.is_empty() {
+            plan.e2e_rates.clone_from(&args.e2e_rates);
+        }
+        if !args.e2e_kube_ms.is_empty() {
+            plan.e2e_kube_latency = args
+                .e2e_kube_ms
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect();
+        }
+        plan
+    }
+
+    fn defaults(args: &Args, scenarios: Vec<Scenario>) -> Self {
         if args.smoke {
             return Self {
                 smoke: true,

@@ -25,9 +25,22 @@ pub const ALICE_TOKEN: &str = "bench-alice-token";
 pub struct Rig {
     pub bins: Binaries,
     pub dir: PathBuf,
+    /// Extra environment for gateways and workers (`--child-env`).
+    pub child_env: Vec<(String, String)>,
 }
 
 impl Rig {
+    /// `base` plus the extra environment, the extra winning.
+    fn env<'a>(&'a self, base: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+        let mut all: Vec<(&str, &str)> = base
+            .iter()
+            .filter(|(k, _)| !self.child_env.iter().any(|(c, _)| c == k))
+            .copied()
+            .collect();
+        all.extend(self.child_env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        all
+    }
+
     /// A directory for one world (one set of processes).
     pub fn world_dir(&self, name: &str) -> anyhow::Result<PathBuf> {
         let dir = self.dir.join(name);
@@ -66,6 +79,11 @@ impl Nats {
 
     pub fn url(&self) -> String {
         self.server.url()
+    }
+
+    /// The server's process id (0 once it has stopped).
+    pub fn pid(&self) -> u32 {
+        self.server.pid().unwrap_or(0)
     }
 
     /// Messages not yet delivered plus delivered but unacknowledged, for a
@@ -283,20 +301,15 @@ impl Gateway {
     /// A gateway on `nats` whose Webex API is `webex_api` (an address
     /// nothing listens on keeps ingestion and the notifier waiting).
     pub async fn start(rig: &Rig, dir: &Path, nats: &str, webex_api: &str) -> anyhow::Result<Self> {
-        let mut proc = Proc::spawn(
-            "gateway",
-            &rig.bins.gateway,
-            &[],
-            &[
-                ("NATS_URL", nats),
-                ("GATEWAY_ADDR", "127.0.0.1:0"),
-                ("WEBEX_BOT_TOKEN", BOT_TOKEN),
-                ("WEBEX_WEBHOOK_SECRET", SECRET),
-                ("WEBEX_API_URL", webex_api),
-                ("AUTHORIZED_USERS", ALICE),
-            ],
-            dir,
-        )?;
+        let env = rig.env(&[
+            ("NATS_URL", nats),
+            ("GATEWAY_ADDR", "127.0.0.1:0"),
+            ("WEBEX_BOT_TOKEN", BOT_TOKEN),
+            ("WEBEX_WEBHOOK_SECRET", SECRET),
+            ("WEBEX_API_URL", webex_api),
+            ("AUTHORIZED_USERS", ALICE),
+        ]);
+        let mut proc = Proc::spawn("gateway", &rig.bins.gateway, &[], &env, dir)?;
         let line = proc.wait_for_line("gateway listening", START_LIMIT).await?;
         let addr = line
             .split_whitespace()
@@ -332,23 +345,18 @@ impl Worker {
         concurrency: usize,
     ) -> anyhow::Result<Self> {
         let concurrency = concurrency.to_string();
-        let mut proc = Proc::spawn(
-            name,
-            &rig.bins.worker,
-            &[],
-            &[
-                ("NATS_URL", nats),
-                ("CLUSTER_URL", kube),
-                ("WORKER_ADDR", "127.0.0.1:0"),
-                ("WORKER_CONCURRENCY", &concurrency),
-                // The client-side rate limit (50/s by default) protects a
-                // real API server; here the stand-in's latency is the bound
-                // being measured.
-                ("CHATOPS_KUBE_QPS", "100000"),
-                ("CHATOPS_KUBE_BURST", "100000"),
-            ],
-            dir,
-        )?;
+        let env = rig.env(&[
+            ("NATS_URL", nats),
+            ("CLUSTER_URL", kube),
+            ("WORKER_ADDR", "127.0.0.1:0"),
+            ("WORKER_CONCURRENCY", &concurrency),
+            // The client-side rate limit (50/s by default) protects a real
+            // API server; here the stand-in's latency is the bound being
+            // measured.
+            ("CHATOPS_KUBE_QPS", "100000"),
+            ("CHATOPS_KUBE_BURST", "100000"),
+        ]);
+        let mut proc = Proc::spawn(name, &rig.bins.worker, &[], &env, dir)?;
         proc.wait_for_line("worker started", START_LIMIT).await?;
         Ok(Self { proc })
     }

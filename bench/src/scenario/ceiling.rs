@@ -29,8 +29,9 @@ pub async fn run(plan: &Plan, found: &mut Findings) -> anyhow::Result<()> {
         })
         .await
         .context("create the ceiling stream")?;
+    let nats_pid = nats.pid();
     for &n in &plan.ceiling_in_flight {
-        let watch = CpuWatch::start(&[]);
+        let watch = CpuWatch::start(&[("nats-server", nats_pid)]);
         let (rate, mut latency) = measure(&nats.js, n, plan.warmup, plan.window).await?;
         let case = format!("{n} in flight");
         found.cpu.push(watch.stop("ceiling", &case));

@@ -138,6 +138,7 @@ async fn one(
         })
     };
     let mut pids = vec![
+        ("nats-server", nats.pid()),
         ("gateway", gateway.proc.pid()),
         ("kube-sandbox", kube.proc.pid()),
         ("webex-sandbox", webex.proc.pid()),

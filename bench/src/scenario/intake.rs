@@ -35,7 +35,7 @@ pub async fn run(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result
     tokio::time::sleep(Duration::from_millis(500)).await;
     found.memory.gateway_idle(gateway.proc.usage());
     let ids = Arc::new(AtomicU64::new(1));
-    let pids = [("gateway", gateway.proc.pid())];
+    let pids = [("gateway", gateway.proc.pid()), ("nats-server", nats.pid())];
 
     for &c in &plan.intake_connections {
         let case = format!("{c} connections");

@@ -45,7 +45,10 @@ pub async fn run(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result
     .enumerate()
     {
         let case = format!("{n} commands, {case}");
-        let watch = CpuWatch::start(&[("kube-sandbox", kube.proc.pid())]);
+        let watch = CpuWatch::start(&[
+            ("kube-sandbox", kube.proc.pid()),
+            ("nats-server", nats.pid()),
+        ]);
         let started = std::time::Instant::now();
         let proc = Proc::spawn(
             &format!("chatops-replay-{i}"),

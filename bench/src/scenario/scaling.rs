@@ -134,7 +134,10 @@ async fn one(
             .map(|name| Worker::start(rig, &dir, name, &url, &kube.url, in_flight)),
     )
     .await?;
-    let mut pids = vec![("kube-sandbox", kube.proc.pid())];
+    let mut pids = vec![
+        ("nats-server", nats.pid()),
+        ("kube-sandbox", kube.proc.pid()),
+    ];
     for w in &procs {
         pids.push(("worker", w.proc.pid()));
     }
