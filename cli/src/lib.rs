@@ -92,7 +92,7 @@ pub enum CliError {
 }
 
 impl CliError {
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
             Self::Config(_) | Self::Policy(_) | Self::Streams(SetupError::Drift { .. }) => {
                 chatops_shared::config::EXIT_CONFIG

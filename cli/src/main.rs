@@ -1,16 +1,21 @@
+use std::process::ExitCode;
+
 use chatops_cli::{Cli, run};
 use chatops_shared::config::Env;
 use clap::Parser;
 
 #[tokio::main]
-async fn main() {
+async fn main() -> ExitCode {
     let cli = Cli::parse();
     let env = Env::from_process();
     // The CLI talks to people: only warnings and errors by default.
-    chatops_shared::telemetry::init_with_default(&env, "warn");
+    let _logs = chatops_shared::telemetry::init_with_default(&env, "warn");
     let _ = rustls::crypto::ring::default_provider().install_default();
-    if let Err(e) = run(cli, &env).await {
-        eprintln!("chatops: {e}");
-        std::process::exit(e.exit_code());
+    match run(cli, &env).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chatops: {e}");
+            ExitCode::from(e.exit_code())
+        }
     }
 }

@@ -3,19 +3,21 @@
 //! fences make a replay safe: what was applied is reported as such, and
 //! onto a cluster without fences the commands apply again in order.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chatops_shared::config::{ClusterConfig, Env, NatsConfig};
-use chatops_shared::history::{self, Filter};
+use chatops_shared::config::{ClusterConfig, Env, KUBE_BURST, KUBE_QPS, NatsConfig};
+use chatops_shared::history::{self, Filter, Stored};
 use chatops_shared::streams::COMMANDS_STREAM;
 use chatops_shared::{DeploymentName, Namespace, Outcome};
 use chatops_worker::apply::Engine;
 use chatops_worker::error::ApplyError;
 use chatops_worker::fence::Position;
 use chatops_worker::limiter::Limiter;
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
+use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::CliError;
 
@@ -50,6 +52,16 @@ pub struct ReplayArgs {
     /// Print one line per command, not only the summary.
     #[arg(long, short)]
     pub verbose: bool,
+    /// Deployments replayed at once; each deployment's commands always go
+    /// in the order they were issued.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub parallel: u16,
+    /// Kubernetes API calls per second, on average.
+    #[arg(long, env = KUBE_QPS, default_value_t = 1000.0)]
+    pub qps: f64,
+    /// Kubernetes API calls at once, before --qps spaces them.
+    #[arg(long, env = KUBE_BURST, default_value_t = 1000)]
+    pub burst: u32,
 }
 
 async fn cluster(args: &ReplayArgs, env: &Env) -> Result<kube::Client, CliError> {
@@ -77,7 +89,12 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
     let nats = NatsConfig::from_env(env)?;
     let (_client, js) = chatops_shared::nats::connect(&nats, "chatops-cli").await?;
     let client = cluster(args, env).await?;
-    let mut engine = Engine::new(client, Arc::new(Limiter::new(1000.0, 1000)));
+    if !(args.qps.is_finite() && args.qps > 0.0) {
+        return Err(CliError::Usage(
+            "--qps must be a positive number".to_owned(),
+        ));
+    }
+    let mut engine = Engine::new(client, Arc::new(Limiter::new(args.qps, args.burst)));
     if args.dry_run {
         engine = engine.dry_run();
     }
@@ -106,34 +123,54 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
     );
     let mut summary: BTreeMap<String, usize> = BTreeMap::new();
     let started = std::time::Instant::now();
-    for stored in &commands {
-        let command = &stored.command;
-        let line = if command.kind.field_group().is_none() {
-            "read-only, skipped".to_owned()
-        } else {
-            let position = Position {
-                epoch: epoch.clone(),
-                seq: stored.seq,
-            };
-            match engine.apply(command, &position).await {
-                Ok(applied) => {
-                    let what = match (applied.outcome, args.dry_run) {
-                        (Outcome::Applied, true) => "would apply",
-                        (outcome, _) => crate::outcome_name(outcome),
-                    };
-                    format!("{what}: {}", applied.message)
+    let replayer = Replayer {
+        engine: &engine,
+        epoch: &epoch,
+        dry_run: args.dry_run,
+    };
+    let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
+    let lanes = by_deployment(&commands);
+    let replayer = &replayer;
+    let work = async move {
+        futures::stream::iter(lanes)
+            .for_each_concurrent(usize::from(args.parallel), |lane| {
+                let done = done.clone();
+                async move {
+                    let mut state = None;
+                    for (i, stored) in lane {
+                        let (line, after) = replayer.one(stored, state.take()).await;
+                        state = after;
+                        let _ = done.send((i, (stored, line)));
+                    }
                 }
-                Err(ApplyError::Permanent(why)) if args.dry_run => format!("would fail: {why}"),
-                Err(e) => format!("failed: {e}"),
+            })
+            .await;
+    };
+    // Lines are printed in the stream's order, each as soon as every
+    // earlier one is known.
+    let report = async {
+        let mut pending = BTreeMap::new();
+        let mut next = 0;
+        while let Some((i, line)) = results.recv().await {
+            pending.insert(i, line);
+            progress.inc(1);
+            while let Some((stored, line)) = pending.remove(&next) {
+                next += 1;
+                let kind = line.split(':').next().unwrap_or_default().to_owned();
+                if args.verbose || args.dry_run || kind == "failed" {
+                    progress.suspend(|| {
+                        println!(
+                            "#{:<6} {:<44} {line}",
+                            stored.seq,
+                            stored.command.describe()
+                        );
+                    });
+                }
+                *summary.entry(kind).or_default() += 1;
             }
-        };
-        let kind = line.split(':').next().unwrap_or_default().to_owned();
-        *summary.entry(kind.clone()).or_default() += 1;
-        if args.verbose || args.dry_run || kind == "failed" {
-            progress.suspend(|| println!("#{:<6} {:<44} {line}", stored.seq, command.describe()));
         }
-        progress.inc(1);
-    }
+    };
+    tokio::join!(work, report);
     progress.finish_and_clear();
     let elapsed = started.elapsed();
     println!("\n{:<20} COMMANDS", "OUTCOME");
@@ -156,4 +193,66 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
         return Err(CliError::Usage(format!("{failed} commands failed")));
     }
     Ok(())
+}
+
+/// Replays commands onto the cluster, one deployment's at a time.
+struct Replayer<'a> {
+    engine: &'a Engine,
+    epoch: &'a str,
+    dry_run: bool,
+}
+
+impl Replayer<'_> {
+    /// What became of `stored` ("outcome: details"), and the deployment
+    /// as it leaves it (`None` when it could not be read).
+    async fn one(
+        &self,
+        stored: &Stored,
+        known: Option<Deployment>,
+    ) -> (String, Option<Deployment>) {
+        let command = &stored.command;
+        if command.kind.field_group().is_none() {
+            return ("read-only, skipped".to_owned(), known);
+        }
+        let position = Position {
+            epoch: self.epoch.to_owned(),
+            seq: stored.seq,
+        };
+        let (line, after) = match self.engine.apply_write(command, &position, known).await {
+            Ok((applied, after)) => {
+                let what = match (applied.outcome, self.dry_run) {
+                    (Outcome::Applied, true) => "would apply",
+                    (outcome, _) => crate::outcome_name(outcome),
+                };
+                (format!("{what}: {}", applied.message), Some(after))
+            }
+            Err(ApplyError::Permanent(why)) if self.dry_run => (format!("would fail: {why}"), None),
+            Err(e) => (format!("failed: {e}"), None),
+        };
+        (line, after)
+    }
+}
+
+/// The commands to replay, as lanes of one deployment each, in the
+/// stream's order, with each command's index; read-only commands have
+/// nothing to replay and come as lanes of their own.
+fn by_deployment(commands: &[Stored]) -> Vec<Vec<(usize, &Stored)>> {
+    let mut lanes: Vec<Vec<(usize, &Stored)>> = Vec::new();
+    let mut lane_of: HashMap<(&str, &str), usize> = HashMap::new();
+    for (i, stored) in commands.iter().enumerate() {
+        let command = &stored.command;
+        let key = match (&command.deployment, command.kind.field_group()) {
+            (Some(name), Some(_)) => (command.namespace.as_str(), name.as_str()),
+            _ => {
+                lanes.push(vec![(i, stored)]);
+                continue;
+            }
+        };
+        let lane = *lane_of.entry(key).or_insert_with(|| {
+            lanes.push(Vec::new());
+            lanes.len() - 1
+        });
+        lanes[lane].push((i, stored));
+    }
+    lanes
 }

@@ -10,7 +10,8 @@
 //! Reading and answering run concurrently, publishing happens in stream
 //! order, so two commands typed one after the other reach the command stream
 //! in the order Webex delivered them, and an acknowledgement is always in
-//! the thread before the command's result can be.
+//! the thread before the command's result can be. Recording and acking an
+//! event whose command is stored run concurrently again.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -147,6 +148,10 @@ impl Ingestion {
             })
             .buffered(CONCURRENCY);
         tokio::pin!(decided);
+        // Recording and acknowledging an event once its command is stored
+        // need no order: they run alongside the next publish, which keeps
+        // the in-order stage to one round trip to JetStream per event.
+        let mut finishing = tokio::task::JoinSet::new();
         while let Some(next) = decided.next().await {
             let (message, decision) = match next {
                 Ok(pair) => pair,
@@ -157,11 +162,27 @@ impl Ingestion {
             };
             // Publishing is sequential: stream order in, stream order out.
             match self.publish(&message, decision).await {
-                Ok(()) => ack(&message).await,
+                Ok(message_id) => {
+                    let this = self.clone();
+                    finishing.spawn(async move { this.finish(&message, message_id).await });
+                }
                 Err(e) => nak(&message, &e).await,
             }
+            while finishing.try_join_next().is_some() {}
         }
+        while finishing.join_next().await.is_some() {}
         Ok(())
+    }
+
+    /// Remembers the event's message id as processed (when it has one),
+    /// then acknowledges the event.
+    async fn finish(&self, message: &jetstream::Message, message_id: Option<String>) {
+        if let Some(id) = message_id
+            && let Err(e) = self.processed.put(&processed_key(&id), "1").await
+        {
+            tracing::warn!(error = %e, "cannot record the processed message id");
+        }
+        ack(message).await;
     }
 
     /// Stage one (concurrent): read, parse, authorise.
@@ -364,17 +385,17 @@ impl Ingestion {
         }
     }
 
-    /// Stage two (in order): publish the command, if any, and record the
-    /// message id as processed.
+    /// Stage two (in order): publish the command, if any; the message id
+    /// to record as processed.
     async fn publish(
         &self,
         message: &jetstream::Message,
         decision: Result<Decision, Transient>,
-    ) -> Result<(), Transient> {
+    ) -> Result<Option<String>, Transient> {
         let message_id = match decision? {
             Decision::Skip(why) => {
                 self.metrics.event(why);
-                return Ok(());
+                return Ok(None);
             }
             Decision::Reply { outcome, .. } => {
                 self.metrics.event(outcome);
@@ -417,10 +438,7 @@ impl Ingestion {
                 command.origin.message_id.clone()
             }
         };
-        if let Err(e) = self.processed.put(&processed_key(&message_id), "1").await {
-            tracing::warn!(error = %e, "cannot record the processed message id");
-        }
-        Ok(())
+        Ok(Some(message_id))
     }
 }
 

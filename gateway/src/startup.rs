@@ -48,7 +48,7 @@ pub enum StartupError {
 impl StartupError {
     /// Configuration problems (the policy, drift) are 64; the rest are
     /// unavailability (69).
-    pub fn exit_code(&self) -> i32 {
+    pub fn exit_code(&self) -> u8 {
         match self {
             Self::Policy(_) | Self::Streams(SetupError::Drift { .. }) => {
                 chatops_shared::config::EXIT_CONFIG

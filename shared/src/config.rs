@@ -53,7 +53,7 @@ pub const MAX_MESSAGE_AGE: &str = "CHATOPS_MAX_MESSAGE_AGE";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 
 /// The exit code for invalid configuration (`EX_USAGE`).
-pub const EXIT_CONFIG: i32 = 64;
+pub const EXIT_CONFIG: u8 = 64;
 
 /// A variable that is missing or malformed. Displays as one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -76,7 +76,7 @@ impl ConfigError {
 pub fn exit_on_error<T>(program: &str, result: Result<T, ConfigError>) -> T {
     result.unwrap_or_else(|e| {
         eprintln!("{program}: {e}");
-        std::process::exit(EXIT_CONFIG)
+        std::process::exit(i32::from(EXIT_CONFIG))
     })
 }
 

@@ -152,6 +152,12 @@ async fn one(
     let sent_for = started.elapsed();
     sending.store(false, Ordering::Relaxed);
     let backlog_end = backlog(&nats).await;
+    for (stream, consumer) in CONSUMERS {
+        let left = nats.backlog(stream, consumer).await.unwrap_or(0);
+        eprintln!(
+            "chatops-bench: {case}: {left} left for {consumer} on {stream} at the end of the load"
+        );
+    }
     let mut samples = sampler.await.unwrap_or_default();
     samples.push((sent_for.as_secs_f64(), backlog_end));
     found.cpu.push(watch.stop("e2e", &case));

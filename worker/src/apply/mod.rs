@@ -119,9 +119,41 @@ impl Engine {
             CommandKind::List => read::list(self, ns).await,
             kind => {
                 let group = kind.field_group().unwrap_or(FieldGroup::Template);
-                self.fenced(ns, name, group, position, kind).await
+                let (applied, _) = self.fenced(ns, name, group, position, kind, None).await?;
+                Ok(applied)
             }
         }
+    }
+
+    /// Applies a write to `command`'s deployment as [`Engine::apply`] does,
+    /// deciding first on `known` (the deployment as the previous command
+    /// left it) instead of reading it; gives back the deployment as this
+    /// command leaves it, for the next. A stale `known` costs a 409 and a
+    /// re-read, nothing else.
+    ///
+    /// This is what lets a dry run follow a sequence of commands: each sees
+    /// the previous one's would-be result, although nothing is stored.
+    pub async fn apply_write(
+        &self,
+        command: &Command,
+        position: &Position,
+        known: Option<Deployment>,
+    ) -> Result<(Applied, Deployment), ApplyError> {
+        let (Some(name), Some(group)) = (command.deployment.as_ref(), command.kind.field_group())
+        else {
+            return Err(ApplyError::Permanent(
+                "only a write to a deployment can be applied this way".to_owned(),
+            ));
+        };
+        self.fenced(
+            command.namespace.as_str(),
+            name,
+            group,
+            position,
+            &command.kind,
+            known,
+        )
+        .await
     }
 
     /// The read-check-patch loop shared by every write.
@@ -132,20 +164,31 @@ impl Engine {
         group: FieldGroup,
         position: &Position,
         kind: &CommandKind,
-    ) -> Result<Applied, ApplyError> {
+        mut known: Option<Deployment>,
+    ) -> Result<(Applied, Deployment), ApplyError> {
         for attempt in 0..CONFLICT_RETRIES {
-            if attempt > 0 {
-                // Let the other writer finish: 2, 4, 8 ... up to 100 ms, jittered.
-                let pause = Duration::from_millis((2u64 << attempt.min(6)).min(100));
-                tokio::time::sleep(pause.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
-            }
-            let deployment = self.get(ns, name).await?;
+            let deployment = match known.take() {
+                Some(deployment) => deployment,
+                None => {
+                    if attempt > 0 {
+                        // Let the other writer finish: 2, 4, 8 ... up to
+                        // 100 ms, jittered.
+                        let pause = Duration::from_millis((2u64 << attempt.min(6)).min(100));
+                        tokio::time::sleep(pause.mul_f64(0.5 + fastrand::f64() / 2.0)).await;
+                    }
+                    self.get(ns, name).await?
+                }
+            };
             let recorded = annotations(&deployment)
                 .and_then(|a| a.get(fence::annotation(group)))
                 .map(String::as_str);
             match fence::check(recorded, position) {
-                Check::AlreadyApplied => return Ok(already_applied(kind, name, &deployment)),
-                Check::Superseded { by } => return Ok(superseded(kind, name, by, &deployment)),
+                Check::AlreadyApplied => {
+                    return Ok((already_applied(kind, name, &deployment), deployment));
+                }
+                Check::Superseded { by } => {
+                    return Ok((superseded(kind, name, by, &deployment), deployment));
+                }
                 Check::Apply => {}
             }
             let plan = match kind {
@@ -167,7 +210,17 @@ impl Engine {
                 .patch(ns, name, &deployment, plan.ops, group, position)
                 .await
             {
-                Ok(updated) => return Ok((plan.report)(&updated)),
+                Ok(mut updated) => {
+                    if self.dry_run {
+                        // Nothing was stored: the next write's precondition
+                        // is still the version that was read.
+                        updated
+                            .metadata
+                            .resource_version
+                            .clone_from(&deployment.metadata.resource_version);
+                    }
+                    return Ok(((plan.report)(&updated), updated));
+                }
                 Err(ApplyError::Conflict) => {
                     tracing::debug!(deployment = %name, "conflict; re-reading");
                     continue;
