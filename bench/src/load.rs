@@ -259,7 +259,22 @@ pub async fn open_loop(
                         pool.give_back(conn);
                         status
                     }
-                    Err(_) => 0,
+                    // An idle keep-alive connection the gateway closed just
+                    // as it was reused: send again on a new one, as HTTP
+                    // clients do (the gateway deduplicates by message id).
+                    Err(_) => match Conn::open(pool.addr).await {
+                        Ok(mut fresh) => {
+                            pool.opened.fetch_add(1, Ordering::Relaxed);
+                            match fresh.deliver(&delivery).await {
+                                Ok(status) => {
+                                    pool.give_back(fresh);
+                                    status
+                                }
+                                Err(_) => 0,
+                            }
+                        }
+                        Err(_) => 0,
+                    },
                 },
                 Err(_) => 0,
             };
