@@ -7,11 +7,13 @@
 //! publish the command (`Nats-Msg-Id` = the message id), remember the
 //! message id, and only then ack the event.
 //!
-//! Reading and answering run concurrently, publishing happens in stream
-//! order, so two commands typed one after the other reach the command stream
-//! in the order Webex delivered them, and an acknowledgement is always in
-//! the thread before the command's result can be. Recording and acking an
-//! event whose command is stored run concurrently again.
+//! Reading and answering run concurrently; then commands on the same
+//! deployment are published one after the other in stream order, so two
+//! commands typed one after the other for a deployment reach the command
+//! stream in the order Webex delivered them, while commands on different
+//! deployments (which no order relates) are published side by side. An
+//! acknowledgement is always in the thread before the command's result can
+//! be.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,29 @@ const PUBLISH_BUDGET: Duration = Duration::from_secs(60);
 
 /// Events fetched from Webex at once.
 const CONCURRENCY: usize = 32;
+
+/// Events being published, recorded and acked at once.
+const PUBLISHING: usize = 64;
+
+/// One lock per command subject (a deployment, or a namespace for `list`),
+/// taken in stream order, so commands on one deployment are published one
+/// after the other in the order they came, while commands on different
+/// deployments are published side by side.
+#[derive(Debug, Default)]
+struct Lanes(std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>);
+
+impl Lanes {
+    fn of(&mut self, subject: String) -> Arc<tokio::sync::Mutex<()>> {
+        self.0.entry(subject).or_default().clone()
+    }
+
+    /// Drops the locks nobody holds or waits for, once there are many.
+    fn forget_idle(&mut self) {
+        if self.0.len() > 1024 {
+            self.0.retain(|_, lane| Arc::strong_count(lane) > 1);
+        }
+    }
+}
 
 /// Who the bot is, as people mention it.
 #[derive(Debug, Clone)]
@@ -148,10 +173,9 @@ impl Ingestion {
             })
             .buffered(CONCURRENCY);
         tokio::pin!(decided);
-        // Recording and acknowledging an event once its command is stored
-        // need no order: they run alongside the next publish, which keeps
-        // the in-order stage to one round trip to JetStream per event.
-        let mut finishing = tokio::task::JoinSet::new();
+        let mut lanes = Lanes::default();
+        let slots = Arc::new(tokio::sync::Semaphore::new(PUBLISHING));
+        let mut publishing = tokio::task::JoinSet::new();
         while let Some(next) = decided.next().await {
             let (message, decision) = match next {
                 Ok(pair) => pair,
@@ -160,17 +184,37 @@ impl Ingestion {
                     continue;
                 }
             };
-            // Publishing is sequential: stream order in, stream order out.
-            match self.publish(&message, decision).await {
-                Ok(message_id) => {
-                    let this = self.clone();
-                    finishing.spawn(async move { this.finish(&message, message_id).await });
+            // Taken here, in stream order: a command waits for the one
+            // before it on the same deployment to be stored.
+            let turn = match &decision {
+                Ok(Decision::Publish { command, .. }) => Some(
+                    lanes
+                        .of(subjects::command(
+                            &command.namespace,
+                            command.deployment.as_ref(),
+                        ))
+                        .lock_owned()
+                        .await,
+                ),
+                _ => None,
+            };
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let this = self.clone();
+            publishing.spawn(async move {
+                let published = this.publish(&message, decision).await;
+                drop(turn);
+                match published {
+                    Ok(message_id) => this.finish(&message, message_id).await,
+                    Err(e) => nak(&message, &e).await,
                 }
-                Err(e) => nak(&message, &e).await,
-            }
-            while finishing.try_join_next().is_some() {}
+                drop(slot);
+            });
+            while publishing.try_join_next().is_some() {}
+            lanes.forget_idle();
         }
-        while finishing.join_next().await.is_some() {}
+        while publishing.join_next().await.is_some() {}
         Ok(())
     }
 
@@ -385,8 +429,8 @@ impl Ingestion {
         }
     }
 
-    /// Stage two (in order): publish the command, if any; the message id
-    /// to record as processed.
+    /// Stage two (in order per deployment): publish the command, if any;
+    /// the message id to record as processed.
     async fn publish(
         &self,
         message: &jetstream::Message,
@@ -476,5 +520,76 @@ fn humanize(d: Duration) -> String {
         0..=119 => format!("{s} seconds"),
         120..=7199 => format!("{} minutes", s / 60),
         _ => format!("{} hours", s / 3600),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The publishing loop's mechanism: turns taken in stream order keep
+    /// each subject in order, while other subjects go ahead.
+    #[tokio::test]
+    async fn lanes_keep_each_subject_in_order_and_let_the_others_through() {
+        let mut lanes = Lanes::default();
+        let done = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tasks = tokio::task::JoinSet::new();
+        let count: u64 = 30;
+        for i in 0..count {
+            let subject = format!("commands.default.web-{}", i % 3);
+            let turn = lanes.of(subject.clone()).lock_owned().await;
+            let done = done.clone();
+            // Later events take less time: without the turns, they would
+            // be done first.
+            let work = Duration::from_millis(3 * (count - i));
+            tasks.spawn(async move {
+                tokio::time::sleep(work).await;
+                done.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((subject, i));
+                drop(turn);
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+        let done = done.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        assert_eq!(done.len(), 30);
+        for subject in [
+            "commands.default.web-0",
+            "commands.default.web-1",
+            "commands.default.web-2",
+        ] {
+            let order: Vec<u64> = done
+                .iter()
+                .filter(|(s, _)| s == subject)
+                .map(|(_, i)| *i)
+                .collect();
+            assert!(order.is_sorted(), "{subject} out of order: {order:?}");
+        }
+        // The subjects overlapped: events of different subjects finished
+        // between each other, not one subject after the other.
+        let first_of_each: Vec<&str> = done.iter().take(3).map(|(s, _)| s.as_str()).collect();
+        assert!(
+            first_of_each
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                > 1,
+            "subjects were serialised: {done:?}"
+        );
+    }
+
+    #[test]
+    fn idle_lanes_are_forgotten_once_there_are_many() {
+        let mut lanes = Lanes::default();
+        let held = lanes.of("commands.default.kept".to_owned());
+        for i in 0..2000 {
+            drop(lanes.of(format!("commands.default.d{i}")));
+        }
+        lanes.forget_idle();
+        assert_eq!(lanes.0.len(), 1, "only the lane still referenced stays");
+        assert!(Arc::ptr_eq(
+            &held,
+            &lanes.of("commands.default.kept".to_owned())
+        ));
     }
 }

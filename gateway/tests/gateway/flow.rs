@@ -212,6 +212,54 @@ async fn a_mention_becomes_one_command_an_acknowledgement_and_the_result_in_thre
 }
 
 #[tokio::test]
+async fn commands_on_one_deployment_are_published_in_the_order_their_events_came() {
+    let w = world().await;
+    // A burst over a few deployments: ingestion publishes commands on
+    // different deployments side by side, but each deployment's in order.
+    let (deployments, per_deployment) = (3, 15);
+    for n in 1..=per_deployment {
+        for d in 0..deployments {
+            w.say(ALICE, &format!("scale web-{d} to {n}"));
+        }
+    }
+    let total = deployments * per_deployment;
+    let commands = eventually("every command on the stream", LIMIT, || async {
+        let commands = w.commands().await;
+        (commands.len() >= total).then_some(commands)
+    })
+    .await;
+    assert_eq!(commands.len(), total, "one command per message");
+
+    // The order the events were stored in, by message id.
+    let events =
+        w.gw.jetstream
+            .get_stream(EVENTS_STREAM)
+            .await
+            .expect("events stream");
+    let mut event_seq = std::collections::HashMap::new();
+    for seq in 1..=w.gw.stored(EVENTS_STREAM).await {
+        let raw = events.get_raw_message(seq).await.expect("stored event");
+        let envelope: serde_json::Value = serde_json::from_slice(&raw.payload).expect("json");
+        let id = envelope["data"]["id"].as_str().expect("data.id").to_owned();
+        event_seq.insert(id, seq);
+    }
+    let mut last: std::collections::HashMap<String, u64> = std::collections::HashMap::new();
+    for command in &commands {
+        let deployment = command
+            .deployment
+            .as_ref()
+            .expect("a deployment")
+            .to_string();
+        let seq = event_seq[&command.origin.message_id];
+        let before = last.insert(deployment.clone(), seq).unwrap_or(0);
+        assert!(
+            seq > before,
+            "{deployment}: the command of event {seq} was published after that of event {before}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_failed_result_is_relayed_in_the_seed_tone() {
     let w = world().await;
     let message = w.say(ALICE, "restart web");
