@@ -201,14 +201,29 @@ struct Pool {
 }
 
 impl Pool {
-    async fn take(&self) -> anyhow::Result<Conn> {
+    /// Delivers `d` on an idle connection, or on a new one when none is
+    /// idle or the idle one turns out closed (the gateway's idle timeout
+    /// closed it as it was reused: HTTP clients send again, and the gateway
+    /// deduplicates by message id). The answer's status; 0 when the
+    /// connection failed.
+    async fn deliver(&self, d: &Delivery) -> u16 {
         let idle = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        match idle {
-            Some(c) => Ok(c),
-            None => {
-                self.opened.fetch_add(1, Ordering::Relaxed);
-                Conn::open(self.addr).await
+        if let Some(mut conn) = idle
+            && let Ok(status) = conn.deliver(d).await
+        {
+            self.give_back(conn);
+            return status;
+        }
+        self.opened.fetch_add(1, Ordering::Relaxed);
+        let Ok(mut conn) = Conn::open(self.addr).await else {
+            return 0;
+        };
+        match conn.deliver(d).await {
+            Ok(status) => {
+                self.give_back(conn);
+                status
             }
+            Err(_) => 0,
         }
     }
 
@@ -236,8 +251,8 @@ pub async fn open_loop(
         slots: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
     });
     for _ in 0..warm {
-        let c = pool.take().await?;
-        pool.give_back(c);
+        pool.opened.fetch_add(1, Ordering::Relaxed);
+        pool.give_back(Conn::open(addr).await?);
     }
     let start = Instant::now() + Duration::from_millis(20);
     let interval = Duration::from_secs_f64(1.0 / rate.max(1e-3));
@@ -253,31 +268,7 @@ pub async fn open_loop(
             let started = Instant::now();
             let sent_unix_us = unix_micros(SystemTime::now());
             let lag = started.saturating_duration_since(due);
-            let status = match pool.take().await {
-                Ok(mut conn) => match conn.deliver(&delivery).await {
-                    Ok(status) => {
-                        pool.give_back(conn);
-                        status
-                    }
-                    // An idle keep-alive connection the gateway closed just
-                    // as it was reused: send again on a new one, as HTTP
-                    // clients do (the gateway deduplicates by message id).
-                    Err(_) => match Conn::open(pool.addr).await {
-                        Ok(mut fresh) => {
-                            pool.opened.fetch_add(1, Ordering::Relaxed);
-                            match fresh.deliver(&delivery).await {
-                                Ok(status) => {
-                                    pool.give_back(fresh);
-                                    status
-                                }
-                                Err(_) => 0,
-                            }
-                        }
-                        Err(_) => 0,
-                    },
-                },
-                Err(_) => 0,
-            };
+            let status = pool.deliver(&delivery).await;
             drop(permit);
             Sent {
                 index,

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use async_nats::jetstream;
+use chatops_gateway::webex::{NewMessage, WebexClient};
 use chatops_shared::streams::{self, StreamSettings};
 
 use crate::procs::{Binaries, Proc, Usage};
@@ -196,6 +197,8 @@ pub struct Webex {
     pub bot_id: String,
     pub bot_email: String,
     http: reqwest::Client,
+    /// Alice's Webex client, for what she says.
+    alice: WebexClient,
 }
 
 impl Webex {
@@ -219,8 +222,10 @@ impl Webex {
             .find(|w| w.starts_with('<'))
             .map(|w| w.trim_matches(|c| c == '<' || c == '>').to_owned())
             .context("no bot email in the start-up line")?;
+        let base = last(&listening);
         Ok(Self {
-            base: last(&listening),
+            alice: WebexClient::new(&format!("{base}/v1"), ALICE_TOKEN.to_owned().into()),
+            base,
             room_id: last(&room),
             bot_id: last(&bot),
             bot_email,
@@ -235,41 +240,22 @@ impl Webex {
 
     /// Alice's person id.
     pub async fn alice_id(&self) -> anyhow::Result<String> {
-        let me: serde_json::Value = self
-            .http
-            .get(format!("{}/v1/people/me", self.base))
-            .bearer_auth(ALICE_TOKEN)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        me["id"]
-            .as_str()
-            .map(str::to_owned)
-            .context("no id for alice")
+        Ok(self.alice.me().await.context("who is alice")?.id)
     }
 
     /// Alice mentions the bot with `text` in the default room; the message id.
     pub async fn say(&self, text: &str) -> anyhow::Result<String> {
-        let body = serde_json::json!({
-            "roomId": self.room_id,
-            "markdown": format!("<@personId:{}|kube> {text}", self.bot_id),
-        });
-        let message: serde_json::Value = self
-            .http
-            .post(format!("{}/v1/messages", self.base))
-            .bearer_auth(ALICE_TOKEN)
-            .json(&body)
-            .send()
-            .await?
-            .error_for_status()?
-            .json()
-            .await?;
-        message["id"]
-            .as_str()
-            .map(str::to_owned)
-            .context("no message id")
+        let message = NewMessage {
+            room_id: self.room_id.clone(),
+            parent_id: None,
+            markdown: format!("<@personId:{}|kube> {text}", self.bot_id),
+        };
+        Ok(self
+            .alice
+            .post_message(&message)
+            .await
+            .context("alice's message")?
+            .id)
     }
 
     /// Every `POST /v1/messages` the bot made, as the sandbox recorded it.

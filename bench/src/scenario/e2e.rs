@@ -44,12 +44,18 @@ const CONSUMERS: [(&str, &str); 3] = [
     (RESULTS_STREAM, NOTIFIER_CONSUMER),
 ];
 
-async fn backlog(nats: &Nats) -> u64 {
-    let mut total = 0;
-    for (stream, consumer) in CONSUMERS {
-        total += nats.backlog(stream, consumer).await.unwrap_or(0);
+/// Each consumer's backlog, in pipeline order.
+async fn backlogs(nats: &Nats) -> [u64; 3] {
+    let mut left = [0; 3];
+    for (n, (stream, consumer)) in left.iter_mut().zip(CONSUMERS) {
+        *n = nats.backlog(stream, consumer).await.unwrap_or(0);
     }
-    total
+    left
+}
+
+/// The backlog of the whole pipeline.
+async fn backlog(nats: &Nats) -> u64 {
+    backlogs(nats).await.iter().sum()
 }
 
 async fn one(
@@ -151,13 +157,13 @@ async fn one(
     let run = load::open_loop(gateway.addr, offered, count as u64, 16, make).await?;
     let sent_for = started.elapsed();
     sending.store(false, Ordering::Relaxed);
-    let backlog_end = backlog(&nats).await;
-    for (stream, consumer) in CONSUMERS {
-        let left = nats.backlog(stream, consumer).await.unwrap_or(0);
+    let left = backlogs(&nats).await;
+    for ((stream, consumer), left) in CONSUMERS.iter().zip(left) {
         eprintln!(
             "chatops-bench: {case}: {left} left for {consumer} on {stream} at the end of the load"
         );
     }
+    let backlog_end: u64 = left.iter().sum();
     let mut samples = sampler.await.unwrap_or_default();
     samples.push((sent_for.as_secs_f64(), backlog_end));
     found.cpu.push(watch.stop("e2e", &case));

@@ -216,6 +216,9 @@ async fn commands_on_one_deployment_are_published_in_the_order_their_events_came
     let w = world().await;
     // A burst over a few deployments: ingestion publishes commands on
     // different deployments side by side, but each deployment's in order.
+    // This checks the wiring end to end; a reorder here needs a slow
+    // publish, which `ingestion::tests::lanes_keep_each_subject_in_order_*`
+    // forces for the mechanism itself.
     let (deployments, per_deployment) = (3, 15);
     for n in 1..=per_deployment {
         for d in 0..deployments {

@@ -112,8 +112,8 @@ impl WebhookCase {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn hostile_webhooks_get_their_documented_status_and_change_nothing() {
+/// Two deployments and one worker, and the deployments as they start.
+async fn small_world() -> (World, Vec<serde_json::Value>) {
     let w = World::start(Options {
         deployments: 2,
         workers: 1,
@@ -121,6 +121,12 @@ async fn hostile_webhooks_get_their_documented_status_and_change_nothing() {
     })
     .await;
     let before = deployments(&w);
+    (w, before)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_webhooks_get_their_documented_status_and_change_nothing() {
+    let (w, before) = small_world().await;
     let http = chatops_testkit::http();
     let url = format!("http://{}/webhooks/webex", w.gateways[0].addr);
     let mut wrong = Vec::new();
@@ -222,13 +228,7 @@ fn unescaped(s: &str) -> Vec<char> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_messages_get_an_escaped_explanation_and_change_nothing() {
-    let w = World::start(Options {
-        deployments: 2,
-        workers: 1,
-        ..Options::default()
-    })
-    .await;
-    let before = deployments(&w);
+    let (w, before) = small_world().await;
     let cases = corpus().messages;
     let bot = w.wx.bot().clone();
     let sent: Vec<(&MessageCase, Message)> = cases

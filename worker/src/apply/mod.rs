@@ -117,9 +117,8 @@ impl Engine {
             CommandKind::Status => read::status(self, ns, name).await,
             CommandKind::History => read::history(self, ns, name).await,
             CommandKind::List => read::list(self, ns).await,
-            kind => {
-                let group = kind.field_group().unwrap_or(FieldGroup::Template);
-                let (applied, _) = self.fenced(ns, name, group, position, kind, None).await?;
+            _ => {
+                let (applied, _) = self.apply_write(command, position, None).await?;
                 Ok(applied)
             }
         }
