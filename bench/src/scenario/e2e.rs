@@ -23,7 +23,7 @@ use crate::plan::Plan;
 use crate::report::{Row, Target};
 use crate::rig::{ALICE, Gateway, Kube, Nats, Rig, Webex, Worker};
 use crate::stats::Samples;
-use crate::webhook::{self, Author};
+use crate::webhook::{Author, Envelope};
 
 /// How long the system may take to finish after the load stops.
 const DRAIN_LIMIT: Duration = Duration::from_secs(120);
@@ -114,17 +114,17 @@ async fn one(
         .into_iter()
         .collect::<anyhow::Result<_>>()
         .context("write Alice's messages")?;
-    let author = Author {
+    let envelope = Envelope::new(&Author {
         room_id: webex.room_id.clone(),
         person_id: webex.alice_id().await?,
         email: ALICE.to_owned(),
-    };
+    });
     let ids = Arc::new(messages);
     let make: load::MakeDelivery = {
         let ids = ids.clone();
         Arc::new(move |i| {
             let id = usize::try_from(i).unwrap_or(0);
-            webhook::delivery(&ids[id], &author)
+            envelope.delivery(&ids[id])
         })
     };
 

@@ -15,16 +15,16 @@ use crate::load::{self, MakeDelivery};
 use crate::plan::Plan;
 use crate::report::{Row, Target};
 use crate::rig::{self, Gateway, Nats, Rig};
-use crate::webhook::{self, Author};
+use crate::webhook::{self, Author, Envelope};
 
 /// Distinct message ids across the whole scenario: a repeated id would be a
 /// duplicate, which JetStream answers without storing.
 fn deliveries(base: &Arc<AtomicU64>) -> MakeDelivery {
-    let author = Author::synthetic();
+    let envelope = Envelope::new(&Author::synthetic());
     let base = base.clone();
     Arc::new(move |_| {
         let n = base.fetch_add(1, Ordering::Relaxed);
-        webhook::delivery(&webhook::webex_id("MESSAGE", n), &author)
+        envelope.delivery(&webhook::webex_id("MESSAGE", n))
     })
 }
 
