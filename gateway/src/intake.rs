@@ -7,6 +7,7 @@
 //! deliveries and disables a webhook after 100 failures in five minutes, so
 //! the answer must be fast and must not depend on anything but NATS.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use async_nats::HeaderMap;
@@ -132,7 +133,7 @@ enum Accepted {
 }
 
 pub async fn webhook(
-    State(state): State<AppState>,
+    State(state): State<Arc<AppState>>,
     headers: HttpHeaders,
     body: axum::body::Body,
 ) -> Response {
@@ -237,9 +238,9 @@ async fn accept(
     nats_headers.insert(subjects::COMMAND_ID_HEADER, command_id.to_string().as_str());
     // Webex never retries a delivery: ride out a NATS restart or leader
     // election briefly rather than answer 503 at once.
-    let ack = chatops_shared::nats::publish_durably(
-        &state.jetstream,
-        subjects::EVENTS.to_owned(),
+    let ack = chatops_shared::nats::publish_batched_durably(
+        &state.batcher,
+        async_nats::Subject::from_static(subjects::EVENTS),
         nats_headers,
         body.clone(),
         PUBLISH_BUDGET,

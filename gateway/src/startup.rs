@@ -58,13 +58,16 @@ impl StartupError {
     }
 }
 
-/// Shared by every request handler.
+/// Shared by every request handler (behind an `Arc`: axum clones the
+/// state for each request).
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub client: async_nats::Client,
     pub limits: crate::limits::Limits,
     pub shedder: crate::limits::Shedder,
     pub jetstream: async_nats::jetstream::Context,
+    /// Intake's publishes, batched.
+    pub batcher: chatops_shared::nats::Batcher,
     pub webhook_secret: SecretString,
     pub metrics: Arc<Metrics>,
 }
@@ -75,7 +78,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     config: GatewayConfig,
-    state: AppState,
+    state: Arc<AppState>,
     policy: Arc<Policy>,
     events: PullConsumer,
     results: PullConsumer,
@@ -117,14 +120,15 @@ impl Application {
         let replies =
             streams::ensure_record(&jetstream, streams::REPLIES_BUCKET, &config.streams).await?;
         let results = consumer(streams::RESULTS_STREAM, streams::NOTIFIER_CONSUMER).await?;
-        let state = AppState {
+        let state = Arc::new(AppState {
             client,
             limits: config.limits,
             shedder: crate::limits::Shedder::new(config.limits.max_in_flight),
+            batcher: chatops_shared::nats::Batcher::spawn(jetstream.clone()),
             jetstream,
             webhook_secret: config.webex.webhook_secret.clone(),
             metrics: Arc::new(Metrics::default()),
-        };
+        });
         Ok(Self {
             listener,
             router: router(state.clone()),
@@ -242,7 +246,7 @@ async fn identify(
 }
 
 /// The HTTP surface, without a socket, so tests can call it directly.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/webhooks/webex", post(crate::intake::webhook))
         .route("/", post(crate::intake::webhook))
@@ -254,7 +258,7 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Ready: NATS is connected and the streams exist.
-async fn ready(State(state): State<AppState>) -> impl IntoResponse {
+async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     if state.client.connection_state() != async_nats::connection::State::Connected {
         return (StatusCode::SERVICE_UNAVAILABLE, "NATS is not connected");
     }
@@ -270,7 +274,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     (StatusCode::OK, "ready")
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+async fn metrics(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,

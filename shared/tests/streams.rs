@@ -150,3 +150,49 @@ async fn messages_with_the_same_id_are_stored_once() {
     let mut stream = js.get_stream(streams::EVENTS_STREAM).await.expect("stream");
     assert_eq!(stream.info().await.expect("info").state.messages, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publishes_through_the_batcher_are_each_stored_once_and_acknowledged() {
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    streams::ensure(&js, &StreamSettings::default())
+        .await
+        .expect("set-up");
+    let batcher = chatops_shared::nats::Batcher::spawn(js.clone());
+    // 600 publishes at once, every third one repeating an earlier id.
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..600u32 {
+        let batcher = batcher.clone();
+        tasks.spawn(async move {
+            let id = if i % 3 == 2 { i - 1 } else { i };
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert(
+                chatops_shared::subjects::MSG_ID_HEADER,
+                format!("message-{id}").as_str(),
+            );
+            let ack = chatops_shared::nats::publish_batched_durably(
+                &batcher,
+                async_nats::Subject::from_static(chatops_shared::subjects::EVENTS),
+                headers,
+                format!("{{\"n\":{i}}}").into(),
+                Duration::from_secs(5),
+            )
+            .await
+            .expect("published");
+            (id, ack.sequence, ack.duplicate)
+        });
+    }
+    let mut sequences = std::collections::BTreeMap::new();
+    let mut duplicates = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (id, sequence, duplicate) = done.expect("task");
+        duplicates += usize::from(duplicate);
+        // A repeated id is acknowledged with the first one's sequence.
+        let first = *sequences.entry(id).or_insert(sequence);
+        assert_eq!(first, sequence, "message-{id}");
+    }
+    assert_eq!(sequences.len(), 400);
+    assert_eq!(duplicates, 200);
+    let mut stream = js.get_stream(streams::EVENTS_STREAM).await.expect("stream");
+    assert_eq!(stream.info().await.expect("info").state.messages, 400);
+}
