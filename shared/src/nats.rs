@@ -120,22 +120,10 @@ pub async fn publish_batched_durably(
     payload: bytes::Bytes,
     budget: Duration,
 ) -> Result<jetstream::publish::PublishAck, async_nats::Error> {
-    let deadline = tokio::time::Instant::now() + budget;
-    let mut pause = Duration::from_millis(25);
-    loop {
-        match batcher
-            .publish(subject.clone(), headers.clone(), payload.clone())
-            .await
-        {
-            Ok(ack) => return Ok(ack),
-            Err(e) if tokio::time::Instant::now() + pause < deadline => {
-                tracing::debug!(error = %e, ?pause, %subject, "publish failed; retrying");
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_secs(2));
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    retrying(budget, &subject, || {
+        batcher.publish(subject.clone(), headers.clone(), payload.clone())
+    })
+    .await
 }
 
 /// Publishes to a stream and waits for JetStream to store it, retrying for
@@ -151,16 +139,30 @@ pub async fn publish_durably(
     payload: bytes::Bytes,
     budget: Duration,
 ) -> Result<jetstream::publish::PublishAck, async_nats::Error> {
+    retrying(budget, &subject, || async {
+        js.publish_with_headers(subject.clone(), headers.clone(), payload.clone())
+            .await?
+            .await
+            .map_err(async_nats::Error::from)
+    })
+    .await
+}
+
+/// Runs `attempt` until it succeeds or `budget` is spent, pausing 25 ms,
+/// 50 ms, ... 2 s between tries.
+async fn retrying<F, Fut>(
+    budget: Duration,
+    subject: &str,
+    mut attempt: F,
+) -> Result<jetstream::publish::PublishAck, async_nats::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<jetstream::publish::PublishAck, async_nats::Error>>,
+{
     let deadline = tokio::time::Instant::now() + budget;
     let mut pause = Duration::from_millis(25);
     loop {
-        let attempt = async {
-            js.publish_with_headers(subject.clone(), headers.clone(), payload.clone())
-                .await?
-                .await
-                .map_err(async_nats::Error::from)
-        };
-        match attempt.await {
+        match attempt().await {
             Ok(ack) => return Ok(ack),
             Err(e) if tokio::time::Instant::now() + pause < deadline => {
                 tracing::debug!(error = %e, ?pause, %subject, "publish failed; retrying");
