@@ -4,6 +4,9 @@ use chatops_gateway::config::GatewayConfig;
 use chatops_gateway::startup::Application;
 use chatops_shared::config::{Env, exit_on_error};
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let env = Env::from_process();

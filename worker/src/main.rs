@@ -4,6 +4,9 @@ use chatops_shared::config::{Env, exit_on_error};
 use chatops_worker::config::WorkerConfig;
 use chatops_worker::startup::Application;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let env = Env::from_process();
