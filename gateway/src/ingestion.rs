@@ -231,7 +231,7 @@ impl Ingestion {
 
     /// Stage one (concurrent): read, parse, authorise.
     pub async fn decide(&self, message: &jetstream::Message) -> Result<Decision, Transient> {
-        let envelope: Envelope = match serde_json::from_slice(&message.payload) {
+        let envelope: Envelope<'_> = match serde_json::from_slice(&message.payload) {
             Ok(e) => e,
             Err(e) => {
                 tracing::error!(error = %e, "an event that is not an envelope reached the stream");
@@ -253,7 +253,7 @@ impl Ingestion {
 
     async fn decide_event(
         &self,
-        envelope: &Envelope,
+        envelope: &Envelope<'_>,
         command_id: CommandId,
         message: &jetstream::Message,
     ) -> Result<Decision, Transient> {
@@ -489,7 +489,7 @@ impl Ingestion {
 /// The Webex message id of an event.
 fn envelope_message_id(message: &jetstream::Message) -> String {
     serde_json::from_slice::<Envelope>(&message.payload)
-        .map(|e| e.data.id)
+        .map(|e| e.data.id.into_owned())
         .unwrap_or_default()
 }
 

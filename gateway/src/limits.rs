@@ -92,11 +92,16 @@ impl axum::serve::Listener for GuardedListener {
 }
 
 /// A connection that holds one slot and closes when idle too long.
+///
+/// A read only notes the time; the timer is moved when it fires early. Moving
+/// it on every read took the timer wheel's lock once per request.
 #[derive(Debug)]
 pub struct GuardedStream {
     inner: TcpStream,
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
+    /// When the client last sent something.
+    last_read: Instant,
     _slot: OwnedSemaphorePermit,
 }
 
@@ -106,6 +111,7 @@ impl GuardedStream {
             inner,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             idle_timeout,
+            last_read: Instant::now(),
             _slot: slot,
         }
     }
@@ -120,16 +126,24 @@ impl AsyncRead for GuardedStream {
         let this = &mut *self;
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
-                let deadline = Instant::now() + this.idle_timeout;
-                this.idle.as_mut().reset(deadline);
+                this.last_read = Instant::now();
                 Poll::Ready(result)
             }
-            Poll::Pending => match this.idle.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "idle connection",
-                ))),
-                Poll::Pending => Poll::Pending,
+            Poll::Pending => loop {
+                match this.idle.as_mut().poll(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(()) => {
+                        let deadline = this.last_read + this.idle_timeout;
+                        if deadline <= Instant::now() {
+                            return Poll::Ready(Err(io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "idle connection",
+                            )));
+                        }
+                        // Something was read since the timer was set.
+                        this.idle.as_mut().reset(deadline);
+                    }
+                }
             },
         }
     }

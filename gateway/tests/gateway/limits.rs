@@ -89,6 +89,55 @@ async fn an_idle_connection_is_closed() {
 }
 
 #[tokio::test]
+async fn a_connection_in_use_outlives_the_idle_timeout_then_closes_when_idle() {
+    let nats = NatsServer::start().await;
+    let idle = Duration::from_millis(400);
+    let gw = gateway(
+        &nats,
+        Limits {
+            idle_timeout: idle,
+            ..Limits::default()
+        },
+    )
+    .await;
+    let mut conn = TcpStream::connect(addr(&gw)).await.expect("connect");
+    // A request every 150 ms for four idle timeouts, on one connection.
+    let started = Instant::now();
+    let mut pace = tokio::time::interval(Duration::from_millis(150));
+    let mut answers = Vec::new();
+    while started.elapsed() < idle * 4 {
+        pace.tick().await;
+        conn.write_all(b"GET /healthz HTTP/1.1\r\nhost: gateway\r\n\r\n")
+            .await
+            .expect("send");
+        let mut answer = Vec::new();
+        while !answer.ends_with(b"ok") {
+            let mut buf = [0u8; 512];
+            let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+                .await
+                .expect("answered in time")
+                .expect("read");
+            assert!(n > 0, "closed while in use, after {:?}", started.elapsed());
+            answer.extend_from_slice(&buf[..n]);
+        }
+        answers.push(answer);
+    }
+    assert!(answers.len() >= 10, "{} requests", answers.len());
+    assert!(
+        answers.iter().all(|a| a.starts_with(b"HTTP/1.1 200")),
+        "every request answered"
+    );
+    // Then idle: closed about one idle timeout after the last answer.
+    let last = Instant::now();
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(10), conn.read(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(matches!(read, Ok(0) | Err(_)), "hung up: {read:?}");
+    assert!(last.elapsed() >= idle - Duration::from_millis(50));
+}
+
+#[tokio::test]
 async fn past_the_in_flight_cap_webhooks_get_503_at_once_and_health_still_answers() {
     let nats = NatsServer::start().await;
     let limits = Limits {
