@@ -113,9 +113,10 @@ pub fn verify_signature(secret: &[u8], body: &[u8], signature: &str) -> bool {
     {
         return false;
     }
-    let Ok(expected) = hex::decode(signature) else {
+    let mut expected = [0u8; 20];
+    if hex::decode_to_slice(signature, &mut expected).is_err() {
         return false;
-    };
+    }
     let Ok(mut mac) = hmac::Hmac::<sha1::Sha1>::new_from_slice(secret) else {
         return false;
     };
@@ -248,15 +249,19 @@ async fn accept(
         ));
     }
     let command_id = CommandId::new();
-    let mut nats_headers = HeaderMap::new();
-    nats_headers.insert(subjects::MSG_ID_HEADER, &*envelope.data.id);
-    nats_headers.insert(subjects::COMMAND_ID_HEADER, command_id.to_string().as_str());
+    let command_id_text = command_id.to_string();
+    let headers = || {
+        let mut headers = HeaderMap::new();
+        headers.insert(subjects::MSG_ID_HEADER, &*envelope.data.id);
+        headers.insert(subjects::COMMAND_ID_HEADER, command_id_text.as_str());
+        headers
+    };
     // Webex never retries a delivery: ride out a NATS restart or leader
     // election briefly rather than answer 503 at once.
     let ack = chatops_shared::nats::publish_batched_durably(
         &state.batcher,
         async_nats::Subject::from_static(subjects::EVENTS),
-        nats_headers,
+        headers,
         body.clone(),
         PUBLISH_BUDGET,
     )

@@ -112,16 +112,18 @@ impl Batcher {
 }
 
 /// Publishes to a stream through `batcher` and waits for JetStream to store
-/// it, retrying as [`publish_durably`] does.
+/// it, retrying as [`publish_durably`] does. `headers` makes the headers for
+/// each try: a publish consumes them, and building them again costs no more
+/// than a copy kept for a retry that almost never comes.
 pub async fn publish_batched_durably(
     batcher: &Batcher,
     subject: async_nats::Subject,
-    headers: async_nats::HeaderMap,
+    headers: impl Fn() -> async_nats::HeaderMap,
     payload: bytes::Bytes,
     budget: Duration,
 ) -> Result<jetstream::publish::PublishAck, async_nats::Error> {
     retrying(budget, &subject, || {
-        batcher.publish(subject.clone(), headers.clone(), payload.clone())
+        batcher.publish(subject.clone(), headers(), payload.clone())
     })
     .await
 }

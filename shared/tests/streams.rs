@@ -165,11 +165,14 @@ async fn publishes_through_the_batcher_are_each_stored_once_and_acknowledged() {
         let batcher = batcher.clone();
         tasks.spawn(async move {
             let id = if i % 3 == 2 { i - 1 } else { i };
-            let mut headers = async_nats::HeaderMap::new();
-            headers.insert(
-                chatops_shared::subjects::MSG_ID_HEADER,
-                format!("message-{id}").as_str(),
-            );
+            let headers = || {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert(
+                    chatops_shared::subjects::MSG_ID_HEADER,
+                    format!("message-{id}").as_str(),
+                );
+                headers
+            };
             let ack = chatops_shared::nats::publish_batched_durably(
                 &batcher,
                 async_nats::Subject::from_static(chatops_shared::subjects::EVENTS),
