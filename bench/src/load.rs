@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::stats::Samples;
+use crate::stats::{Samples, Windows};
 use crate::webhook::Delivery;
 
 /// Most connections an open-loop run opens; past this, requests wait for a
@@ -132,29 +132,32 @@ impl Conn {
 /// Makes the `n`th delivery of a run.
 pub type MakeDelivery = Arc<dyn Fn(u64) -> Delivery + Send + Sync>;
 
-/// What a closed-loop run measured inside its window.
-#[derive(Debug, Default)]
+/// What a closed-loop run measured.
+#[derive(Debug)]
 pub struct ClosedLoop {
-    pub accepted: u64,
+    /// Webhooks answered 200, by the window they were answered in.
+    pub accepted: Windows,
+    /// Answers other than 200, and connections that failed, from the first
+    /// request on (warm-up included).
     pub refused: u64,
     pub errors: u64,
-    pub window: Duration,
+    /// Of the requests sent and answered inside the windows.
     pub latencies: Samples,
 }
 
 impl ClosedLoop {
+    /// Webhooks accepted per second: the median window's.
     pub fn rate(&self) -> f64 {
-        self.accepted as f64 / self.window.as_secs_f64().max(1e-9)
+        self.accepted.median()
     }
 }
 
-/// `connections` connections send back to back for `warmup + window`;
-/// requests that start and finish inside the window count.
+/// `connections` connections send back to back from now until the last of
+/// `windows` ends; the first window starts after the warm-up.
 pub async fn closed_loop(
     addr: SocketAddr,
     connections: usize,
-    warmup: Duration,
-    window: Duration,
+    windows: impl FnOnce() -> Windows,
     make: MakeDelivery,
 ) -> anyhow::Result<ClosedLoop> {
     let mut conns = Vec::with_capacity(connections);
@@ -162,28 +165,28 @@ pub async fn closed_loop(
         conns.push(Conn::open(addr).await?);
     }
     let counter = Arc::new(AtomicU64::new(0));
-    let from = Instant::now() + warmup;
-    let until = from + window;
+    let windows = windows();
+    let until = windows.until();
     let mut tasks = tokio::task::JoinSet::new();
     for mut conn in conns {
         let (counter, make) = (counter.clone(), make.clone());
+        let mut out = ClosedLoop {
+            accepted: windows.clone(),
+            refused: 0,
+            errors: 0,
+            latencies: Samples::default(),
+        };
         tasks.spawn(async move {
-            let mut out = ClosedLoop::default();
             while Instant::now() < until {
                 let d = make(counter.fetch_add(1, Ordering::Relaxed));
                 let started = Instant::now();
                 let status = conn.deliver(&d).await;
                 let done = Instant::now();
-                if started < from || done > until {
-                    if status.is_err() {
-                        break;
-                    }
-                    continue;
-                }
                 match status {
                     Ok(200) => {
-                        out.accepted += 1;
-                        out.latencies.push(done - started);
+                        if out.accepted.count(done) && out.accepted.contains(started) {
+                            out.latencies.push(done - started);
+                        }
                     }
                     Ok(_) => out.refused += 1,
                     Err(_) => {
@@ -196,12 +199,14 @@ pub async fn closed_loop(
         });
     }
     let mut total = ClosedLoop {
-        window,
-        ..ClosedLoop::default()
+        accepted: windows,
+        refused: 0,
+        errors: 0,
+        latencies: Samples::default(),
     };
     while let Some(part) = tasks.join_next().await {
         let part = part.context("a load task panicked")?;
-        total.accepted += part.accepted;
+        total.accepted.merge(&part.accepted);
         total.refused += part.refused;
         total.errors += part.errors;
         total.latencies.extend(part.latencies);

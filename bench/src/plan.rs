@@ -63,7 +63,12 @@ pub struct Plan {
     pub smoke: bool,
     pub ceiling_in_flight: Vec<usize>,
     pub warmup: Duration,
+    /// The measuring window of the scaling runs.
     pub window: Duration,
+    /// Throughput (the ceiling, intake's connections) is measured over this
+    /// many consecutive windows of `rate_window`, and the median is reported.
+    pub rate_windows: usize,
+    pub rate_window: Duration,
     pub intake_connections: Vec<usize>,
     pub intake_rates: Vec<f64>,
     pub intake_open_seconds: f64,
@@ -118,6 +123,8 @@ impl Plan {
                 ceiling_in_flight: vec![1, 16],
                 warmup: Duration::from_millis(200),
                 window: Duration::from_millis(500),
+                rate_windows: 1,
+                rate_window: Duration::from_millis(500),
                 intake_connections: vec![16],
                 intake_rates: vec![200.0],
                 intake_open_seconds: 1.0,
@@ -140,6 +147,8 @@ impl Plan {
             ceiling_in_flight: vec![1, 16, 32, 64, 256],
             warmup: Duration::from_secs(1),
             window: Duration::from_secs(5),
+            rate_windows: 3,
+            rate_window: Duration::from_secs(2),
             intake_connections: vec![16, 64, 256],
             intake_rates: vec![500.0, 2000.0, 5000.0],
             intake_open_seconds: 10.0,

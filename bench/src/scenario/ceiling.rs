@@ -2,18 +2,16 @@
 //! storage, as the chatops streams) and acknowledged, with a fixed number in
 //! flight on one connection (as a gateway has).
 
-use std::time::Duration;
-
 use anyhow::Context;
 use async_nats::jetstream::{self, stream};
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::{CeilingPoint, CpuWatch, Findings};
+use super::{CeilingPoint, CpuWatch, Findings, windows_spread};
 use crate::plan::Plan;
 use crate::report::Row;
 use crate::rig::Nats;
-use crate::stats::Samples;
+use crate::stats::{Samples, Windows};
 
 const STREAM: &str = "BENCH_CEILING";
 const SUBJECT: &str = "bench.ceiling";
@@ -32,7 +30,10 @@ pub async fn run(plan: &Plan, found: &mut Findings) -> anyhow::Result<()> {
     let nats_pid = nats.pid();
     for &n in &plan.ceiling_in_flight {
         let watch = CpuWatch::start(&[("nats-server", nats_pid)]);
-        let (rate, mut latency) = measure(&nats.js, n, plan.warmup, plan.window).await?;
+        let from = Instant::now() + plan.warmup;
+        let windows = Windows::new(from, plan.rate_window, plan.rate_windows);
+        let (windows, mut latency) = measure(&nats.js, n, windows).await?;
+        let rate = windows.median();
         let case = format!("{n} in flight");
         found.cpu.push(watch.stop("ceiling", &case));
         let latency = latency.percentiles();
@@ -51,6 +52,9 @@ pub async fn run(plan: &Plan, found: &mut Findings) -> anyhow::Result<()> {
             )
             .ratio(Some(rate)),
         );
+        found
+            .rows
+            .extend(windows_spread("ceiling", &case, &windows));
         found.rows.push(Row::new(
             "ceiling",
             &case,
@@ -62,45 +66,42 @@ pub async fn run(plan: &Plan, found: &mut Findings) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Publishes for `warmup + window` with `in_flight` publishes outstanding;
-/// the rate and latencies inside the window.
+/// Publishes with `in_flight` publishes outstanding until the last of
+/// `windows` ends; the completions in each window and the latencies of the
+/// publishes made inside them.
 async fn measure(
     js: &jetstream::Context,
     in_flight: usize,
-    warmup: Duration,
-    window: Duration,
-) -> anyhow::Result<(f64, Samples)> {
+    windows: Windows,
+) -> anyhow::Result<(Windows, Samples)> {
     let payload = Bytes::from(vec![b'x'; 1024]);
-    let from = Instant::now() + warmup;
-    let until = from + window;
+    let until = windows.until();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..in_flight {
-        let (js, payload) = (js.clone(), payload.clone());
+        let (js, payload, mut counted) = (js.clone(), payload.clone(), windows.clone());
         tasks.spawn(async move {
             let mut samples = Samples::default();
-            let mut count = 0u64;
             loop {
                 let started = Instant::now();
                 js.publish(SUBJECT, payload.clone()).await?.await?;
                 let done = Instant::now();
-                if started >= from && done <= until {
-                    count += 1;
+                if counted.count(done) && counted.contains(started) {
                     samples.push(done - started);
                 }
                 if done >= until {
-                    return Ok::<_, async_nats::Error>((count, samples));
+                    return Ok::<_, async_nats::Error>((counted, samples));
                 }
             }
         });
     }
-    let mut total = 0;
+    let mut total = windows;
     let mut samples = Samples::default();
     while let Some(done) = tasks.join_next().await {
-        let (count, s) = done
+        let (counted, s) = done
             .context("a publisher panicked")?
             .map_err(|e| anyhow::anyhow!("publish: {e}"))?;
-        total += count;
+        total.merge(&counted);
         samples.extend(s);
     }
-    Ok((total as f64 / window.as_secs_f64(), samples))
+    Ok((total, samples))
 }

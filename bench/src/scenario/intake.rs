@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use super::{CpuWatch, Findings, IntakePoint, secs};
+use super::{CpuWatch, Findings, IntakePoint, secs, windows_spread};
 use crate::load::{self, MakeDelivery};
 use crate::plan::Plan;
 use crate::report::{Row, Target};
 use crate::rig::{self, Gateway, Nats, Rig};
+use crate::stats::Windows;
 use crate::webhook::{self, Author, Envelope};
 
 /// Distinct message ids across the whole scenario: a repeated id would be a
@@ -40,8 +41,12 @@ pub async fn run(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result
     for &c in &plan.intake_connections {
         let case = format!("{c} connections");
         let watch = CpuWatch::start(&pids);
-        let run =
-            load::closed_loop(gateway.addr, c, plan.warmup, plan.window, deliveries(&ids)).await?;
+        // The windows start once every connection is open.
+        let windows = || {
+            let from = tokio::time::Instant::now() + plan.warmup;
+            Windows::new(from, plan.rate_window, plan.rate_windows)
+        };
+        let run = load::closed_loop(gateway.addr, c, windows, deliveries(&ids)).await?;
         found.cpu.push(watch.stop("intake", &case));
         if run.errors > 0 || run.refused > 0 {
             found.failures.push(format!(
@@ -58,6 +63,9 @@ pub async fn run(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result
             row
         };
         found.rows.push(row);
+        found
+            .rows
+            .extend(windows_spread("intake", &case, &run.accepted));
         found.rows.push(
             Row::new(
                 "intake",

@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::procs::{MachineCpu, Usage};
 use crate::report::Row;
-use crate::stats::Percentiles;
+use crate::stats::{Percentiles, Windows};
 
 /// Raw JetStream publish rate at one concurrency.
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -179,6 +179,23 @@ impl Findings {
 }
 
 /// Seconds as a Duration, from a float.
+/// A row with how far apart a point's throughput windows were, when there
+/// were several.
+pub fn windows_spread(scenario: &'static str, case: &str, windows: &Windows) -> Option<Row> {
+    (windows.windows() > 1).then(|| {
+        Row::new(
+            scenario,
+            case,
+            format!(
+                "spread of its {} windows: (max - min) / median",
+                windows.windows()
+            ),
+            windows.spread() * 100.0,
+            "%",
+        )
+    })
+}
+
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
 }
