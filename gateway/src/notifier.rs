@@ -140,7 +140,7 @@ impl Notifier {
                     .retry_after()
                     .unwrap_or(Duration::from_secs(1))
                     .min(Duration::from_secs(60));
-                tracing::warn!(error = %e, ?delay, "reply not accepted by Webex; will retry");
+                tracing::warn!(error = %e, ?delay, "reply not relayed; will retry");
                 if let Err(e) = message.ack_with(AckKind::Nak(Some(delay))).await {
                     tracing::warn!(error = %e, "cannot nak a result; it will be redelivered after the ack wait");
                 }
@@ -149,7 +149,7 @@ impl Notifier {
     }
 
     /// Posts (or edits) the reply for one result. `Err` means try again later.
-    pub async fn deliver(&self, payload: &[u8], redelivered: bool) -> Result<Delivery, WebexError> {
+    pub async fn deliver(&self, payload: &[u8], redelivered: bool) -> Result<Delivery, RelayError> {
         let result: CommandResult = match serde_json::from_slice(payload) {
             Ok(r) => r,
             Err(e) => {
@@ -167,11 +167,11 @@ impl Notifier {
         &self,
         result: &CommandResult,
         redelivered: bool,
-    ) -> Result<Delivery, WebexError> {
+    ) -> Result<Delivery, RelayError> {
         if result.outcome == Outcome::InProgress {
             return self.progress(result).await;
         }
-        if self.recorded(&final_key(result)).await.is_some() {
+        if self.recorded(&final_key(result)).await?.is_some() {
             return Ok(Delivery::AlreadyPosted);
         }
         if redelivered {
@@ -185,14 +185,14 @@ impl Notifier {
                     return Ok(Delivery::AlreadyPosted);
                 }
                 Ok(None) => {}
-                Err(e) if e.is_transient() => return Err(e),
+                Err(e) if e.is_transient() => return Err(e.into()),
                 Err(e) => tracing::debug!(error = %e, "cannot list the thread; posting"),
             }
         }
         let posted = self.post(result).await;
         let posted = match posted {
             Ok(p) => p,
-            Err(e) if e.is_transient() => return Err(e),
+            Err(e) if e.is_transient() => return Err(e.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "Webex refuses the reply; giving up on it");
                 return Ok(Delivery::Undeliverable);
@@ -207,20 +207,20 @@ impl Notifier {
         Ok(Delivery::Posted)
     }
 
-    async fn progress(&self, result: &CommandResult) -> Result<Delivery, WebexError> {
-        if self.recorded(&final_key(result)).await.is_some() {
+    async fn progress(&self, result: &CommandResult) -> Result<Delivery, RelayError> {
+        if self.recorded(&final_key(result)).await?.is_some() {
             // The final reply is out; a late progress report changes nothing.
             return Ok(Delivery::AlreadyPosted);
         }
         let markdown = replies::result(result);
-        if let Some(id) = self.recorded(&progress_key(result)).await {
+        if let Some(id) = self.recorded(&progress_key(result)).await? {
             return match self
                 .webex
                 .edit_message(&id, &result.origin.room_id, &markdown)
                 .await
             {
                 Ok(_) => Ok(Delivery::Edited),
-                Err(e) if e.is_transient() => Err(e),
+                Err(e) if e.is_transient() => Err(e.into()),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot edit the progress message");
                     Ok(Delivery::Undeliverable)
@@ -232,7 +232,7 @@ impl Notifier {
                 self.record(&progress_key(result), &id).await;
                 Ok(Delivery::Posted)
             }
-            Err(e) if e.is_transient() => Err(e),
+            Err(e) if e.is_transient() => Err(e.into()),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot post the progress message");
                 Ok(Delivery::Undeliverable)
@@ -267,13 +267,13 @@ impl Notifier {
             .map(|m| m.id))
     }
 
-    async fn recorded(&self, key: &str) -> Option<String> {
+    /// What the replies record holds for `key`. A record that cannot be
+    /// read is an error, not an absence: taking it for one posted a second
+    /// reply when a stream replica was lost after the first.
+    async fn recorded(&self, key: &str) -> Result<Option<String>, RelayError> {
         match self.replies.get(key).await {
-            Ok(value) => value.map(|v| String::from_utf8_lossy(&v).into_owned()),
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the replies record; relying on the thread");
-                None
-            }
+            Ok(value) => Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned())),
+            Err(e) => Err(RelayError::Record(e)),
         }
     }
 
@@ -289,6 +289,26 @@ impl Notifier {
                 }
                 Err(e) => tracing::warn!(error = %e, "cannot record a posted reply"),
             }
+        }
+    }
+}
+
+/// Why a result cannot be relayed now; it is retried later.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Webex(#[from] WebexError),
+    /// Whether a reply is already out is unknown: posting could double it.
+    #[error("cannot read the replies record: {0}")]
+    Record(#[source] async_nats::Error),
+}
+
+impl RelayError {
+    /// How long to wait before the next try, when Webex said.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Webex(e) => e.retry_after(),
+            Self::Record(_) => None,
         }
     }
 }
