@@ -20,7 +20,7 @@ pub enum Scenario {
     name = "chatops-bench",
     version,
     about = "Benchmarks chatops on loopback: the JetStream ceiling, webhook intake, end to end, worker scaling, replay and memory.",
-    after_help = "Full run (about 15 minutes; results in bench/results):\n  cargo run --release -p chatops-bench\n\nSmoke run (seconds; what scripts/test runs):\n  cargo run -p chatops-bench -- --smoke"
+    after_help = "Full run (about 10 minutes once built; results in bench/results):\n  cargo run --release -p chatops-bench\n\nSmoke run (seconds; what scripts/test runs):\n  cargo run -p chatops-bench -- --smoke"
 )]
 pub struct Args {
     /// A run of a few seconds with tiny loads: checks that everything works,
