@@ -146,6 +146,16 @@ pub struct ClosedLoop {
 }
 
 impl ClosedLoop {
+    /// Nothing counted yet, over `windows`.
+    fn new(windows: Windows) -> Self {
+        Self {
+            accepted: windows,
+            refused: 0,
+            errors: 0,
+            latencies: Samples::default(),
+        }
+    }
+
     /// Webhooks accepted per second: the median window's.
     pub fn rate(&self) -> f64 {
         self.accepted.median()
@@ -170,12 +180,7 @@ pub async fn closed_loop(
     let mut tasks = tokio::task::JoinSet::new();
     for mut conn in conns {
         let (counter, make) = (counter.clone(), make.clone());
-        let mut out = ClosedLoop {
-            accepted: windows.clone(),
-            refused: 0,
-            errors: 0,
-            latencies: Samples::default(),
-        };
+        let mut out = ClosedLoop::new(windows.clone());
         tasks.spawn(async move {
             while Instant::now() < until {
                 let d = make(counter.fetch_add(1, Ordering::Relaxed));
@@ -198,12 +203,7 @@ pub async fn closed_loop(
             out
         });
     }
-    let mut total = ClosedLoop {
-        accepted: windows,
-        refused: 0,
-        errors: 0,
-        latencies: Samples::default(),
-    };
+    let mut total = ClosedLoop::new(windows);
     while let Some(part) = tasks.join_next().await {
         let part = part.context("a load task panicked")?;
         total.accepted.merge(&part.accepted);

@@ -271,10 +271,11 @@ impl Notifier {
     /// read is an error, not an absence: taking it for one posted a second
     /// reply when a stream replica was lost after the first.
     async fn recorded(&self, key: &str) -> Result<Option<String>, RelayError> {
-        match self.replies.get(key).await {
-            Ok(value) => Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned())),
-            Err(e) => Err(RelayError::Record(e)),
-        }
+        self.replies
+            .get(key)
+            .await
+            .map(|value| value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+            .map_err(RelayError::Record)
     }
 
     async fn record(&self, key: &str, value: &str) {
