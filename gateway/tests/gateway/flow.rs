@@ -3,12 +3,15 @@
 
 use std::time::Duration;
 
-use async_nats::jetstream;
+use async_nats::jetstream::{self, consumer};
 use chatops_gateway::intake::sign;
 use chatops_gateway::webex::WebexClient;
 use chatops_sandbox::webex::{Fault, Message, WebexSandbox};
 use chatops_shared::config::PolicySource;
-use chatops_shared::streams::{COMMANDS_STREAM, EVENTS_STREAM};
+use chatops_shared::streams::{
+    COMMANDS_STREAM, EVENTS_STREAM, NOTIFIER_CONSUMER, REPLIES_BUCKET, RESULTS_STREAM,
+    StreamSettings, ensure_record,
+};
 use chatops_shared::{Command, CommandResult, ContractVersion, Outcome, subjects};
 use chatops_testkit::{NatsServer, eventually};
 
@@ -131,6 +134,23 @@ impl World {
                     && info.num_pending == 0
                     && info.ack_floor.stream_sequence >= all)
                     .then_some(())
+            }
+        })
+        .await;
+    }
+
+    /// Waits until the notifier's consumer shows `what`.
+    async fn notifier_until(&self, what: &str, ready: impl Fn(&consumer::Info) -> bool) {
+        let js = self.gw.jetstream.clone();
+        let ready = &ready;
+        eventually(&format!("the notifier: {what}"), LIMIT, || {
+            let js = js.clone();
+            async move {
+                let stream = js.get_stream(RESULTS_STREAM).await.ok()?;
+                let mut c: consumer::PullConsumer =
+                    stream.get_consumer(NOTIFIER_CONSUMER).await.ok()?;
+                let info = c.info().await.ok()?;
+                ready(info).then_some(())
             }
         })
         .await;
@@ -460,16 +480,8 @@ async fn a_429_storm_on_replies_delays_them_but_never_drops_or_doubles_one() {
     assert_eq!(limited, 3, "the storm happened");
     // Let any stray retry land before counting: the notifier acks only
     // after Webex accepted, so an idle consumer means nothing is pending.
-    let js = w.gw.jetstream.clone();
-    eventually("the notifier to be idle", LIMIT, || {
-        let js = js.clone();
-        async move {
-            let stream = js.get_stream("CHATOPS_RESULTS").await.ok()?;
-            let mut c: jetstream::consumer::PullConsumer =
-                stream.get_consumer("notifier").await.ok()?;
-            let info = c.info().await.ok()?;
-            (info.num_ack_pending == 0 && info.num_pending == 0).then_some(())
-        }
+    w.notifier_until("idle", |info| {
+        info.num_ack_pending == 0 && info.num_pending == 0
     })
     .await;
     assert_eq!(
@@ -478,6 +490,50 @@ async fn a_429_storm_on_replies_delays_them_but_never_drops_or_doubles_one() {
         "exactly one acknowledgement and one result"
     );
     drop(w.nats);
+}
+
+#[tokio::test]
+async fn a_replies_record_that_cannot_be_read_holds_the_reply_back_rather_than_doubling_it() {
+    let w = world().await;
+    let message = w.say(ALICE, "scale web to 2");
+    let command = eventually("the command", LIMIT, || async { w.commands().await.pop() }).await;
+    w.replies(&message, 1).await;
+    // The record that says which replies are out goes away, as when its
+    // only replica is lost: whether this result was relayed is unknown.
+    w.gw.jetstream
+        .delete_stream(REPLIES_BUCKET)
+        .await
+        .expect("delete the replies record");
+    w.publish_result(
+        &command,
+        Outcome::Applied,
+        "scaled web from 1 to 2 replicas",
+    )
+    .await;
+    w.notifier_until("a retry of the result", |info| info.num_redelivered > 0)
+        .await;
+    assert_eq!(
+        w.wx.thread(&message.id).len(),
+        1,
+        "nothing is posted while the record cannot be read"
+    );
+    ensure_record(&w.gw.jetstream, REPLIES_BUCKET, &StreamSettings::default())
+        .await
+        .expect("the record comes back");
+    let replies = w.replies(&message, 2).await;
+    assert!(
+        replies[1]
+            .markdown
+            .as_deref()
+            .unwrap_or_default()
+            .contains("scaled web from 1 to 2 replicas"),
+        "{replies:?}"
+    );
+    w.notifier_until("idle", |info| {
+        info.num_ack_pending == 0 && info.num_pending == 0
+    })
+    .await;
+    assert_eq!(w.wx.thread(&message.id).len(), 2, "one result, once");
 }
 
 #[tokio::test]
