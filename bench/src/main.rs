@@ -3,7 +3,12 @@
 
 use clap::Parser;
 
-#[tokio::main]
+// One thread: the bench shares two cores with what it measures. On a
+// multi-threaded runtime its publishers and load generator took more CPU
+// and woke each other across threads, and the ceiling came out lower than
+// JetStream can go (in runs side by side, 64,000-114,000 instead of
+// 100,000-140,000 publishes/s at 16 and 64 in flight).
+#[tokio::main(flavor = "current_thread")]
 async fn main() {
     let args = chatops_bench::plan::Args::parse();
     match chatops_bench::run(&args).await {
