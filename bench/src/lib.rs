@@ -23,6 +23,7 @@ use crate::plan::{Args, Plan, Scenario};
 use crate::procs::Binaries;
 use crate::rig::Rig;
 use crate::scenario::Findings;
+use crate::scenario::ceiling::Ceiling;
 
 /// What a run writes to `bench.json`.
 #[derive(Debug, Serialize)]
@@ -161,18 +162,28 @@ pub async fn run(args: &Args) -> anyhow::Result<Findings> {
 
 async fn scenarios(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result<()> {
     let step = |s: &str| eprintln!("chatops-bench: {s} (load {:.2})", procs::load_average());
-    if plan.runs(Scenario::Ceiling) {
+    let ceiling = if plan.runs(Scenario::Ceiling) {
         step("ceiling: raw JetStream publishes");
-        scenario::ceiling::run(plan, found)
-            .await
-            .context("ceiling")?;
-    }
+        let ceiling = Ceiling::start().await.context("ceiling")?;
+        for &n in &plan.ceiling_in_flight {
+            // Intake measures these beside its own points.
+            if !(plan.runs(Scenario::Intake) && plan.intake_connections.contains(&n)) {
+                ceiling.point(plan, n, found).await.context("ceiling")?;
+            }
+        }
+        Some(ceiling)
+    } else {
+        None
+    };
     if plan.runs(Scenario::Intake) {
-        step("intake: webhooks into a gateway");
-        scenario::intake::run(rig, plan, found)
+        step("intake: webhooks into a gateway, each point after the ceiling at its concurrency");
+        scenario::intake::run(rig, plan, ceiling.as_ref(), found)
             .await
             .context("intake")?;
     }
+    drop(ceiling);
+    let ceiling_rows = scenario::ceiling::rows(found);
+    found.rows.splice(0..0, ceiling_rows);
     if plan.runs(Scenario::E2e) {
         step("end to end: webhook to final reply");
         scenario::e2e::run(rig, plan, found)

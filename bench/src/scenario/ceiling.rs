@@ -16,54 +16,77 @@ use crate::stats::{Samples, Windows};
 const STREAM: &str = "BENCH_CEILING";
 const SUBJECT: &str = "bench.ceiling";
 
-pub async fn run(plan: &Plan, found: &mut Findings) -> anyhow::Result<()> {
-    let nats = Nats::start().await?;
-    nats.js
-        .create_stream(stream::Config {
-            name: STREAM.to_owned(),
-            subjects: vec![SUBJECT.to_owned()],
-            storage: stream::StorageType::File,
-            ..Default::default()
-        })
-        .await
-        .context("create the ceiling stream")?;
-    let nats_pid = nats.pid();
-    for &n in &plan.ceiling_in_flight {
-        let watch = CpuWatch::start(&[("nats-server", nats_pid)]);
+/// A nats-server with the ceiling's stream, kept up for the whole of
+/// intake: intake measures the ceiling at its own concurrency just before
+/// each of its points, so that a ratio compares two rates taken a few
+/// seconds apart. (The machine's speed drifts: the ceiling at one
+/// concurrency moved by a quarter between runs minutes apart.)
+#[derive(Debug)]
+pub struct Ceiling {
+    nats: Nats,
+}
+
+impl Ceiling {
+    pub async fn start() -> anyhow::Result<Self> {
+        let nats = Nats::start().await?;
+        nats.js
+            .create_stream(stream::Config {
+                name: STREAM.to_owned(),
+                subjects: vec![SUBJECT.to_owned()],
+                storage: stream::StorageType::File,
+                ..Default::default()
+            })
+            .await
+            .context("create the ceiling stream")?;
+        Ok(Self { nats })
+    }
+
+    /// Measures the ceiling at `n` in flight.
+    pub async fn point(&self, plan: &Plan, n: usize, found: &mut Findings) -> anyhow::Result<()> {
+        let watch = CpuWatch::start(&[("nats-server", self.nats.pid())]);
         let from = Instant::now() + plan.warmup;
         let windows = Windows::new(from, plan.rate_window, plan.rate_windows);
-        let (windows, mut latency) = measure(&nats.js, n, windows).await?;
-        let rate = windows.median();
-        let case = format!("{n} in flight");
-        found.cpu.push(watch.stop("ceiling", &case));
-        let latency = latency.percentiles();
+        let (windows, mut latency) = measure(&self.nats.js, n, windows).await?;
+        found
+            .cpu
+            .push(watch.stop("ceiling", format!("{n} in flight")));
         found.ceiling.push(CeilingPoint {
             in_flight: n,
-            rate,
-            latency,
+            rate: windows.median(),
+            latency: latency.percentiles(),
+            windows,
         });
-        found.rows.push(
+        Ok(())
+    }
+}
+
+/// The ceiling's rows, by concurrency, whenever each point was measured.
+pub fn rows(found: &Findings) -> Vec<Row> {
+    let mut points: Vec<&CeilingPoint> = found.ceiling.iter().collect();
+    points.sort_by_key(|p| p.in_flight);
+    let mut rows = Vec::new();
+    for p in points {
+        let case = format!("{} in flight", p.in_flight);
+        rows.push(
             Row::new(
                 "ceiling",
                 &case,
                 "JetStream publishes/s (1 KiB)",
-                rate,
+                p.rate,
                 "/s",
             )
-            .ratio(Some(rate)),
+            .ratio(Some(p.rate)),
         );
-        found
-            .rows
-            .extend(windows_spread("ceiling", &case, &windows));
-        found.rows.push(Row::new(
+        rows.extend(windows_spread("ceiling", &case, &p.windows));
+        rows.push(Row::new(
             "ceiling",
             &case,
             "publish→ack p50",
-            latency.p50_ms,
+            p.latency.p50_ms,
             "ms",
         ));
     }
-    Ok(())
+    rows
 }
 
 /// Publishes with `in_flight` publishes outstanding until the last of

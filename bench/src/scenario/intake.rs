@@ -5,11 +5,17 @@
 //! The gateway's Webex API address is one nothing listens on, so ingestion
 //! waits for Webex and the gateway's CPU goes to intake alone: this is the
 //! intake path's capacity. End to end measures everything together.
+//!
+//! The ceiling at each closed-loop point's concurrency is measured just
+//! before the point, on its own nats-server, while the gateway idles.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use anyhow::Context;
+
+use super::ceiling::Ceiling;
 use super::{CpuWatch, Findings, IntakePoint, secs, windows_spread};
 use crate::load::{self, MakeDelivery};
 use crate::plan::Plan;
@@ -29,7 +35,14 @@ fn deliveries(base: &Arc<AtomicU64>) -> MakeDelivery {
     })
 }
 
-pub async fn run(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result<()> {
+/// With a `ceiling`, each closed-loop point is measured right after the
+/// ceiling at the same concurrency (when the plan has it).
+pub async fn run(
+    rig: &Rig,
+    plan: &Plan,
+    ceiling: Option<&Ceiling>,
+    found: &mut Findings,
+) -> anyhow::Result<()> {
     let dir = rig.world_dir("intake")?;
     let nats = Nats::start().await?;
     let gateway = Gateway::start(rig, &dir, &nats.url(), &rig::closed_address()?).await?;
@@ -39,6 +52,11 @@ pub async fn run(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result
     let pids = [("gateway", gateway.proc.pid()), ("nats-server", nats.pid())];
 
     for &c in &plan.intake_connections {
+        if let Some(ceiling) = ceiling
+            && plan.ceiling_in_flight.contains(&c)
+        {
+            ceiling.point(plan, c, found).await.context("ceiling")?;
+        }
         let case = format!("{c} connections");
         let watch = CpuWatch::start(&pids);
         // The windows start once every connection is open.
@@ -70,7 +88,7 @@ pub async fn run(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result
             Row::new(
                 "intake",
                 &case,
-                "vs JetStream at the same concurrency",
+                "vs JetStream at the same concurrency, just before",
                 rate,
                 "/s",
             )

@@ -17,11 +17,13 @@ use crate::report::Row;
 use crate::stats::{Percentiles, Windows};
 
 /// Raw JetStream publish rate at one concurrency.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct CeilingPoint {
     pub in_flight: usize,
     pub rate: f64,
     pub latency: Percentiles,
+    #[serde(skip)]
+    pub windows: Windows,
 }
 
 /// Intake latency at one offered load.
@@ -178,7 +180,6 @@ impl Findings {
     }
 }
 
-/// Seconds as a Duration, from a float.
 /// A row with how far apart a point's throughput windows were, when there
 /// were several.
 pub fn windows_spread(scenario: &'static str, case: &str, windows: &Windows) -> Option<Row> {
@@ -196,6 +197,7 @@ pub fn windows_spread(scenario: &'static str, case: &str, windows: &Windows) -> 
     })
 }
 
+/// Seconds as a Duration, from a float.
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
 }
