@@ -87,19 +87,6 @@ impl Nats {
         self.server.pid().unwrap_or(0)
     }
 
-    /// Messages not yet delivered plus delivered but unacknowledged, for a
-    /// durable consumer.
-    pub async fn backlog(&self, stream: &str, consumer: &str) -> anyhow::Result<u64> {
-        let stream = self.js.get_stream(stream).await?;
-        let mut consumer: jetstream::consumer::PullConsumer =
-            stream
-                .get_consumer(consumer)
-                .await
-                .map_err(|e| anyhow::anyhow!("consumer {consumer}: {e}"))?;
-        let info = consumer.info().await?;
-        Ok(info.num_pending + u64::try_from(info.num_ack_pending).unwrap_or(0))
-    }
-
     /// Messages stored in a stream.
     pub async fn stored(&self, stream: &str) -> anyhow::Result<u64> {
         let mut stream = self.js.get_stream(stream).await?;
