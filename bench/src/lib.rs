@@ -166,8 +166,7 @@ async fn scenarios(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Resu
         step("ceiling: raw JetStream publishes");
         let ceiling = Ceiling::start().await.context("ceiling")?;
         for &n in &plan.ceiling_in_flight {
-            // Intake measures these beside its own points.
-            if !(plan.runs(Scenario::Intake) && plan.intake_connections.contains(&n)) {
+            if !plan.ceiling_beside_intake(n) {
                 ceiling.point(plan, n, found).await.context("ceiling")?;
             }
         }

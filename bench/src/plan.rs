@@ -170,4 +170,13 @@ impl Plan {
     pub fn runs(&self, s: Scenario) -> bool {
         self.scenarios.contains(&s)
     }
+
+    /// Whether the ceiling at `n` in flight is measured by intake, just
+    /// before its point at `n` connections, rather than on its own.
+    pub fn ceiling_beside_intake(&self, n: usize) -> bool {
+        self.runs(Scenario::Ceiling)
+            && self.runs(Scenario::Intake)
+            && self.ceiling_in_flight.contains(&n)
+            && self.intake_connections.contains(&n)
+    }
 }

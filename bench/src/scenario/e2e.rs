@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -167,21 +166,24 @@ async fn one(
         })
     };
 
-    // Backlog samples while the load runs.
-    let sending = Arc::new(AtomicBool::new(true));
-    let mut backlogs = Backlogs::open(&nats).await?;
+    // Backlog samples while the load runs; the sampler stops when told and
+    // hands its consumers back for the reading at the end.
+    let (stop, mut stopped) = tokio::sync::oneshot::channel::<()>();
+    let started = Instant::now();
     let sampler = {
         let mut backlogs = Backlogs::open(&nats).await?;
         let every = sample_every(plan.e2e_seconds);
-        let sending = sending.clone();
         tokio::spawn(async move {
-            let start = Instant::now();
             let mut samples = Vec::new();
-            while sending.load(Ordering::Relaxed) {
-                tokio::time::sleep(every).await;
-                samples.push((start.elapsed().as_secs_f64(), backlogs.total().await));
+            loop {
+                tokio::select! {
+                    _ = &mut stopped => break,
+                    () = tokio::time::sleep(every) => {
+                        samples.push((started.elapsed().as_secs_f64(), backlogs.total().await));
+                    }
+                }
             }
-            samples
+            (samples, backlogs)
         })
     };
     let mut pids = vec![
@@ -194,10 +196,10 @@ async fn one(
         pids.push(("worker", w.proc.pid()));
     }
     let watch = CpuWatch::start(&pids);
-    let started = Instant::now();
     let run = load::open_loop(gateway.addr, offered, count as u64, 16, make).await?;
     let sent_for = started.elapsed();
-    sending.store(false, Ordering::Relaxed);
+    let _ = stop.send(());
+    let (mut samples, mut backlogs) = sampler.await.context("the backlog sampler")?;
     let left = backlogs.each().await;
     for ((stream, consumer), left) in CONSUMERS.iter().zip(left) {
         eprintln!(
@@ -205,7 +207,6 @@ async fn one(
         );
     }
     let backlog_end: u64 = left.iter().sum();
-    let mut samples = sampler.await.unwrap_or_default();
     samples.push((sent_for.as_secs_f64(), backlog_end));
     found.cpu.push(watch.stop("e2e", &case));
 

@@ -36,7 +36,7 @@ fn deliveries(base: &Arc<AtomicU64>) -> MakeDelivery {
 }
 
 /// With a `ceiling`, each closed-loop point is measured right after the
-/// ceiling at the same concurrency (when the plan has it).
+/// ceiling at the same concurrency (see [`Plan::ceiling_beside_intake`]).
 pub async fn run(
     rig: &Rig,
     plan: &Plan,
@@ -53,7 +53,7 @@ pub async fn run(
 
     for &c in &plan.intake_connections {
         if let Some(ceiling) = ceiling
-            && plan.ceiling_in_flight.contains(&c)
+            && plan.ceiling_beside_intake(c)
         {
             ceiling.point(plan, c, found).await.context("ceiling")?;
         }

@@ -139,6 +139,33 @@ impl World {
         .await;
     }
 
+    /// The command published last, once there is one.
+    async fn command(&self) -> Command {
+        eventually("the command", LIMIT, || async {
+            self.commands().await.pop()
+        })
+        .await
+    }
+
+    /// `email` mentions the bot with `text`; the message and its command,
+    /// once the bot has acknowledged it in the thread.
+    async fn acknowledged_command(&self, email: &str, text: &str) -> (Message, Command) {
+        let message = self.say(email, text);
+        let command = self.command().await;
+        self.replies(&message, 1).await;
+        (message, command)
+    }
+
+    /// Waits until the notifier has nothing pending or unacknowledged: it
+    /// acks a result only once Webex took the reply (or refused it for
+    /// good), so no retry can still come.
+    async fn notifier_idle(&self) {
+        self.notifier_until("idle", |info| {
+            info.num_ack_pending == 0 && info.num_pending == 0
+        })
+        .await;
+    }
+
     /// Waits until the notifier's consumer shows `what`.
     async fn notifier_until(&self, what: &str, ready: impl Fn(&consumer::Info) -> bool) {
         let js = self.gw.jetstream.clone();
@@ -286,7 +313,7 @@ async fn commands_on_one_deployment_are_published_in_the_order_their_events_came
 async fn a_failed_result_is_relayed_in_the_seed_tone() {
     let w = world().await;
     let message = w.say(ALICE, "restart web");
-    let command = eventually("the command", LIMIT, || async { w.commands().await.pop() }).await;
+    let command = w.command().await;
     w.publish_result(
         &command,
         Outcome::Failed,
@@ -458,9 +485,7 @@ async fn echoed_input_is_escaped() {
 #[tokio::test]
 async fn a_429_storm_on_replies_delays_them_but_never_drops_or_doubles_one() {
     let w = world().await;
-    let message = w.say(ALICE, "scale web to 4");
-    let command = eventually("the command", LIMIT, || async { w.commands().await.pop() }).await;
-    w.replies(&message, 1).await;
+    let (message, command) = w.acknowledged_command(ALICE, "scale web to 4").await;
     w.wx.inject(Fault::rate_limit("POST", "/v1/messages", Duration::from_secs(1)).times(3));
     w.publish_result(
         &command,
@@ -478,12 +503,8 @@ async fn a_429_storm_on_replies_delays_them_but_never_drops_or_doubles_one() {
     );
     let limited = w.wx.requests().iter().filter(|r| r.status == 429).count();
     assert_eq!(limited, 3, "the storm happened");
-    // Let any stray retry land before counting: the notifier acks only
-    // after Webex accepted, so an idle consumer means nothing is pending.
-    w.notifier_until("idle", |info| {
-        info.num_ack_pending == 0 && info.num_pending == 0
-    })
-    .await;
+    // Let any stray retry land before counting.
+    w.notifier_idle().await;
     assert_eq!(
         w.replies(&message, 2).await.len(),
         2,
@@ -495,9 +516,7 @@ async fn a_429_storm_on_replies_delays_them_but_never_drops_or_doubles_one() {
 #[tokio::test]
 async fn a_replies_record_that_cannot_be_read_holds_the_reply_back_rather_than_doubling_it() {
     let w = world().await;
-    let message = w.say(ALICE, "scale web to 2");
-    let command = eventually("the command", LIMIT, || async { w.commands().await.pop() }).await;
-    w.replies(&message, 1).await;
+    let (message, command) = w.acknowledged_command(ALICE, "scale web to 2").await;
     // The record that says which replies are out goes away, as when its
     // only replica is lost: whether this result was relayed is unknown.
     w.gw.jetstream
@@ -529,19 +548,16 @@ async fn a_replies_record_that_cannot_be_read_holds_the_reply_back_rather_than_d
             .contains("scaled web from 1 to 2 replicas"),
         "{replies:?}"
     );
-    w.notifier_until("idle", |info| {
-        info.num_ack_pending == 0 && info.num_pending == 0
-    })
-    .await;
+    w.notifier_idle().await;
     assert_eq!(w.wx.thread(&message.id).len(), 2, "one result, once");
 }
 
 #[tokio::test]
 async fn in_progress_results_edit_one_message_and_the_final_result_is_posted() {
     let w = world().await;
-    let message = w.say(ALICE, "deploy nginx:1.27 to web");
-    let command = eventually("the command", LIMIT, || async { w.commands().await.pop() }).await;
-    w.replies(&message, 1).await;
+    let (message, command) = w
+        .acknowledged_command(ALICE, "deploy nginx:1.27 to web")
+        .await;
     w.publish_result(
         &command,
         Outcome::InProgress,
