@@ -29,7 +29,12 @@ impl Binaries {
             .parent()
             .context("the bench binary has no directory")?
             .to_owned();
-        let release = dir.file_name().is_some_and(|n| n == "release");
+        // target/<profile>/: build in the bench's own profile.
+        let profile = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .filter(|&n| n != "debug")
+            .map(str::to_owned);
         if build {
             let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
             let mut cmd = std::process::Command::new(cargo);
@@ -37,8 +42,8 @@ impl Binaries {
                 .args(["build", "--quiet", "--bins"])
                 .args(["-p", "chatops-gateway", "-p", "chatops-worker"])
                 .args(["-p", "chatops-sandbox", "-p", "chatops-cli"]);
-            if release {
-                cmd.arg("--release");
+            if let Some(profile) = &profile {
+                cmd.args(["--profile", profile]);
             }
             let status = cmd.status().context("run cargo build")?;
             if !status.success() {

@@ -4,6 +4,8 @@
 //! preconditions), defaults, validation and dry runs. Everything here runs
 //! under the store lock and never awaits.
 
+use std::sync::Arc;
+
 use serde_json::{Value, json};
 
 use super::deployment;
@@ -187,7 +189,7 @@ pub(crate) fn create(
     namespace: &str,
     mut object: Value,
     opts: &mut Write,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     check_type_meta(rt, &object)?;
     check_namespace(rt, &mut object, namespace)?;
     let mut name = str_at(&object, "/metadata/name").to_owned();
@@ -235,19 +237,20 @@ pub(crate) fn create(
         }
     }
     if opts.dry_run {
-        return Ok(object);
+        return Ok(Arc::new(object));
     }
     Ok(store.insert(rt, object))
 }
 
+/// The stored object, shared (a write copies it only to change it).
 fn existing(
     store: &Store,
     rt: &ResourceType,
     namespace: &str,
     name: &str,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     store
-        .get(rt, namespace, name)
+        .shared(rt, namespace, name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(rt, name))
 }
@@ -276,7 +279,7 @@ fn finish_update(
     mut new: Value,
     opts: &mut Write,
     writes_status: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     for field in [
         "name",
         "namespace",
@@ -311,7 +314,7 @@ fn finish_update(
         new["metadata"]["generation"] = json!(generation + 1);
     }
     if new == *old || opts.dry_run {
-        return Ok(new);
+        return Ok(Arc::new(new));
     }
     Ok(store.insert(rt, new))
 }
@@ -325,7 +328,7 @@ pub(crate) fn update(
     mut object: Value,
     opts: &mut Write,
     writes_status: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     check_type_meta(rt, &object)?;
     check_namespace(rt, &mut object, namespace)?;
     let given = str_at(&object, "/metadata/name");
@@ -350,9 +353,9 @@ pub(crate) fn patch(
     body: &[u8],
     opts: &mut Write,
     writes_status: bool,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     let old = existing(store, rt, namespace, name)?;
-    let mut new = old.clone();
+    let mut new = Value::clone(&old);
     patch::apply(kind, &mut new, body)?;
     check_precondition(rt, name, &new, &old)?;
     if !new["metadata"].is_object() {
@@ -367,8 +370,9 @@ pub(crate) fn get_scale(
     rt: &ResourceType,
     namespace: &str,
     name: &str,
-) -> Result<Value, ApiError> {
-    Ok(deployment::scale_of(&existing(store, rt, namespace, name)?))
+) -> Result<Arc<Value>, ApiError> {
+    let object = existing(store, rt, namespace, name)?;
+    Ok(Arc::new(deployment::scale_of(&object)))
 }
 
 /// How a `/scale` write is given.
@@ -386,7 +390,7 @@ pub(crate) fn write_scale(
     name: &str,
     write: ScaleWrite<'_>,
     opts: &mut Write,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     let old = existing(store, rt, namespace, name)?;
     let current = deployment::scale_of(&old);
     let scale = match write {
@@ -399,10 +403,10 @@ pub(crate) fn write_scale(
     };
     check_precondition(rt, name, &scale, &current)?;
     let replicas = deployment::scale_replicas(&scale, name)?;
-    let mut new = old.clone();
+    let mut new = Value::clone(&old);
     new["spec"]["replicas"] = json!(replicas);
     let stored = finish_update(store, rt, &old, new, opts, false)?;
-    Ok(deployment::scale_of(&stored))
+    Ok(Arc::new(deployment::scale_of(&stored)))
 }
 
 /// The `DeleteOptions` a DELETE may carry in its body or query.
@@ -442,7 +446,7 @@ pub(crate) fn delete(
     namespace: &str,
     name: &str,
     opts: &DeleteOptions,
-) -> Result<Value, ApiError> {
+) -> Result<Arc<Value>, ApiError> {
     let old = existing(store, rt, namespace, name)?;
     if let Some(rv) = &opts.resource_version {
         let actual = str_at(&old, "/metadata/resourceVersion");
@@ -476,7 +480,7 @@ pub(crate) fn delete(
     }
     let status = success_status(rt, name, &old["metadata"]["uid"]);
     if opts.dry_run {
-        return Ok(status);
+        return Ok(Arc::new(status));
     }
     match rt.behaviour {
         Behaviour::Namespace => {
@@ -498,7 +502,7 @@ pub(crate) fn delete(
         _ => {}
     }
     store.remove(rt, namespace, name);
-    Ok(status)
+    Ok(Arc::new(status))
 }
 
 /// Garbage collection of a deleted Deployment's ReplicaSets: deleted, or
@@ -507,7 +511,7 @@ fn release_children(store: &mut Store, namespace: &str, owner_uid: &str, orphan:
     let owned: Vec<Value> = store
         .controlled_by(&REPLICA_SET, namespace, owner_uid)
         .into_iter()
-        .cloned()
+        .map(|rs| Value::clone(rs))
         .collect();
     for mut rs in owned {
         let name = str_at(&rs, "/metadata/name").to_owned();

@@ -105,7 +105,7 @@ fn reconcile_changed(
             .map(|(k, _)| k.clone()),
     );
     for k in keys {
-        let Some(d) = store.get(&DEPLOYMENT, &k.0, &k.1).cloned() else {
+        let Some(d) = store.shared(&DEPLOYMENT, &k.0, &k.1).cloned() else {
             state.episodes.remove(&k);
             state.due.remove(&k);
             continue;
@@ -200,7 +200,7 @@ impl Counts {
 fn reconcile(
     store: &mut Store,
     episodes: &mut HashMap<DeploymentKey, Episode>,
-    d: &Value,
+    d: &Arc<Value>,
     now: Instant,
     settings: &Settings,
 ) -> Option<Instant> {
@@ -210,13 +210,17 @@ fn reconcile(
     let generation = int(d, "/metadata/generation");
     let desired = int(d, "/spec/replicas");
     let template = &d["spec"]["template"];
-    let mut owned: Vec<Value> = store
+    let mut owned: Vec<Arc<Value>> = store
         .controlled_by(&REPLICA_SET, &namespace, &uid)
         .into_iter()
         .cloned()
         .collect();
-    owned.sort_by_key(deployment::revision_of);
-    let max_revision = owned.iter().map(deployment::revision_of).max().unwrap_or(0);
+    owned.sort_by_key(|rs| deployment::revision_of(rs));
+    let max_revision = owned
+        .iter()
+        .map(|rs| deployment::revision_of(rs))
+        .max()
+        .unwrap_or(0);
     let paused = d["spec"]["paused"] == json!(true);
 
     let mut progress_reason = "ReplicaSetUpdated";
@@ -229,7 +233,8 @@ fn reconcile(
             if deployment::revision_of(&rs) < max_revision && !paused {
                 // A rollback to an older template: it becomes the newest revision.
                 let old_rev = deployment::revision_of(&rs);
-                let annotations = &mut rs["metadata"]["annotations"];
+                let mut newest = Value::clone(&rs);
+                let annotations = &mut newest["metadata"]["annotations"];
                 let history = match str_at(
                     annotations,
                     &format!("/{}", REVISION_HISTORY.replace('/', "~1")),
@@ -240,7 +245,7 @@ fn reconcile(
                 annotations[REVISION_HISTORY] = json!(history);
                 annotations[REVISION] = json!((max_revision + 1).to_string());
                 progress_reason = "FoundNewReplicaSet";
-                rs = store.insert(&REPLICA_SET, rs);
+                rs = store.insert(&REPLICA_SET, newest);
             }
             Some(rs)
         }
@@ -283,7 +288,7 @@ fn reconcile(
         &format!("/metadata/annotations/{}", REVISION.replace('/', "~1")),
     ) != revision
     {
-        let mut updated = d.clone();
+        let mut updated = Value::clone(d);
         updated["metadata"]["annotations"][REVISION] = json!(revision);
         store.insert(&DEPLOYMENT, updated)
     } else {
@@ -370,8 +375,8 @@ fn images(d: &Value) -> impl Iterator<Item = &str> {
 fn stall(
     store: &mut Store,
     d: &Value,
-    owned: &[Value],
-    new_rs: Value,
+    owned: &[Arc<Value>],
+    new_rs: Arc<Value>,
     mut counts: Counts,
     episode: &Episode,
     now: Instant,
@@ -422,17 +427,22 @@ fn stall(
 /// The controller keeps copying the Deployment's own annotations (such as
 /// `kubernetes.io/change-cause`, which `rollout history` shows) onto its
 /// newest ReplicaSet.
-fn copy_annotations(store: &mut Store, d: &Value, mut rs: Value) -> Value {
-    let before = rs.clone();
-    if let Some(a) = d["metadata"]["annotations"].as_object() {
-        for (k, v) in a.iter().filter(|(k, _)| !NOT_COPIED.contains(&k.as_str())) {
-            rs["metadata"]["annotations"][k] = v.clone();
-        }
-    }
-    if rs == before {
+fn copy_annotations(store: &mut Store, d: &Value, rs: Arc<Value>) -> Arc<Value> {
+    let copied = || {
+        d["metadata"]["annotations"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| !NOT_COPIED.contains(&k.as_str()))
+    };
+    if copied().all(|(k, v)| rs["metadata"]["annotations"].get(k) == Some(v)) {
         return rs;
     }
-    store.insert(&REPLICA_SET, rs)
+    let mut updated = Value::clone(&rs);
+    for (k, v) in copied() {
+        updated["metadata"]["annotations"][k] = v.clone();
+    }
+    store.insert(&REPLICA_SET, updated)
 }
 
 /// A ReplicaSet for the Deployment's current template.
@@ -490,13 +500,13 @@ fn set_or_remove(map: &mut Value, key: &str, n: i64) {
 /// controller's desired/max annotations.
 fn scale_replica_set(
     store: &mut Store,
-    mut rs: Value,
+    before: Arc<Value>,
     replicas: i64,
     desired: i64,
     d: &Value,
     ready: bool,
-) -> Value {
-    let before = rs.clone();
+) -> Arc<Value> {
+    let mut rs = Value::clone(&before);
     if rs["spec"]["replicas"] != json!(replicas) {
         rs["spec"]["replicas"] = json!(replicas);
         rs["metadata"]["generation"] = json!(int(&rs, "/metadata/generation") + 1);
@@ -515,8 +525,8 @@ fn scale_replica_set(
     set_or_remove(&mut status, "readyReplicas", ready);
     set_or_remove(&mut status, "availableReplicas", ready);
     rs["status"] = status;
-    if rs == before {
-        return rs;
+    if rs == *before {
+        return before;
     }
     store.insert(&REPLICA_SET, rs)
 }

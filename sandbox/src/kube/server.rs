@@ -312,7 +312,7 @@ fn json_response(code: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-fn result_response(result: Result<Value, ApiError>, code: StatusCode) -> Response {
+fn result_response(result: Result<Arc<Value>, ApiError>, code: StatusCode) -> Response {
     match result {
         Ok(v) => json_response(code, &v),
         Err(e) => e.into_response(),
@@ -522,14 +522,14 @@ fn read(shared: &Shared, req: &ResourceRequest) -> Response {
         let result = match req.subresource.as_str() {
             "scale" => api::get_scale(&store, req.rt, &req.namespace, &req.name),
             _ => store
-                .get(req.rt, &req.namespace, &req.name)
+                .shared(req.rt, &req.namespace, &req.name)
                 .cloned()
                 .ok_or_else(|| ApiError::not_found(req.rt, &req.name)),
         };
         return match result {
             Ok(obj) if table && req.subresource.is_empty() => table_response(table::table(
                 req.rt,
-                std::slice::from_ref(&obj),
+                std::slice::from_ref(&*obj),
                 str_at(&obj, "/metadata/resourceVersion"),
                 include,
             )),
