@@ -49,10 +49,12 @@ const CONSUMERS: [(&str, &str); 3] = [
 ///
 /// Each call has the server count the consumer's pending messages, which
 /// nats-server before 2.9.15 (Debian ships 2.9.10) does by walking the
-/// stream. Polled nine JetStream API calls a second under a backlog, it
-/// spent a whole core on them and the pipeline stalled for about 30 s (five
-/// runs out of six at 1,000/s with 50 ms Kubernetes calls; none in two runs
-/// without the polling). Samples are now fewer and cost a third as much.
+/// stream. When the bench made nine such API calls a second, the pipeline
+/// stalled for about 30 s in five runs of six at 1,000/s with 50 ms
+/// Kubernetes calls, and in none of two runs without them. Samples are now
+/// fewer and cost a third as much. (Probed every 3 s through a later run
+/// with 15,000 pending, a call took 1–80 ms; one stall was seen since, cause
+/// unknown: see the README's Performance.)
 struct Backlogs {
     consumers: Vec<PullConsumer>,
 }

@@ -370,9 +370,9 @@ pub(crate) fn get_scale(
     rt: &ResourceType,
     namespace: &str,
     name: &str,
-) -> Result<Arc<Value>, ApiError> {
+) -> Result<Value, ApiError> {
     let object = existing(store, rt, namespace, name)?;
-    Ok(Arc::new(deployment::scale_of(&object)))
+    Ok(deployment::scale_of(&object))
 }
 
 /// How a `/scale` write is given.
@@ -390,7 +390,7 @@ pub(crate) fn write_scale(
     name: &str,
     write: ScaleWrite<'_>,
     opts: &mut Write,
-) -> Result<Arc<Value>, ApiError> {
+) -> Result<Value, ApiError> {
     let old = existing(store, rt, namespace, name)?;
     let current = deployment::scale_of(&old);
     let scale = match write {
@@ -406,7 +406,7 @@ pub(crate) fn write_scale(
     let mut new = Value::clone(&old);
     new["spec"]["replicas"] = json!(replicas);
     let stored = finish_update(store, rt, &old, new, opts, false)?;
-    Ok(Arc::new(deployment::scale_of(&stored)))
+    Ok(deployment::scale_of(&stored))
 }
 
 /// The `DeleteOptions` a DELETE may carry in its body or query.
@@ -446,7 +446,7 @@ pub(crate) fn delete(
     namespace: &str,
     name: &str,
     opts: &DeleteOptions,
-) -> Result<Arc<Value>, ApiError> {
+) -> Result<Value, ApiError> {
     let old = existing(store, rt, namespace, name)?;
     if let Some(rv) = &opts.resource_version {
         let actual = str_at(&old, "/metadata/resourceVersion");
@@ -480,7 +480,7 @@ pub(crate) fn delete(
     }
     let status = success_status(rt, name, &old["metadata"]["uid"]);
     if opts.dry_run {
-        return Ok(Arc::new(status));
+        return Ok(status);
     }
     match rt.behaviour {
         Behaviour::Namespace => {
@@ -502,20 +502,21 @@ pub(crate) fn delete(
         _ => {}
     }
     store.remove(rt, namespace, name);
-    Ok(Arc::new(status))
+    Ok(status)
 }
 
 /// Garbage collection of a deleted Deployment's ReplicaSets: deleted, or
 /// (orphaning) kept without the owner reference.
 fn release_children(store: &mut Store, namespace: &str, owner_uid: &str, orphan: bool) {
-    let owned: Vec<Value> = store
+    let owned: Vec<Arc<Value>> = store
         .controlled_by(&REPLICA_SET, namespace, owner_uid)
         .into_iter()
-        .map(|rs| Value::clone(rs))
+        .cloned()
         .collect();
-    for mut rs in owned {
+    for rs in owned {
         let name = str_at(&rs, "/metadata/name").to_owned();
         if orphan {
+            let mut rs = Value::clone(&rs);
             if let Some(refs) = rs["metadata"]["ownerReferences"].as_array_mut() {
                 refs.retain(|r| str_at(r, "/uid") != owner_uid);
             }

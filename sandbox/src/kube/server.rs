@@ -3,6 +3,7 @@
 //! negotiation (JSON or `Table`), watch streams, and the control endpoints
 //! under `/_sandbox/`, a prefix the Kubernetes API never uses.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::io;
 use std::pin::Pin;
@@ -312,9 +313,10 @@ fn json_response(code: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
-fn result_response(result: Result<Arc<Value>, ApiError>, code: StatusCode) -> Response {
+/// `result` is a stored object (shared) or one made for the answer.
+fn result_response(result: Result<impl Borrow<Value>, ApiError>, code: StatusCode) -> Response {
     match result {
-        Ok(v) => json_response(code, &v),
+        Ok(v) => json_response(code, v.borrow()),
         Err(e) => e.into_response(),
     }
 }
@@ -520,7 +522,7 @@ fn read(shared: &Shared, req: &ResourceRequest) -> Response {
     let revision = store.revision().to_string();
     if !req.name.is_empty() {
         let result = match req.subresource.as_str() {
-            "scale" => api::get_scale(&store, req.rt, &req.namespace, &req.name),
+            "scale" => api::get_scale(&store, req.rt, &req.namespace, &req.name).map(Arc::new),
             _ => store
                 .shared(req.rt, &req.namespace, &req.name)
                 .cloned()
@@ -654,19 +656,15 @@ fn write_with(shared: &Shared, req: &ResourceRequest, verb: &str, opts: &mut Wri
                 Ok(k) => k,
                 Err(e) => return e.into_response(),
             };
-            let result = if sub == "scale" {
-                api::write_scale(
-                    &mut store,
-                    rt,
-                    ns,
-                    name,
-                    ScaleWrite::Patch(kind, &req.body),
-                    opts,
-                )
+            if sub == "scale" {
+                let scale = ScaleWrite::Patch(kind, &req.body);
+                let result = api::write_scale(&mut store, rt, ns, name, scale, opts);
+                result_response(result, StatusCode::OK)
             } else {
-                api::patch(&mut store, rt, ns, name, kind, &req.body, opts, status_sub)
-            };
-            result_response(result, StatusCode::OK)
+                let result =
+                    api::patch(&mut store, rt, ns, name, kind, &req.body, opts, status_sub);
+                result_response(result, StatusCode::OK)
+            }
         }
         ("delete", _) => {
             let result = DeleteOptions::from_body(&req.body).and_then(|mut options| {
