@@ -405,12 +405,16 @@ pub struct Record {
 impl Record {
     /// Reads a key's value, if it was recorded and has not expired.
     pub async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>, async_nats::Error> {
-        use async_nats::jetstream::stream::LastRawMessageErrorKind;
-        match self
-            .stream
-            .get_last_raw_message_by_subject(&format!("{}.{key}", self.prefix))
-            .await
-        {
+        use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
+        let subject = format!("{}.{key}", self.prefix);
+        if self.stream.cached_info().config.allow_direct {
+            return match self.stream.direct_get_last_for_subject(subject).await {
+                Ok(message) => Ok(Some(message.payload)),
+                Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e.into()),
+            };
+        }
+        match self.stream.get_last_raw_message_by_subject(&subject).await {
             Ok(message) => Ok(Some(message.payload)),
             Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(None),
             Err(e) => Err(e.into()),
@@ -454,6 +458,11 @@ pub async fn ensure_record(
         max_bytes: settings.max_bytes,
         num_replicas: settings.replicas,
         duplicate_window: settings.duplicate_window.min(settings.processed_max_age),
+        // Direct gets skip the JetStream API request and its JSON answer
+        // (at 1,000 commands/s nats-server used 0.38 cores instead of 0.44,
+        // one run each). Every replica answers them and a follower may not
+        // yet hold a key just written, so only a single replica uses them.
+        allow_direct: settings.replicas == 1,
         ..Default::default()
     };
     ensure_stream(js, config).await?;
