@@ -494,7 +494,7 @@ fn envelope_message_id(message: &jetstream::Message) -> String {
 }
 
 async fn ack(message: &jetstream::Message) {
-    if let Err(e) = message.double_ack().await {
+    if let Err(e) = message.ack().await {
         tracing::warn!(error = %e, "cannot ack an event; it will be redelivered and found processed");
     }
 }

@@ -128,7 +128,7 @@ impl Notifier {
                 let acked = if delivery == Delivery::Malformed {
                     message.ack_with(AckKind::Term).await
                 } else {
-                    message.double_ack().await
+                    message.ack().await
                 };
                 if let Err(e) = acked {
                     tracing::warn!(error = %e, "cannot ack a result; its redelivery will find the reply");

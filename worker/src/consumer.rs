@@ -101,7 +101,7 @@ impl Worker {
         };
         self.metrics.in_flight.dec();
         let ack = match step {
-            Step::Done(_) => message.double_ack().await,
+            Step::Done(_) => message.ack().await,
             Step::Retry(delay) => message.ack_with(AckKind::Nak(Some(delay))).await,
             Step::GaveUp | Step::Unreadable => message.ack_with(AckKind::Term).await,
         };
