@@ -73,14 +73,19 @@ pub async fn run(args: &Args) -> anyhow::Result<Findings> {
         bins,
         dir: logs.path().to_owned(),
         child_env,
+        nats_gomaxprocs: args.nats_gomaxprocs,
     };
     let started = jiff::Timestamp::now();
     let clock = std::time::Instant::now();
     let load_before = procs::load_average();
     eprintln!(
-        "chatops-bench: {} run, load average {load_before:.2} on {} CPUs; logs in {}",
+        "chatops-bench: {} run, load average {load_before:.2} on {} CPUs; nats-server beside the system at GOMAXPROCS={}; logs in {}",
         if plan.smoke { "smoke" } else { "full" },
         procs::cpus(),
+        match rig.nats_gomaxprocs {
+            0 => "default".to_owned(),
+            n => n.to_string(),
+        },
         rig.dir.display()
     );
     let mut found = Findings::default();

@@ -46,6 +46,11 @@ pub struct Args {
     /// `TOKIO_WORKER_THREADS=1` or `RUST_LOG=warn`.
     #[arg(long = "child-env", value_name = "KEY=VALUE")]
     pub child_env: Vec<String>,
+    /// GOMAXPROCS of the nats-server that runs beside the whole system (end
+    /// to end, scaling, replay); 0 leaves Go's default of one per core. The
+    /// ceiling's and intake's servers always run with Go's default.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub nats_gomaxprocs: usize,
     /// Only these scenarios (comma-separated).
     #[arg(long, value_delimiter = ',', value_name = "SCENARIO")]
     pub only: Vec<Scenario>,

@@ -28,6 +28,9 @@ pub struct Rig {
     pub dir: PathBuf,
     /// Extra environment for gateways and workers (`--child-env`).
     pub child_env: Vec<(String, String)>,
+    /// GOMAXPROCS of the nats-server beside the whole system (0: Go's
+    /// default), see [`Nats::start_beside_system`].
+    pub nats_gomaxprocs: usize,
 }
 
 impl Rig {
@@ -60,8 +63,28 @@ pub struct Nats {
 }
 
 impl Nats {
+    /// A nats-server with Go's defaults: for the ceiling, and for intake,
+    /// whose ratio to the ceiling must compare like with like.
     pub async fn start() -> anyhow::Result<Self> {
-        let server = chatops_testkit::NatsServer::try_start()
+        Self::start_with_env(&[]).await
+    }
+
+    /// A nats-server that shares the two cores with the gateway, workers and
+    /// both stand-ins. With GOMAXPROCS at the core count, Go's idle
+    /// schedulers spin looking for work, on CPU the other processes need:
+    /// at 1,000 commands/s end to end, GOMAXPROCS=1 took nats-server from
+    /// 0.37–0.38 to 0.33–0.34 cores, and commands completed from 959–989/s
+    /// to 998–1,000/s (two runs each). `--nats-gomaxprocs 0` turns it off.
+    pub async fn start_beside_system(rig: &Rig) -> anyhow::Result<Self> {
+        if rig.nats_gomaxprocs == 0 {
+            return Self::start().await;
+        }
+        let procs = rig.nats_gomaxprocs.to_string();
+        Self::start_with_env(&[("GOMAXPROCS", &procs)]).await
+    }
+
+    async fn start_with_env(env: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let server = chatops_testkit::NatsServer::try_start_with_env(env)
             .await
             .map_err(anyhow::Error::msg)?;
         let client = async_nats::connect(server.url())

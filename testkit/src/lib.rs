@@ -21,6 +21,8 @@ pub struct NatsServer {
     child: Option<Child>,
     dir: tempfile::TempDir,
     port: u16,
+    /// Extra environment for the server process, kept across restarts.
+    env: Vec<(String, String)>,
 }
 
 /// The nats-server executable: `NATS_SERVER_BIN`, else the one on `PATH`,
@@ -46,6 +48,12 @@ impl NatsServer {
 
     /// Starts a server, or says in one line why it could not.
     pub async fn try_start() -> Result<Self, String> {
+        Self::try_start_with_env(&[]).await
+    }
+
+    /// [`NatsServer::try_start`] with extra environment for the server
+    /// (`GOMAXPROCS`, say).
+    pub async fn try_start_with_env(env: &[(&str, &str)]) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("chatops-nats-")
             .tempdir()
@@ -54,6 +62,10 @@ impl NatsServer {
             child: None,
             dir,
             port: 0,
+            env: env
+                .iter()
+                .map(|&(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
         };
         server.spawn("-1").await?;
         Ok(server)
@@ -100,6 +112,7 @@ impl NatsServer {
             .map_err(|e| format!("cannot create {}: {e}", ports_dir.display()))?;
         let bin = nats_server_bin();
         let child = Command::new(&bin)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(["-js", "-a", "127.0.0.1", "-p", port])
             .arg("-sd")
             .arg(self.store_dir())

@@ -108,7 +108,7 @@ async fn one(
     let ms = kube_latency.as_millis();
     let case = format!("{offered:.0}/s, kube +{ms} ms");
     let dir = rig.world_dir(&format!("e2e-{offered:.0}-{ms}"))?;
-    let nats = Nats::start().await?;
+    let nats = Nats::start_beside_system(rig).await?;
     let kube = Kube::start(rig, &dir, plan.deployments).await?;
     let webex = Webex::start(rig, &dir).await?;
     let mut gateway = Gateway::start(rig, &dir, &nats.url(), &webex.api_url()).await?;

@@ -19,7 +19,7 @@ const LIMIT: Duration = Duration::from_secs(600);
 
 pub async fn run(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result<()> {
     let dir = rig.world_dir("replay")?;
-    let nats = Nats::start().await?;
+    let nats = Nats::start_beside_system(rig).await?;
     nats.ensure_streams().await?;
     let commands = (0..plan.replay_commands)
         .map(|i| {

@@ -111,7 +111,7 @@ async fn one(
 ) -> anyhow::Result<()> {
     let case = format!("{workers} workers × {in_flight} in flight");
     let dir = rig.world_dir(&format!("scaling-{workers}x{in_flight}"))?;
-    let nats = Nats::start().await?;
+    let nats = Nats::start_beside_system(rig).await?;
     nats.ensure_streams().await?;
     let kube = Kube::start(rig, &dir, plan.deployments).await?;
     kube.latency(plan.scaling_latency).await?;
