@@ -199,3 +199,63 @@ async fn publishes_through_the_batcher_are_each_stored_once_and_acknowledged() {
     let mut stream = js.get_stream(streams::EVENTS_STREAM).await.expect("stream");
     assert_eq!(stream.info().await.expect("info").state.messages, 400);
 }
+
+/// A record's reads, new keys, replaced values and missing keys alike.
+async fn reads_its_writes(record: &streams::Record) {
+    assert_eq!(record.get("missing").await.expect("get"), None);
+    record.put("key-1", "first").await.expect("put");
+    record.put("key-2", "other").await.expect("put");
+    record.put("key-1", "second").await.expect("put");
+    assert_eq!(
+        record.get("key-1").await.expect("get").as_deref(),
+        Some(&b"second"[..])
+    );
+    assert_eq!(
+        record.get("key-2").await.expect("get").as_deref(),
+        Some(&b"other"[..])
+    );
+    assert_eq!(record.get("key-3").await.expect("get"), None);
+}
+
+#[tokio::test]
+async fn records_read_their_writes_with_direct_gets_and_through_the_api() {
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    let settings = StreamSettings::default();
+
+    // A new single-replica record allows direct gets.
+    let record = streams::ensure_record(&js, streams::REPLIES_BUCKET, &settings)
+        .await
+        .expect("record");
+    let mut config = js
+        .get_stream(streams::REPLIES_BUCKET)
+        .await
+        .expect("stream")
+        .cached_info()
+        .config
+        .clone();
+    assert!(config.allow_direct);
+    reads_its_writes(&record).await;
+
+    // One created before direct gets is left as it is and read through
+    // the JetStream API.
+    js.delete_stream(streams::REPLIES_BUCKET)
+        .await
+        .expect("delete");
+    config.allow_direct = false;
+    js.create_stream(config)
+        .await
+        .expect("an older record stream");
+    let record = streams::ensure_record(&js, streams::REPLIES_BUCKET, &settings)
+        .await
+        .expect("record");
+    let config = js
+        .get_stream(streams::REPLIES_BUCKET)
+        .await
+        .expect("stream")
+        .cached_info()
+        .config
+        .clone();
+    assert!(!config.allow_direct, "the existing stream was changed");
+    reads_its_writes(&record).await;
+}
