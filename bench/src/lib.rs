@@ -82,10 +82,8 @@ pub async fn run(args: &Args) -> anyhow::Result<Findings> {
         "chatops-bench: {} run, load average {load_before:.2} on {} CPUs; nats-server beside the system at GOMAXPROCS={}; logs in {}",
         if plan.smoke { "smoke" } else { "full" },
         procs::cpus(),
-        match rig.nats_gomaxprocs {
-            0 => "default".to_owned(),
-            n => n.to_string(),
-        },
+        rig.system_nats_gomaxprocs()
+            .unwrap_or_else(|| "default".to_owned()),
         rig.dir.display()
     );
     let mut found = Findings::default();

@@ -45,6 +45,12 @@ impl Rig {
         all
     }
 
+    /// `GOMAXPROCS` of the nats-server beside the whole system; `None`
+    /// leaves Go's default.
+    pub fn system_nats_gomaxprocs(&self) -> Option<String> {
+        (self.nats_gomaxprocs > 0).then(|| self.nats_gomaxprocs.to_string())
+    }
+
     /// A directory for one world (one set of processes).
     pub fn world_dir(&self, name: &str) -> anyhow::Result<PathBuf> {
         let dir = self.dir.join(name);
@@ -76,11 +82,10 @@ impl Nats {
     /// 0.37–0.38 to 0.33–0.34 cores, and commands completed from 959–989/s
     /// to 998–1,000/s (two runs each). `--nats-gomaxprocs 0` turns it off.
     pub async fn start_beside_system(rig: &Rig) -> anyhow::Result<Self> {
-        if rig.nats_gomaxprocs == 0 {
-            return Self::start().await;
+        match rig.system_nats_gomaxprocs() {
+            Some(procs) => Self::start_with_env(&[("GOMAXPROCS", &procs)]).await,
+            None => Self::start().await,
         }
-        let procs = rig.nats_gomaxprocs.to_string();
-        Self::start_with_env(&[("GOMAXPROCS", &procs)]).await
     }
 
     async fn start_with_env(env: &[(&str, &str)]) -> anyhow::Result<Self> {

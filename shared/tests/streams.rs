@@ -12,6 +12,18 @@ async fn jetstream(server: &NatsServer) -> async_nats::jetstream::Context {
     async_nats::jetstream::new(client)
 }
 
+/// A stream's info as the server has it now.
+async fn stream_info(
+    js: &async_nats::jetstream::Context,
+    name: &str,
+) -> async_nats::jetstream::stream::Info {
+    js.get_stream(name)
+        .await
+        .unwrap_or_else(|e| panic!("stream {name}: {e}"))
+        .cached_info()
+        .clone()
+}
+
 #[tokio::test]
 async fn creating_the_topology_twice_is_a_no_op() {
     let server = NatsServer::start().await;
@@ -25,12 +37,7 @@ async fn creating_the_topology_twice_is_a_no_op() {
         "{first:?}"
     );
 
-    let created = js
-        .get_stream(streams::COMMANDS_STREAM)
-        .await
-        .expect("stream")
-        .cached_info()
-        .created;
+    let created = stream_info(&js, streams::COMMANDS_STREAM).await.created;
     let second = streams::ensure(&js, &settings)
         .await
         .expect("second set-up");
@@ -38,21 +45,10 @@ async fn creating_the_topology_twice_is_a_no_op() {
         second.iter().all(|(_, a)| *a == Action::Unchanged),
         "{second:?}"
     );
-    let again = js
-        .get_stream(streams::COMMANDS_STREAM)
-        .await
-        .expect("stream")
-        .cached_info()
-        .created;
+    let again = stream_info(&js, streams::COMMANDS_STREAM).await.created;
     assert_eq!(created, again, "the stream was not recreated");
 
-    let info = js
-        .get_stream(streams::COMMANDS_STREAM)
-        .await
-        .expect("stream")
-        .cached_info()
-        .config
-        .clone();
+    let info = stream_info(&js, streams::COMMANDS_STREAM).await.config;
     assert_eq!(info.max_age, settings.commands_max_age);
     assert_eq!(info.subjects, ["chatops.commands.>"]);
 }
@@ -100,13 +96,7 @@ async fn a_stream_with_different_settings_is_reported_and_left_alone() {
     assert!(line.contains("max_age is 7d (configured 90d)"), "{line}");
     assert!(line.contains("nothing was changed"), "{line}");
 
-    let kept = js
-        .get_stream(streams::COMMANDS_STREAM)
-        .await
-        .expect("still there")
-        .cached_info()
-        .config
-        .clone();
+    let kept = stream_info(&js, streams::COMMANDS_STREAM).await.config;
     assert_eq!(kept.max_age, short.commands_max_age, "not overwritten");
 }
 
@@ -227,13 +217,7 @@ async fn records_read_their_writes_with_direct_gets_and_through_the_api() {
     let record = streams::ensure_record(&js, streams::REPLIES_BUCKET, &settings)
         .await
         .expect("record");
-    let mut config = js
-        .get_stream(streams::REPLIES_BUCKET)
-        .await
-        .expect("stream")
-        .cached_info()
-        .config
-        .clone();
+    let mut config = stream_info(&js, streams::REPLIES_BUCKET).await.config;
     assert!(config.allow_direct);
     reads_its_writes(&record).await;
 
@@ -249,13 +233,7 @@ async fn records_read_their_writes_with_direct_gets_and_through_the_api() {
     let record = streams::ensure_record(&js, streams::REPLIES_BUCKET, &settings)
         .await
         .expect("record");
-    let config = js
-        .get_stream(streams::REPLIES_BUCKET)
-        .await
-        .expect("stream")
-        .cached_info()
-        .config
-        .clone();
+    let config = stream_info(&js, streams::REPLIES_BUCKET).await.config;
     assert!(!config.allow_direct, "the existing stream was changed");
     reads_its_writes(&record).await;
 }
