@@ -18,6 +18,8 @@ pub struct Binaries {
     pub kube_sandbox: PathBuf,
     pub webex_sandbox: PathBuf,
     pub chatops: PathBuf,
+    /// The bench's empty HTTP server (see `src/bin/http-floor.rs`).
+    pub http_floor: PathBuf,
 }
 
 impl Binaries {
@@ -41,7 +43,8 @@ impl Binaries {
             cmd.current_dir(workspace_root())
                 .args(["build", "--quiet", "--bins"])
                 .args(["-p", "chatops-gateway", "-p", "chatops-worker"])
-                .args(["-p", "chatops-sandbox", "-p", "chatops-cli"]);
+                .args(["-p", "chatops-sandbox", "-p", "chatops-cli"])
+                .args(["-p", "chatops-bench"]);
             if let Some(profile) = &profile {
                 cmd.args(["--profile", profile]);
             }
@@ -56,6 +59,7 @@ impl Binaries {
             kube_sandbox: dir.join("kube-sandbox"),
             webex_sandbox: dir.join("webex-sandbox"),
             chatops: dir.join("chatops"),
+            http_floor: dir.join("http-floor"),
         };
         for bin in [
             &bins.gateway,
@@ -63,6 +67,7 @@ impl Binaries {
             &bins.kube_sandbox,
             &bins.webex_sandbox,
             &bins.chatops,
+            &bins.http_floor,
         ] {
             if !bin.is_file() {
                 bail!(

@@ -312,12 +312,7 @@ impl Gateway {
         ]);
         let mut proc = Proc::spawn("gateway", &rig.bins.gateway, &[], &env, dir)?;
         let line = proc.wait_for_line("gateway listening", START_LIMIT).await?;
-        let addr = line
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix("addr="))
-            .context("no addr= in the gateway's start-up line")?
-            .parse()
-            .context("the gateway's address")?;
+        let addr = listening_addr(&line).context("the gateway's start-up line")?;
         Ok(Self { proc, addr })
     }
 
@@ -328,6 +323,35 @@ impl Gateway {
             .await
             .map(drop)
     }
+}
+
+/// The empty HTTP server (`http-floor`): what HTTP alone costs, the bound
+/// for any intake.
+#[derive(Debug)]
+pub struct HttpFloor {
+    pub proc: Proc,
+    pub addr: SocketAddr,
+}
+
+impl HttpFloor {
+    pub async fn start(rig: &Rig, dir: &Path) -> anyhow::Result<Self> {
+        let env = rig.env(&[]);
+        let mut proc = Proc::spawn("http-floor", &rig.bins.http_floor, &[], &env, dir)?;
+        let line = proc
+            .wait_for_line("http-floor listening", START_LIMIT)
+            .await?;
+        let addr = listening_addr(&line).context("http-floor's start-up line")?;
+        Ok(Self { proc, addr })
+    }
+}
+
+/// The address in a start-up line's `addr=` field.
+fn listening_addr(line: &str) -> anyhow::Result<SocketAddr> {
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("addr="))
+        .context("no addr= field")?
+        .parse()
+        .context("not an address")
 }
 
 /// A worker process.

@@ -7,7 +7,11 @@
 //! intake path's capacity. End to end measures everything together.
 //!
 //! The ceiling at each closed-loop point's concurrency is measured just
-//! before the point, on its own nats-server, while the gateway idles.
+//! before the point, on its own nats-server, while the gateway idles. So is
+//! an empty HTTP server (`http-floor`: the gateway's HTTP stack answering
+//! 200 without a signature, JSON or NATS) under the same load: no intake
+//! over HTTP can go faster on this machine, so it shows how much of the
+//! ceiling HTTP alone leaves.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -20,7 +24,7 @@ use super::{CpuWatch, Findings, IntakePoint, secs, windows_spread};
 use crate::load::{self, MakeDelivery};
 use crate::plan::Plan;
 use crate::report::{Row, Target};
-use crate::rig::{self, Gateway, Nats, Rig};
+use crate::rig::{self, Gateway, HttpFloor, Nats, Rig};
 use crate::stats::Windows;
 use crate::webhook::{self, Author, Envelope};
 
@@ -46,6 +50,7 @@ pub async fn run(
     let dir = rig.world_dir("intake")?;
     let nats = Nats::start().await?;
     let gateway = Gateway::start(rig, &dir, &nats.url(), &rig::closed_address()?).await?;
+    let floor = HttpFloor::start(rig, &dir).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     found.memory.gateway_idle(gateway.proc.usage());
     let ids = Arc::new(AtomicU64::new(1));
@@ -58,12 +63,23 @@ pub async fn run(
             ceiling.point(plan, c, found).await.context("ceiling")?;
         }
         let case = format!("{c} connections");
-        let watch = CpuWatch::start(&pids);
         // The windows start once every connection is open.
         let windows = || {
             let from = tokio::time::Instant::now() + plan.warmup;
             Windows::new(from, plan.rate_window, plan.rate_windows)
         };
+        let watch = CpuWatch::start(&[("http-floor", floor.proc.pid())]);
+        let bound = load::closed_loop(floor.addr, c, windows, deliveries(&ids)).await?;
+        found
+            .cpu
+            .push(watch.stop("intake", format!("{case}, empty HTTP server")));
+        if bound.errors > 0 || bound.refused > 0 {
+            found.failures.push(format!(
+                "the empty HTTP server at {c} connections: {} refused, {} connection errors",
+                bound.refused, bound.errors
+            ));
+        }
+        let watch = CpuWatch::start(&pids);
         let run = load::closed_loop(gateway.addr, c, windows, deliveries(&ids)).await?;
         found.cpu.push(watch.stop("intake", &case));
         if run.errors > 0 || run.refused > 0 {
@@ -74,6 +90,16 @@ pub async fn run(
         }
         let rate = run.rate();
         let same = found.ceiling_at(c);
+        found.rows.push(
+            Row::new(
+                "intake",
+                &case,
+                "empty HTTP server, just before (bound for any intake)",
+                bound.rate(),
+                "/s",
+            )
+            .ratio(same),
+        );
         let mut row = Row::new("intake", &case, "webhooks accepted/s", rate, "/s").ratio(same);
         row = if c == 64 {
             row.target(Target::AtLeast(10_000.0))

@@ -1,0 +1,56 @@
+//! `http-floor`: the least any webhook intake can do over HTTP. It serves
+//! `POST /webhooks/webex` on the gateway's stack (axum on hyper, tokio's
+//! multi-threaded runtime, mimalloc), reads the whole body and answers 200:
+//! no signature, no JSON, no NATS. The bench drives it with the same load
+//! generator and connections as the gateway, so its rate bounds what any
+//! intake reaches on this machine.
+//!
+//! Prints `http-floor listening addr=<address>` once it serves.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::serve::ListenerExt;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Takes the body whole, as intake does before it verifies it.
+async fn take(body: Bytes) -> StatusCode {
+    if body.is_empty() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    }
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("http-floor: bind 127.0.0.1:0: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match listener.local_addr() {
+        Ok(addr) => println!("http-floor listening addr={addr}"),
+        Err(e) => {
+            eprintln!("http-floor: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    }
+    // As the gateway's listener does: answers are not held back by Nagle.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let app = Router::new().route("/webhooks/webex", post(take));
+    match axum::serve(listener, app).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("http-floor: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
