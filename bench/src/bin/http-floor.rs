@@ -27,30 +27,22 @@ async fn take(body: Bytes) -> StatusCode {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let listener = match tokio::net::TcpListener::bind("127.0.0.1:0").await {
-        Ok(l) => l,
-        Err(e) => {
-            eprintln!("http-floor: bind 127.0.0.1:0: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    };
-    match listener.local_addr() {
-        Ok(addr) => println!("http-floor listening addr={addr}"),
-        Err(e) => {
-            eprintln!("http-floor: {e}");
-            return std::process::ExitCode::FAILURE;
-        }
-    }
-    // As the gateway's listener does: answers are not held back by Nagle.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let app = Router::new().route("/webhooks/webex", post(take));
-    match axum::serve(listener, app).await {
+    match serve().await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("http-floor: {e}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+async fn serve() -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    println!("http-floor listening addr={}", listener.local_addr()?);
+    // As the gateway's listener does: answers are not held back by Nagle.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
+    let app = Router::new().route("/webhooks/webex", post(take));
+    axum::serve(listener, app).await
 }

@@ -13,6 +13,7 @@
 //! over HTTP can go faster on this machine, so it shows how much of the
 //! ceiling HTTP alone leaves.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -37,6 +38,39 @@ fn deliveries(base: &Arc<AtomicU64>) -> MakeDelivery {
         let n = base.fetch_add(1, Ordering::Relaxed);
         envelope.delivery(&webhook::webex_id("MESSAGE", n))
     })
+}
+
+/// A server that a closed-loop point loads, and how its findings are named.
+struct Point<'a> {
+    addr: SocketAddr,
+    /// The processes whose CPU the point reports.
+    pids: &'a [(&'a str, u32)],
+    /// Who failed, in a failure's message.
+    what: &'static str,
+    cpu_case: String,
+}
+
+impl Point<'_> {
+    /// `connections` connections send back to back over `windows`; the CPU
+    /// they took is noted, and refused or failed requests fail the run.
+    async fn measure(
+        self,
+        connections: usize,
+        windows: impl FnOnce() -> Windows,
+        make: MakeDelivery,
+        found: &mut Findings,
+    ) -> anyhow::Result<load::ClosedLoop> {
+        let watch = CpuWatch::start(self.pids);
+        let run = load::closed_loop(self.addr, connections, windows, make).await?;
+        found.cpu.push(watch.stop("intake", self.cpu_case));
+        if run.errors > 0 || run.refused > 0 {
+            found.failures.push(format!(
+                "{} at {connections} connections: {} refused, {} connection errors",
+                self.what, run.refused, run.errors
+            ));
+        }
+        Ok(run)
+    }
 }
 
 /// With a `ceiling`, each closed-loop point is measured right after the
@@ -68,26 +102,23 @@ pub async fn run(
             let from = tokio::time::Instant::now() + plan.warmup;
             Windows::new(from, plan.rate_window, plan.rate_windows)
         };
-        let watch = CpuWatch::start(&[("http-floor", floor.proc.pid())]);
-        let bound = load::closed_loop(floor.addr, c, windows, deliveries(&ids)).await?;
-        found
-            .cpu
-            .push(watch.stop("intake", format!("{case}, empty HTTP server")));
-        if bound.errors > 0 || bound.refused > 0 {
-            found.failures.push(format!(
-                "the empty HTTP server at {c} connections: {} refused, {} connection errors",
-                bound.refused, bound.errors
-            ));
+        let floor_pids = [("http-floor", floor.proc.pid())];
+        let bound = Point {
+            addr: floor.addr,
+            pids: &floor_pids,
+            what: "the empty HTTP server",
+            cpu_case: format!("{case}, empty HTTP server"),
         }
-        let watch = CpuWatch::start(&pids);
-        let run = load::closed_loop(gateway.addr, c, windows, deliveries(&ids)).await?;
-        found.cpu.push(watch.stop("intake", &case));
-        if run.errors > 0 || run.refused > 0 {
-            found.failures.push(format!(
-                "intake at {c} connections: {} refused, {} connection errors",
-                run.refused, run.errors
-            ));
+        .measure(c, windows, deliveries(&ids), found)
+        .await?;
+        let run = Point {
+            addr: gateway.addr,
+            pids: &pids,
+            what: "intake",
+            cpu_case: case.clone(),
         }
+        .measure(c, windows, deliveries(&ids), found)
+        .await?;
         let rate = run.rate();
         let same = found.ceiling_at(c);
         found.rows.push(
