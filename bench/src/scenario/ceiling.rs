@@ -47,15 +47,15 @@ impl Ceiling {
         let from = Instant::now() + plan.warmup;
         let windows = Windows::new(from, plan.rate_window, plan.rate_windows);
         let (windows, mut latency) = measure(&self.nats.js, n, windows).await?;
-        found
-            .cpu
-            .push(watch.stop("ceiling", format!("{n} in flight")));
+        let cpu = watch.stop("ceiling", format!("{n} in flight"));
         found.ceiling.push(CeilingPoint {
             in_flight: n,
             rate: windows.median(),
             latency: latency.percentiles(),
+            cores: cpu.cores_total(),
             windows,
         });
+        found.cpu.push(cpu);
         Ok(())
     }
 }

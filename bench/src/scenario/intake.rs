@@ -11,7 +11,11 @@
 //! an empty HTTP server (`http-floor`: the gateway's HTTP stack answering
 //! 200 without a signature, JSON or NATS) under the same load: no intake
 //! over HTTP can go faster on this machine, so it shows how much of the
-//! ceiling HTTP alone leaves.
+//! ceiling HTTP alone leaves. An intake must do both, answer over HTTP and
+//! publish, so the CPU the empty server spent per request plus the CPU the
+//! ceiling spent per publish is the least a webhook can cost: all cores
+//! divided by that is the most any intake could accept here, reported as
+//! "bound from CPU".
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,9 +25,10 @@ use std::time::Duration;
 use anyhow::Context;
 
 use super::ceiling::Ceiling;
-use super::{CpuWatch, Findings, IntakePoint, secs, windows_spread};
+use super::{CpuWatch, Findings, IntakePoint, per_item, secs, windows_spread};
 use crate::load::{self, MakeDelivery};
 use crate::plan::Plan;
+use crate::procs;
 use crate::report::{Row, Target};
 use crate::rig::{self, Gateway, HttpFloor, Nats, Rig};
 use crate::stats::Windows;
@@ -52,24 +57,27 @@ struct Point<'a> {
 
 impl Point<'_> {
     /// `connections` connections send back to back over `windows`; the CPU
-    /// they took is noted, and refused or failed requests fail the run.
+    /// they took is noted, and refused or failed requests fail the run. The
+    /// run, and the CPU seconds each request cost (all processes together).
     async fn measure(
         self,
         connections: usize,
         windows: impl FnOnce() -> Windows,
         make: MakeDelivery,
         found: &mut Findings,
-    ) -> anyhow::Result<load::ClosedLoop> {
+    ) -> anyhow::Result<(load::ClosedLoop, Option<f64>)> {
         let watch = CpuWatch::start(self.pids);
         let run = load::closed_loop(self.addr, connections, windows, make).await?;
-        found.cpu.push(watch.stop("intake", self.cpu_case));
+        let cpu = watch.stop("intake", self.cpu_case);
+        let per_request = per_item(cpu.cores_total(), run.rate());
+        found.cpu.push(cpu);
         if run.errors > 0 || run.refused > 0 {
             found.failures.push(format!(
                 "{} at {connections} connections: {} refused, {} connection errors",
                 self.what, run.refused, run.errors
             ));
         }
-        Ok(run)
+        Ok((run, per_request))
     }
 }
 
@@ -103,7 +111,7 @@ pub async fn run(
             Windows::new(from, plan.rate_window, plan.rate_windows)
         };
         let floor_pids = [("http-floor", floor.proc.pid())];
-        let bound = Point {
+        let (empty, empty_cpu) = Point {
             addr: floor.addr,
             pids: &floor_pids,
             what: "the empty HTTP server",
@@ -111,7 +119,7 @@ pub async fn run(
         }
         .measure(c, windows, deliveries(&ids), found)
         .await?;
-        let run = Point {
+        let (run, cpu) = Point {
             addr: gateway.addr,
             pids: &pids,
             what: "intake",
@@ -126,7 +134,7 @@ pub async fn run(
                 "intake",
                 &case,
                 "empty HTTP server, just before (bound for any intake)",
-                bound.rate(),
+                empty.rate(),
                 "/s",
             )
             .ratio(same),
@@ -141,6 +149,30 @@ pub async fn run(
         found
             .rows
             .extend(windows_spread("intake", &case, &run.accepted));
+        if let Some(cpu) = cpu {
+            found.rows.push(Row::new(
+                "intake",
+                &case,
+                "CPU per webhook (gateway, nats-server, bench)",
+                cpu * 1e6,
+                "µs",
+            ));
+        }
+        // Any intake answers over HTTP and publishes to JetStream, so it
+        // spends at least what the empty server and a raw publish spend.
+        let least = empty_cpu.zip(found.ceiling_point_at(c).and_then(|p| p.cpu_per_publish()));
+        if let Some((http, publish)) = least {
+            found.rows.push(
+                Row::new(
+                    "intake",
+                    &case,
+                    "bound from CPU: all cores ÷ (empty server's + raw publish's CPU each)",
+                    procs::cpus() as f64 / (http + publish),
+                    "/s",
+                )
+                .ratio(same),
+            );
+        }
         found.rows.push(
             Row::new(
                 "intake",

@@ -22,8 +22,22 @@ pub struct CeilingPoint {
     pub in_flight: usize,
     pub rate: f64,
     pub latency: Percentiles,
+    /// Cores busy while it was measured (nats-server and the publishers).
+    pub cores: f64,
     #[serde(skip)]
     pub windows: Windows,
+}
+
+impl CeilingPoint {
+    /// CPU seconds one publish cost, all processes together.
+    pub fn cpu_per_publish(&self) -> Option<f64> {
+        per_item(self.cores, self.rate)
+    }
+}
+
+/// CPU seconds per item: `cores` busy while `rate` items a second went by.
+pub fn per_item(cores: f64, rate: f64) -> Option<f64> {
+    (rate > 0.0).then(|| cores / rate)
 }
 
 /// Intake latency at one offered load.
@@ -65,6 +79,13 @@ pub struct CpuNote {
     pub case: String,
     pub machine_busy: f64,
     pub cores: Vec<(String, f64)>,
+}
+
+impl CpuNote {
+    /// Cores the watched processes used together.
+    pub fn cores_total(&self) -> f64 {
+        self.cores.iter().map(|(_, c)| c).sum()
+    }
 }
 
 /// Takes CPU readings at the start and end of a measurement.
@@ -159,10 +180,11 @@ pub struct Findings {
 impl Findings {
     /// The ceiling at exactly this concurrency.
     pub fn ceiling_at(&self, in_flight: usize) -> Option<f64> {
-        self.ceiling
-            .iter()
-            .find(|c| c.in_flight == in_flight)
-            .map(|c| c.rate)
+        self.ceiling_point_at(in_flight).map(|c| c.rate)
+    }
+
+    pub fn ceiling_point_at(&self, in_flight: usize) -> Option<&CeilingPoint> {
+        self.ceiling.iter().find(|c| c.in_flight == in_flight)
     }
 
     /// The best ceiling measured.
