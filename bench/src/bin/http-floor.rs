@@ -1,6 +1,7 @@
 //! `http-floor`: the least any webhook intake can do over HTTP. It serves
-//! `POST /webhooks/webex` on the gateway's stack (axum on hyper, tokio's
-//! multi-threaded runtime, mimalloc), reads the whole body and answers 200:
+//! `POST /webhooks/webex` on the gateway's stack (axum on hyper behind the
+//! gateway's own listener, tokio's multi-threaded runtime, mimalloc), reads
+//! the whole body and answers 200:
 //! no signature, no JSON, no NATS. The bench drives it with the same load
 //! generator and connections as the gateway, so its rate bounds what any
 //! intake reaches on this machine.
@@ -11,7 +12,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::http::StatusCode;
 use axum::routing::post;
-use axum::serve::ListenerExt;
+use chatops_gateway::limits::{GuardedListener, Limits};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -39,10 +40,9 @@ async fn main() -> std::process::ExitCode {
 async fn serve() -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     println!("http-floor listening addr={}", listener.local_addr()?);
-    // As the gateway's listener does: answers are not held back by Nagle.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    // The gateway's listener, at the gateway's default limits (it also
+    // turns Nagle off, as the gateway's answers need).
+    let listener = GuardedListener::new(listener, &Limits::default());
     let app = Router::new().route("/webhooks/webex", post(take));
     axum::serve(listener, app).await
 }

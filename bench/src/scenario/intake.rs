@@ -128,7 +128,9 @@ pub async fn run(
         .measure(c, windows, deliveries(&ids), found)
         .await?;
         let rate = run.rate();
-        let same = found.ceiling_at(c);
+        let ceiling = found.ceiling_point_at(c);
+        let same = ceiling.map(|p| p.rate);
+        let publish_cpu = ceiling.and_then(|p| p.cpu_per_publish());
         found.rows.push(
             Row::new(
                 "intake",
@@ -160,8 +162,7 @@ pub async fn run(
         }
         // Any intake answers over HTTP and publishes to JetStream, so it
         // spends at least what the empty server and a raw publish spend.
-        let least = empty_cpu.zip(found.ceiling_point_at(c).and_then(|p| p.cpu_per_publish()));
-        if let Some((http, publish)) = least {
+        if let Some((http, publish)) = empty_cpu.zip(publish_cpu) {
             found.rows.push(
                 Row::new(
                     "intake",
