@@ -97,6 +97,7 @@ pub async fn run(
     found.memory.gateway_idle(gateway.proc.usage());
     let ids = Arc::new(AtomicU64::new(1));
     let pids = [("gateway", gateway.proc.pid()), ("nats-server", nats.pid())];
+    let floor_pids = [("http-floor", floor.proc.pid())];
 
     for &c in &plan.intake_connections {
         if let Some(ceiling) = ceiling
@@ -110,8 +111,7 @@ pub async fn run(
             let from = tokio::time::Instant::now() + plan.warmup;
             Windows::new(from, plan.rate_window, plan.rate_windows)
         };
-        let floor_pids = [("http-floor", floor.proc.pid())];
-        let (empty, empty_cpu) = Point {
+        let (empty, http_cpu) = Point {
             addr: floor.addr,
             pids: &floor_pids,
             what: "the empty HTTP server",
@@ -119,7 +119,7 @@ pub async fn run(
         }
         .measure(c, windows, deliveries(&ids), found)
         .await?;
-        let (run, cpu) = Point {
+        let (run, webhook_cpu) = Point {
             addr: gateway.addr,
             pids: &pids,
             what: "intake",
@@ -151,7 +151,7 @@ pub async fn run(
         found
             .rows
             .extend(windows_spread("intake", &case, &run.accepted));
-        if let Some(cpu) = cpu {
+        if let Some(cpu) = webhook_cpu {
             found.rows.push(Row::new(
                 "intake",
                 &case,
@@ -162,7 +162,7 @@ pub async fn run(
         }
         // Any intake answers over HTTP and publishes to JetStream, so it
         // spends at least what the empty server and a raw publish spend.
-        if let Some((http, publish)) = empty_cpu.zip(publish_cpu) {
+        if let Some((http, publish)) = http_cpu.zip(publish_cpu) {
             found.rows.push(
                 Row::new(
                     "intake",
