@@ -131,6 +131,18 @@ pub fn throughput(found: &Findings) -> Option<String> {
         color: COLORS[6],
         dashed: true,
     }];
+    if !found.ceiling_with_ids.is_empty() {
+        series.push(Series {
+            name: "JetStream publishes with intake's headers".into(),
+            points: found
+                .ceiling_with_ids
+                .iter()
+                .map(|c| (c.in_flight as f64, c.rate))
+                .collect(),
+            color: COLORS[4],
+            dashed: true,
+        });
+    }
     let intake: Vec<(f64, f64)> = found
         .rows
         .iter()

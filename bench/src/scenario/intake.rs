@@ -16,6 +16,11 @@
 //! ceiling spent per publish is the least a webhook can cost: all cores
 //! divided by that is the most any intake could accept here, reported as
 //! "bound from CPU".
+//!
+//! JetStream is also measured with intake's headers on each publish (a
+//! `Nats-Msg-Id` it de-duplicates on, and a command id): what JetStream
+//! allows for the publishes intake must make. Intake is reported against
+//! both; the target is against the plain one.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -104,6 +109,10 @@ pub async fn run(
             && plan.ceiling_beside_intake(c)
         {
             ceiling.point(plan, c, found).await.context("ceiling")?;
+            ceiling
+                .point_with_ids(plan, c, found)
+                .await
+                .context("ceiling with intake's headers")?;
         }
         let case = format!("{c} connections");
         // The windows start once every connection is open.
@@ -131,6 +140,11 @@ pub async fn run(
         let ceiling = found.ceiling_point_at(c);
         let same = ceiling.map(|p| p.rate);
         let publish_cpu = ceiling.and_then(|p| p.cpu_per_publish());
+        let with_ids = found
+            .ceiling_with_ids
+            .iter()
+            .find(|p| p.in_flight == c)
+            .map(|p| p.rate);
         found.rows.push(
             Row::new(
                 "intake",
@@ -141,6 +155,18 @@ pub async fn run(
             )
             .ratio(same),
         );
+        if let Some(ids) = with_ids {
+            found.rows.push(
+                Row::new(
+                    "intake",
+                    &case,
+                    "JetStream with intake's headers (a Nats-Msg-Id to de-duplicate), just before",
+                    ids,
+                    "/s",
+                )
+                .ratio(same),
+            );
+        }
         let mut row = Row::new("intake", &case, "webhooks accepted/s", rate, "/s").ratio(same);
         row = if c == 64 {
             row.target(Target::AtLeast(10_000.0))
@@ -185,6 +211,18 @@ pub async fn run(
             .ratio(same)
             .ratio_target(Target::AtLeast(0.5)),
         );
+        if let Some(ids) = with_ids {
+            found.rows.push(
+                Row::new(
+                    "intake",
+                    &case,
+                    "vs JetStream with intake's headers, just before",
+                    rate,
+                    "/s",
+                )
+                .ratio(Some(ids)),
+            );
+        }
     }
 
     for &offered in &plan.intake_rates {

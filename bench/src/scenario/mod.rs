@@ -168,6 +168,9 @@ impl Memory {
 pub struct Findings {
     pub rows: Vec<Row>,
     pub ceiling: Vec<CeilingPoint>,
+    /// JetStream with intake's headers on each publish, at intake's
+    /// concurrencies.
+    pub ceiling_with_ids: Vec<CeilingPoint>,
     pub intake_open: Vec<IntakePoint>,
     pub e2e: Vec<E2ePoint>,
     pub scaling: Vec<ScalingPoint>,
