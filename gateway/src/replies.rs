@@ -12,32 +12,55 @@ use chatops_shared::{CommandId, CommandResult, Outcome, Verb};
 use crate::language::{Form, ParseError, Request};
 use crate::policy::Denied;
 
-/// The longest piece of echoed input shown.
+/// The longest piece of a person's input echoed back, in characters.
 const MAX_ECHO: usize = 200;
 
+/// The most bytes Webex takes in a message's markdown.
+const MAX_MESSAGE_BYTES: usize = 7439;
+
+/// The most bytes of a worker's message shown in a reply: the rest of
+/// [`MAX_MESSAGE_BYTES`] is kept for the mention (an address is at most
+/// 254 bytes), the outcome's words and the `ref` marker.
+const MAX_RESULT_BYTES: usize = MAX_MESSAGE_BYTES - 512;
+
+/// Marks where a text was cut.
+const CUT: char = '…';
+
 /// Escapes markdown and mention syntax; control, zero-width and
-/// bidirectional characters are shown as their code points.
+/// bidirectional characters are shown as their code points. Echoes at most
+/// [`MAX_ECHO`] characters of a person's input.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
+    escape_within(s, MAX_ECHO, usize::MAX)
+}
+
+/// [`escape`], showing at most `max_chars` characters of `s` and keeping
+/// the escaped text within `max_bytes`; a `…` marks where it was cut (and
+/// counts in `max_bytes`).
+fn escape_within(s: &str, max_chars: usize, max_bytes: usize) -> String {
+    let room = max_bytes.saturating_sub(CUT.len_utf8());
+    let mut out = String::with_capacity(s.len().min(max_bytes));
+    let mut piece = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i == MAX_ECHO {
-            out.push('…');
-            break;
-        }
+        piece.clear();
         match c {
             // Emphasis, code, links, mentions, HTML, tables, strikethrough:
             // everything that could change what a reply shows or whom it
             // notifies. Characters that matter only at a line start never
             // stand at one in a reply.
             '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '<' | '>' | '~' => {
-                out.push('\\');
-                out.push(c);
+                piece.push('\\');
+                piece.push(c);
             }
             c if c.is_control() || is_invisible(c) => {
-                out.push_str(&format!("U+{:04X}", u32::from(c)))
+                piece.push_str(&format!("U+{:04X}", u32::from(c)))
             }
-            c => out.push(c),
+            c => piece.push(c),
         }
+        if i == max_chars || out.len() + piece.len() > room {
+            out.push(CUT);
+            break;
+        }
+        out.push_str(&piece);
     }
     out
 }
@@ -140,7 +163,7 @@ pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>) -> String {
 /// The reply for a worker's result.
 pub fn result(result: &CommandResult) -> String {
     let who = mention(&result.actor.email);
-    let message = escape(&result.message);
+    let message = escape_within(&result.message, usize::MAX, MAX_RESULT_BYTES);
     let text = match result.outcome {
         Outcome::Applied => format!("Nicely done! {message}"),
         Outcome::AlreadyApplied => format!("Already done: {message}"),
@@ -194,6 +217,60 @@ mod tests {
         );
         assert_eq!(escape("a\u{200b}b\nc"), "aU+200BbU+000Ac");
         assert_eq!(escape(&"x".repeat(500)).chars().count(), MAX_ECHO + 1);
+    }
+
+    fn result_saying(message: String) -> CommandResult {
+        CommandResult {
+            version: chatops_shared::ContractVersion,
+            command_id: CommandId::new(),
+            outcome: Outcome::Applied,
+            message,
+            before: None,
+            after: None,
+            attempts: 1,
+            duration: std::time::Duration::from_millis(5),
+            namespace: chatops_shared::Namespace::parse("default").expect("a namespace"),
+            deployment: None,
+            actor: chatops_shared::Actor {
+                email: "alice@example.com".to_owned(),
+                person_id: "p".to_owned(),
+            },
+            origin: chatops_shared::Origin {
+                room_id: "r".to_owned(),
+                message_id: "m".to_owned(),
+                thread_id: None,
+            },
+            finished_at: jiff::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn a_workers_whole_message_is_shown_within_what_webex_takes() {
+        // `list` of fifty deployments: far over the echo limit, all shown.
+        let list: Vec<String> = (0..50)
+            .map(|i| format!("web-{i} 3/3 (registry.example.com/web:2.{i})"))
+            .collect();
+        let list = format!("50 deployments in default: {}", list.join("; "));
+        let reply = result(&result_saying(list.clone()));
+        assert!(reply.contains(&list), "{reply}");
+        assert!(!reply.contains(CUT), "{reply}");
+
+        // Over Webex's limit, whatever the characters cost escaped: cut,
+        // marked, and the marker that finds the reply again kept.
+        for unit in ["x", "*", "é", "漢", "\u{1}", "\u{200b}", "🚀"] {
+            let r = result_saying(unit.repeat(MAX_MESSAGE_BYTES));
+            let reply = result(&r);
+            assert!(
+                reply.len() <= MAX_MESSAGE_BYTES,
+                "{unit:?}: {} bytes",
+                reply.len()
+            );
+            assert!(
+                reply.ends_with(&format!("{CUT} ({})", result_marker(&r.command_id))),
+                "{unit:?}: {}",
+                &reply[reply.len() - 80..]
+            );
+        }
     }
 
     #[test]

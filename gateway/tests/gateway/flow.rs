@@ -333,6 +333,48 @@ async fn a_failed_result_is_relayed_in_the_seed_tone() {
 }
 
 #[tokio::test]
+async fn long_results_reach_the_room_whole_or_cut_to_what_webex_takes() {
+    let w = world().await;
+    // A `list` of fifty deployments: about 2,500 bytes, all of it shown.
+    let listed: Vec<String> = (0..50)
+        .map(|i| format!("web-{i} 3/3 (registry.example.com/web:2.{i})"))
+        .collect();
+    let list = format!("50 deployments in default: {}", listed.join("; "));
+    let first = w.say(ALICE, "list");
+    let command = w.command().await;
+    w.publish_result(&command, Outcome::Applied, &list).await;
+    let replies = w.replies(&first, 2).await;
+    assert!(
+        replies
+            .iter()
+            .filter_map(|m| m.markdown.as_deref())
+            .any(|text| text.contains(&list)),
+        "{replies:?}"
+    );
+    // Twenty thousand bytes: Webex refuses a message over 7,439, so the
+    // reply is cut to fit, and still posted.
+    let second = w.say(ALICE, "status web");
+    let command = eventually("the second command", LIMIT, || async {
+        let mut all = w.commands().await;
+        (all.len() == 2).then(|| all.remove(1))
+    })
+    .await;
+    w.publish_result(&command, Outcome::Applied, &"x".repeat(20_000))
+        .await;
+    let replies = w.replies(&second, 2).await;
+    let cut = replies
+        .iter()
+        .filter_map(|m| m.markdown.as_deref())
+        .find(|text| text.contains("xxxx"))
+        .expect("the long result's reply");
+    assert!(
+        cut.len() <= 7439 && cut.contains("x… (ref "),
+        "{} bytes",
+        cut.len()
+    );
+}
+
+#[tokio::test]
 async fn duplicate_and_re_sent_webhooks_make_no_second_command() {
     // A tiny de-duplication window, so the re-sent body arrives after it,
     // as a captured webhook re-sent hours later would.
