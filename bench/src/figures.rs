@@ -2,7 +2,7 @@
 //! end), worker scaling against its bound, and throughput against the
 //! JetStream ceiling.
 
-use crate::scenario::Findings;
+use crate::scenario::{CeilingPoint, Findings};
 use crate::svg::{COLORS, Chart, Series, render};
 
 /// Intake accept latency and end-to-end latency against offered load.
@@ -121,24 +121,25 @@ pub fn throughput(found: &Findings) -> Option<String> {
     if found.ceiling.is_empty() {
         return None;
     }
-    let mut series = vec![Series {
-        name: "JetStream publishes (ceiling)".into(),
-        points: found
-            .ceiling
+    // By concurrency: intake measures some points after the others.
+    let by_concurrency = |points: &[CeilingPoint]| {
+        let mut points: Vec<(f64, f64)> = points
             .iter()
             .map(|c| (c.in_flight as f64, c.rate))
-            .collect(),
+            .collect();
+        points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        points
+    };
+    let mut series = vec![Series {
+        name: "JetStream publishes (ceiling)".into(),
+        points: by_concurrency(&found.ceiling),
         color: COLORS[6],
         dashed: true,
     }];
-    if !found.ceiling_with_ids.is_empty() {
+    if !found.ceiling_with_intake_headers.is_empty() {
         series.push(Series {
             name: "JetStream publishes with intake's headers".into(),
-            points: found
-                .ceiling_with_ids
-                .iter()
-                .map(|c| (c.in_flight as f64, c.rate))
-                .collect(),
+            points: by_concurrency(&found.ceiling_with_intake_headers),
             color: COLORS[4],
             dashed: true,
         });

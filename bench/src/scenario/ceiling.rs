@@ -4,8 +4,10 @@
 //!
 //! Beside it, the same publishes carrying what each of intake's carries: a
 //! `Nats-Msg-Id` that JetStream checks against its de-duplication window,
-//! and a command id. The gap between the two is what de-duplication costs
-//! JetStream, which intake pays on every webhook.
+//! and a command id. The gap between the two is mostly what de-duplication
+//! costs JetStream (with a 1 s window instead of two minutes most of it
+//! went: round 7 in `bench/FINDINGS.md`), and intake pays it on every
+//! webhook.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,21 +26,32 @@ use crate::rig::Nats;
 use crate::stats::{Samples, Windows};
 use crate::webhook::webex_id;
 
-const STREAM: &str = "BENCH_CEILING";
-const SUBJECT: &str = "bench.ceiling";
-/// The stream of the publishes with intake's headers: made afresh for each
-/// point and deleted after it, so that the ids it remembers for
-/// de-duplication weigh on no other point.
-const STREAM_WITH_IDS: &str = "BENCH_CEILING_IDS";
-const SUBJECT_WITH_IDS: &str = "bench.ceiling.ids";
-
-/// What each publish carries besides its 1 KiB.
+/// What each publish carries besides its 1 KiB, and where it goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Headers {
-    None,
+    /// Nothing: the raw ceiling, on a stream kept for the whole run.
+    Plain,
     /// A distinct `Nats-Msg-Id` (as long as a Webex message id) and a
-    /// command id, as intake publishes.
+    /// command id, as intake publishes; on a stream made afresh for each
+    /// point and deleted after it, so that the ids it remembers for
+    /// de-duplication weigh on no other point.
     AsIntake,
+}
+
+impl Headers {
+    fn stream(self) -> &'static str {
+        match self {
+            Self::Plain => "BENCH_CEILING",
+            Self::AsIntake => "BENCH_CEILING_INTAKE_HEADERS",
+        }
+    }
+
+    fn subject(self) -> &'static str {
+        match self {
+            Self::Plain => "bench.ceiling",
+            Self::AsIntake => "bench.ceiling.intake-headers",
+        }
+    }
 }
 
 /// A nats-server with the ceiling's stream, kept up for the whole of
@@ -49,42 +62,47 @@ enum Headers {
 #[derive(Debug)]
 pub struct Ceiling {
     nats: Nats,
+    /// The next message id, across points: an id used before would be
+    /// answered as a duplicate, which costs JetStream next to nothing.
+    next_id: Arc<AtomicU64>,
 }
 
 impl Ceiling {
     pub async fn start() -> anyhow::Result<Self> {
         let nats = Nats::start().await?;
-        create_stream(&nats.js, STREAM, SUBJECT).await?;
-        Ok(Self { nats })
+        create_stream(&nats.js, Headers::Plain).await?;
+        Ok(Self {
+            nats,
+            next_id: Arc::new(AtomicU64::new(1)),
+        })
     }
 
     /// Measures the ceiling at `n` in flight.
     pub async fn point(&self, plan: &Plan, n: usize, found: &mut Findings) -> anyhow::Result<()> {
-        let point = self
-            .measure_point(plan, n, SUBJECT, Headers::None, found)
-            .await?;
+        let point = self.measure_point(plan, n, Headers::Plain, found).await?;
         found.ceiling.push(point);
         Ok(())
     }
 
     /// Measures JetStream at `n` in flight with intake's headers on each
     /// publish.
-    pub async fn point_with_ids(
+    pub async fn point_with_intake_headers(
         &self,
         plan: &Plan,
         n: usize,
         found: &mut Findings,
     ) -> anyhow::Result<()> {
-        create_stream(&self.nats.js, STREAM_WITH_IDS, SUBJECT_WITH_IDS).await?;
-        let point = self
-            .measure_point(plan, n, SUBJECT_WITH_IDS, Headers::AsIntake, found)
-            .await;
-        self.nats
+        let headers = Headers::AsIntake;
+        create_stream(&self.nats.js, headers).await?;
+        let point = self.measure_point(plan, n, headers, found).await;
+        let deleted = self
+            .nats
             .js
-            .delete_stream(STREAM_WITH_IDS)
+            .delete_stream(headers.stream())
             .await
-            .context("delete the stream of publishes with ids")?;
-        found.ceiling_with_ids.push(point?);
+            .with_context(|| format!("delete the stream {}", headers.stream()));
+        found.ceiling_with_intake_headers.push(point?);
+        deleted?;
         Ok(())
     }
 
@@ -92,16 +110,16 @@ impl Ceiling {
         &self,
         plan: &Plan,
         n: usize,
-        subject: &'static str,
         headers: Headers,
         found: &mut Findings,
     ) -> anyhow::Result<CeilingPoint> {
         let watch = CpuWatch::start(&[("nats-server", self.nats.pid())]);
         let from = Instant::now() + plan.warmup;
         let windows = Windows::new(from, plan.rate_window, plan.rate_windows);
-        let (windows, mut latency) = measure(&self.nats.js, n, subject, headers, windows).await?;
+        let (windows, mut latency) =
+            measure(&self.nats.js, n, headers, &self.next_id, windows).await?;
         let case = match headers {
-            Headers::None => format!("{n} in flight"),
+            Headers::Plain => format!("{n} in flight"),
             Headers::AsIntake => format!("{n} in flight, intake's headers"),
         };
         let cpu = watch.stop("ceiling", case);
@@ -118,15 +136,15 @@ impl Ceiling {
 }
 
 /// A file-backed stream with JetStream's default de-duplication window.
-async fn create_stream(js: &jetstream::Context, name: &str, subject: &str) -> anyhow::Result<()> {
+async fn create_stream(js: &jetstream::Context, headers: Headers) -> anyhow::Result<()> {
     js.create_stream(stream::Config {
-        name: name.to_owned(),
-        subjects: vec![subject.to_owned()],
+        name: headers.stream().to_owned(),
+        subjects: vec![headers.subject().to_owned()],
         storage: stream::StorageType::File,
         ..Default::default()
     })
     .await
-    .with_context(|| format!("create the stream {name}"))?;
+    .with_context(|| format!("create the stream {}", headers.stream()))?;
     Ok(())
 }
 
@@ -165,25 +183,25 @@ pub fn rows(found: &Findings) -> Vec<Row> {
 async fn measure(
     js: &jetstream::Context,
     in_flight: usize,
-    subject: &'static str,
     headers: Headers,
+    next_id: &Arc<AtomicU64>,
     windows: Windows,
 ) -> anyhow::Result<(Windows, Samples)> {
     let payload = Bytes::from(vec![b'x'; 1024]);
     let until = windows.until();
-    let ids = Arc::new(AtomicU64::new(1));
+    let subject = headers.subject();
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..in_flight {
         let (js, payload, mut counted) = (js.clone(), payload.clone(), windows.clone());
-        let ids = ids.clone();
+        let next_id = next_id.clone();
         tasks.spawn(async move {
             let mut samples = Samples::default();
             loop {
                 let started = Instant::now();
                 let ack = match headers {
-                    Headers::None => js.publish(subject, payload.clone()).await?,
+                    Headers::Plain => js.publish(subject, payload.clone()).await?,
                     Headers::AsIntake => {
-                        let id = webex_id("MESSAGE", ids.fetch_add(1, Ordering::Relaxed));
+                        let id = webex_id("MESSAGE", next_id.fetch_add(1, Ordering::Relaxed));
                         let mut map = HeaderMap::new();
                         map.insert(subjects::MSG_ID_HEADER, id.as_str());
                         map.insert(
@@ -194,7 +212,9 @@ async fn measure(
                             .await?
                     }
                 };
-                ack.await?;
+                if ack.await?.duplicate {
+                    return Err("JetStream took a publish for a duplicate: ids repeat".into());
+                }
                 let done = Instant::now();
                 if counted.count(done) && counted.contains(started) {
                     samples.push(done - started);

@@ -54,7 +54,7 @@ const CONSUMERS: [(&str, &str); 3] = [
 /// Kubernetes calls, and in none of two runs without them. Samples are now
 /// fewer and cost a third as much. (Probed every 3 s through a later run
 /// with 15,000 pending, a call took 1–80 ms; one stall was seen since, cause
-/// unknown: see the README's Performance.)
+/// unknown. Round 3 in `bench/FINDINGS.md` tells the story.)
 struct Backlogs {
     consumers: Vec<PullConsumer>,
 }

@@ -110,7 +110,7 @@ pub async fn run(
         {
             ceiling.point(plan, c, found).await.context("ceiling")?;
             ceiling
-                .point_with_ids(plan, c, found)
+                .point_with_intake_headers(plan, c, found)
                 .await
                 .context("ceiling with intake's headers")?;
         }
@@ -140,11 +140,7 @@ pub async fn run(
         let ceiling = found.ceiling_point_at(c);
         let same = ceiling.map(|p| p.rate);
         let publish_cpu = ceiling.and_then(|p| p.cpu_per_publish());
-        let with_ids = found
-            .ceiling_with_ids
-            .iter()
-            .find(|p| p.in_flight == c)
-            .map(|p| p.rate);
+        let with_headers = found.ceiling_with_intake_headers_at(c);
         found.rows.push(
             Row::new(
                 "intake",
@@ -155,13 +151,13 @@ pub async fn run(
             )
             .ratio(same),
         );
-        if let Some(ids) = with_ids {
+        if let Some(js_headers) = with_headers {
             found.rows.push(
                 Row::new(
                     "intake",
                     &case,
                     "JetStream with intake's headers (a Nats-Msg-Id to de-duplicate), just before",
-                    ids,
+                    js_headers,
                     "/s",
                 )
                 .ratio(same),
@@ -211,7 +207,7 @@ pub async fn run(
             .ratio(same)
             .ratio_target(Target::AtLeast(0.5)),
         );
-        if let Some(ids) = with_ids {
+        if let Some(js_headers) = with_headers {
             found.rows.push(
                 Row::new(
                     "intake",
@@ -220,7 +216,7 @@ pub async fn run(
                     rate,
                     "/s",
                 )
-                .ratio(Some(ids)),
+                .ratio(Some(js_headers)),
             );
         }
     }

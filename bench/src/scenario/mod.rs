@@ -170,7 +170,7 @@ pub struct Findings {
     pub ceiling: Vec<CeilingPoint>,
     /// JetStream with intake's headers on each publish, at intake's
     /// concurrencies.
-    pub ceiling_with_ids: Vec<CeilingPoint>,
+    pub ceiling_with_intake_headers: Vec<CeilingPoint>,
     pub intake_open: Vec<IntakePoint>,
     pub e2e: Vec<E2ePoint>,
     pub scaling: Vec<ScalingPoint>,
@@ -188,6 +188,14 @@ impl Findings {
 
     pub fn ceiling_point_at(&self, in_flight: usize) -> Option<&CeilingPoint> {
         self.ceiling.iter().find(|c| c.in_flight == in_flight)
+    }
+
+    /// JetStream with intake's headers at exactly this concurrency.
+    pub fn ceiling_with_intake_headers_at(&self, in_flight: usize) -> Option<f64> {
+        self.ceiling_with_intake_headers
+            .iter()
+            .find(|c| c.in_flight == in_flight)
+            .map(|c| c.rate)
     }
 
     /// The best ceiling measured.
