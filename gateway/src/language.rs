@@ -21,7 +21,7 @@ use std::fmt;
 
 use chatops_shared::{
     CommandKind, ContainerName, DeploymentName, ImageError, ImageRef, NameError, Namespace,
-    Replicas, ReplicasError, Verb,
+    Replicas, ReplicasError, Verb, quote,
 };
 
 /// What a message asks for.
@@ -76,6 +76,8 @@ pub enum ParseError {
     Replicas(ReplicasError),
     #[error("the revision must be a whole number of at least 1, got '{0}'")]
     Revision(String),
+    #[error("revision {0} is larger than any revision can be; 'history <deployment>' lists them")]
+    NoSuchRevision(String),
 }
 
 /// The forms of the language, for usage lines and help.
@@ -202,7 +204,7 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         "list" | "ls" => Form::List,
         "history" => Form::History,
         "help" | "?" => Form::Help,
-        _ => return Err(ParseError::UnknownVerb(first.chars().take(40).collect())),
+        _ => return Err(ParseError::UnknownVerb(quote(first))),
     };
     let namespace = match words.len() {
         n if n >= 2 && words[n - 2].eq_ignore_ascii_case("in") => {
@@ -259,13 +261,14 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         ),
         (Form::Rollback, [d, to, r]) if kw(to, "to") => {
             let deployment = deployment(d)?;
-            let revision = r
-                .strip_prefix(['r', 'R'])
-                .unwrap_or(r)
-                .parse::<u64>()
-                .ok()
-                .filter(|r| *r >= 1)
-                .ok_or_else(|| ParseError::Revision(r.chars().take(40).collect()))?;
+            let digits = r.strip_prefix(['r', 'R']).unwrap_or(r);
+            let revision = match digits.parse::<u64>() {
+                Ok(n) if n >= 1 => n,
+                Err(_) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                    return Err(ParseError::NoSuchRevision(quote(r)));
+                }
+                _ => return Err(ParseError::Revision(quote(r))),
+            };
             request(
                 CommandKind::Rollback {
                     revision: Some(revision),
@@ -430,6 +433,44 @@ mod tests {
                 err.to_string().contains(want),
                 "{text:?}: {err} should contain {want:?}"
             );
+        }
+    }
+
+    #[test]
+    fn refused_input_is_quoted_short_and_the_rule_given_whole() {
+        let shown = |c: &str| format!("{}…", c.repeat(40));
+        let cases = [
+            (
+                format!("scale web to {}", "9".repeat(60)),
+                format!("from 0 to 20, got {}", shown("9")),
+            ),
+            (
+                format!("deploy nginx:{} to web", "t".repeat(300)),
+                format!(
+                    "the tag '{}' must be 1 to 128 letters, digits, '_', '.' or '-', not starting with '.' or '-'",
+                    shown("t")
+                ),
+            ),
+            (
+                format!("deploy {}:1 to web", "A".repeat(150)),
+                format!("the image repository '{}' must be lowercase", shown("A")),
+            ),
+            (
+                format!("rollback web to {}", "9".repeat(60)),
+                format!("revision {} is larger than any revision can be", shown("9")),
+            ),
+            (
+                "rollback web to 99999999999999999999".to_owned(),
+                "revision 99999999999999999999 is larger than any revision can be".to_owned(),
+            ),
+            (
+                format!("{} web", "x".repeat(45)),
+                format!("I don't know the command '{}'", shown("x")),
+            ),
+        ];
+        for (text, want) in &cases {
+            let err = parse(text, &defaults()).expect_err(text).to_string();
+            assert!(err.contains(want.as_str()), "{text:?}: {err}");
         }
     }
 

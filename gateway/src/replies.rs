@@ -12,35 +12,27 @@ use chatops_shared::{CommandId, CommandResult, Outcome, Verb};
 use crate::language::{Form, ParseError, Request};
 use crate::policy::Denied;
 
-/// The longest piece of a person's input echoed back, in characters.
-const MAX_ECHO: usize = 200;
-
 /// The most bytes Webex takes in a message's markdown.
 const MAX_MESSAGE_BYTES: usize = 7439;
 
-/// The most bytes of a worker's message shown in a reply: the rest of
-/// [`MAX_MESSAGE_BYTES`] is kept for the mention (an address is at most
-/// 254 bytes), the outcome's words and the `ref` marker.
-const MAX_RESULT_BYTES: usize = MAX_MESSAGE_BYTES - 512;
+/// The most bytes of a text (a worker's message, a reason) shown in a
+/// reply: the rest of [`MAX_MESSAGE_BYTES`] is kept for the mention (an
+/// address is at most 254 bytes), the reply's own words and the `ref`
+/// marker. Input quoted in a text is already short (`chatops_shared::quote`).
+const MAX_TEXT_BYTES: usize = MAX_MESSAGE_BYTES - 512;
 
 /// Marks where a text was cut.
 const CUT: char = '…';
 
 /// Escapes markdown and mention syntax; control, zero-width and
-/// bidirectional characters are shown as their code points. Echoes at most
-/// [`MAX_ECHO`] characters of a person's input.
+/// bidirectional characters are shown as their code points. The whole
+/// text, unless it would not fit in [`MAX_TEXT_BYTES`]: then as much as
+/// fits, with a `…` where it was cut.
 pub fn escape(s: &str) -> String {
-    escape_within(s, MAX_ECHO, usize::MAX)
-}
-
-/// [`escape`], showing at most `max_chars` characters of `s` and keeping
-/// the escaped text within `max_bytes`; a `…` marks where it was cut (and
-/// counts in `max_bytes`).
-fn escape_within(s: &str, max_chars: usize, max_bytes: usize) -> String {
-    let room = max_bytes.saturating_sub(CUT.len_utf8());
-    let mut out = String::with_capacity(s.len().min(max_bytes));
+    let room = MAX_TEXT_BYTES - CUT.len_utf8();
+    let mut out = String::with_capacity(s.len().min(MAX_TEXT_BYTES));
     let mut piece = String::new();
-    for (i, c) in s.chars().enumerate() {
+    for c in s.chars() {
         piece.clear();
         match c {
             // Emphasis, code, links, mentions, HTML, tables, strikethrough:
@@ -56,7 +48,7 @@ fn escape_within(s: &str, max_chars: usize, max_bytes: usize) -> String {
             }
             c => piece.push(c),
         }
-        if i == max_chars || out.len() + piece.len() > room {
+        if out.len() + piece.len() > room {
             out.push(CUT);
             break;
         }
@@ -163,7 +155,7 @@ pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>) -> String {
 /// The reply for a worker's result.
 pub fn result(result: &CommandResult) -> String {
     let who = mention(&result.actor.email);
-    let message = escape_within(&result.message, usize::MAX, MAX_RESULT_BYTES);
+    let message = escape(&result.message);
     let text = match result.outcome {
         Outcome::Applied => format!("Nicely done! {message}"),
         Outcome::AlreadyApplied => format!("Already done: {message}"),
@@ -216,7 +208,11 @@ mod tests {
             "harmless punctuation stays readable"
         );
         assert_eq!(escape("a\u{200b}b\nc"), "aU+200BbU+000Ac");
-        assert_eq!(escape(&"x".repeat(500)).chars().count(), MAX_ECHO + 1);
+        assert_eq!(
+            escape(&"x".repeat(500)),
+            "x".repeat(500),
+            "nothing cut that fits"
+        );
     }
 
     fn result_saying(message: String) -> CommandResult {

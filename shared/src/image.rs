@@ -20,6 +20,8 @@ use std::net::Ipv6Addr;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::names::quote;
+
 const EXAMPLE: &str =
     "e.g. 'registry.example.com:5000/team/web:2.1' or 'nginx@sha256:<64 hex digits>'";
 
@@ -128,12 +130,12 @@ fn check_tag(tag: &str) -> Result<(), ImageError> {
     if ok {
         Ok(())
     } else {
-        Err(ImageError::BadTag(tag.to_owned()))
+        Err(ImageError::BadTag(quote(tag)))
     }
 }
 
 fn check_digest(digest: &str) -> Result<(), ImageError> {
-    let bad = || ImageError::BadDigest(digest.to_owned());
+    let bad = || ImageError::BadDigest(quote(digest));
     let (algorithm, hex) = digest.split_once(':').ok_or_else(bad)?;
     let algorithm_ok = !algorithm.is_empty()
         && algorithm.split(['+', '.', '_', '-']).all(|part| {
@@ -149,7 +151,7 @@ fn check_digest(digest: &str) -> Result<(), ImageError> {
             if hex.len() != want || hex.chars().any(|c| c.is_ascii_uppercase()) =>
         {
             Err(ImageError::DigestLength {
-                digest: digest.to_owned(),
+                digest: quote(digest),
                 algorithm,
                 got: hex.len(),
                 want,
@@ -166,7 +168,7 @@ fn check_name(name: &str) -> Result<(), ImageError> {
         return Err(ImageError::NameTooLong(name.len()));
     }
     if name.is_empty() {
-        return Err(ImageError::BadPath(name.to_owned()));
+        return Err(ImageError::BadPath(quote(name)));
     }
     let all_path = || name.split('/').all(is_path_component);
     // The first component is a registry when it can only be one, or when the
@@ -177,20 +179,20 @@ fn check_name(name: &str) -> Result<(), ImageError> {
             return Ok(());
         }
         if looks_like_registry && !first.starts_with('[') && !is_domain(first) {
-            return Err(ImageError::BadRegistry(first.to_owned()));
+            return Err(ImageError::BadRegistry(quote(first)));
         }
         if first.starts_with('[') {
             return if is_domain(first) {
-                Err(ImageError::BadPath(rest.to_owned()))
+                Err(ImageError::BadPath(quote(rest)))
             } else {
-                Err(ImageError::BadRegistry(first.to_owned()))
+                Err(ImageError::BadRegistry(quote(first)))
             };
         }
     }
     if all_path() {
         Ok(())
     } else {
-        Err(ImageError::BadPath(name.to_owned()))
+        Err(ImageError::BadPath(quote(name)))
     }
 }
 

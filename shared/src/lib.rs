@@ -20,4 +20,6 @@ pub use contract::{
     FieldGroup, Origin, Outcome, Verb,
 };
 pub use image::{ImageError, ImageRef};
-pub use names::{ContainerName, DeploymentName, NameError, Namespace, Replicas, ReplicasError};
+pub use names::{
+    ContainerName, DeploymentName, NameError, Namespace, Replicas, ReplicasError, quote,
+};

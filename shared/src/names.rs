@@ -38,6 +38,17 @@ pub enum NameError {
 const LABEL_RULE: &str = "use lowercase letters, digits and '-', starting and ending with a letter or digit (e.g. 'web-2')";
 const SUBDOMAIN_RULE: &str = "use lowercase letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit (e.g. 'web' or 'api.v2')";
 
+/// How refused input is quoted back in a message: its first 40 characters,
+/// and `…` when there were more, so the explanation around it stays
+/// readable whatever was typed.
+pub fn quote(s: &str) -> String {
+    const SHOWN: usize = 40;
+    match s.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
 /// Describes a character for an error message, so invisible or look-alike
 /// characters are shown by their code point rather than echoed raw.
 fn describe(c: char) -> String {
@@ -197,7 +208,7 @@ pub enum ReplicasError {
     #[error("replicas must be a whole number from 0 to {max}, got '{got}' (e.g. 'scale web to 3')")]
     NotANumber { got: String, max: u32 },
     #[error("replicas must be from 0 to {max}, got {got}")]
-    OutOfRange { got: i128, max: u32 },
+    OutOfRange { got: String, max: u32 },
 }
 
 /// A replica count within `0..=max`, where `max` comes from the policy.
@@ -210,17 +221,22 @@ impl Replicas {
     pub const KUBERNETES_MAX: u32 = i32::MAX as u32;
 
     pub fn new(n: i128, max: u32) -> Result<Self, ReplicasError> {
+        Self::within(n, max, || n.to_string())
+    }
+
+    /// `n` if it is within `max`; otherwise an error that shows `got`.
+    fn within(n: i128, max: u32, got: impl FnOnce() -> String) -> Result<Self, ReplicasError> {
         let max = max.min(Self::KUBERNETES_MAX);
         match u32::try_from(n) {
             Ok(v) if v <= max => Ok(Self(v)),
-            _ => Err(ReplicasError::OutOfRange { got: n, max }),
+            _ => Err(ReplicasError::OutOfRange { got: got(), max }),
         }
     }
 
     /// Parses a count as a person typed it: decimal digits, an optional sign.
     pub fn parse(s: &str, max: u32) -> Result<Self, ReplicasError> {
         let not_a_number = || ReplicasError::NotANumber {
-            got: s.chars().take(32).collect(),
+            got: quote(s),
             max: max.min(Self::KUBERNETES_MAX),
         };
         let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
@@ -233,7 +249,8 @@ impl Replicas {
             Err(_) if s.starts_with('-') => i128::MIN,
             Err(_) => i128::MAX,
         };
-        Self::new(n, max)
+        // What was typed, not the number it saturated to.
+        Self::within(n, max, || quote(s))
     }
 
     pub fn get(self) -> u32 {
@@ -345,23 +362,23 @@ mod tests {
         assert_eq!(Replicas::parse("0", 10).map(Replicas::get), Ok(0));
         assert_eq!(Replicas::parse("10", 10).map(Replicas::get), Ok(10));
         assert_eq!(Replicas::parse("+3", 10).map(Replicas::get), Ok(3));
-        assert_eq!(
-            Replicas::parse("11", 10),
-            Err(ReplicasError::OutOfRange { got: 11, max: 10 })
-        );
-        assert_eq!(
-            Replicas::parse("-1", 10),
-            Err(ReplicasError::OutOfRange { got: -1, max: 10 })
-        );
+        let out_of_range = |got: &str| {
+            Err(ReplicasError::OutOfRange {
+                got: got.to_owned(),
+                max: 10,
+            })
+        };
+        assert_eq!(Replicas::parse("11", 10), out_of_range("11"));
+        assert_eq!(Replicas::parse("-1", 10), out_of_range("-1"));
+        // Past any integer: what was typed is quoted, not a saturated value.
         let huge = "9".repeat(60);
-        assert!(matches!(
-            Replicas::parse(&huge, 10),
-            Err(ReplicasError::OutOfRange { .. })
-        ));
-        assert!(matches!(
+        let shown = format!("{}…", "9".repeat(40));
+        assert_eq!(Replicas::parse(&huge, 10), out_of_range(&shown));
+        assert_eq!(
             Replicas::parse(&format!("-{huge}"), 10),
-            Err(ReplicasError::OutOfRange { .. })
-        ));
+            out_of_range(&format!("-{}…", "9".repeat(39)))
+        );
+        assert_eq!(Replicas::parse("25", 10), out_of_range("25"));
         for s in ["", "three", "3.5", "1e3", " 3", "0x10", "-", "٣"] {
             let err = Replicas::parse(s, 10).expect_err(s);
             assert!(err.to_string().contains("from 0 to 10"), "{s:?}: {err}");
