@@ -127,17 +127,26 @@ pub(super) async fn plan(
     }
     let value = serde_json::to_value(&template)
         .map_err(|e| ApplyError::Permanent(format!("cannot copy revision {revision}: {e}")))?;
+    // As `kubectl rollout undo` skips a revision whose template the
+    // deployment already has: the patch changes nothing, and says so.
+    let unchanged = Some(revision) == current
+        || read
+            .spec
+            .as_ref()
+            .and_then(|s| serde_json::to_value(&s.template).ok())
+            .is_some_and(|now| now == value);
     let before = images(read);
     let name = name.clone();
     Ok(Plan {
         ops: vec![json!({"op": "replace", "path": "/spec/template", "value": value})],
         report: Box::new(move |updated| {
             let after = images(updated);
-            Applied::new(
-                Outcome::Applied,
-                format!("rolled {name} back to revision {revision} ({after})"),
-            )
-            .change(Some(before), Some(after))
+            let message = if unchanged {
+                format!("{name} is already at revision {revision} ({after}); nothing changed")
+            } else {
+                format!("rolled {name} back to revision {revision} ({after})")
+            };
+            Applied::new(Outcome::Applied, message).change(Some(before), Some(after))
         }),
     })
 }

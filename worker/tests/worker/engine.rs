@@ -95,6 +95,39 @@ async fn every_write_applies_and_reports_before_and_after() {
 }
 
 #[tokio::test]
+async fn rolling_back_to_the_template_it_runs_changes_nothing_and_says_so() {
+    let kube = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
+    let engine = engine(&kube).await;
+    engine
+        .apply(&command(set_image(None, "nginx:1.21"), "web"), &at(1))
+        .await
+        .expect("deploy");
+    for (seq, to) in [(2, Some(2)), (3, None)] {
+        let r = engine
+            .apply(
+                &command(CommandKind::Rollback { revision: to }, "web"),
+                &at(seq),
+            )
+            .await
+            .expect("rollback");
+        assert_eq!(r.outcome, Outcome::Applied, "{}", r.message);
+        if to.is_some() {
+            assert_eq!(
+                r.message,
+                "web is already at revision 2 (nginx=nginx:1.21); nothing changed"
+            );
+            assert_eq!(image(&kube, "web", 0), "nginx:1.21");
+        } else {
+            assert_eq!(
+                r.message,
+                "rolled web back to revision 1 (nginx=nginx:1.20)"
+            );
+            assert_eq!(image(&kube, "web", 0), "nginx:1.20");
+        }
+    }
+}
+
+#[tokio::test]
 async fn read_only_commands_change_nothing() {
     let kube = sandbox(&[
         deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]),
