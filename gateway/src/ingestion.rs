@@ -329,11 +329,20 @@ impl Ingestion {
                 };
             }
         }
+        // Someone the policy grants nothing hears that, whatever they typed,
+        // and nothing of the language's rules or limits.
+        let verbs = self.policy.verbs_for(&email, &message.room_id);
+        if verbs.is_empty() {
+            tracing::info!(actor = %email, "message from someone the policy grants nothing");
+            return Decision::Reply {
+                reply: reply(replies::help(&email, &verbs, None)),
+                outcome: "denied",
+            };
+        }
         let text = message.text.as_deref().unwrap_or_default();
         let text = language::strip_mention(text, &self.bot.mention_name);
         let request = match language::parse(text, &self.defaults) {
             Ok(Parsed::Help) => {
-                let verbs = self.policy.verbs_for(&email, &message.room_id);
                 let max = self.policy.max_replicas_for(&email);
                 return Decision::Reply {
                     reply: reply(replies::help(&email, &verbs, max)),

@@ -427,6 +427,9 @@ async fn duplicate_and_re_sent_webhooks_make_no_second_command() {
 async fn people_outside_the_policy_get_a_reply_and_no_command() {
     let w = world().await;
     let bob = w.say(BOB, "scale web to 3");
+    // Nothing of the language's rules or limits for someone granted nothing.
+    let bob_invalid = w.say(BOB, "scale web to 1000");
+    let bob_unknown = w.say(BOB, "frobnicate");
     let carol = w.say(CAROL, "scale web to 3");
     let carol_deploy = w.say(CAROL, "deploy nginx:1.27 to web in staging");
     let carol_ok = w.say(CAROL, "scale web to 3 in staging");
@@ -439,6 +442,14 @@ async fn people_outside_the_policy_get_a_reply_and_no_command() {
         text(&r[0])
     );
     assert!(text(&r[0]).contains("<@personEmail:bob@example.com>"));
+    for message in [&bob_invalid, &bob_unknown] {
+        let r = w.replies(message, 1).await;
+        assert!(
+            text(&r[0]).ends_with("Sorry, you are not authorised to run commands with this bot."),
+            "{}",
+            text(&r[0])
+        );
+    }
     let r = w.replies(&carol, 1).await;
     assert!(
         text(&r[0]).contains("you may not scale in namespace default"),
