@@ -111,7 +111,15 @@ pub(super) async fn list(engine: &Engine, ns: &str) -> Result<Applied, ApplyErro
     }
     Ok(Applied::new(
         Outcome::Applied,
-        format!("{total} deployments in {ns}: {}", lines.join("; ")),
+        format!(
+            "{total} {} in {ns}: {}",
+            if total == 1 {
+                "deployment"
+            } else {
+                "deployments"
+            },
+            lines.join("; ")
+        ),
     ))
 }
 
