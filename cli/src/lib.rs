@@ -22,6 +22,25 @@ pub struct Cli {
     pub command: Cmd,
 }
 
+// Examples shown after each command's `--help`.
+const PARSE_EXAMPLES: &str = "\
+Examples:
+  chatops parse \"scale web to 3 in prod\"
+  chatops parse --as bob@example.com \"deploy nginx:1.27 to web\"";
+const DEMO_EXAMPLES: &str = "\
+Examples:
+  chatops demo
+  chatops demo --as mallory@example.com
+  chatops demo --exec \"scale nginx-deployment to 3\" --exec \"deploy nginx:1.21 to nginx-deployment\"";
+const HISTORY_EXAMPLES: &str = "\
+Examples:
+  chatops history
+  chatops history --deployment web --limit 20";
+const REPLAY_EXAMPLES: &str = "\
+Examples:
+  chatops replay --dry-run
+  chatops replay --since 2026-11-01T00:00:00Z --kubeconfig staging.yaml";
+
 #[derive(Debug, Subcommand)]
 pub enum Cmd {
     /// Create the JetStream streams and consumers if missing, and report any
@@ -35,32 +54,19 @@ pub enum Cmd {
     /// Uses the gateway's parser and, with --as, its policy
     /// (AUTHORIZED_USERS or CHATOPS_POLICY, CHATOPS_MAX_REPLICAS,
     /// KUBERNETES_NAMESPACE).
-    ///
-    /// Examples:
-    ///   chatops parse "scale web to 3 in prod"
-    ///   chatops parse --as bob@example.com "deploy nginx:1.27 to web"
+    #[command(after_help = PARSE_EXAMPLES)]
     Parse(parse::ParseArgs),
     /// The whole system on this machine, with no credentials: nats-server,
     /// the Kubernetes and Webex sandboxes, a gateway and two workers; the
     /// terminal is the Webex room.
-    ///
-    /// Examples:
-    ///   chatops demo
-    ///   chatops demo --as mallory@example.com
-    ///   chatops demo --exec "scale nginx-deployment to 3" --exec "deploy nginx:1.21 to nginx-deployment"
+    #[command(after_help = DEMO_EXAMPLES)]
     Demo(demo::DemoArgs),
     /// The audit trail: who ran what, when, and how it ended (NATS_URL).
-    ///
-    /// Examples:
-    ///   chatops history
-    ///   chatops history --deployment web --limit 20
+    #[command(after_help = HISTORY_EXAMPLES)]
     History(history::HistoryArgs),
     /// Re-apply commands from the audit log through the worker's engine
     /// (the fences make it safe), or report what each would do.
-    ///
-    /// Examples:
-    ///   chatops replay --dry-run
-    ///   chatops replay --since 2026-11-01T00:00:00Z --kubeconfig staging.yaml
+    #[command(after_help = REPLAY_EXAMPLES)]
     Replay(replay::ReplayArgs),
     /// Manage the bot's Webex webhook (WEBEX_BOT_TOKEN, WEBEX_WEBHOOK_SECRET,
     /// WEBEX_API_URL).

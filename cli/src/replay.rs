@@ -35,8 +35,10 @@ pub struct ReplayArgs {
     /// Only commands issued at or before this time (RFC 3339).
     #[arg(long)]
     pub until: Option<jiff::Timestamp>,
+    /// Only commands for this namespace.
     #[arg(long)]
     pub namespace: Option<Namespace>,
+    /// Only commands for this deployment.
     #[arg(long)]
     pub deployment: Option<DeploymentName>,
     /// Only this person's commands.
