@@ -176,7 +176,11 @@ impl Demo {
     /// Posts `text` as `actor`, mentioning the bot, and waits for the bot's
     /// answer: a refusal, or an acknowledgement followed by the result.
     async fn say(&self, actor: &str, text: &str) -> Result<Vec<Message>, DemoError> {
-        let markdown = format!("{} {text}", self.wx.bot().mention());
+        // The mention is added here; one typed as well (`@kube scale ...`,
+        // as the README writes commands) is not a second word of the command.
+        let bot = self.wx.bot();
+        let text = chatops_gateway::language::strip_mention(text, &bot.display_name);
+        let markdown = format!("{} {text}", bot.mention());
         let message = self
             .wx
             .post_as(actor, self.wx.default_room_id(), &markdown)

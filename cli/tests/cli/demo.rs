@@ -10,7 +10,8 @@ async fn the_demo_scales_and_deploys_and_shows_the_result() {
             "--exec",
             "scale nginx-deployment to 3",
             "--exec",
-            "deploy nginx:1.21 to nginx-deployment",
+            // Typed with the mention, as the README writes commands.
+            "@kube deploy nginx:1.21 to nginx-deployment",
         ],
         &[("PATH", &std::env::var("PATH").unwrap_or_default())],
     )
