@@ -224,7 +224,8 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         }))
     };
     match (form, &words[1..]) {
-        (Form::Help, []) => Ok(Parsed::Help),
+        // `help scale`, `help me`: whatever follows, the help is the answer.
+        (Form::Help, _) => Ok(Parsed::Help),
         (Form::Scale, [d, to, n]) if kw(to, "to") => {
             let replicas =
                 Replicas::parse(n, defaults.max_replicas).map_err(ParseError::Replicas)?;
@@ -357,6 +358,8 @@ mod tests {
         assert_eq!(parse("help", &defaults()), Ok(Parsed::Help));
         assert_eq!(parse("HELP", &defaults()), Ok(Parsed::Help));
         assert_eq!(parse("", &defaults()), Ok(Parsed::Help));
+        assert_eq!(parse("help scale", &defaults()), Ok(Parsed::Help));
+        assert_eq!(parse("help me please", &defaults()), Ok(Parsed::Help));
     }
 
     #[test]
@@ -396,7 +399,6 @@ mod tests {
             ("status", "that is not how status works"),
             ("list web", "that is not how list works"),
             ("history", "that is not how history works"),
-            ("help me", "that is not how help works"),
             ("delete web", "I don't know the command 'delete'"),
             ("kubectl get pods", "I don't know the command 'kubectl'"),
             ("scale web to 21", "from 0 to 20, got 21"),
