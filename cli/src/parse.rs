@@ -20,24 +20,43 @@ pub struct ParseArgs {
     pub bot_name: String,
 }
 
+/// The room `--as` is checked in: the command line is no Webex room.
+const ROOM: &str = "cli";
+
 pub fn run(args: &ParseArgs, env: &Env) -> Result<(), CliError> {
     let defaults = Defaults {
         namespace: config::default_namespace(env)?,
         max_replicas: config::max_replicas(env)?,
     };
     let email = args.actor.clone().unwrap_or_default();
+    // With --as, the policy decides as in the gateway: someone it lets run
+    // nothing is refused before the message is parsed.
+    let policy = match &args.actor {
+        Some(actor) => {
+            let policy = Policy::load(&PolicySource::from_env(env)?, defaults.max_replicas)?;
+            if let Some(denial) = policy.refuses_outright(actor, ROOM) {
+                println!("{}", plain(&replies::refused(actor, &denial)));
+                return Err(CliError::Refused);
+            }
+            Some(policy)
+        }
+        None => None,
+    };
     let text = language::strip_mention(&args.text, &args.bot_name);
     let request = match language::parse(text, &defaults) {
         Ok(Parsed::Command(request)) => request,
         Ok(Parsed::Help) => {
-            println!(
-                "{}",
-                plain(&replies::help(
-                    &email,
-                    &chatops_shared::Verb::ALL,
-                    Some(defaults.max_replicas)
-                ))
-            );
+            let (verbs, max) = match &policy {
+                Some(policy) => (
+                    policy.verbs_for(&email, ROOM),
+                    policy.max_replicas_for(&email),
+                ),
+                None => (
+                    chatops_shared::Verb::ALL.to_vec(),
+                    Some(defaults.max_replicas),
+                ),
+            };
+            println!("{}", plain(&replies::help(&email, &verbs, max)));
             return Ok(());
         }
         Err(e) => {
@@ -45,22 +64,21 @@ pub fn run(args: &ParseArgs, env: &Env) -> Result<(), CliError> {
             return Err(CliError::Refused);
         }
     };
-    if let Some(actor) = &args.actor {
-        let policy = Policy::load(&PolicySource::from_env(env)?, defaults.max_replicas)?;
+    if let Some(policy) = &policy {
         let replicas = match &request.kind {
             chatops_shared::CommandKind::Scale { replicas } => Some(replicas.get()),
             _ => None,
         };
         let access = Access {
-            email: actor,
-            room_id: "cli",
+            email: &email,
+            room_id: ROOM,
             verb: request.kind.verb(),
             namespace: &request.namespace,
             deployment: request.deployment.as_ref(),
             replicas,
         };
         if let Err(denial) = policy.authorize(&access) {
-            println!("{}", plain(&replies::denied(actor, &denial)));
+            println!("{}", plain(&replies::denied(&email, &denial)));
             return Err(CliError::Refused);
         }
     }

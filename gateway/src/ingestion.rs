@@ -329,13 +329,12 @@ impl Ingestion {
                 };
             }
         }
-        // Someone the policy grants nothing hears that, whatever they typed,
-        // and nothing of the language's rules or limits.
-        let verbs = self.policy.verbs_for(&email, &message.room_id);
-        if verbs.is_empty() {
-            tracing::info!(actor = %email, "message from someone the policy grants nothing");
+        // Someone the policy lets run nothing here hears why, whatever they
+        // typed, and nothing of the language's rules or limits.
+        if let Some(denial) = self.policy.refuses_outright(&email, &message.room_id) {
+            tracing::info!(actor = %email, %denial, "message refused before parsing");
             return Decision::Reply {
-                reply: reply(replies::help(&email, &verbs, None)),
+                reply: reply(replies::refused(&email, &denial)),
                 outcome: "denied",
             };
         }
@@ -343,6 +342,7 @@ impl Ingestion {
         let text = language::strip_mention(text, &self.bot.mention_name);
         let request = match language::parse(text, &self.defaults) {
             Ok(Parsed::Help) => {
+                let verbs = self.policy.verbs_for(&email, &message.room_id);
                 let max = self.policy.max_replicas_for(&email);
                 return Decision::Reply {
                     reply: reply(replies::help(&email, &verbs, max)),

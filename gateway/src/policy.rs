@@ -222,19 +222,35 @@ impl Policy {
         rooms.is_none_or(|rooms| rooms.iter().any(|r| r == room))
     }
 
+    /// Why this actor may run nothing at all in this room, if so: the room
+    /// is not one the bot takes commands from, no rule names the actor, or
+    /// every rule that does is limited to other rooms. Asked before a
+    /// message is parsed, so such a person learns nothing of the language.
+    pub fn refuses_outright(&self, email: &str, room_id: &str) -> Option<Denied> {
+        if !Self::room_allowed(self.rooms.as_ref(), room_id) {
+            return Some(Denied::Room);
+        }
+        let mut rules = self.rules_for(email).peekable();
+        if rules.peek().is_none() {
+            return Some(Denied::Unknown);
+        }
+        if !rules.any(|r| Self::room_allowed(r.rooms.as_ref(), room_id)) {
+            return Some(Denied::Room);
+        }
+        None
+    }
+
     /// Allows the request, or says why not: the refusal names the most
     /// specific thing the actor may not do.
     pub fn authorize(&self, access: &Access<'_>) -> Result<(), Denied> {
-        if !Self::room_allowed(self.rooms.as_ref(), access.room_id) {
-            return Err(Denied::Room);
+        if let Some(denial) = self.refuses_outright(access.email, access.room_id) {
+            return Err(denial);
         }
-        let mut rules = self.rules_for(access.email).peekable();
-        if rules.peek().is_none() {
-            return Err(Denied::Unknown);
-        }
+        // Some rule names the actor in this room, so some rule gets past
+        // the room (closeness 1 or more) and `closest` is replaced.
         let mut closest = Denied::Room;
         let mut closeness = 0;
-        for rule in rules {
+        for rule in self.rules_for(access.email) {
             let (reached, denial) = rule.check(access);
             let Some(denial) = denial else {
                 return Ok(());
@@ -243,10 +259,6 @@ impl Policy {
                 closeness = reached;
                 closest = denial;
             }
-        }
-        if closeness == 0 {
-            // Every rule naming the actor is limited to other rooms.
-            return Err(Denied::Room);
         }
         Err(closest)
     }
@@ -501,6 +513,21 @@ rules:
                 None
             )),
             Err(Denied::Unknown)
+        );
+    }
+
+    #[test]
+    fn those_granted_nothing_in_a_room_are_refused_before_anything_else() {
+        let p = policy();
+        assert_eq!(p.refuses_outright("bob@ops.example.com", "r"), None);
+        assert_eq!(p.refuses_outright("carol@example.com", "room-ops"), None);
+        assert_eq!(
+            p.refuses_outright("carol@example.com", "elsewhere"),
+            Some(Denied::Room)
+        );
+        assert_eq!(
+            p.refuses_outright("nobody@example.com", "r"),
+            Some(Denied::Unknown)
         );
     }
 

@@ -31,28 +31,27 @@ const CUT: char = '…';
 pub fn escape(s: &str) -> String {
     let room = MAX_TEXT_BYTES - CUT.len_utf8();
     let mut out = String::with_capacity(s.len().min(MAX_TEXT_BYTES));
-    let mut piece = String::new();
     for c in s.chars() {
-        piece.clear();
+        let before = out.len();
         match c {
             // Emphasis, code, links, mentions, HTML, tables, strikethrough:
             // everything that could change what a reply shows or whom it
             // notifies. Characters that matter only at a line start never
             // stand at one in a reply.
             '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '<' | '>' | '~' => {
-                piece.push('\\');
-                piece.push(c);
+                out.push('\\');
+                out.push(c);
             }
             c if c.is_control() || is_invisible(c) => {
-                piece.push_str(&format!("U+{:04X}", u32::from(c)))
+                out.push_str(&format!("U+{:04X}", u32::from(c)))
             }
-            c => piece.push(c),
+            c => out.push(c),
         }
-        if out.len() + piece.len() > room {
+        if out.len() > room {
+            out.truncate(before);
             out.push(CUT);
             break;
         }
-        out.push_str(&piece);
     }
     out
 }
@@ -132,12 +131,14 @@ pub fn not_processed(email: &str, why: &str) -> String {
     )
 }
 
+/// Someone the policy lets run nothing here, whatever they asked.
+pub fn refused(email: &str, denial: &Denied) -> String {
+    format!("{} Sorry, {denial}.", mention(email))
+}
+
 pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>) -> String {
     if verbs.is_empty() {
-        return format!(
-            "{} Sorry, you are not authorised to run commands with this bot.",
-            mention(email)
-        );
+        return refused(email, &Denied::Unknown);
     }
     let mut lines = vec![format!("{} Here is what you can ask me:", mention(email))];
     for form in Form::ALL {

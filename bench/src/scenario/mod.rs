@@ -187,15 +187,12 @@ impl Findings {
     }
 
     pub fn ceiling_point_at(&self, in_flight: usize) -> Option<&CeilingPoint> {
-        self.ceiling.iter().find(|c| c.in_flight == in_flight)
+        point_at(&self.ceiling, in_flight)
     }
 
     /// JetStream with intake's headers at exactly this concurrency.
     pub fn ceiling_with_intake_headers_at(&self, in_flight: usize) -> Option<f64> {
-        self.ceiling_with_intake_headers
-            .iter()
-            .find(|c| c.in_flight == in_flight)
-            .map(|c| c.rate)
+        point_at(&self.ceiling_with_intake_headers, in_flight).map(|c| c.rate)
     }
 
     /// The best ceiling measured.
@@ -211,6 +208,11 @@ impl Findings {
             .find(|c| c.in_flight == 1)
             .map(|c| c.latency.p50_ms)
     }
+}
+
+/// The point measured at exactly this concurrency.
+fn point_at(points: &[CeilingPoint], in_flight: usize) -> Option<&CeilingPoint> {
+    points.iter().find(|c| c.in_flight == in_flight)
 }
 
 /// A row with how far apart a point's throughput windows were, when there

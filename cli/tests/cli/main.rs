@@ -92,6 +92,16 @@ async fn parse_as_a_person_applies_the_policy() {
     .await;
     assert_eq!(exit.code, Some(2), "{exit:?}");
     assert!(exit.stdout.contains("not authorised"), "{}", exit.stdout);
+    // As in the room: refused before the message is parsed, help included.
+    for text in ["scale web to 1000", "help"] {
+        let exit = chatops_with(&["parse", "--as", "mallory@example.com", text], &env).await;
+        assert_eq!(exit.code, Some(2), "{text}: {exit:?}");
+        assert_eq!(
+            exit.stdout.trim(),
+            "Sorry, you are not authorised to run commands with this bot.",
+            "{text}"
+        );
+    }
     let exit = chatops_with(
         &["parse", "--as", "alice@example.com", "scale web to 1"],
         &[],
