@@ -12,10 +12,10 @@ use std::time::Duration;
 use chatops_gateway::config::GatewayConfig;
 use chatops_gateway::webex::WebexClient;
 use chatops_sandbox::kube::KubeSandbox;
-use chatops_sandbox::webex::{Message, WebexSandbox};
-use chatops_shared::Namespace;
+use chatops_sandbox::webex::{DriverError, Message, WebexSandbox};
 use chatops_shared::config::{ClusterConfig, NatsConfig, PolicySource, WebexConfig};
 use chatops_shared::streams::StreamSettings;
+use chatops_shared::{Namespace, quote};
 use chatops_testkit::NatsServer;
 use tokio::io::AsyncBufReadExt;
 use tokio::sync::oneshot;
@@ -49,6 +49,10 @@ pub enum DemoError {
     Start { what: &'static str, why: String },
     #[error("{0}")]
     Room(String),
+    /// Webex refused the message itself (too long, say): an answer for
+    /// the person, who may type the next one.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Everything the demo started; dropping it stops it all.
@@ -184,7 +188,10 @@ impl Demo {
         let message = self
             .wx
             .post_as(actor, self.wx.default_room_id(), &markdown)
-            .map_err(|e| DemoError::Room(e.to_string()))?;
+            .map_err(|e| match e {
+                DriverError::Refused { .. } => DemoError::Refused(e.to_string()),
+                DriverError::UnknownPerson(_) => DemoError::Room(e.to_string()),
+            })?;
         let bot = self.wx.bot().id.clone();
         let answered = self
             .wx
@@ -263,6 +270,10 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
                         let _ = writeln!(out, "{}", line(m, &bot_email));
                     }
                 }
+                Err(DemoError::Refused(why)) => {
+                    let _ = writeln!(out, "{}: {}", args.actor, quote(text));
+                    let _ = writeln!(out, "webex: {why}");
+                }
                 Err(e) => {
                     result = Err(e);
                     break;
@@ -298,6 +309,9 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
                     let _ = writeln!(out, "{}", line(m, &bot_email));
                 }
                 let _ = writeln!(out, "{}", demo.state());
+            }
+            Err(DemoError::Refused(why)) => {
+                let _ = writeln!(out, "webex: {why}");
             }
             Err(e) => {
                 let _ = writeln!(out, "{e}");

@@ -41,10 +41,7 @@ pub async fn run(args: &HistoryArgs, env: &Env) -> Result<(), CliError> {
         "SEQ", "WHEN (UTC)", "WHO", "COMMAND", "OUTCOME"
     );
     for e in entries {
-        let outcome = e.result.as_ref().map_or_else(
-            || "pending".to_owned(),
-            |r| crate::outcome_name(r.outcome).to_owned(),
-        );
+        let outcome = e.result.as_ref().map_or("pending", |r| r.outcome.as_str());
         println!(
             "{:<6} {:<20} {:<28} {:<44} {:<16} {}",
             e.seq,

@@ -122,19 +122,6 @@ pub async fn run(cli: Cli, env: &Env) -> Result<(), CliError> {
     }
 }
 
-/// An outcome as the tables print it.
-pub fn outcome_name(outcome: chatops_shared::Outcome) -> &'static str {
-    use chatops_shared::Outcome::*;
-    match outcome {
-        Applied => "applied",
-        AlreadyApplied => "already applied",
-        Superseded => "superseded",
-        Rejected => "rejected",
-        Failed => "failed",
-        InProgress => "in progress",
-    }
-}
-
 async fn setup(env: &Env) -> Result<(), CliError> {
     let nats = NatsConfig::from_env(env)?;
     let settings = StreamSettings::from_env(env)?;

@@ -224,11 +224,13 @@ impl Replayer<'_> {
             Ok((applied, after)) => {
                 let what = match (applied.outcome, self.dry_run) {
                     (Outcome::Applied, true) => "would apply",
-                    (outcome, _) => crate::outcome_name(outcome),
+                    (outcome, _) => outcome.as_str(),
                 };
                 (format!("{what}: {}", applied.message), Some(after))
             }
-            Err(ApplyError::Permanent(why)) if self.dry_run => (format!("would fail: {why}"), None),
+            Err(ApplyError::Refused(why) | ApplyError::Permanent(why)) if self.dry_run => {
+                (format!("would fail: {why}"), None)
+            }
             Err(e) => (format!("failed: {e}"), None),
         };
         (line, after)

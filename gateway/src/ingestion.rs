@@ -103,10 +103,11 @@ pub struct Ingestion {
 /// What one event comes to.
 #[derive(Debug)]
 pub enum Decision {
-    /// Publish this command, then acknowledge it in the thread.
+    /// Publish this command, then acknowledge it in the thread: a change
+    /// is acknowledged, a question is not (its answer follows at once).
     Publish {
         command: Box<Command>,
-        ack: NewMessage,
+        ack: Option<NewMessage>,
     },
     /// No command: answer in the thread (help, usage, refusal).
     Reply {
@@ -378,7 +379,9 @@ impl Ingestion {
                 outcome: "denied",
             };
         }
-        let ack = reply(replies::queued(&email, &request, &id));
+        let ack = verb
+            .is_write()
+            .then(|| reply(replies::queued(&email, &request, &id)));
         let command = Command {
             version: ContractVersion,
             id,
@@ -410,9 +413,9 @@ impl Ingestion {
         decision: &Decision,
     ) -> Result<(), Transient> {
         let (reply, outcome) = match decision {
-            Decision::Publish { ack, .. } => (ack, "acknowledged"),
+            Decision::Publish { ack: Some(ack), .. } => (ack, "acknowledged"),
             Decision::Reply { reply, outcome } => (reply, *outcome),
-            Decision::Skip(_) => return Ok(()),
+            Decision::Publish { ack: None, .. } | Decision::Skip(_) => return Ok(()),
         };
         let posting = chatops_shared::consume::with_progress(
             message,

@@ -42,7 +42,7 @@ pub fn escape(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() || is_invisible(c) => {
+            c if c.is_control() || chatops_shared::text::is_invisible(c) => {
                 out.push_str(&format!("U+{:04X}", u32::from(c)))
             }
             c => out.push(c),
@@ -54,10 +54,6 @@ pub fn escape(s: &str) -> String {
         }
     }
     out
-}
-
-fn is_invisible(c: char) -> bool {
-    matches!(u32::from(c), 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0xFEFF | 0x00AD)
 }
 
 /// `<@personEmail:alice@example.com>`, or nothing for an address that could
@@ -157,7 +153,9 @@ pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>) -> String {
 pub fn result(result: &CommandResult) -> String {
     let who = mention(&result.actor.email);
     let message = escape(&result.message);
+    let answers_a_question = result.verb.is_some_and(|v| !v.is_write());
     let text = match result.outcome {
+        Outcome::Applied if answers_a_question => message,
         Outcome::Applied => format!("Nicely done! {message}"),
         Outcome::AlreadyApplied => format!("Already done: {message}"),
         Outcome::Superseded => format!("Skipped: {message}"),
@@ -210,6 +208,12 @@ mod tests {
         );
         assert_eq!(escape("a\u{200b}b\nc"), "aU+200BbU+000Ac");
         assert_eq!(
+            escape("web\u{2067}-x\u{2069}"),
+            "webU+2067-xU+2069",
+            "no text in a reply can turn the rest around"
+        );
+        assert_eq!(escape("café"), "café", "visible letters are shown as typed");
+        assert_eq!(
             escape(&"x".repeat(500)),
             "x".repeat(500),
             "nothing cut that fits"
@@ -220,6 +224,7 @@ mod tests {
         CommandResult {
             version: chatops_shared::ContractVersion,
             command_id: CommandId::new(),
+            verb: Some(Verb::List),
             outcome: Outcome::Applied,
             message,
             before: None,
@@ -268,6 +273,34 @@ mod tests {
                 &reply[reply.len() - 80..]
             );
         }
+    }
+
+    #[test]
+    fn an_answer_to_a_question_is_not_congratulated() {
+        let said = |verb: Option<Verb>, outcome: Outcome| {
+            let mut r = result_saying("web: 3/3 ready".to_owned());
+            r.verb = verb;
+            r.outcome = outcome;
+            result(&r)
+        };
+        for verb in [Verb::Status, Verb::List, Verb::History] {
+            let reply = said(Some(verb), Outcome::Applied);
+            assert!(
+                reply.starts_with("<@personEmail:alice@example.com> web: 3/3 ready (ref "),
+                "{verb}: {reply}"
+            );
+            assert!(
+                said(Some(verb), Outcome::Failed).contains("Oh no! Something went wrong! web"),
+                "{verb}: a read that failed still says so"
+            );
+        }
+        for verb in [Some(Verb::Scale), Some(Verb::Restart), None] {
+            assert!(
+                said(verb, Outcome::Applied).contains("Nicely done! web"),
+                "{verb:?}"
+            );
+        }
+        assert!(said(Some(Verb::Scale), Outcome::Rejected).contains("> Sorry, web"));
     }
 
     #[test]

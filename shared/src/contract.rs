@@ -298,6 +298,24 @@ impl Outcome {
     pub fn is_final(self) -> bool {
         !matches!(self, Outcome::InProgress)
     }
+
+    /// The outcome in words, as tables and the audit trail show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::AlreadyApplied => "already applied",
+            Outcome::Superseded => "superseded",
+            Outcome::Rejected => "rejected",
+            Outcome::Failed => "failed",
+            Outcome::InProgress => "in progress",
+        }
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// What a worker reports about one command.
@@ -305,6 +323,11 @@ impl Outcome {
 pub struct CommandResult {
     pub version: ContractVersion,
     pub command_id: CommandId,
+    /// The command's verb, so a reply can answer a question as an answer
+    /// rather than as a change made. Results from before it was added
+    /// have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verb: Option<Verb>,
     pub outcome: Outcome,
     /// A sentence a person understands, e.g. "scaled web from 3 to 5 replicas".
     pub message: String,
@@ -427,6 +450,7 @@ mod tests {
             let result = CommandResult {
                 version: ContractVersion,
                 command_id: CommandId::new(),
+                verb: Some(Verb::Scale),
                 outcome,
                 message: "scaled web from 3 to 5 replicas".into(),
                 before: Some("3".into()),
@@ -448,9 +472,19 @@ mod tests {
             };
             let json = serde_json::to_value(&result).expect("serialises");
             assert_eq!(json["duration_ms"], 1234);
-            let back: CommandResult = serde_json::from_value(json).expect("deserialises");
+            let back: CommandResult = serde_json::from_value(json.clone()).expect("deserialises");
             assert_eq!(back, result);
             assert_eq!(outcome.is_final(), outcome != InProgress);
+
+            // A result published before results carried their verb.
+            let mut older = json;
+            older
+                .as_object_mut()
+                .expect("an object")
+                .remove("verb")
+                .expect("the verb was written");
+            let back: CommandResult = serde_json::from_value(older).expect("deserialises");
+            assert_eq!(back.verb, None);
         }
     }
 

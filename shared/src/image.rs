@@ -20,7 +20,7 @@ use std::net::Ipv6Addr;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::names::quote;
+use crate::text::{describe, quote};
 
 const EXAMPLE: &str =
     "e.g. 'registry.example.com:5000/team/web:2.1' or 'nginx@sha256:<64 hex digits>'";
@@ -72,12 +72,7 @@ impl ImageRef {
             return Err(ImageError::Empty);
         }
         if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic()) {
-            let shown = if c == ' ' {
-                "a space".to_owned()
-            } else {
-                format!("the character U+{:04X}", u32::from(c))
-            };
-            return Err(ImageError::InvalidCharacter(shown));
+            return Err(ImageError::InvalidCharacter(describe(c)));
         }
         let (rest, digest) = match s.split_once('@') {
             Some((rest, digest)) => (rest, Some(digest)),
@@ -313,7 +308,7 @@ mod tests {
             ("", "empty"),
             ("nginx 1.21", "a space"),
             ("nginx:1.21\n", "U+000A"),
-            ("ngïnx", "U+00EF"),
+            ("ngïnx", "'ï' (U+00EF)"),
             ("Nginx:1.21", "must be lowercase"),
             ("registry/Web:1", "must be lowercase"),
             ("web:", "tag ''"),

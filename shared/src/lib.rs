@@ -14,12 +14,12 @@ pub mod shutdown;
 pub mod streams;
 pub mod subjects;
 pub mod telemetry;
+pub mod text;
 
 pub use contract::{
     Actor, CONTRACT_VERSION, Command, CommandId, CommandKind, CommandResult, ContractVersion,
     FieldGroup, Origin, Outcome, Verb,
 };
 pub use image::{ImageError, ImageRef};
-pub use names::{
-    ContainerName, DeploymentName, NameError, Namespace, Replicas, ReplicasError, quote,
-};
+pub use names::{ContainerName, DeploymentName, NameError, Namespace, Replicas, ReplicasError};
+pub use text::quote;

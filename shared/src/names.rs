@@ -8,6 +8,8 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
+use crate::text::{describe, quote};
+
 /// Why a name was refused. The message says what was wrong and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NameError {
@@ -37,29 +39,6 @@ pub enum NameError {
 
 const LABEL_RULE: &str = "use lowercase letters, digits and '-', starting and ending with a letter or digit (e.g. 'web-2')";
 const SUBDOMAIN_RULE: &str = "use lowercase letters, digits, '-' and '.', each dot-separated part starting and ending with a letter or digit (e.g. 'web' or 'api.v2')";
-
-/// How refused input is quoted back in a message: its first 40 characters,
-/// and `…` when there were more, so the explanation around it stays
-/// readable whatever was typed.
-pub fn quote(s: &str) -> String {
-    const SHOWN: usize = 40;
-    match s.char_indices().nth(SHOWN) {
-        Some((at, _)) => format!("{}…", &s[..at]),
-        None => s.to_owned(),
-    }
-}
-
-/// Describes a character for an error message, so invisible or look-alike
-/// characters are shown by their code point rather than echoed raw.
-fn describe(c: char) -> String {
-    if c.is_ascii_graphic() {
-        format!("'{c}'")
-    } else if c == ' ' {
-        "a space".to_owned()
-    } else {
-        format!("the character U+{:04X}", u32::from(c))
-    }
-}
 
 /// Checks one DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`.
 fn check_label(
@@ -294,7 +273,7 @@ mod tests {
             ("web/x", "'/'"),
             ("web;rm", "';'"),
             ("we\u{200b}b", "U+200B"),
-            ("wеb", "U+0435"), // Cyrillic e
+            ("wеb", "'е' (U+0435)"), // Cyrillic e
             (&"a".repeat(64), "64 characters long, at most 63"),
         ];
         for (s, why) in bad {

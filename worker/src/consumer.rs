@@ -161,7 +161,10 @@ impl Worker {
                 retry_after,
             }) => {
                 if delivered >= self.max_deliver {
-                    let failed = failed(format!("gave up after {delivered} attempts: {message}"));
+                    let failed = ended(
+                        Outcome::Failed,
+                        format!("gave up after {delivered} attempts: {message}"),
+                    );
                     (failed, Step::GaveUp)
                 } else {
                     let delay = retry_after.unwrap_or_else(|| backoff(delivered));
@@ -169,7 +172,13 @@ impl Worker {
                     return Step::Retry(delay);
                 }
             }
-            Err(e) => (failed(e.to_string()), Step::Done(Outcome::Failed)),
+            Err(ApplyError::Refused(why)) => {
+                (ended(Outcome::Rejected, why), Step::Done(Outcome::Rejected))
+            }
+            Err(e) => (
+                ended(Outcome::Failed, e.to_string()),
+                Step::Done(Outcome::Failed),
+            ),
         };
         let result = self.result(&command, result, attempts, started);
         if let Err(e) = self.publish(&result).await {
@@ -197,6 +206,7 @@ impl Worker {
         CommandResult {
             version: ContractVersion,
             command_id: command.id,
+            verb: Some(command.kind.verb()),
             outcome: applied.outcome,
             message: applied.message,
             before: applied.before,
@@ -333,9 +343,10 @@ impl Worker {
     }
 }
 
-fn failed(message: String) -> Applied {
+/// A command that ended without a change.
+fn ended(outcome: Outcome, message: String) -> Applied {
     Applied {
-        outcome: Outcome::Failed,
+        outcome,
         message,
         before: None,
         after: None,

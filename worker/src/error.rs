@@ -1,7 +1,8 @@
 //! Errors of the apply engine, by what the worker should do about them:
-//! retry later (transient), give up at once (permanent), or re-read and
-//! decide again (conflict). Permanent messages are written for the person
-//! who typed the command.
+//! tell the person their command does not fit the cluster (refused), retry
+//! later (transient), give up at once (permanent), or re-read and decide
+//! again (conflict). Refused and permanent messages are written for the
+//! person who typed the command.
 
 use std::time::Duration;
 
@@ -18,7 +19,12 @@ pub struct Doing<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// Will not succeed by retrying: not found, forbidden, invalid.
+    /// The command asks for what the cluster does not have: a deployment,
+    /// namespace, container or revision. Nothing was changed; it is the
+    /// person's to correct, not a fault.
+    #[error("{0}")]
+    Refused(String),
+    /// Will not succeed by retrying: forbidden, invalid.
     #[error("{0}")]
     Permanent(String),
     /// May succeed later: rate limits, server errors, the network.
@@ -36,6 +42,7 @@ impl ApplyError {
     /// A label for metrics.
     pub fn kind(&self) -> &'static str {
         match self {
+            Self::Refused(_) => "refused",
             Self::Permanent(_) => "permanent",
             Self::Transient { .. } => "transient",
             Self::Conflict => "conflict",
@@ -52,7 +59,7 @@ impl ApplyError {
         let singular = resource.trim_end_matches('s');
         match error {
             kube::Error::Api(status) => match status.code {
-                404 => Self::Permanent(match name {
+                404 => Self::Refused(match name {
                     Some(name) => format!("{singular} {name} not found in namespace {namespace}"),
                     None => format!("namespace {namespace} not found"),
                 }),

@@ -12,6 +12,10 @@ async fn the_demo_scales_and_deploys_and_shows_the_result() {
             "--exec",
             // Typed with the mention, as the README writes commands.
             "@kube deploy nginx:1.21 to nginx-deployment",
+            "--exec",
+            "status nginx-deployment",
+            "--exec",
+            "scale nginx-deploymnet to 4",
         ],
         &[("PATH", &std::env::var("PATH").unwrap_or_default())],
     )
@@ -37,6 +41,16 @@ async fn the_demo_scales_and_deploys_and_shows_the_result() {
         asked < queued && queued < done && done < asked2 && asked2 < queued2 && queued2 < done2,
         "{out}"
     );
+    // A question is answered once, as an answer: no receipt, no praise.
+    let asked3 = find("alice@example.com: kube status nginx-deployment");
+    let answer = find("kube: Alice nginx-deployment in default: 3 desired");
+    assert_eq!(answer, asked3 + 1, "{out}");
+    assert!(!out.contains("queued: status"), "{out}");
+    // A name the cluster does not have is the person's slip, not a fault.
+    let typo =
+        find("kube: Alice Sorry, deployment nginx-deploymnet not found in namespace default");
+    assert!(answer < typo, "{out}");
+    assert!(!out.contains("Something went wrong"), "{out}");
     assert!(
         lines
             .last()
@@ -72,6 +86,37 @@ async fn an_unauthorised_person_gets_the_refusal_and_nothing_changes() {
         exit.stdout
     );
     assert!(!exit.stdout.contains("queued"), "{}", exit.stdout);
+}
+
+#[tokio::test]
+async fn a_message_webex_refuses_is_answered_and_the_next_one_goes_on() {
+    let long = format!("scale {} to 3", "x".repeat(8000));
+    let exit = chatops_with(
+        &[
+            "demo",
+            "--exec",
+            &long,
+            "--exec",
+            "scale nginx-deployment to 4",
+        ],
+        &[("PATH", &std::env::var("PATH").unwrap_or_default())],
+    )
+    .await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    let out = &exit.stdout;
+    assert!(
+        out.contains("webex: Webex would answer 400: The markdown is ")
+            && out.contains("the maximum is 7439 bytes"),
+        "{out}"
+    );
+    assert!(
+        out.contains("Nicely done! scaled nginx-deployment from 2 to 4 replicas"),
+        "{out}"
+    );
+    assert!(
+        out.len() < 4000,
+        "the refused message is not echoed whole: {out}"
+    );
 }
 
 #[tokio::test]

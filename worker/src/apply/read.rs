@@ -145,9 +145,7 @@ pub(super) async fn history(
                     .filter(|e| e.command.kind != chatops_shared::CommandKind::History)
                     .take(5)
                     .map(|e| {
-                        let outcome = e.result.as_ref().map_or("pending".to_owned(), |r| {
-                            format!("{:?}", r.outcome).to_lowercase()
-                        });
+                        let outcome = e.result.as_ref().map_or("pending", |r| r.outcome.as_str());
                         format!(
                             "{} {} `{}`: {outcome}",
                             e.command.issued_at.strftime("%Y-%m-%d %H:%M"),

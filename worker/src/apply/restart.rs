@@ -1,5 +1,7 @@
 //! `restart <deployment>`: stamps `kubectl.kubernetes.io/restartedAt` on the
 //! pod template, as `kubectl rollout restart` does, which starts a rollout.
+//! The stamp is to the nanosecond, where kubectl's is to the second, so two
+//! restarts typed within one second are two rollouts, not one.
 
 use chatops_shared::{DeploymentName, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -11,7 +13,7 @@ pub(super) const RESTARTED_AT: &str = "kubectl.kubernetes.io/restartedAt";
 
 pub(super) fn plan(name: &DeploymentName, read: &Deployment) -> Plan {
     let now = jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
+        .strftime("%Y-%m-%dT%H:%M:%S%.9fZ")
         .to_string();
     let template_meta = read
         .spec

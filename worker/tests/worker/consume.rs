@@ -76,7 +76,19 @@ async fn commands_on_the_stream_become_changes_and_results() {
         "{}",
         results[&c.id].message
     );
-    assert_eq!(results[&missing.id].outcome, Outcome::Failed);
+    assert_eq!(
+        results[&missing.id].outcome,
+        Outcome::Rejected,
+        "a deployment that is not there is the person's to correct, not a fault"
+    );
+    assert_eq!(
+        (results[&a.id].verb, results[&c.id].verb),
+        (
+            Some(chatops_shared::Verb::Scale),
+            Some(chatops_shared::Verb::Status)
+        ),
+        "results carry their command's verb"
+    );
     assert_eq!(
         results[&missing.id].message,
         "deployment nope not found in namespace default"

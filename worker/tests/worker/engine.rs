@@ -213,7 +213,7 @@ async fn containers_are_chosen_by_name_or_when_there_is_only_one() {
         .await
         .expect_err("ambiguous");
     assert!(
-        matches!(&err, ApplyError::Permanent(m) if m.contains("several containers (app, proxy)")),
+        matches!(&err, ApplyError::Refused(m) if m.contains("several containers (app, proxy)")),
         "{err}"
     );
     let err = engine
@@ -221,8 +221,7 @@ async fn containers_are_chosen_by_name_or_when_there_is_only_one() {
         .await
         .expect_err("no such container");
     assert!(
-        err.to_string()
-            .contains("no container db; its containers are app, proxy"),
+        matches!(&err, ApplyError::Refused(m) if m.contains("no container db; its containers are app, proxy")),
         "{err}"
     );
     engine
@@ -236,32 +235,71 @@ async fn containers_are_chosen_by_name_or_when_there_is_only_one() {
 }
 
 #[tokio::test]
-async fn not_found_and_forbidden_fail_at_once_in_plain_words() {
+async fn what_the_cluster_lacks_is_refused_and_forbidden_fails_at_once_in_plain_words() {
     let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1")])]).await;
     let engine = engine(&kube).await;
-    let err = engine
-        .apply(&command(scale(2), "missing"), &at(1))
-        .await
-        .expect_err("404");
-    assert_eq!(
-        err.to_string(),
-        "deployment missing not found in namespace default"
-    );
+    for (kind, name) in [
+        (scale(2), "missing"),
+        (CommandKind::Status, "missing"),
+        (CommandKind::Restart, "missing"),
+    ] {
+        let err = engine
+            .apply(&command(kind, name), &at(1))
+            .await
+            .expect_err("404");
+        assert!(
+            matches!(&err, ApplyError::Refused(m) if m == "deployment missing not found in namespace default"),
+            "{err:?}"
+        );
+    }
     let mut prod = command(scale(2), "web");
     prod.namespace = chatops_shared::Namespace::parse("prod").expect("valid");
     let err = engine.apply(&prod, &at(2)).await.expect_err("403");
-    assert_eq!(
-        err.to_string(),
-        "the bot may not get deployments in namespace prod"
+    assert!(
+        matches!(&err, ApplyError::Permanent(m) if m == "the bot may not get deployments in namespace prod"),
+        "{err:?}"
     );
-    let err = engine
-        .apply(
-            &command(CommandKind::Rollback { revision: Some(9) }, "web"),
-            &at(3),
-        )
+    for (revision, says) in [
+        (Some(9), "has no revision 9"),
+        (None, "has no earlier revision"),
+    ] {
+        let err = engine
+            .apply(&command(CommandKind::Rollback { revision }, "web"), &at(3))
+            .await
+            .expect_err("no revision");
+        assert!(
+            matches!(&err, ApplyError::Refused(m) if m.contains(says)),
+            "{err:?}"
+        );
+    }
+    assert_eq!(writes(&kube), 0, "nothing was changed");
+}
+
+#[tokio::test]
+async fn each_restart_starts_a_rollout_however_close_together() {
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1")])]).await;
+    let engine = engine(&kube).await;
+    let mut stamps = Vec::new();
+    for seq in 1..=3 {
+        let r = engine
+            .apply(&command(CommandKind::Restart, "web"), &at(seq))
+            .await
+            .expect("restart");
+        assert_eq!(r.outcome, Outcome::Applied, "{}", r.message);
+        assert_ne!(r.before, r.after, "restart {seq} changed the template");
+        stamps.push(r.after.expect("restartedAt recorded"));
+    }
+    stamps.dedup();
+    assert_eq!(stamps.len(), 3, "{stamps:?}");
+    let history = engine
+        .apply(&command(CommandKind::History, "web"), &at(4))
         .await
-        .expect_err("no revision");
-    assert!(err.to_string().contains("has no revision 9"), "{err}");
+        .expect("history");
+    assert!(
+        history.message.contains("revision 4"),
+        "three restarts, three new revisions: {}",
+        history.message
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,96 @@
+//! How input a person typed is shown back to them in an error: quoted
+//! short, and character by character where one character is the fault.
+
+/// How refused input is quoted back in a message: its first 40 characters,
+/// and `…` when there were more, so the explanation around it stays
+/// readable whatever was typed.
+pub fn quote(s: &str) -> String {
+    const SHOWN: usize = 40;
+    match s.char_indices().nth(SHOWN) {
+        Some((at, _)) => format!("{}…", &s[..at]),
+        None => s.to_owned(),
+    }
+}
+
+/// Describes one character for an error message. A printable one is
+/// quoted, with its code point when it is not ASCII, since it may only look
+/// like the letter expected (a Cyrillic 'е' for 'e'). One that cannot be
+/// seen or shows nothing alone (spaces other than ' ', controls, zero-width
+/// and direction marks, combining marks) is given by its code point only.
+pub fn describe(c: char) -> String {
+    if c.is_ascii_graphic() {
+        format!("'{c}'")
+    } else if c == ' ' {
+        "a space".to_owned()
+    } else if c.is_control() || c.is_whitespace() || is_invisible(c) || is_combining(c) {
+        format!("the character U+{:04X}", u32::from(c))
+    } else {
+        format!("'{c}' (U+{:04X})", u32::from(c))
+    }
+}
+
+/// Characters that print as nothing yet change what text means or how it
+/// is laid out: zero-width spaces and joiners, direction marks, embeddings
+/// and isolates, variation selectors, fillers, tags.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x00AD
+            | 0x034F
+            | 0x061C
+            | 0x115F..=0x1160
+            | 0x17B4..=0x17B5
+            | 0x180B..=0x180F
+            | 0x200B..=0x200F
+            | 0x202A..=0x202E
+            | 0x2060..=0x206F
+            | 0x3164
+            | 0xFE00..=0xFE0F
+            | 0xFEFF
+            | 0xFFA0
+            | 0xFFF9..=0xFFFB
+            | 0x1D173..=0x1D17A
+            | 0xE0000..=0xE0FFF
+    )
+}
+
+/// Marks that combine with the character before them, so shown alone in
+/// quotes they would sit on the quote.
+fn is_combining(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_are_short_whatever_was_typed() {
+        assert_eq!(quote("web"), "web");
+        assert_eq!(quote(&"x".repeat(40)), "x".repeat(40));
+        assert_eq!(quote(&"é".repeat(41)), format!("{}…", "é".repeat(40)));
+    }
+
+    #[test]
+    fn characters_are_shown_as_seen_and_by_code_point_when_they_could_mislead() {
+        let cases = [
+            ('/', "'/'"),
+            (' ', "a space"),
+            ('é', "'é' (U+00E9)"),
+            ('е', "'е' (U+0435)"), // Cyrillic, looks like 'e'
+            ('漢', "'漢' (U+6F22)"),
+            ('\n', "the character U+000A"),
+            ('\u{a0}', "the character U+00A0"),
+            ('\u{200b}', "the character U+200B"),
+            ('\u{2067}', "the character U+2067"), // right-to-left isolate
+            ('\u{301}', "the character U+0301"),  // combining acute accent
+            ('\u{e0041}', "the character U+E0041"),
+        ];
+        for (c, shown) in cases {
+            assert_eq!(describe(c), shown, "{:04X}", u32::from(c));
+        }
+    }
+}
