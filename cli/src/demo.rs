@@ -178,7 +178,8 @@ impl Demo {
     }
 
     /// Posts `text` as `actor`, mentioning the bot, and waits for the bot's
-    /// answer: a refusal, or an acknowledgement followed by the result.
+    /// answer: a refusal, a question's answer, or a change's acknowledgement
+    /// followed by its result.
     async fn say(&self, actor: &str, text: &str) -> Result<Vec<Message>, DemoError> {
         // The mention is added here; one typed as well (`@kube scale ...`,
         // as the README writes commands) is not a second word of the command.
@@ -189,8 +190,9 @@ impl Demo {
             .wx
             .post_as(actor, self.wx.default_room_id(), &markdown)
             .map_err(|e| match e {
-                DriverError::Refused { .. } => DemoError::Refused(e.to_string()),
-                DriverError::UnknownPerson(_) => DemoError::Room(e.to_string()),
+                // What Webex says of the message itself (too long, say).
+                DriverError::Refused { status: 400, .. } => DemoError::Refused(e.to_string()),
+                _ => DemoError::Room(e.to_string()),
             })?;
         let bot = self.wx.bot().id.clone();
         let answered = self

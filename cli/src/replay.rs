@@ -159,7 +159,7 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
             while let Some((stored, line)) = pending.remove(&next) {
                 next += 1;
                 let kind = line.split(':').next().unwrap_or_default().to_owned();
-                if args.verbose || args.dry_run || kind == "failed" {
+                if args.verbose || args.dry_run || kind == "failed" || kind == "rejected" {
                     progress.suspend(|| {
                         println!(
                             "#{:<6} {:<44} {line}",
@@ -228,9 +228,11 @@ impl Replayer<'_> {
                 };
                 (format!("{what}: {}", applied.message), Some(after))
             }
-            Err(ApplyError::Refused(why) | ApplyError::Permanent(why)) if self.dry_run => {
-                (format!("would fail: {why}"), None)
-            }
+            // Not a fault of the replay: a typo in the log (rejected when
+            // it was typed too), or a deployment this cluster lacks. Shown,
+            // and counted apart from failures.
+            Err(ApplyError::Rejected(why)) => (format!("rejected: {why}"), None),
+            Err(ApplyError::Permanent(why)) if self.dry_run => (format!("would fail: {why}"), None),
             Err(e) => (format!("failed: {e}"), None),
         };
         (line, after)

@@ -3,16 +3,17 @@
 //! A durable pull consumer on CHATOPS_EVENTS, shared by every gateway
 //! replica. For each event: skip the bot's own messages and message ids
 //! already processed, fetch the text, strip the mention, parse, apply the
-//! policy; answer in the thread (the acknowledgement, or the refusal); then
-//! publish the command (`Nats-Msg-Id` = the message id), remember the
-//! message id, and only then ack the event.
+//! policy; answer in the thread (the acknowledgement of a change, or the
+//! refusal; a question is answered by its result alone); then publish the
+//! command (`Nats-Msg-Id` = the message id), remember the message id, and
+//! only then ack the event.
 //!
 //! Reading and answering run concurrently; then commands on the same
 //! deployment are published one after the other in stream order, so two
 //! commands typed one after the other for a deployment reach the command
 //! stream in the order Webex delivered them, while commands on different
-//! deployments (which no order relates) are published side by side. An
-//! acknowledgement is always in the thread before the command's result can
+//! deployments (which no order relates) are published side by side. A
+//! change's acknowledgement is always in the thread before its result can
 //! be.
 
 use std::sync::Arc;
@@ -103,7 +104,7 @@ pub struct Ingestion {
 /// What one event comes to.
 #[derive(Debug)]
 pub enum Decision {
-    /// Publish this command, then acknowledge it in the thread: a change
+    /// Acknowledge this command in the thread, then publish it: a change
     /// is acknowledged, a question is not (its answer follows at once).
     Publish {
         command: Box<Command>,
@@ -406,7 +407,7 @@ impl Ingestion {
     }
 
     /// Posts the decision's answer in the thread (still in the concurrent
-    /// stage): the acknowledgement of a command, or the refusal.
+    /// stage): the acknowledgement of a change, or the refusal.
     async fn answer(
         &self,
         message: &jetstream::Message,

@@ -212,7 +212,11 @@ mod tests {
             "webU+2067-xU+2069",
             "no text in a reply can turn the rest around"
         );
-        assert_eq!(escape("café"), "café", "visible letters are shown as typed");
+        assert_eq!(
+            escape("café ❤\u{fe0f}"),
+            "café ❤\u{fe0f}",
+            "visible letters and emoji are shown as typed"
+        );
         assert_eq!(
             escape(&"x".repeat(500)),
             "x".repeat(500),

@@ -285,7 +285,8 @@ pub enum Outcome {
     AlreadyApplied,
     /// A later command for the same field has already been applied.
     Superseded,
-    /// Refused before any change: policy, validation.
+    /// Refused before any change: the command does not fit the cluster
+    /// as it is (a deployment, container or revision that is not there).
     Rejected,
     /// Tried and could not be done; nothing was changed.
     Failed,
@@ -297,6 +298,18 @@ impl Outcome {
     /// Whether this is the last result the command will have.
     pub fn is_final(self) -> bool {
         !matches!(self, Outcome::InProgress)
+    }
+
+    /// The outcome as results and metric labels spell it (`already_applied`).
+    pub fn label(self) -> &'static str {
+        match self {
+            Outcome::Applied => "applied",
+            Outcome::AlreadyApplied => "already_applied",
+            Outcome::Superseded => "superseded",
+            Outcome::Rejected => "rejected",
+            Outcome::Failed => "failed",
+            Outcome::InProgress => "in_progress",
+        }
     }
 
     /// The outcome in words, as tables and the audit trail show it.
@@ -472,6 +485,7 @@ mod tests {
             };
             let json = serde_json::to_value(&result).expect("serialises");
             assert_eq!(json["duration_ms"], 1234);
+            assert_eq!(json["outcome"], outcome.label());
             let back: CommandResult = serde_json::from_value(json.clone()).expect("deserialises");
             assert_eq!(back, result);
             assert_eq!(outcome.is_final(), outcome != InProgress);

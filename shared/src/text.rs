@@ -31,7 +31,8 @@ pub fn describe(c: char) -> String {
 
 /// Characters that print as nothing yet change what text means or how it
 /// is laid out: zero-width spaces and joiners, direction marks, embeddings
-/// and isolates, variation selectors, fillers, tags.
+/// and isolates, fillers, tags. (Variation selectors are left out: they
+/// only choose how the character before them looks, as in an emoji.)
 pub fn is_invisible(c: char) -> bool {
     matches!(
         u32::from(c),
@@ -45,7 +46,6 @@ pub fn is_invisible(c: char) -> bool {
             | 0x202A..=0x202E
             | 0x2060..=0x206F
             | 0x3164
-            | 0xFE00..=0xFE0F
             | 0xFEFF
             | 0xFFA0
             | 0xFFF9..=0xFFFB
@@ -54,12 +54,17 @@ pub fn is_invisible(c: char) -> bool {
     )
 }
 
-/// Marks that combine with the character before them, so shown alone in
-/// quotes they would sit on the quote.
+/// Marks that combine with the character before them or select how it
+/// looks, so shown alone in quotes they would sit on the quote.
 fn is_combining(c: char) -> bool {
     matches!(
         u32::from(c),
-        0x0300..=0x036F | 0x1AB0..=0x1AFF | 0x1DC0..=0x1DFF | 0x20D0..=0x20FF | 0xFE20..=0xFE2F
+        0x0300..=0x036F
+            | 0x1AB0..=0x1AFF
+            | 0x1DC0..=0x1DFF
+            | 0x20D0..=0x20FF
+            | 0xFE00..=0xFE0F
+            | 0xFE20..=0xFE2F
     )
 }
 
@@ -87,6 +92,7 @@ mod tests {
             ('\u{200b}', "the character U+200B"),
             ('\u{2067}', "the character U+2067"), // right-to-left isolate
             ('\u{301}', "the character U+0301"),  // combining acute accent
+            ('\u{fe0f}', "the character U+FE0F"), // emoji presentation
             ('\u{e0041}', "the character U+E0041"),
         ];
         for (c, shown) in cases {

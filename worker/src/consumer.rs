@@ -172,7 +172,7 @@ impl Worker {
                     return Step::Retry(delay);
                 }
             }
-            Err(ApplyError::Refused(why)) => {
+            Err(ApplyError::Rejected(why)) => {
                 (ended(Outcome::Rejected, why), Step::Done(Outcome::Rejected))
             }
             Err(e) => (
@@ -189,7 +189,7 @@ impl Worker {
             .results
             .get_or_create(&ResultLabels {
                 kind: command.kind.verb().as_str(),
-                outcome: outcome_label(result.outcome),
+                outcome: result.outcome.label(),
             })
             .inc();
         tracing::info!(outcome = ?result.outcome, message = %result.message, "command finished");
@@ -350,17 +350,6 @@ fn ended(outcome: Outcome, message: String) -> Applied {
         message,
         before: None,
         after: None,
-    }
-}
-
-fn outcome_label(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Applied => "applied",
-        Outcome::AlreadyApplied => "already_applied",
-        Outcome::Superseded => "superseded",
-        Outcome::Rejected => "rejected",
-        Outcome::Failed => "failed",
-        Outcome::InProgress => "in_progress",
     }
 }
 

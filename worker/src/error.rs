@@ -1,7 +1,7 @@
 //! Errors of the apply engine, by what the worker should do about them:
-//! tell the person their command does not fit the cluster (refused), retry
+//! tell the person their command does not fit the cluster (rejected), retry
 //! later (transient), give up at once (permanent), or re-read and decide
-//! again (conflict). Refused and permanent messages are written for the
+//! again (conflict). Rejected and permanent messages are written for the
 //! person who typed the command.
 
 use std::time::Duration;
@@ -19,11 +19,12 @@ pub struct Doing<'a> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The command asks for what the cluster does not have: a deployment,
-    /// namespace, container or revision. Nothing was changed; it is the
+    /// The command does not fit the cluster as it is: it names a
+    /// deployment, container or revision that is not there, or leaves a
+    /// choice open (which container). Nothing was changed; it is the
     /// person's to correct, not a fault.
     #[error("{0}")]
-    Refused(String),
+    Rejected(String),
     /// Will not succeed by retrying: forbidden, invalid.
     #[error("{0}")]
     Permanent(String),
@@ -39,16 +40,6 @@ pub enum ApplyError {
 }
 
 impl ApplyError {
-    /// A label for metrics.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Self::Refused(_) => "refused",
-            Self::Permanent(_) => "permanent",
-            Self::Transient { .. } => "transient",
-            Self::Conflict => "conflict",
-        }
-    }
-
     pub fn from_kube(error: kube::Error, doing: Doing<'_>) -> Self {
         let Doing {
             verb,
@@ -59,10 +50,17 @@ impl ApplyError {
         let singular = resource.trim_end_matches('s');
         match error {
             kube::Error::Api(status) => match status.code {
-                404 => Self::Refused(match name {
+                // Kubernetes says which object it did not find; a 404
+                // without that (a wrong URL, a proxy) is no slip of the
+                // person's.
+                404 if status.reason == "NotFound" => Self::Rejected(match name {
                     Some(name) => format!("{singular} {name} not found in namespace {namespace}"),
                     None => format!("namespace {namespace} not found"),
                 }),
+                404 => Self::Permanent(format!(
+                    "the Kubernetes API has no {resource} at the address the bot uses (404: {}); is the cluster address right?",
+                    status.message
+                )),
                 403 => Self::Permanent(format!(
                     "the bot may not {verb} {resource} in namespace {namespace}"
                 )),
@@ -92,5 +90,40 @@ impl ApplyError {
                 retry_after: None,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(code: u16, reason: &str, message: &str) -> ApplyError {
+        let status = kube::core::Status::failure(message, reason).with_code(code);
+        ApplyError::from_kube(
+            kube::Error::Api(status.boxed()),
+            Doing {
+                verb: "get",
+                resource: "deployments",
+                name: Some("web"),
+                namespace: "prod",
+            },
+        )
+    }
+
+    #[test]
+    fn only_a_404_that_names_what_was_not_found_is_the_persons_slip() {
+        let e = answered(404, "NotFound", r#"deployments.apps "web" not found"#);
+        assert!(
+            matches!(&e, ApplyError::Rejected(m) if m == "deployment web not found in namespace prod"),
+            "{e:?}"
+        );
+        // What kube makes of a proxy's or a wrong path's plain-text 404.
+        let e = answered(404, "Failed to parse error data", "404 page not found");
+        assert!(
+            matches!(&e, ApplyError::Permanent(m) if m.contains("404 page not found") && m.contains("cluster address")),
+            "{e:?}"
+        );
+        let e = answered(403, "Forbidden", "no");
+        assert!(matches!(e, ApplyError::Permanent(_)), "{e:?}");
     }
 }

@@ -278,8 +278,12 @@ async fn one(
             run.accepted()
         ));
     }
-    let failed =
-        outcomes.get("Oh no!").copied().unwrap_or(0) + outcomes.get("other").copied().unwrap_or(0);
+    // Every command sent is a valid scale of a deployment that exists: a
+    // refusal is as much a failure of the run as an error.
+    let failed = ["Oh no!", "Sorry,", "other"]
+        .iter()
+        .map(|k| outcomes.get(k).copied().unwrap_or(0))
+        .sum::<usize>();
     if failed > 0 {
         found.failures.push(format!(
             "end to end at {case}: {failed} commands failed: {outcomes:?}"

@@ -154,7 +154,12 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
         };
         ids.push(publish(&js, kind, &name, actor).await);
     }
-    eventually("1000 final results", LIMIT, || async {
+    // A typo, rejected when it was typed: it must not fail every replay.
+    let typo = CommandKind::Scale {
+        replicas: Replicas::new(2, 100).expect("valid"),
+    };
+    ids.push(publish(&js, typo, "app-typo", "bob@example.com").await);
+    eventually("1001 final results", LIMIT, || async {
         let results = chatops_shared::history::final_results(&js, &Default::default())
             .await
             .ok()?;
@@ -182,7 +187,16 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
     let exit = chatops_with(&["replay"], &pairs).await;
     assert_eq!(exit.code, Some(0), "{exit:?}");
     assert!(
-        exit.stdout.contains("applied") && exit.stdout.contains("total                1000"),
+        exit.stdout.contains("applied") && exit.stdout.contains("total                1001"),
+        "{}",
+        exit.stdout
+    );
+    assert!(
+        exit.stdout.contains("scale app-typo to 2 in default")
+            && exit
+                .stdout
+                .contains("rejected: deployment app-typo not found in namespace default")
+            && exit.stdout.contains("\nrejected             1\n"),
         "{}",
         exit.stdout
     );
@@ -215,6 +229,11 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
     assert_eq!(
         counted, 1000,
         "every command is already applied or superseded:\n{}",
+        exit.stdout
+    );
+    assert!(
+        exit.stdout.contains("\nrejected             1\n"),
+        "and the typo rejected again:\n{}",
         exit.stdout
     );
     let writes_after = original

@@ -318,7 +318,7 @@ async fn a_failed_result_is_relayed_in_the_seed_tone() {
     w.publish_result(
         &command,
         Outcome::Failed,
-        "deployment web not found in namespace default",
+        "the bot may not patch deployments in namespace default",
     )
     .await;
     let replies = w.replies(&message, 2).await;
@@ -328,7 +328,9 @@ async fn a_failed_result_is_relayed_in_the_seed_tone() {
         .collect::<Vec<_>>()
         .join("\n");
     assert!(
-        text.contains("Oh no! Something went wrong! deployment web not found in namespace default"),
+        text.contains(
+            "Oh no! Something went wrong! the bot may not patch deployments in namespace default"
+        ),
         "{text}"
     );
 }

@@ -32,17 +32,17 @@ pub(super) fn plan(
             .iter()
             .position(|c| c.name == wanted.as_str())
             .ok_or_else(|| {
-                ApplyError::Refused(format!(
+                ApplyError::Rejected(format!(
                     "{name} has no container {wanted}; its containers are {}",
                     names()
                 ))
             })?,
         None if containers.len() == 1 => 0,
         None if containers.is_empty() => {
-            return Err(ApplyError::Refused(format!("{name} has no containers")));
+            return Err(ApplyError::Permanent(format!("{name} has no containers")));
         }
         None => {
-            return Err(ApplyError::Refused(format!(
+            return Err(ApplyError::Rejected(format!(
                 "{name} has several containers ({}); say which, e.g. `set image {name} {}={image}`",
                 names(),
                 containers[0].name

@@ -101,7 +101,7 @@ pub(super) async fn plan(
             .iter()
             .find(|(r, _)| *r == wanted)
             .ok_or_else(|| {
-                ApplyError::Refused(format!(
+                ApplyError::Rejected(format!(
                     "{name} has no revision {wanted}; its revisions are {}",
                     listed()
                 ))
@@ -111,7 +111,7 @@ pub(super) async fn plan(
             .rev()
             .find(|(r, _)| Some(*r) < current)
             .ok_or_else(|| {
-                ApplyError::Refused(format!("{name} has no earlier revision to roll back to"))
+                ApplyError::Rejected(format!("{name} has no earlier revision to roll back to"))
             })?,
     };
     let (revision, rs) = (target.0, &target.1);

@@ -213,7 +213,7 @@ async fn containers_are_chosen_by_name_or_when_there_is_only_one() {
         .await
         .expect_err("ambiguous");
     assert!(
-        matches!(&err, ApplyError::Refused(m) if m.contains("several containers (app, proxy)")),
+        matches!(&err, ApplyError::Rejected(m) if m.contains("several containers (app, proxy)")),
         "{err}"
     );
     let err = engine
@@ -221,7 +221,7 @@ async fn containers_are_chosen_by_name_or_when_there_is_only_one() {
         .await
         .expect_err("no such container");
     assert!(
-        matches!(&err, ApplyError::Refused(m) if m.contains("no container db; its containers are app, proxy")),
+        matches!(&err, ApplyError::Rejected(m) if m.contains("no container db; its containers are app, proxy")),
         "{err}"
     );
     engine
@@ -248,7 +248,7 @@ async fn what_the_cluster_lacks_is_refused_and_forbidden_fails_at_once_in_plain_
             .await
             .expect_err("404");
         assert!(
-            matches!(&err, ApplyError::Refused(m) if m == "deployment missing not found in namespace default"),
+            matches!(&err, ApplyError::Rejected(m) if m == "deployment missing not found in namespace default"),
             "{err:?}"
         );
     }
@@ -268,7 +268,7 @@ async fn what_the_cluster_lacks_is_refused_and_forbidden_fails_at_once_in_plain_
             .await
             .expect_err("no revision");
         assert!(
-            matches!(&err, ApplyError::Refused(m) if m.contains(says)),
+            matches!(&err, ApplyError::Rejected(m) if m.contains(says)),
             "{err:?}"
         );
     }
