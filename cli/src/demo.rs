@@ -225,9 +225,10 @@ impl Demo {
             .as_array()
             .map(|cs| cs.iter().filter_map(|c| c["image"].as_str()).collect())
             .unwrap_or_default();
+        let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
         format!(
-            "{DEPLOYMENT}: {} replicas ({} ready), image {}",
-            d["spec"]["replicas"],
+            "{DEPLOYMENT}: {replicas} {} ({} ready), image {}",
+            if replicas == 1 { "replica" } else { "replicas" },
             d["status"]["readyReplicas"].as_i64().unwrap_or(0),
             images.join(", ")
         )

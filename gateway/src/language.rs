@@ -19,6 +19,7 @@
 
 use std::fmt;
 
+use chatops_shared::text::odd_characters;
 use chatops_shared::{
     CommandKind, ContainerName, DeploymentName, ImageError, ImageRef, NameError, Namespace,
     Replicas, ReplicasError, Verb, quote,
@@ -60,10 +61,12 @@ pub struct Defaults {
 /// reply; [`ParseError::usage`] adds the expected form and an example.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("I don't know the command '{0}'")]
+    #[error("I don't know the command '{}'{}", quote(.0), odd_characters(.0))]
     UnknownVerb(String),
-    #[error("that is not how {verb} works")]
-    Malformed { verb: Form },
+    #[error("that is not how {verb} works: {why}")]
+    Malformed { verb: Form, why: String },
+    #[error("a message holds one command, and this one has {0} lines")]
+    SeveralLines(usize),
     #[error("{0}")]
     Deployment(NameError),
     #[error("{0}")]
@@ -74,7 +77,7 @@ pub enum ParseError {
     Image(ImageError),
     #[error("{0}")]
     Replicas(ReplicasError),
-    #[error("the revision must be a whole number of at least 1, got '{0}'")]
+    #[error("the revision must be a whole number of at least 1, got '{}'{}", quote(.0), odd_characters(.0))]
     Revision(String),
     #[error("revision {0} is larger than any revision can be; 'history <deployment>' lists them")]
     NoSuchRevision(String),
@@ -164,7 +167,7 @@ impl ParseError {
     /// The form the person was attempting, when it is known.
     pub fn form(&self) -> Option<Form> {
         match self {
-            ParseError::Malformed { verb } => Some(*verb),
+            ParseError::Malformed { verb, .. } => Some(*verb),
             _ => None,
         }
     }
@@ -190,6 +193,14 @@ pub fn strip_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
 
 /// Parses one message (mention already stripped).
 pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
+    let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+    if lines > 1 {
+        return Err(ParseError::SeveralLines(lines));
+    }
+    // Chat punctuation at the end ("status web?", "help!"): no name, image
+    // or number may contain either.
+    let text = text.trim_end().trim_end_matches(['?', '!']);
+    let text = if text.is_empty() { "?" } else { text };
     let mut words: Vec<&str> = text.split_whitespace().collect();
     let Some(first) = words.first() else {
         return Ok(Parsed::Help);
@@ -204,7 +215,7 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         "list" | "ls" => Form::List,
         "history" => Form::History,
         "help" | "?" => Form::Help,
-        _ => return Err(ParseError::UnknownVerb(quote(first))),
+        _ => return Err(ParseError::UnknownVerb((*first).to_owned())),
     };
     let namespace = match words.len() {
         n if n >= 2 && words[n - 2].eq_ignore_ascii_case("in") => {
@@ -214,7 +225,10 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         }
         _ => defaults.namespace.clone(),
     };
-    let malformed = || ParseError::Malformed { verb: form };
+    let malformed = || ParseError::Malformed {
+        verb: form,
+        why: mismatch(form, &words),
+    };
     let kw = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
     let request = |kind, deployment: Option<DeploymentName>| {
         Ok(Parsed::Command(Request {
@@ -268,7 +282,7 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
                 Err(_) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
                     return Err(ParseError::NoSuchRevision(quote(r)));
                 }
-                _ => return Err(ParseError::Revision(quote(r))),
+                _ => return Err(ParseError::Revision((*r).to_owned())),
             };
             request(
                 CommandKind::Rollback {
@@ -281,6 +295,65 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         (Form::History, [d]) => request(CommandKind::History, Some(deployment(d)?)),
         (Form::List, []) => request(CommandKind::List, None),
         _ => Err(malformed()),
+    }
+}
+
+/// How `words` (the verb first, `in <namespace>` taken off) differ from
+/// `form`'s syntax: a keyword where another word stands, a word too many,
+/// or what is missing.
+fn mismatch(form: Form, words: &[&str]) -> String {
+    let typed = words.join(" ");
+    let (all, words) = (words, &words[1..]);
+    let syntax: Vec<&str> = form.syntax().split(' ').skip(1).collect();
+    // `rollback <deployment> [to <revision>]`: with and without the part
+    // in brackets. (A bracket within one slot, `[<container>=]<image>`,
+    // is part of that slot.)
+    let start = syntax
+        .iter()
+        .position(|t| t.starts_with('[') && !t.contains(']'));
+    let patterns: Vec<Vec<&str>> = match start {
+        Some(i) => vec![
+            syntax[..i].to_vec(),
+            syntax
+                .iter()
+                .map(|t| t.trim_start_matches('[').trim_end_matches(']'))
+                .collect(),
+        ],
+        None => vec![syntax],
+    };
+    // The pattern nearest in length to what was typed; the longer on a tie.
+    let Some(pattern) = patterns
+        .iter()
+        .min_by_key(|p| (p.len().abs_diff(words.len()), std::cmp::Reverse(p.len())))
+    else {
+        return "say `help` for its form".to_owned();
+    };
+    let is_slot = |t: &str| t.contains('<');
+    for (i, expected) in pattern.iter().enumerate() {
+        let Some(word) = words.get(i) else {
+            return format!(
+                "'{}' needs '{}' after it",
+                quote(&all[..=i].join(" ")),
+                pattern[i..].join(" ")
+            );
+        };
+        if is_slot(expected) {
+            let next_keyword = pattern.get(i + 1).filter(|t| !is_slot(t));
+            if next_keyword.is_some_and(|k| word.eq_ignore_ascii_case(k)) {
+                return format!("'{expected}' is missing before '{word}'");
+            }
+        } else if !word.eq_ignore_ascii_case(expected) {
+            return format!(
+                "'{}' stands where '{expected}' should{}",
+                quote(word),
+                odd_characters(word)
+            );
+        }
+    }
+    match &words[pattern.len()..] {
+        [] => format!("'{}' is not {}", quote(&typed), form.syntax()),
+        [last] if last.eq_ignore_ascii_case("in") => "'in' needs a namespace after it".to_owned(),
+        extra => format!("'{}' is not part of it", quote(&extra.join(" "))),
     }
 }
 
@@ -380,29 +453,79 @@ mod tests {
         assert_eq!(container.map(|c| c.to_string()).as_deref(), Some("nginx"));
         assert_eq!(image.as_str(), "nginx:1.27");
         assert_eq!(ok("list").deployment, None);
+        // Chat punctuation at the end is not part of the command.
+        assert_eq!(ok("status web?").describe(), "status web in default");
+        assert_eq!(
+            ok("scale web to 3!").describe(),
+            "scale web to 3 in default"
+        );
+        for text in ["Help!", "help?", "?", "!"] {
+            assert_eq!(parse(text, &defaults()), Ok(Parsed::Help), "{text:?}");
+        }
     }
 
     #[test]
     fn malformed_forms_say_what_was_expected() {
         let cases: &[(&str, &str)] = &[
-            ("scale web", "that is not how scale works"),
-            ("scale web 5", "that is not how scale works"),
-            ("scale to 5", "that is not how scale works"),
-            ("scale web to 5 please", "that is not how scale works"),
-            ("deploy nginx:1.21 web", "that is not how deploy works"),
-            ("deploy nginx:1.21", "that is not how deploy works"),
-            ("set web nginx=nginx:1", "that is not how set image works"),
-            ("set image web", "that is not how set image works"),
-            ("restart", "that is not how restart works"),
-            ("restart web now", "that is not how restart works"),
-            ("rollback web 3", "that is not how rollback works"),
-            ("status", "that is not how status works"),
-            ("list web", "that is not how list works"),
-            ("history", "that is not how history works"),
+            (
+                "scale web",
+                "that is not how scale works: 'scale web' needs 'to <replicas>' after it",
+            ),
+            ("scale web 5", "'5' stands where 'to' should"),
+            ("scale to 5", "'<deployment>' is missing before 'to'"),
+            ("scale web to 5 please", "'please' is not part of it"),
+            (
+                "scale web tо 5",
+                "'tо' stands where 'to' should (it contains 'о' (U+043E))",
+            ),
+            ("deploy nginx:1.21 web", "'web' stands where 'to' should"),
+            (
+                "deploy nginx:1.21",
+                "'deploy nginx:1.21' needs 'to <deployment>' after it",
+            ),
+            (
+                "set web nginx=nginx:1",
+                "that is not how set image works: 'web' stands where 'image' should",
+            ),
+            (
+                "set image web",
+                "'set image web' needs '[<container>=]<image>' after it",
+            ),
+            ("restart", "'restart' needs '<deployment>' after it"),
+            ("restart web now", "'now' is not part of it"),
+            ("rollback web 3", "'3' stands where 'to' should"),
+            (
+                "rollback web to",
+                "'rollback web to' needs '<revision>' after it",
+            ),
+            ("rollback web to revision 2", "'2' is not part of it"),
+            (
+                "status",
+                "that is not how status works: 'status' needs '<deployment>' after it",
+            ),
+            (
+                "status web in default in default",
+                "'in default' is not part of it",
+            ),
+            (
+                "list web",
+                "that is not how list works: 'web' is not part of it",
+            ),
+            ("history", "'history' needs '<deployment>' after it"),
+            ("history web web", "'web' is not part of it"),
+            (
+                "status web\nscale web to 5",
+                "a message holds one command, and this one has 2 lines",
+            ),
             ("delete web", "I don't know the command 'delete'"),
+            (
+                "ѕcale web to 3",
+                "I don't know the command 'ѕcale' (it contains 'ѕ' (U+0455))",
+            ),
             ("kubectl get pods", "I don't know the command 'kubectl'"),
-            ("scale web to 21", "from 0 to 20, got 21"),
-            ("scale web to -1", "from 0 to 20, got -1"),
+            ("scale web to 21", "from 0 to 20, got '21'"),
+            ("scale web to -1", "from 0 to 20, got '-1'"),
+            ("scale web to ３", "got '３' (it contains '３' (U+FF13))"),
             (
                 "scale web to 99999999999999999999999999999999999999999999",
                 "from 0 to 20",
@@ -418,7 +541,8 @@ mod tests {
                 "a namespace contains the uppercase letter 'P'",
             ),
             ("scale web to 3 in a.b", "a namespace contains '.'"),
-            ("scale web to 3 in", "that is not how scale works"),
+            ("scale web to 3 in", "'in' needs a namespace after it"),
+            ("status web in", "'in' needs a namespace after it"),
             ("deploy NGINX to web", "must be lowercase"),
             ("deploy nginx@sha256:abc to web", "exactly 64"),
             (
@@ -428,6 +552,7 @@ mod tests {
             ("set image web nginx=", "empty"),
             ("rollback web to 0", "at least 1, got '0'"),
             ("rollback web to last", "at least 1, got 'last'"),
+            ("rollback web to ³", "got '³' (it contains '³' (U+00B3))"),
         ];
         for (text, want) in cases {
             let err = parse(text, &defaults()).expect_err(text);
@@ -444,7 +569,7 @@ mod tests {
         let cases = [
             (
                 format!("scale web to {}", "9".repeat(60)),
-                format!("from 0 to 20, got {}", shown("9")),
+                format!("from 0 to 20, got '{}'", shown("9")),
             ),
             (
                 format!("deploy nginx:{} to web", "t".repeat(300)),

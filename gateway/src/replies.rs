@@ -153,9 +153,12 @@ pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>) -> String {
 pub fn result(result: &CommandResult) -> String {
     let who = mention(&result.actor.email);
     let message = escape(&result.message);
+    // Praise is for a change made: not for an answer to a question, nor
+    // for a change that found the deployment already so.
     let answers_a_question = result.verb.is_some_and(|v| !v.is_write());
+    let changed_nothing = result.before.is_some() && result.before == result.after;
     let text = match result.outcome {
-        Outcome::Applied if answers_a_question => message,
+        Outcome::Applied if answers_a_question || changed_nothing => message,
         Outcome::Applied => format!("Nicely done! {message}"),
         Outcome::AlreadyApplied => format!("Already done: {message}"),
         Outcome::Superseded => format!("Skipped: {message}"),
@@ -305,6 +308,17 @@ mod tests {
             );
         }
         assert!(said(Some(Verb::Scale), Outcome::Rejected).contains("> Sorry, web"));
+
+        let mut same = result_saying("web already had 3 replicas; nothing changed".to_owned());
+        same.verb = Some(Verb::Scale);
+        (same.before, same.after) = (Some("3".to_owned()), Some("3".to_owned()));
+        let reply = result(&same);
+        assert!(
+            reply.starts_with("<@personEmail:alice@example.com> web already had 3 replicas"),
+            "{reply}"
+        );
+        same.after = Some("5".to_owned());
+        assert!(result(&same).contains("Nicely done!"));
     }
 
     #[test]

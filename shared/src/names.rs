@@ -8,7 +8,7 @@ use std::fmt;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::text::{describe, quote};
+use crate::text::{describe, odd_characters, quote};
 
 /// Why a name was refused. The message says what was wrong and what is allowed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -184,9 +184,9 @@ impl Namespace {
 /// Why a replica count was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReplicasError {
-    #[error("replicas must be a whole number from 0 to {max}, got '{got}' (e.g. 'scale web to 3')")]
+    #[error("replicas must be a whole number from 0 to {max}, got '{}'{} (e.g. 'scale web to 3')", quote(.got), odd_characters(.got))]
     NotANumber { got: String, max: u32 },
-    #[error("replicas must be from 0 to {max}, got {got}")]
+    #[error("replicas must be from 0 to {max}, got '{}'", quote(.got))]
     OutOfRange { got: String, max: u32 },
 }
 
@@ -215,7 +215,7 @@ impl Replicas {
     /// Parses a count as a person typed it: decimal digits, an optional sign.
     pub fn parse(s: &str, max: u32) -> Result<Self, ReplicasError> {
         let not_a_number = || ReplicasError::NotANumber {
-            got: quote(s),
+            got: s.to_owned(),
             max: max.min(Self::KUBERNETES_MAX),
         };
         let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
@@ -229,7 +229,7 @@ impl Replicas {
             Err(_) => i128::MAX,
         };
         // What was typed, not the number it saturated to.
-        Self::within(n, max, || quote(s))
+        Self::within(n, max, || s.to_owned())
     }
 
     pub fn get(self) -> u32 {
@@ -349,13 +349,19 @@ mod tests {
         };
         assert_eq!(Replicas::parse("11", 10), out_of_range("11"));
         assert_eq!(Replicas::parse("-1", 10), out_of_range("-1"));
-        // Past any integer: what was typed is quoted, not a saturated value.
+        // Past any integer: what was typed is quoted (short), not a
+        // saturated value.
         let huge = "9".repeat(60);
-        let shown = format!("{}…", "9".repeat(40));
-        assert_eq!(Replicas::parse(&huge, 10), out_of_range(&shown));
-        assert_eq!(
-            Replicas::parse(&format!("-{huge}"), 10),
-            out_of_range(&format!("-{}…", "9".repeat(39)))
+        let said = |s: &str| Replicas::parse(s, 10).expect_err(s).to_string();
+        assert!(
+            said(&huge).ends_with(&format!("got '{}…'", "9".repeat(40))),
+            "{}",
+            said(&huge)
+        );
+        assert!(
+            said(&format!("-{huge}")).ends_with(&format!("got '-{}…'", "9".repeat(39))),
+            "{}",
+            said(&format!("-{huge}"))
         );
         assert_eq!(Replicas::parse("25", 10), out_of_range("25"));
         for s in ["", "three", "3.5", "1e3", " 3", "0x10", "-", "٣"] {

@@ -29,6 +29,16 @@ pub fn describe(c: char) -> String {
     }
 }
 
+/// A note on the first character of `s` that is not ASCII, for a message
+/// where `s` looks right and is not (a Cyrillic 'ѕ' in "scale", a
+/// full-width '３'): " (it contains 'ѕ' (U+0455))", or nothing.
+pub fn odd_characters(s: &str) -> String {
+    s.chars()
+        .find(|c| !c.is_ascii())
+        .map(|c| format!(" (it contains {})", describe(c)))
+        .unwrap_or_default()
+}
+
 /// Characters that print as nothing yet change what text means or how it
 /// is laid out: zero-width spaces and joiners, direction marks, embeddings
 /// and isolates, fillers, tags. (Variation selectors are left out: they
@@ -77,6 +87,13 @@ mod tests {
         assert_eq!(quote("web"), "web");
         assert_eq!(quote(&"x".repeat(40)), "x".repeat(40));
         assert_eq!(quote(&"é".repeat(41)), format!("{}…", "é".repeat(40)));
+    }
+
+    #[test]
+    fn only_what_is_not_ascii_is_noted() {
+        assert_eq!(odd_characters("scale"), "");
+        assert_eq!(odd_characters("ѕcale"), " (it contains 'ѕ' (U+0455))");
+        assert_eq!(odd_characters("３"), " (it contains '３' (U+FF13))");
     }
 
     #[test]

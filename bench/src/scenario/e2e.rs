@@ -262,6 +262,7 @@ async fn one(
                 "Skipped:",
                 "Sorry,",
                 "Oh no!",
+                "nothing changed",
             ]
             .into_iter()
             .find(|k| markdown.contains(k))

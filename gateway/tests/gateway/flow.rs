@@ -484,7 +484,7 @@ async fn malformed_commands_get_an_explanation_and_no_command() {
             "scale web",
             "Expected `scale <deployment> to <replicas>`, for example `scale web to 3`",
         ),
-        ("scale web to 99", "replicas must be from 0 to 20, got 99"),
+        ("scale web to 99", "replicas must be from 0 to 20, got '99'"),
         (
             "deploy nginx to",
             "Expected `deploy <image:tag> to <deployment>`",

@@ -5,7 +5,7 @@ use chatops_shared::{ContainerName, DeploymentName, ImageRef, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::json;
 
-use super::{Applied, Plan};
+use super::{Applied, Plan, its};
 use crate::error::ApplyError;
 
 pub(super) fn plan(
@@ -20,21 +20,15 @@ pub(super) fn plan(
         .and_then(|s| s.template.spec.as_ref())
         .map(|p| p.containers.as_slice())
         .unwrap_or_default();
-    let names = || {
-        containers
-            .iter()
-            .map(|c| c.name.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
+    let names = || -> Vec<String> { containers.iter().map(|c| c.name.clone()).collect() };
     let index = match container {
         Some(wanted) => containers
             .iter()
             .position(|c| c.name == wanted.as_str())
             .ok_or_else(|| {
                 ApplyError::Rejected(format!(
-                    "{name} has no container {wanted}; its containers are {}",
-                    names()
+                    "{name} has no container {wanted}; {}",
+                    its("container", &names())
                 ))
             })?,
         None if containers.len() == 1 => 0,
@@ -44,7 +38,7 @@ pub(super) fn plan(
         None => {
             return Err(ApplyError::Rejected(format!(
                 "{name} has several containers ({}); say which, e.g. `set image {name} {}={image}`",
-                names(),
+                names().join(", "),
                 containers[0].name
             )));
         }
@@ -65,7 +59,7 @@ pub(super) fn plan(
                 .and_then(|c| c.image.clone())
                 .unwrap_or_default();
             let message = if before == after {
-                format!("{name} already runs {after} in container {target}")
+                format!("{name} already runs {after} in container {target}; nothing changed")
             } else {
                 format!("deployed {after} to {name} (container {target}, was {before})")
             };

@@ -315,6 +315,19 @@ struct Plan {
     report: Box<dyn FnOnce(&Deployment) -> Applied + Send>,
 }
 
+/// `n` and the noun, singular or plural: "1 replica", "3 replicas".
+fn count(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// "its containers are a, b", or "its only container is a".
+fn its(noun: &str, items: &[String]) -> String {
+    match items {
+        [only] => format!("its only {noun} is {only}"),
+        many => format!("its {noun}s are {}", many.join(", ")),
+    }
+}
+
 /// An `add` of one annotation; creates the map when it is missing (an
 /// `add` of the whole map would replace the others).
 fn annotation_op(map_path: &str, map_exists: bool, key: &str, value: &str) -> Value {

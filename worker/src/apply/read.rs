@@ -183,10 +183,24 @@ pub(super) async fn history(
             format!("revision {r}: {images}")
         })
         .collect();
+    let older: Vec<String> = revisions
+        .iter()
+        .rev()
+        .skip(lines.len())
+        .rev()
+        .map(|(r, _)| r.to_string())
+        .collect();
     if lines.is_empty() {
         parts.push("no recorded revisions yet".to_owned());
-    } else {
+    } else if older.is_empty() {
         parts.push(format!("revisions, newest first: {}", lines.join("; ")));
+    } else {
+        parts.push(format!(
+            "revisions, newest first: {}; and {} older ({})",
+            lines.join("; "),
+            older.len(),
+            older.join(", ")
+        ));
     }
     Ok(Applied::new(
         Outcome::Applied,

@@ -7,7 +7,7 @@ use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use kube::api::{Api, ListParams};
 use serde_json::json;
 
-use super::{Applied, Engine, Plan, images};
+use super::{Applied, Engine, Plan, images, its};
 use crate::error::{ApplyError, Doing};
 
 pub(super) const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -90,21 +90,15 @@ pub(super) async fn plan(
     let revisions = revisions(engine, ns, name, read).await?;
     let current = current_revision(read).or_else(|| revisions.last().map(|(r, _)| *r));
     let listed = || {
-        revisions
-            .iter()
-            .map(|(r, _)| r.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
+        let numbers: Vec<String> = revisions.iter().map(|(r, _)| r.to_string()).collect();
+        its("revision", &numbers)
     };
     let target = match to {
         Some(wanted) => revisions
             .iter()
             .find(|(r, _)| *r == wanted)
             .ok_or_else(|| {
-                ApplyError::Rejected(format!(
-                    "{name} has no revision {wanted}; its revisions are {}",
-                    listed()
-                ))
+                ApplyError::Rejected(format!("{name} has no revision {wanted}; {}", listed()))
             })?,
         None => revisions
             .iter()

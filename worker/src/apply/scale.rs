@@ -5,7 +5,7 @@ use chatops_shared::{DeploymentName, Outcome, Replicas};
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::json;
 
-use super::{Applied, Plan, replicas};
+use super::{Applied, Plan, count, replicas};
 
 pub(super) fn plan(name: &DeploymentName, read: &Deployment, to: Replicas) -> Plan {
     let before = replicas(read);
@@ -14,10 +14,11 @@ pub(super) fn plan(name: &DeploymentName, read: &Deployment, to: Replicas) -> Pl
         ops: vec![json!({"op": "add", "path": "/spec/replicas", "value": to.get()})],
         report: Box::new(move |updated| {
             let after = replicas(updated);
+            let replicas = count(after.into(), "replica", "replicas");
             let message = if before == after {
-                format!("{name} already had {after} replicas")
+                format!("{name} already had {replicas}; nothing changed")
             } else {
-                format!("scaled {name} from {before} to {after} replicas")
+                format!("scaled {name} from {before} to {replicas}")
             };
             Applied::new(Outcome::Applied, message)
                 .change(Some(before.to_string()), Some(after.to_string()))

@@ -296,8 +296,28 @@ async fn each_restart_starts_a_rollout_however_close_together() {
         .await
         .expect("history");
     assert!(
-        history.message.contains("revision 4"),
+        history
+            .message
+            .ends_with("revisions, newest first: revision 4: nginx:1; revision 3: nginx:1; revision 2: nginx:1; revision 1: nginx:1"),
         "three restarts, three new revisions: {}",
+        history.message
+    );
+    // History shows the five newest, and says what it leaves out.
+    for seq in 5..=7 {
+        engine
+            .apply(&command(CommandKind::Restart, "web"), &at(seq))
+            .await
+            .expect("restart");
+    }
+    let history = engine
+        .apply(&command(CommandKind::History, "web"), &at(8))
+        .await
+        .expect("history");
+    assert!(
+        history
+            .message
+            .contains("revision 7: nginx:1; revision 6: nginx:1; revision 5: nginx:1; revision 4: nginx:1; revision 3: nginx:1; and 2 older (1, 2)"),
+        "{}",
         history.message
     );
 }
