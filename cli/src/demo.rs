@@ -6,7 +6,7 @@
 //! through the Webex API with a secret, and every message reaches the
 //! gateway as a signed delivery. The terminal is the Webex room.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use chatops_gateway::config::GatewayConfig;
@@ -33,12 +33,29 @@ const ANSWER_LIMIT: Duration = Duration::from_secs(30);
 pub struct DemoArgs {
     /// Speak as this person. alice@example.com may run every command;
     /// anyone else shows the policy at work.
-    #[arg(long = "as", value_name = "EMAIL", default_value = AUTHORIZED)]
+    #[arg(long = "as", value_name = "EMAIL", default_value = AUTHORIZED, value_parser = email)]
     pub actor: String,
     /// Send this message, print the room's transcript, and exit (repeatable;
     /// messages are sent one after the other, each once answered).
     #[arg(long = "exec", value_name = "TEXT")]
     pub exec: Vec<String>,
+}
+
+/// An address as Webex keeps it: trimmed and in lower case.
+fn email(s: &str) -> Result<String, String> {
+    let s = s.trim().to_lowercase();
+    let well_formed = s.split_once('@').is_some_and(|(local, domain)| {
+        !local.is_empty()
+            && domain.contains('.')
+            && !domain.starts_with('.')
+            && !domain.ends_with('.')
+            && !domain.contains('@')
+    }) && !s.chars().any(|c| c.is_whitespace() || c.is_control());
+    if well_formed {
+        Ok(s)
+    } else {
+        Err("expected an email address, e.g. bob@example.com".to_owned())
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -254,7 +271,21 @@ fn line(m: &Message, bot_email: &str) -> String {
         .clone()
         .or_else(|| m.markdown.clone())
         .unwrap_or_default();
-    format!("{who}: {}", text.trim())
+    format!("{who}: {}", printable(text.trim()))
+}
+
+/// `text` safe to print on a terminal: what would move the cursor, change
+/// colours or turn the line around is shown by its code point.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if (c.is_control() && c != '\n') || chatops_shared::text::is_invisible(c) {
+                format!("U+{:04X}", u32::from(c))
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
@@ -274,7 +305,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
                     }
                 }
                 Err(DemoError::Refused(why)) => {
-                    let _ = writeln!(out, "{}: {}", args.actor, quote(text));
+                    let _ = writeln!(out, "{}: {}", args.actor, printable(&quote(text)));
                     let _ = writeln!(out, "webex: {why}");
                 }
                 Err(e) => {
@@ -293,6 +324,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
         args.actor,
         demo.state()
     );
+    let typed_at_a_terminal = std::io::stdin().is_terminal();
     let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
     loop {
         let _ = write!(out, "{}> ", args.actor);
@@ -303,6 +335,10 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
         };
         let Ok(Some(text)) = next else { break };
         let text = text.trim();
+        if !typed_at_a_terminal {
+            // Nobody saw it typed: show it after the prompt.
+            let _ = writeln!(out, "{}", printable(text));
+        }
         if text.is_empty() {
             break;
         }
@@ -324,4 +360,34 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
     eprintln!("stopping everything ...");
     demo.stop().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_taken_as_webex_keeps_them_or_refused() {
+        assert_eq!(
+            email(" ALICE@Example.com ").as_deref(),
+            Ok("alice@example.com")
+        );
+        for bad in [
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "a b@example.com",
+            "a@b@example.com",
+            "a@.com",
+        ] {
+            assert!(email(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn nothing_printed_can_drive_the_terminal() {
+        assert_eq!(printable("web\u{1b}[31mred"), "webU+001B[31mred");
+        assert_eq!(printable("a\u{202e}b\nc é"), "aU+202Eb\nc é");
+    }
 }
