@@ -303,7 +303,7 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
 /// or what is missing.
 fn mismatch(form: Form, words: &[&str]) -> String {
     let typed = words.join(" ");
-    let (all, words) = (words, &words[1..]);
+    let (all, words) = (words, words.get(1..).unwrap_or_default());
     let syntax: Vec<&str> = form.syntax().split(' ').skip(1).collect();
     // `rollback <deployment> [to <revision>]`: with and without the part
     // in brackets. (A bracket within one slot, `[<container>=]<image>`,
