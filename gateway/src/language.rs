@@ -67,6 +67,8 @@ pub enum ParseError {
     Malformed { verb: Form, why: String },
     #[error("a message holds one command, and this one has {0} lines")]
     SeveralLines(usize),
+    #[error("a change is made only from a command without '{mark}' at its end: send '{}' to make it", quote(.command))]
+    Punctuated { mark: String, command: String },
     #[error("{0}")]
     Deployment(NameError),
     #[error("{0}")]
@@ -197,10 +199,26 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
     if lines > 1 {
         return Err(ParseError::SeveralLines(lines));
     }
-    // Chat punctuation at the end ("status web?", "help!"): no name, image
-    // or number may contain either.
-    let text = text.trim_end().trim_end_matches(['?', '!']);
-    let text = if text.is_empty() { "?" } else { text };
+    // Sentence punctuation at the end ("status web?", "list."): a question
+    // is answered without it. A change is not made from it: "restart web?"
+    // may be asking, and in "set image web nginx=nginx:1.2." the '.' would
+    // be part of the tag.
+    let text = text.trim();
+    let bare = text.trim_end_matches(['.', ',', ';', '!', '?']).trim_end();
+    if bare.len() == text.len() {
+        return parse_command(text, defaults);
+    }
+    match parse_command(bare, defaults)? {
+        Parsed::Command(request) if request.kind.verb().is_write() => Err(ParseError::Punctuated {
+            mark: text[bare.len()..].trim().to_owned(),
+            command: bare.to_owned(),
+        }),
+        parsed => Ok(parsed),
+    }
+}
+
+/// Parses one command, punctuation and all.
+fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
     let mut words: Vec<&str> = text.split_whitespace().collect();
     let Some(first) = words.first() else {
         return Ok(Parsed::Help);
@@ -328,6 +346,12 @@ fn mismatch(form: Form, words: &[&str]) -> String {
     else {
         return "say `help` for its form".to_owned();
     };
+    if words.last().is_some_and(|w| w.eq_ignore_ascii_case("in")) && words.len() > pattern.len() {
+        return "'in' needs a namespace after it".to_owned();
+    }
+    if let Some(extra) = extra_words(pattern, words) {
+        return format!("'{}' is not part of it", quote(&extra));
+    }
     let is_slot = |t: &str| t.contains('<');
     for (i, expected) in pattern.iter().enumerate() {
         let Some(word) = words.get(i) else {
@@ -352,9 +376,81 @@ fn mismatch(form: Form, words: &[&str]) -> String {
     }
     match &words[pattern.len()..] {
         [] => format!("'{}' is not {}", quote(&typed), form.syntax()),
-        [last] if last.eq_ignore_ascii_case("in") => "'in' needs a namespace after it".to_owned(),
         extra => format!("'{}' is not part of it", quote(&extra.join(" "))),
     }
+}
+
+/// The words that, taken out, leave a command of `pattern`'s shape, when
+/// one choice stands out: the only one, or the only one of filler words
+/// ("status of web", "scale up web to 5", "restart web now").
+fn extra_words(pattern: &[&str], words: &[&str]) -> Option<String> {
+    const FILLERS: [&str; 18] = [
+        "a",
+        "again",
+        "an",
+        "app",
+        "deployment",
+        "deployments",
+        "down",
+        "for",
+        "me",
+        "now",
+        "of",
+        "please",
+        "pls",
+        "replica",
+        "replicas",
+        "revision",
+        "the",
+        "up",
+    ];
+    let n = words.len().checked_sub(pattern.len()).filter(|n| *n > 0)?;
+    let mut fitting: Vec<String> = (0..=pattern.len())
+        .filter(|&at| {
+            let rest: Vec<&str> = words[..at]
+                .iter()
+                .chain(&words[at + n..])
+                .copied()
+                .collect();
+            fits(pattern, &rest)
+        })
+        .map(|at| words[at..at + n].join(" "))
+        .collect();
+    fitting.sort();
+    fitting.dedup();
+    match fitting.as_slice() {
+        [only] => Some(only.clone()),
+        choices => {
+            let filler = |run: &&String| {
+                run.split(' ')
+                    .all(|w| FILLERS.contains(&w.to_ascii_lowercase().as_str()))
+            };
+            match choices.iter().filter(filler).collect::<Vec<_>>().as_slice() {
+                [only] => Some((*only).clone()),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// Whether `words` have `pattern`'s shape: its keywords where they stand,
+/// and in each slot a word of the slot's kind that is not a keyword.
+fn fits(pattern: &[&str], words: &[&str]) -> bool {
+    let image = |w: &str| ImageRef::parse(w.split_once('=').map_or(w, |(_, i)| i)).is_ok();
+    let keyword = |w: &str| {
+        pattern
+            .iter()
+            .any(|k| !k.contains('<') && w.eq_ignore_ascii_case(k))
+    };
+    pattern.len() == words.len()
+        && pattern.iter().zip(words).all(|(slot, w)| match *slot {
+            _ if slot.contains('<') && keyword(w) => false,
+            "<deployment>" => deployment(w).is_ok(),
+            "<replicas>" => Replicas::parse(w, Replicas::KUBERNETES_MAX).is_ok(),
+            "<revision>" => w.trim_start_matches(['r', 'R']).parse::<u64>().is_ok(),
+            "<image:tag>" | "[<container>=]<image>" => image(w),
+            keyword => w.eq_ignore_ascii_case(keyword),
+        })
 }
 
 /// A deployment as typed; kubectl's `deployment/web` form is accepted.
@@ -453,13 +549,11 @@ mod tests {
         assert_eq!(container.map(|c| c.to_string()).as_deref(), Some("nginx"));
         assert_eq!(image.as_str(), "nginx:1.27");
         assert_eq!(ok("list").deployment, None);
-        // Chat punctuation at the end is not part of the command.
+        // A question is answered whatever punctuation ends it.
         assert_eq!(ok("status web?").describe(), "status web in default");
-        assert_eq!(
-            ok("scale web to 3!").describe(),
-            "scale web to 3 in default"
-        );
-        for text in ["Help!", "help?", "?", "!"] {
+        assert_eq!(ok("list.").describe(), "list in default");
+        assert_eq!(ok("history web in prod,").describe(), "history web in prod");
+        for text in ["Help!", "help?", "?", "!", "help..."] {
             assert_eq!(parse(text, &defaults()), Ok(Parsed::Help), "{text:?}");
         }
     }
@@ -493,12 +587,22 @@ mod tests {
             ),
             ("restart", "'restart' needs '<deployment>' after it"),
             ("restart web now", "'now' is not part of it"),
+            ("status of web", "'of' is not part of it"),
+            ("scale up web to 5", "'up' is not part of it"),
+            (
+                "scale deployment web to 3",
+                "'deployment' is not part of it",
+            ),
+            ("scale web to to 3", "'to' is not part of it"),
+            ("scale web to 3 replicas", "'replicas' is not part of it"),
+            ("deploy nginx:1.2 to the web", "'the' is not part of it"),
+            ("set image web nginx=nginx:1 now", "'now' is not part of it"),
             ("rollback web 3", "'3' stands where 'to' should"),
             (
                 "rollback web to",
                 "'rollback web to' needs '<revision>' after it",
             ),
-            ("rollback web to revision 2", "'2' is not part of it"),
+            ("rollback web to revision 2", "'revision' is not part of it"),
             (
                 "status",
                 "that is not how status works: 'status' needs '<deployment>' after it",
@@ -517,6 +621,22 @@ mod tests {
                 "status web\nscale web to 5",
                 "a message holds one command, and this one has 2 lines",
             ),
+            // A change is not made from a sentence that may be asking, nor
+            // with a '.' that would become part of a tag.
+            (
+                "restart web?",
+                "a change is made only from a command without '?' at its end: send 'restart web' to make it",
+            ),
+            (
+                "set image web nginx=nginx:1.22.",
+                "without '.' at its end: send 'set image web nginx=nginx:1.22' to make it",
+            ),
+            ("scale web to 3 !!", "without '!!' at its end"),
+            // Punctuation does not hide what else is wrong.
+            (
+                "scale web to three.",
+                "whole number from 0 to 20, got 'three'",
+            ),
             ("delete web", "I don't know the command 'delete'"),
             (
                 "ѕcale web to 3",
@@ -525,7 +645,7 @@ mod tests {
             ("kubectl get pods", "I don't know the command 'kubectl'"),
             ("scale web to 21", "from 0 to 20, got '21'"),
             ("scale web to -1", "from 0 to 20, got '-1'"),
-            ("scale web to ３", "got '３' (it contains '３' (U+FF13))"),
+            ("scale web to ３", "got '３' (U+FF13)"),
             (
                 "scale web to 99999999999999999999999999999999999999999999",
                 "from 0 to 20",
@@ -552,7 +672,7 @@ mod tests {
             ("set image web nginx=", "empty"),
             ("rollback web to 0", "at least 1, got '0'"),
             ("rollback web to last", "at least 1, got 'last'"),
-            ("rollback web to ³", "got '³' (it contains '³' (U+00B3))"),
+            ("rollback web to ³", "got '³' (U+00B3)"),
         ];
         for (text, want) in cases {
             let err = parse(text, &defaults()).expect_err(text);

@@ -43,11 +43,11 @@ pub enum Denied {
     Unknown,
     #[error("commands are not accepted from this room")]
     Room,
-    #[error("you may not {0}")]
+    #[error("you may not use '{0}'")]
     Verb(Verb),
-    #[error("you may not {verb} in namespace {namespace}")]
+    #[error("you may not use '{verb}' in namespace {namespace}")]
     Namespace { verb: Verb, namespace: Namespace },
-    #[error("you may not {verb} deployment {deployment} in namespace {namespace}")]
+    #[error("you may not use '{verb}' on deployment {deployment} in namespace {namespace}")]
     Deployment {
         verb: Verb,
         deployment: DeploymentName,
@@ -467,17 +467,17 @@ rules:
         assert_eq!(
             p.authorize(&access(bob, Verb::Deploy, &default, Some(&web)))
                 .map_err(|e| e.to_string()),
-            Err("you may not deploy".into())
+            Err("you may not use 'deploy'".into())
         );
         assert_eq!(
             p.authorize(&access(bob, Verb::Scale, &prod, Some(&web)))
                 .map_err(|e| e.to_string()),
-            Err("you may not scale in namespace prod".into())
+            Err("you may not use 'scale' in namespace prod".into())
         );
         assert_eq!(
             p.authorize(&access(bob, Verb::Scale, &default, Some(&api)))
                 .map_err(|e| e.to_string()),
-            Err("you may not scale deployment api in namespace default".into())
+            Err("you may not use 'scale' on deployment api in namespace default".into())
         );
         let mut a = access(bob, Verb::Scale, &default, Some(&web));
         a.replicas = Some(11);

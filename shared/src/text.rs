@@ -31,12 +31,20 @@ pub fn describe(c: char) -> String {
 
 /// A note on the first character of `s` that is not ASCII, for a message
 /// where `s` looks right and is not (a Cyrillic 'ѕ' in "scale", a
-/// full-width '３'): " (it contains 'ѕ' (U+0455))", or nothing.
+/// full-width '３'): " (it contains 'ѕ' (U+0455))", " (U+FF13)" for a
+/// word of that one character, or nothing.
 pub fn odd_characters(s: &str) -> String {
-    s.chars()
-        .find(|c| !c.is_ascii())
-        .map(|c| format!(" (it contains {})", describe(c)))
-        .unwrap_or_default()
+    let mut chars = s.chars();
+    match (chars.next(), chars.next()) {
+        // The character itself is already in the message: its number is
+        // what is missing.
+        (Some(c), None) if !c.is_ascii() => format!(" (U+{:04X})", u32::from(c)),
+        _ => s
+            .chars()
+            .find(|c| !c.is_ascii())
+            .map(|c| format!(" (it contains {})", describe(c)))
+            .unwrap_or_default(),
+    }
 }
 
 /// Characters that print as nothing yet change what text means or how it
@@ -93,7 +101,8 @@ mod tests {
     fn only_what_is_not_ascii_is_noted() {
         assert_eq!(odd_characters("scale"), "");
         assert_eq!(odd_characters("ѕcale"), " (it contains 'ѕ' (U+0455))");
-        assert_eq!(odd_characters("３"), " (it contains '３' (U+FF13))");
+        assert_eq!(odd_characters("３"), " (U+FF13)");
+        assert_eq!(odd_characters("１０"), " (it contains '１' (U+FF11))");
     }
 
     #[test]

@@ -459,13 +459,13 @@ async fn people_outside_the_policy_get_a_reply_and_no_command() {
     }
     let r = w.replies(&carol, 1).await;
     assert!(
-        text(&r[0]).contains("you may not scale in namespace default"),
+        text(&r[0]).contains("you may not use 'scale' in namespace default"),
         "{}",
         text(&r[0])
     );
     let r = w.replies(&carol_deploy, 1).await;
     assert!(
-        text(&r[0]).contains("you may not deploy"),
+        text(&r[0]).contains("you may not use 'deploy'"),
         "{}",
         text(&r[0])
     );
