@@ -15,6 +15,7 @@ use chatops_sandbox::kube::KubeSandbox;
 use chatops_sandbox::webex::{DriverError, Message, WebexSandbox};
 use chatops_shared::config::{ClusterConfig, NatsConfig, PolicySource, WebexConfig};
 use chatops_shared::streams::StreamSettings;
+use chatops_shared::text::count;
 use chatops_shared::{Namespace, quote};
 use chatops_testkit::NatsServer;
 use tokio::io::AsyncBufReadExt;
@@ -242,10 +243,13 @@ impl Demo {
             .as_array()
             .map(|cs| cs.iter().filter_map(|c| c["image"].as_str()).collect())
             .unwrap_or_default();
-        let replicas = d["spec"]["replicas"].as_i64().unwrap_or(1);
+        let replicas = count(
+            d["spec"]["replicas"].as_i64().unwrap_or(1),
+            "replica",
+            "replicas",
+        );
         format!(
-            "{DEPLOYMENT}: {replicas} {} ({} ready), image {}",
-            if replicas == 1 { "replica" } else { "replicas" },
+            "{DEPLOYMENT}: {replicas} ({} ready), image {}",
             d["status"]["readyReplicas"].as_i64().unwrap_or(0),
             images.join(", ")
         )
@@ -278,12 +282,9 @@ fn line(m: &Message, bot_email: &str) -> String {
 /// colours or turn the line around is shown by its code point.
 fn printable(text: &str) -> String {
     text.chars()
-        .map(|c| {
-            if (c.is_control() && c != '\n') || chatops_shared::text::is_invisible(c) {
-                format!("U+{:04X}", u32::from(c))
-            } else {
-                c.to_string()
-            }
+        .map(|c| match chatops_shared::text::spelled_out(c) {
+            Some(code) if c != '\n' => code,
+            _ => c.to_string(),
         })
         .collect()
 }

@@ -67,6 +67,8 @@ pub enum ParseError {
     Malformed { verb: Form, why: String },
     #[error("a message holds one command, and this one has {0} lines")]
     SeveralLines(usize),
+    #[error("a command starts with what to do, not with '{}': send '{}'", quote(.before), quote(.command))]
+    Preamble { before: String, command: String },
     #[error("a change is made only from a command without '{mark}' at its end: send '{}' to make it", quote(.command))]
     Punctuated { mark: String, command: String },
     #[error("{0}")]
@@ -195,7 +197,12 @@ pub fn strip_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
 
 /// Parses one message (mention already stripped).
 pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
-    let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+    let lines = text
+        .split([
+            '\n', '\r', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}',
+        ])
+        .filter(|l| !l.trim().is_empty())
+        .count();
     if lines > 1 {
         return Err(ParseError::SeveralLines(lines));
     }
@@ -223,17 +230,9 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
     let Some(first) = words.first() else {
         return Ok(Parsed::Help);
     };
-    let form = match first.to_ascii_lowercase().as_str() {
-        "scale" => Form::Scale,
-        "deploy" => Form::Deploy,
-        "set" => Form::SetImage,
-        "restart" => Form::Restart,
-        "rollback" | "undo" => Form::Rollback,
-        "status" => Form::Status,
-        "list" | "ls" => Form::List,
-        "history" => Form::History,
-        "help" | "?" => Form::Help,
-        _ => return Err(ParseError::UnknownVerb((*first).to_owned())),
+    let Some(form) = form_of(first) else {
+        return Err(preamble(&words, defaults)
+            .unwrap_or_else(|| ParseError::UnknownVerb((*first).to_owned())));
     };
     let namespace = match words.len() {
         n if n >= 2 && words[n - 2].eq_ignore_ascii_case("in") => {
@@ -316,6 +315,38 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
     }
 }
 
+/// The form a command's first word names.
+fn form_of(word: &str) -> Option<Form> {
+    Some(match word.to_ascii_lowercase().as_str() {
+        "scale" => Form::Scale,
+        "deploy" => Form::Deploy,
+        "set" => Form::SetImage,
+        "restart" => Form::Restart,
+        "rollback" | "undo" => Form::Rollback,
+        "status" => Form::Status,
+        "list" | "ls" => Form::List,
+        "history" => Form::History,
+        "help" | "?" => Form::Help,
+        _ => return None,
+    })
+}
+
+/// "please scale web to 3", "can you restart web?": a whole command after
+/// words of the person's own, which it is safer to send back than to run.
+fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError> {
+    let at = words.iter().position(|w| form_of(w).is_some())?;
+    let command = words[at..].join(" ");
+    let command = command
+        .trim_end_matches(['.', ',', ';', '!', '?'])
+        .trim_end()
+        .to_owned();
+    parse(&command, defaults).ok()?;
+    Some(ParseError::Preamble {
+        before: words[..at].join(" "),
+        command,
+    })
+}
+
 /// How `words` (the verb first, `in <namespace>` taken off) differ from
 /// `form`'s syntax: a keyword where another word stands, a word too many,
 /// or what is missing.
@@ -349,8 +380,25 @@ fn mismatch(form: Form, words: &[&str]) -> String {
     if words.last().is_some_and(|w| w.eq_ignore_ascii_case("in")) && words.len() > pattern.len() {
         return "'in' needs a namespace after it".to_owned();
     }
-    if let Some(extra) = extra_words(pattern, words) {
-        return format!("'{}' is not part of it", quote(&extra));
+    match extra_words(pattern, words) {
+        Some(Extra::Named(parts)) => {
+            let quoted: Vec<String> = parts.iter().map(|p| format!("'{}'", quote(p))).collect();
+            return match quoted.as_slice() {
+                [one] => format!("{one} is not part of it"),
+                many => format!("{} are not part of it", many.join(" and ")),
+            };
+        }
+        // Naming one would send the person to another command, as likely
+        // as not the wrong one.
+        Some(Extra::Unclear(n)) => {
+            return format!(
+                "'{}' has {} more than '{}'",
+                quote(&typed),
+                chatops_shared::text::count(i64::try_from(n).unwrap_or(i64::MAX), "word", "words"),
+                form.syntax()
+            );
+        }
+        None => {}
     }
     let is_slot = |t: &str| t.contains('<');
     for (i, expected) in pattern.iter().enumerate() {
@@ -362,8 +410,12 @@ fn mismatch(form: Form, words: &[&str]) -> String {
             );
         };
         if is_slot(expected) {
-            let next_keyword = pattern.get(i + 1).filter(|t| !is_slot(t));
-            if next_keyword.is_some_and(|k| word.eq_ignore_ascii_case(k)) {
+            // The word belongs further on: what this slot wants is missing
+            // ("scale to 5", "set image nginx=nginx:1").
+            let belongs_later = pattern[i + 1..]
+                .iter()
+                .any(|later| fits_slot(pattern, later, word));
+            if belongs_later && !fits_slot(pattern, expected, word) {
                 return format!("'{expected}' is missing before '{word}'");
             }
         } else if !word.eq_ignore_ascii_case(expected) {
@@ -380,11 +432,21 @@ fn mismatch(form: Form, words: &[&str]) -> String {
     }
 }
 
-/// The words that, taken out, leave a command of `pattern`'s shape, when
-/// one choice stands out: the only one, or the only one of filler words
-/// ("status of web", "scale up web to 5", "restart web now").
-fn extra_words(pattern: &[&str], words: &[&str]) -> Option<String> {
-    const FILLERS: [&str; 18] = [
+/// Words beyond what a form takes.
+enum Extra {
+    /// Taken out, these leave a command of the form's shape, and no other
+    /// choice does as well: the only one, or the only one of filler words
+    /// ("status of web", "scale up web to 5", "restart web now").
+    /// Each part is a run of words next to each other.
+    Named(Vec<String>),
+    /// This many words too many, and more than one choice would do.
+    Unclear(usize),
+}
+
+/// What is too many in `words` for `pattern`: `None` when they are not
+/// more than it takes, or when no choice leaves a command of its shape.
+fn extra_words(pattern: &[&str], words: &[&str]) -> Option<Extra> {
+    const FILLERS: [&str; 19] = [
         "a",
         "again",
         "an",
@@ -402,55 +464,107 @@ fn extra_words(pattern: &[&str], words: &[&str]) -> Option<String> {
         "replicas",
         "revision",
         "the",
+        "to",
         "up",
     ];
     let n = words.len().checked_sub(pattern.len()).filter(|n| *n > 0)?;
-    let mut fitting: Vec<String> = (0..=pattern.len())
-        .filter(|&at| {
-            let rest: Vec<&str> = words[..at]
-                .iter()
-                .chain(&words[at + n..])
-                .copied()
+    // Every choice of `n` words to take out, for a sentence's worth.
+    if words.len() > 12 || n > 3 {
+        return None;
+    }
+    let mut fitting: Vec<Vec<String>> = choices(words.len(), n)
+        .into_iter()
+        .filter(|out| {
+            let kept: Vec<&str> = (0..words.len())
+                .filter(|i| !out.contains(i))
+                .map(|i| words[i])
                 .collect();
-            fits(pattern, &rest)
+            fits(pattern, &kept)
         })
-        .map(|at| words[at..at + n].join(" "))
+        .map(|out| runs(words, &out))
         .collect();
     fitting.sort();
     fitting.dedup();
+    // Filler words, or a second `in <namespace>`.
+    let filler = |run: &String| {
+        let words: Vec<&str> = run.split(' ').collect();
+        matches!(words.as_slice(), [i, _] if i.eq_ignore_ascii_case("in"))
+            || words
+                .iter()
+                .all(|w| FILLERS.contains(&w.to_ascii_lowercase().as_str()))
+    };
     match fitting.as_slice() {
-        [only] => Some(only.clone()),
-        choices => {
-            let filler = |run: &&String| {
-                run.split(' ')
-                    .all(|w| FILLERS.contains(&w.to_ascii_lowercase().as_str()))
-            };
-            match choices.iter().filter(filler).collect::<Vec<_>>().as_slice() {
-                [only] => Some((*only).clone()),
-                _ => None,
-            }
-        }
+        [] => None,
+        [only] => Some(Extra::Named(only.clone())),
+        several => match several
+            .iter()
+            .filter(|parts| parts.iter().all(filler))
+            .collect::<Vec<_>>()
+            .as_slice()
+        {
+            [only] => Some(Extra::Named((*only).clone())),
+            _ => Some(Extra::Unclear(n)),
+        },
     }
 }
 
+/// Every choice of `n` of the indices `0..len`, each in ascending order.
+fn choices(len: usize, n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![Vec::new()];
+    }
+    (0..len)
+        .flat_map(|first| {
+            choices(len - first - 1, n - 1)
+                .into_iter()
+                .map(move |rest| {
+                    std::iter::once(first)
+                        .chain(rest.into_iter().map(|i| i + first + 1))
+                        .collect()
+                })
+        })
+        .collect()
+}
+
+/// The words at `indices` (ascending), those next to each other joined.
+fn runs(words: &[&str], indices: &[usize]) -> Vec<String> {
+    let mut runs: Vec<Vec<&str>> = Vec::new();
+    for (k, &i) in indices.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if k > 0 && indices[k - 1] + 1 == i => run.push(words[i]),
+            _ => runs.push(vec![words[i]]),
+        }
+    }
+    runs.into_iter().map(|run| run.join(" ")).collect()
+}
+
 /// Whether `words` have `pattern`'s shape: its keywords where they stand,
-/// and in each slot a word of the slot's kind that is not a keyword.
+/// and in each slot a word of the slot's kind.
 fn fits(pattern: &[&str], words: &[&str]) -> bool {
-    let image = |w: &str| ImageRef::parse(w.split_once('=').map_or(w, |(_, i)| i)).is_ok();
-    let keyword = |w: &str| {
+    pattern.len() == words.len()
+        && pattern
+            .iter()
+            .zip(words)
+            .all(|(slot, w)| fits_slot(pattern, slot, w))
+}
+
+/// Whether `word` can stand at `slot` of `pattern`: the keyword itself, or
+/// for a `<slot>` a word of its kind that is not one of the keywords.
+fn fits_slot(pattern: &[&str], slot: &str, word: &str) -> bool {
+    let is_keyword = |w: &str| {
         pattern
             .iter()
             .any(|k| !k.contains('<') && w.eq_ignore_ascii_case(k))
     };
-    pattern.len() == words.len()
-        && pattern.iter().zip(words).all(|(slot, w)| match *slot {
-            _ if slot.contains('<') && keyword(w) => false,
-            "<deployment>" => deployment(w).is_ok(),
-            "<replicas>" => Replicas::parse(w, Replicas::KUBERNETES_MAX).is_ok(),
-            "<revision>" => w.trim_start_matches(['r', 'R']).parse::<u64>().is_ok(),
-            "<image:tag>" | "[<container>=]<image>" => image(w),
-            keyword => w.eq_ignore_ascii_case(keyword),
-        })
+    let image = |w: &str| ImageRef::parse(w.split_once('=').map_or(w, |(_, i)| i)).is_ok();
+    match slot {
+        _ if slot.contains('<') && is_keyword(word) => false,
+        "<deployment>" => deployment(word).is_ok(),
+        "<replicas>" => Replicas::parse(word, Replicas::KUBERNETES_MAX).is_ok(),
+        "<revision>" => word.trim_start_matches(['r', 'R']).parse::<u64>().is_ok(),
+        "<image:tag>" | "[<container>=]<image>" => image(word),
+        keyword => word.eq_ignore_ascii_case(keyword),
+    }
 }
 
 /// A deployment as typed; kubectl's `deployment/web` form is accepted.
@@ -597,6 +711,19 @@ mod tests {
             ("scale web to 3 replicas", "'replicas' is not part of it"),
             ("deploy nginx:1.2 to the web", "'the' is not part of it"),
             ("set image web nginx=nginx:1 now", "'now' is not part of it"),
+            ("set image web to nginx:1", "'to' is not part of it"),
+            ("restart deployment web", "'deployment' is not part of it"),
+            ("scale web up to 5", "'up' is not part of it"),
+            ("scale the web up to 5", "'the' and 'up' are not part of it"),
+            ("rollback web to rev 2", "'rev' is not part of it"),
+            (
+                "status web prod",
+                "'status web prod' has 1 word more than 'status <deployment>'",
+            ),
+            (
+                "set image nginx=nginx:1",
+                "'<deployment>' is missing before 'nginx=nginx:1'",
+            ),
             ("rollback web 3", "'3' stands where 'to' should"),
             (
                 "rollback web to",
@@ -621,6 +748,10 @@ mod tests {
                 "status web\nscale web to 5",
                 "a message holds one command, and this one has 2 lines",
             ),
+            (
+                "status web\rscale web to 5\u{2028}list",
+                "a message holds one command, and this one has 3 lines",
+            ),
             // A change is not made from a sentence that may be asking, nor
             // with a '.' that would become part of a tag.
             (
@@ -638,6 +769,20 @@ mod tests {
                 "whole number from 0 to 20, got 'three'",
             ),
             ("delete web", "I don't know the command 'delete'"),
+            (
+                "please scale web to 3",
+                "a command starts with what to do, not with 'please': send 'scale web to 3'",
+            ),
+            (
+                "can you restart web?",
+                "not with 'can you': send 'restart web'",
+            ),
+            // Only a whole command is offered back.
+            ("please scale web", "I don't know the command 'please'"),
+            (
+                "kubectl scale deploy/web --replicas=3",
+                "I don't know the command 'kubectl'",
+            ),
             (
                 "ѕcale web to 3",
                 "I don't know the command 'ѕcale' (it contains 'ѕ' (U+0455))",

@@ -42,10 +42,10 @@ pub fn escape(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if c.is_control() || chatops_shared::text::is_invisible(c) => {
-                out.push_str(&format!("U+{:04X}", u32::from(c)))
-            }
-            c => out.push(c),
+            c => match chatops_shared::text::spelled_out(c) {
+                Some(code) => out.push_str(&code),
+                None => out.push(c),
+            },
         }
         if out.len() > room {
             out.truncate(before);
@@ -156,9 +156,8 @@ pub fn result(result: &CommandResult) -> String {
     // Praise is for a change made: not for an answer to a question, nor
     // for a change that found the deployment already so.
     let answers_a_question = result.verb.is_some_and(|v| !v.is_write());
-    let changed_nothing = result.before.is_some() && result.before == result.after;
     let text = match result.outcome {
-        Outcome::Applied if answers_a_question || changed_nothing => message,
+        Outcome::Applied if answers_a_question || result.unchanged => message,
         Outcome::Applied => format!("Nicely done! {message}"),
         Outcome::AlreadyApplied => format!("Already done: {message}"),
         Outcome::Superseded => format!("Skipped: {message}"),
@@ -236,6 +235,7 @@ mod tests {
             message,
             before: None,
             after: None,
+            unchanged: false,
             attempts: 1,
             duration: std::time::Duration::from_millis(5),
             namespace: chatops_shared::Namespace::parse("default").expect("a namespace"),
@@ -311,13 +311,19 @@ mod tests {
 
         let mut same = result_saying("web already had 3 replicas; nothing changed".to_owned());
         same.verb = Some(Verb::Scale);
-        (same.before, same.after) = (Some("3".to_owned()), Some("3".to_owned()));
+        same.unchanged = true;
         let reply = result(&same);
         assert!(
             reply.starts_with("<@personEmail:alice@example.com> web already had 3 replicas"),
             "{reply}"
         );
-        same.after = Some("5".to_owned());
+        // A rollback across a restart leaves the images as they were, and
+        // is a change all the same: the worker says which it was.
+        same.unchanged = false;
+        (same.before, same.after) = (
+            Some("nginx=nginx:1".to_owned()),
+            Some("nginx=nginx:1".to_owned()),
+        );
         assert!(result(&same).contains("Nicely done!"));
     }
 

@@ -348,6 +348,10 @@ pub struct CommandResult {
     pub before: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after: Option<String>,
+    /// The change found the deployment already as asked: nothing was
+    /// changed (`applied` all the same). Absent, and false, otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unchanged: bool,
     /// Delivery attempts it took, counting the one that produced this result.
     pub attempts: u32,
     #[serde(with = "duration_ms", rename = "duration_ms")]
@@ -468,6 +472,7 @@ mod tests {
                 message: "scaled web from 3 to 5 replicas".into(),
                 before: Some("3".into()),
                 after: Some("5".into()),
+                unchanged: outcome == Applied,
                 attempts: 2,
                 duration: Duration::from_millis(1234),
                 namespace: Namespace::default_namespace(),

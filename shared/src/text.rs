@@ -47,6 +47,18 @@ pub fn odd_characters(s: &str) -> String {
     }
 }
 
+/// `n` and the noun, singular or plural: "1 replica", "3 replicas".
+pub fn count(n: i64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// A character that must not be shown as itself, where text is shown to a
+/// person (a reply, a terminal): a control character, which can move a
+/// cursor or end a line, or an invisible one. Its code point instead.
+pub fn spelled_out(c: char) -> Option<String> {
+    (c.is_control() || is_invisible(c)).then(|| format!("U+{:04X}", u32::from(c)))
+}
+
 /// Characters that print as nothing yet change what text means or how it
 /// is laid out: zero-width spaces and joiners, direction marks, embeddings
 /// and isolates, fillers, tags. (Variation selectors are left out: they
@@ -95,6 +107,14 @@ mod tests {
         assert_eq!(quote("web"), "web");
         assert_eq!(quote(&"x".repeat(40)), "x".repeat(40));
         assert_eq!(quote(&"é".repeat(41)), format!("{}…", "é".repeat(40)));
+    }
+
+    #[test]
+    fn counts_agree_with_their_nouns() {
+        assert_eq!(count(1, "replica", "replicas"), "1 replica");
+        assert_eq!(count(0, "replica", "replicas"), "0 replicas");
+        assert_eq!(spelled_out('\u{1b}').as_deref(), Some("U+001B"));
+        assert_eq!(spelled_out('é'), None);
     }
 
     #[test]

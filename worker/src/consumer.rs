@@ -211,6 +211,7 @@ impl Worker {
             message: applied.message,
             before: applied.before,
             after: applied.after,
+            unchanged: applied.unchanged,
             attempts,
             duration: started.elapsed(),
             namespace: command.namespace.clone(),
@@ -350,6 +351,7 @@ fn ended(outcome: Outcome, message: String) -> Applied {
         message,
         before: None,
         after: None,
+        unchanged: false,
     }
 }
 

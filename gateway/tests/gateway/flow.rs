@@ -193,6 +193,7 @@ impl World {
             message: message.to_owned(),
             before: Some("1".into()),
             after: Some("3".into()),
+            unchanged: false,
             attempts: 1,
             duration: Duration::from_millis(5),
             namespace: command.namespace.clone(),

@@ -58,12 +58,15 @@ pub(super) fn plan(
                 .and_then(|p| p.containers.iter().find(|c| c.name == target))
                 .and_then(|c| c.image.clone())
                 .unwrap_or_default();
-            let message = if before == after {
+            let unchanged = before == after;
+            let message = if unchanged {
                 format!("{name} already runs {after} in container {target}; nothing changed")
             } else {
                 format!("deployed {after} to {name} (container {target}, was {before})")
             };
-            Applied::new(Outcome::Applied, message).change(Some(before), Some(after))
+            Applied::new(Outcome::Applied, message)
+                .change(Some(before), Some(after))
+                .unchanged(unchanged)
         }),
     })
 }

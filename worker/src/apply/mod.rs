@@ -17,6 +17,7 @@ mod scale;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chatops_shared::text::count;
 use chatops_shared::{Command, CommandKind, DeploymentName, FieldGroup, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, Patch, PatchParams};
@@ -40,6 +41,8 @@ pub struct Applied {
     pub message: String,
     pub before: Option<String>,
     pub after: Option<String>,
+    /// A change that found the deployment already as asked.
+    pub unchanged: bool,
 }
 
 impl Applied {
@@ -49,7 +52,13 @@ impl Applied {
             message: message.into(),
             before: None,
             after: None,
+            unchanged: false,
         }
+    }
+
+    fn unchanged(mut self, unchanged: bool) -> Self {
+        self.unchanged = unchanged;
+        self
     }
 
     fn change(mut self, before: Option<String>, after: Option<String>) -> Self {
@@ -315,14 +324,10 @@ struct Plan {
     report: Box<dyn FnOnce(&Deployment) -> Applied + Send>,
 }
 
-/// `n` and the noun, singular or plural: "1 replica", "3 replicas".
-fn count(n: i64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
-}
-
 /// "its containers are a, b", or "its only container is a".
 fn its(noun: &str, items: &[String]) -> String {
     match items {
+        [] => format!("it has no {noun}s"),
         [only] => format!("its only {noun} is {only}"),
         many => format!("its {noun}s are {}", many.join(", ")),
     }
@@ -363,7 +368,10 @@ fn images(d: &Deployment) -> String {
 
 fn already_applied(kind: &CommandKind, name: &DeploymentName, d: &Deployment) -> Applied {
     let now = match kind {
-        CommandKind::Scale { .. } => format!("{name} has {} replicas", replicas(d)),
+        CommandKind::Scale { .. } => format!(
+            "{name} has {}",
+            count(replicas(d).into(), "replica", "replicas")
+        ),
         _ => format!("{name} runs {}", images(d)),
     };
     Applied::new(
@@ -375,7 +383,7 @@ fn already_applied(kind: &CommandKind, name: &DeploymentName, d: &Deployment) ->
 
 fn superseded(kind: &CommandKind, name: &DeploymentName, by: u64, d: &Deployment) -> Applied {
     let (what, now) = match kind {
-        CommandKind::Scale { .. } => ("replicas", format!("{} replicas", replicas(d))),
+        CommandKind::Scale { .. } => ("replicas", count(replicas(d).into(), "replica", "replicas")),
         _ => ("pod template", images(d)),
     };
     Applied::new(

@@ -1,6 +1,7 @@
 //! The read-only commands: `status`, `list`, `history`. They change nothing
 //! and need no fence.
 
+use chatops_shared::text::count;
 use chatops_shared::{DeploymentName, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::ListParams;
@@ -112,12 +113,12 @@ pub(super) async fn list(engine: &Engine, ns: &str) -> Result<Applied, ApplyErro
     Ok(Applied::new(
         Outcome::Applied,
         format!(
-            "{total} {} in {ns}: {}",
-            if total == 1 {
-                "deployment"
-            } else {
+            "{} in {ns}: {}",
+            count(
+                i64::try_from(total).unwrap_or(i64::MAX),
+                "deployment",
                 "deployments"
-            },
+            ),
             lines.join("; ")
         ),
     ))
@@ -183,23 +184,25 @@ pub(super) async fn history(
             format!("revision {r}: {images}")
         })
         .collect();
+    // The rest by number only, newest first, as many as read at a glance.
+    const OLDER_SHOWN: usize = 10;
     let older: Vec<String> = revisions
         .iter()
         .rev()
         .skip(lines.len())
-        .rev()
         .map(|(r, _)| r.to_string())
         .collect();
+    let older = match older.len() {
+        0 => String::new(),
+        n if n <= OLDER_SHOWN => format!("; and {n} older ({})", older.join(", ")),
+        n => format!("; and {n} older ({}, …)", older[..OLDER_SHOWN].join(", ")),
+    };
     if lines.is_empty() {
         parts.push("no recorded revisions yet".to_owned());
-    } else if older.is_empty() {
-        parts.push(format!("revisions, newest first: {}", lines.join("; ")));
     } else {
         parts.push(format!(
-            "revisions, newest first: {}; and {} older ({})",
-            lines.join("; "),
-            older.len(),
-            older.join(", ")
+            "revisions, newest first: {}{older}",
+            lines.join("; ")
         ));
     }
     Ok(Applied::new(

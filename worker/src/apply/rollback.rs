@@ -140,7 +140,9 @@ pub(super) async fn plan(
             } else {
                 format!("rolled {name} back to revision {revision} ({after})")
             };
-            Applied::new(Outcome::Applied, message).change(Some(before), Some(after))
+            Applied::new(Outcome::Applied, message)
+                .change(Some(before), Some(after))
+                .unchanged(unchanged)
         }),
     })
 }

@@ -1,11 +1,12 @@
 //! `scale <deployment> to <replicas>`: a JSON patch of `/spec/replicas`, as
 //! the seed did, with the fence.
 
+use chatops_shared::text::count;
 use chatops_shared::{DeploymentName, Outcome, Replicas};
 use k8s_openapi::api::apps::v1::Deployment;
 use serde_json::json;
 
-use super::{Applied, Plan, count, replicas};
+use super::{Applied, Plan, replicas};
 
 pub(super) fn plan(name: &DeploymentName, read: &Deployment, to: Replicas) -> Plan {
     let before = replicas(read);
@@ -22,6 +23,7 @@ pub(super) fn plan(name: &DeploymentName, read: &Deployment, to: Replicas) -> Pl
             };
             Applied::new(Outcome::Applied, message)
                 .change(Some(before.to_string()), Some(after.to_string()))
+                .unchanged(before == after)
         }),
     }
 }

@@ -111,6 +111,7 @@ async fn rolling_back_to_the_template_it_runs_changes_nothing_and_says_so() {
             .await
             .expect("rollback");
         assert_eq!(r.outcome, Outcome::Applied, "{}", r.message);
+        assert_eq!(r.unchanged, to.is_some(), "{}", r.message);
         if to.is_some() {
             assert_eq!(
                 r.message,
@@ -124,6 +125,33 @@ async fn rolling_back_to_the_template_it_runs_changes_nothing_and_says_so() {
             );
             assert_eq!(image(&kube, "web", 0), "nginx:1.20");
         }
+    }
+    // Back across a restart: the same images, and a change all the same.
+    engine
+        .apply(&command(CommandKind::Restart, "web"), &at(4))
+        .await
+        .expect("restart");
+    let r = engine
+        .apply(
+            &command(CommandKind::Rollback { revision: None }, "web"),
+            &at(5),
+        )
+        .await
+        .expect("rollback");
+    assert_eq!(r.before, r.after, "{}", r.message);
+    assert!(!r.unchanged, "{}", r.message);
+
+    // A scale or deploy that finds the deployment already so.
+    for (seq, kind) in [(6, scale(2)), (7, set_image(None, "nginx:1.20"))] {
+        let r = engine
+            .apply(&command(kind, "web"), &at(seq))
+            .await
+            .expect("no-op");
+        assert!(
+            r.unchanged && r.message.ends_with("nothing changed"),
+            "{}",
+            r.message
+        );
     }
 }
 
@@ -316,7 +344,7 @@ async fn each_restart_starts_a_rollout_however_close_together() {
     assert!(
         history
             .message
-            .contains("revision 7: nginx:1; revision 6: nginx:1; revision 5: nginx:1; revision 4: nginx:1; revision 3: nginx:1; and 2 older (1, 2)"),
+            .contains("revision 7: nginx:1; revision 6: nginx:1; revision 5: nginx:1; revision 4: nginx:1; revision 3: nginx:1; and 2 older (2, 1)"),
         "{}",
         history.message
     );
