@@ -84,8 +84,9 @@ pub enum CliError {
     Streams(#[from] SetupError),
     #[error("{0}")]
     Policy(#[from] chatops_gateway::policy::PolicyError),
-    /// The message is not a command; the reply was printed.
-    #[error("not a command")]
+    /// The bot would not run the message (not a command, or not this
+    /// person's to give); its reply was printed.
+    #[error("the bot would not run it (its reply is above)")]
     Refused,
     #[error(transparent)]
     Demo(#[from] demo::DemoError),
