@@ -195,6 +195,9 @@ pub fn strip_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
     }
 }
 
+/// Sentence punctuation a message may end with.
+const END_PUNCTUATION: [char; 5] = ['.', ',', ';', '!', '?'];
+
 /// Parses one message (mention already stripped).
 pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
     let lines = text
@@ -211,7 +214,7 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
     // may be asking, and in "set image web nginx=nginx:1.2." the '.' would
     // be part of the tag.
     let text = text.trim();
-    let bare = text.trim_end_matches(['.', ',', ';', '!', '?']).trim_end();
+    let bare = text.trim_end_matches(END_PUNCTUATION).trim_end();
     if bare.len() == text.len() {
         return parse_command(text, defaults);
     }
@@ -242,9 +245,10 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
         }
         _ => defaults.namespace.clone(),
     };
+    let ends_with_namespace = words.len() < text.split_whitespace().count();
     let malformed = || ParseError::Malformed {
         verb: form,
-        why: mismatch(form, &words),
+        why: mismatch(form, &words, ends_with_namespace),
     };
     let kw = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
     let request = |kind, deployment: Option<DeploymentName>| {
@@ -332,12 +336,27 @@ fn form_of(word: &str) -> Option<Form> {
 }
 
 /// "please scale web to 3", "can you restart web?": a whole command after
-/// words of the person's own, which it is safer to send back than to run.
+/// polite words only, which it is safer to send back than to run. Any
+/// other words before it may turn it around ("don't restart web", "in
+/// prod restart web"), so those get no command offered.
 fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError> {
-    let at = words.iter().position(|w| form_of(w).is_some())?;
+    const OPENERS: [&str; 15] = [
+        "can", "could", "hello", "hey", "hi", "kindly", "now", "ok", "okay", "please", "pls",
+        "would", "will", "you", "u",
+    ];
+    let at = words
+        .iter()
+        .position(|w| *w != "?" && form_of(w).is_some())?;
+    let polite = words[..at].iter().all(|w| {
+        let w = w.trim_end_matches([',', ':']).to_ascii_lowercase();
+        OPENERS.contains(&w.as_str())
+    });
+    if !polite {
+        return None;
+    }
     let command = words[at..].join(" ");
     let command = command
-        .trim_end_matches(['.', ',', ';', '!', '?'])
+        .trim_end_matches(END_PUNCTUATION)
         .trim_end()
         .to_owned();
     parse(&command, defaults).ok()?;
@@ -347,12 +366,29 @@ fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError> {
     })
 }
 
-/// How `words` (the verb first, `in <namespace>` taken off) differ from
-/// `form`'s syntax: a keyword where another word stands, a word too many,
-/// or what is missing.
-fn mismatch(form: Form, words: &[&str]) -> String {
+/// How `words` (the verb first, `in <namespace>` taken off the end, if
+/// `ends_with_namespace`) differ from `form`'s syntax: a keyword where
+/// another word stands, a word too many, or what is missing. A word is
+/// named as too many only where taking it out cannot leave another command
+/// than the one meant.
+fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> String {
     let typed = words.join(" ");
     let (all, words) = (words, words.get(1..).unwrap_or_default());
+    // `in <namespace>` anywhere but at the end: taken out, the command
+    // would run in another namespace.
+    if let Some(at) = words[..words.len().saturating_sub(1)]
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("in"))
+    {
+        return if ends_with_namespace {
+            "it names a namespace twice; keep one 'in <namespace>', at the end".to_owned()
+        } else {
+            format!(
+                "'{}' goes at the end of the command",
+                quote(&words[at..=at + 1].join(" "))
+            )
+        };
+    }
     let syntax: Vec<&str> = form.syntax().split(' ').skip(1).collect();
     // `rollback <deployment> [to <revision>]`: with and without the part
     // in brackets. (A bracket within one slot, `[<container>=]<image>`,
@@ -390,14 +426,7 @@ fn mismatch(form: Form, words: &[&str]) -> String {
         }
         // Naming one would send the person to another command, as likely
         // as not the wrong one.
-        Some(Extra::Unclear(n)) => {
-            return format!(
-                "'{}' has {} more than '{}'",
-                quote(&typed),
-                chatops_shared::text::count(i64::try_from(n).unwrap_or(i64::MAX), "word", "words"),
-                form.syntax()
-            );
-        }
+        Some(Extra::Unclear(n)) => return too_many(&typed, n, form),
         None => {}
     }
     let is_slot = |t: &str| t.contains('<');
@@ -428,29 +457,32 @@ fn mismatch(form: Form, words: &[&str]) -> String {
     }
     match &words[pattern.len()..] {
         [] => format!("'{}' is not {}", quote(&typed), form.syntax()),
-        extra => format!("'{}' is not part of it", quote(&extra.join(" "))),
+        extra if extra.iter().all(|w| is_filler(w)) => {
+            format!("'{}' is not part of it", quote(&extra.join(" ")))
+        }
+        extra => too_many(&typed, extra.len(), form),
     }
 }
 
-/// Words beyond what a form takes.
-enum Extra {
-    /// Taken out, these leave a command of the form's shape, and no other
-    /// choice does as well: the only one, or the only one of filler words
-    /// ("status of web", "scale up web to 5", "restart web now").
-    /// Each part is a run of words next to each other.
-    Named(Vec<String>),
-    /// This many words too many, and more than one choice would do.
-    Unclear(usize),
+/// "'status web prod' has 1 word more than 'status <deployment>'".
+fn too_many(typed: &str, n: usize, form: Form) -> String {
+    format!(
+        "'{}' has {} more than '{}'",
+        quote(typed),
+        chatops_shared::text::count(i64::try_from(n).unwrap_or(i64::MAX), "word", "words"),
+        form.syntax()
+    )
 }
 
-/// What is too many in `words` for `pattern`: `None` when they are not
-/// more than it takes, or when no choice leaves a command of its shape.
-fn extra_words(pattern: &[&str], words: &[&str]) -> Option<Extra> {
-    const FILLERS: [&str; 19] = [
+/// Words people put around a command that name nothing in it.
+fn is_filler(word: &str) -> bool {
+    const FILLERS: [&str; 24] = [
         "a",
         "again",
+        "all",
         "an",
         "app",
+        "be",
         "deployment",
         "deployments",
         "down",
@@ -462,49 +494,71 @@ fn extra_words(pattern: &[&str], words: &[&str]) -> Option<Extra> {
         "pls",
         "replica",
         "replicas",
+        "rev",
         "revision",
         "the",
+        "thanks",
         "to",
         "up",
+        "version",
     ];
-    let n = words.len().checked_sub(pattern.len()).filter(|n| *n > 0)?;
-    // Every choice of `n` words to take out, for a sentence's worth.
-    if words.len() > 12 || n > 3 {
-        return None;
-    }
-    let mut fitting: Vec<Vec<String>> = choices(words.len(), n)
+    FILLERS.contains(&word.to_ascii_lowercase().as_str())
+}
+
+/// Words beyond what a form takes.
+enum Extra {
+    /// Words that, taken out, leave a command of the form's shape: filler
+    /// words where no other choice of filler words does ("status of web",
+    /// "scale up web to 5", "restart web now"), or any words where every
+    /// choice leaves the same command ("list all", "history web web").
+    /// Each part is a run of words next to each other.
+    Named(Vec<String>),
+    /// This many words too many, and no one choice of filler words to
+    /// take out: naming a word of the command could send the person to
+    /// another command ("scale Web api to 3" is not for api).
+    Unclear(usize),
+}
+
+/// What is too many in `words` for `pattern`: `None` when they are not
+/// more than it takes, or when no choice leaves a command of its shape.
+fn extra_words(pattern: &[&str], words: &[&str]) -> Option<Extra> {
+    // Patterns have at most three words, so a message here has at most
+    // six: every choice can be tried.
+    let n = words
+        .len()
+        .checked_sub(pattern.len())
+        .filter(|n| (1..=3).contains(n))?;
+    // Each choice that fits: the words taken out, and the command left.
+    let fitting: Vec<(Vec<String>, Vec<&str>)> = choices(words.len(), n)
         .into_iter()
-        .filter(|out| {
+        .map(|out| {
             let kept: Vec<&str> = (0..words.len())
                 .filter(|i| !out.contains(i))
                 .map(|i| words[i])
                 .collect();
-            fits(pattern, &kept)
+            (runs(words, &out), kept)
         })
-        .map(|out| runs(words, &out))
+        .filter(|(_, kept)| fits(pattern, kept))
         .collect();
-    fitting.sort();
-    fitting.dedup();
-    // Filler words, or a second `in <namespace>`.
-    let filler = |run: &String| {
-        let words: Vec<&str> = run.split(' ').collect();
-        matches!(words.as_slice(), [i, _] if i.eq_ignore_ascii_case("in"))
-            || words
-                .iter()
-                .all(|w| FILLERS.contains(&w.to_ascii_lowercase().as_str()))
-    };
-    match fitting.as_slice() {
-        [] => None,
-        [only] => Some(Extra::Named(only.clone())),
-        several => match several
-            .iter()
-            .filter(|parts| parts.iter().all(filler))
-            .collect::<Vec<_>>()
-            .as_slice()
-        {
-            [only] => Some(Extra::Named((*only).clone())),
-            _ => Some(Extra::Unclear(n)),
-        },
+    let (first_out, first_kept) = fitting.first()?;
+    // Whichever is taken out, the same command is left ("history web
+    // web"), or the form takes no words the surplus could have been meant
+    // for ("list all"). (One choice alone proves nothing: in "scale Web
+    // api to 3", "Web" may be the name meant, mistyped.)
+    let same_left = fitting.len() > 1 && fitting.iter().all(|(_, kept)| kept == first_kept);
+    if same_left || !pattern.iter().any(|t| t.contains('<')) {
+        return Some(Extra::Named(first_out.clone()));
+    }
+    let mut fillers: Vec<&Vec<String>> = fitting
+        .iter()
+        .map(|(out, _)| out)
+        .filter(|parts| parts.iter().all(|run| run.split(' ').all(is_filler)))
+        .collect();
+    fillers.sort();
+    fillers.dedup();
+    match fillers.as_slice() {
+        [only] => Some(Extra::Named((*only).clone())),
+        _ => Some(Extra::Unclear(n)),
     }
 }
 
@@ -556,13 +610,19 @@ fn fits_slot(pattern: &[&str], slot: &str, word: &str) -> bool {
             .iter()
             .any(|k| !k.contains('<') && w.eq_ignore_ascii_case(k))
     };
-    let image = |w: &str| ImageRef::parse(w.split_once('=').map_or(w, |(_, i)| i)).is_ok();
     match slot {
         _ if slot.contains('<') && is_keyword(word) => false,
         "<deployment>" => deployment(word).is_ok(),
         "<replicas>" => Replicas::parse(word, Replicas::KUBERNETES_MAX).is_ok(),
-        "<revision>" => word.trim_start_matches(['r', 'R']).parse::<u64>().is_ok(),
-        "<image:tag>" | "[<container>=]<image>" => image(word),
+        "<revision>" => word
+            .strip_prefix(['r', 'R'])
+            .unwrap_or(word)
+            .parse::<u64>()
+            .is_ok_and(|r| r >= 1),
+        "<image:tag>" => ImageRef::parse(word).is_ok(),
+        "[<container>=]<image>" => {
+            ImageRef::parse(word.split_once('=').map_or(word, |(_, image)| image)).is_ok()
+        }
         keyword => word.eq_ignore_ascii_case(keyword),
     }
 }
@@ -716,6 +776,7 @@ mod tests {
             ("scale web up to 5", "'up' is not part of it"),
             ("scale the web up to 5", "'the' and 'up' are not part of it"),
             ("rollback web to rev 2", "'rev' is not part of it"),
+            ("rollback web to the previous", "has 1 word more than"),
             (
                 "status web prod",
                 "'status web prod' has 1 word more than 'status <deployment>'",
@@ -736,7 +797,7 @@ mod tests {
             ),
             (
                 "status web in default in default",
-                "'in default' is not part of it",
+                "it names a namespace twice",
             ),
             (
                 "list web",
@@ -777,6 +838,33 @@ mod tests {
                 "can you restart web?",
                 "not with 'can you': send 'restart web'",
             ),
+            // Words that may turn the command around get none offered.
+            ("don't restart web", "I don't know the command 'don't'"),
+            ("in prod restart web", "I don't know the command 'in'"),
+            ("why did you restart web?", "I don't know the command 'why'"),
+            ("hey ? list", "I don't know the command 'hey'"),
+            // Nor does anything that would run elsewhere or on another.
+            (
+                "scale web in prod to 3",
+                "'in prod' goes at the end of the command",
+            ),
+            (
+                "deploy nginx:1 to web in prod in staging",
+                "it names a namespace twice",
+            ),
+            (
+                "scale Web api to 3",
+                "'scale Web api to 3' has 1 word more than 'scale <deployment> to <replicas>'",
+            ),
+            (
+                "restart web_api pods",
+                "has 1 word more than 'restart <deployment>'",
+            ),
+            (
+                "set image web to nginx:1 right now please",
+                "has 4 words more than",
+            ),
+            ("deploy nginx:1 to web web2", "has 1 word more than"),
             // Only a whole command is offered back.
             ("please scale web", "I don't know the command 'please'"),
             (

@@ -472,7 +472,7 @@ mod tests {
                 message: "scaled web from 3 to 5 replicas".into(),
                 before: Some("3".into()),
                 after: Some("5".into()),
-                unchanged: outcome == Applied,
+                unchanged: false,
                 attempts: 2,
                 duration: Duration::from_millis(1234),
                 namespace: Namespace::default_namespace(),
@@ -494,6 +494,17 @@ mod tests {
             let back: CommandResult = serde_json::from_value(json.clone()).expect("deserialises");
             assert_eq!(back, result);
             assert_eq!(outcome.is_final(), outcome != InProgress);
+
+            // `unchanged` is written only when true.
+            assert!(json.get("unchanged").is_none(), "{json}");
+            let same = CommandResult {
+                unchanged: true,
+                ..result.clone()
+            };
+            assert_eq!(
+                serde_json::to_value(&same).expect("serialises")["unchanged"],
+                true
+            );
 
             // A result published before results carried their verb.
             let mut older = json;
