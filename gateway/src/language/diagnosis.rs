@@ -1,0 +1,301 @@
+//! What is wrong with a message that is not a command, said so that
+//! following the advice cannot run another command than the one meant:
+//! the words are compared with the form's own syntax line, and a word is
+//! named as too many only where taking it out leaves the command meant.
+
+use chatops_shared::text::{count, odd_characters};
+use chatops_shared::{ImageRef, Replicas, quote};
+
+use super::{Defaults, END_PUNCTUATION, Form, ParseError, deployment, form_of, parse};
+
+/// "please scale web to 3", "can you restart web?": a whole command after
+/// polite words only, which it is safer to send back than to run. Any
+/// other words before it may turn it around ("don't restart web", "in
+/// prod restart web"), so those get no command offered.
+pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError> {
+    const OPENERS: [&str; 15] = [
+        "can", "could", "hello", "hey", "hi", "kindly", "now", "ok", "okay", "please", "pls",
+        "would", "will", "you", "u",
+    ];
+    let at = words
+        .iter()
+        .position(|w| *w != "?" && form_of(w).is_some())?;
+    let polite = words[..at].iter().all(|w| {
+        let w = w.trim_end_matches([',', ':']).to_ascii_lowercase();
+        OPENERS.contains(&w.as_str())
+    });
+    if !polite {
+        return None;
+    }
+    let command = words[at..].join(" ");
+    let command = command
+        .trim_end_matches(END_PUNCTUATION)
+        .trim_end()
+        .to_owned();
+    parse(&command, defaults).ok()?;
+    Some(ParseError::Preamble {
+        before: words[..at].join(" "),
+        command,
+    })
+}
+
+/// How `words` (the verb first, `in <namespace>` taken off the end, if
+/// `ends_with_namespace`) differ from `form`'s syntax: a keyword where
+/// another word stands, a word too many, or what is missing. A word is
+/// named as too many only where taking it out cannot leave another command
+/// than the one meant.
+pub(super) fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> String {
+    let typed = words.join(" ");
+    let (all, words) = (words, words.get(1..).unwrap_or_default());
+    // `in <namespace>` anywhere but at the end: taken out, the command
+    // would run in another namespace.
+    if let Some(at) = words[..words.len().saturating_sub(1)]
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("in"))
+    {
+        return if ends_with_namespace {
+            "it names a namespace twice; keep one 'in <namespace>', at the end".to_owned()
+        } else {
+            format!(
+                "'{}' goes at the end of the command",
+                quote(&words[at..=at + 1].join(" "))
+            )
+        };
+    }
+    let syntax: Vec<&str> = form.syntax().split(' ').skip(1).collect();
+    // `rollback <deployment> [to <revision>]`: with and without the part
+    // in brackets. (A bracket within one slot, `[<container>=]<image>`,
+    // is part of that slot.)
+    let start = syntax
+        .iter()
+        .position(|t| t.starts_with('[') && !t.contains(']'));
+    let patterns: Vec<Vec<&str>> = match start {
+        Some(i) => vec![
+            syntax[..i].to_vec(),
+            syntax
+                .iter()
+                .map(|t| t.trim_start_matches('[').trim_end_matches(']'))
+                .collect(),
+        ],
+        None => vec![syntax],
+    };
+    // The pattern nearest in length to what was typed; the longer on a tie.
+    let Some(pattern) = patterns
+        .iter()
+        .min_by_key(|p| (p.len().abs_diff(words.len()), std::cmp::Reverse(p.len())))
+    else {
+        return "say `help` for its form".to_owned();
+    };
+    if words.last().is_some_and(|w| w.eq_ignore_ascii_case("in")) && words.len() > pattern.len() {
+        return "'in' needs a namespace after it".to_owned();
+    }
+    match extra_words(pattern, words) {
+        Some(Extra::Named(parts)) => {
+            let quoted: Vec<String> = parts.iter().map(|p| format!("'{}'", quote(p))).collect();
+            return match quoted.as_slice() {
+                [one] => format!("{one} is not part of it"),
+                many => format!("{} are not part of it", many.join(" and ")),
+            };
+        }
+        // Naming one would send the person to another command, as likely
+        // as not the wrong one.
+        Some(Extra::Unclear(n)) => return too_many(&typed, n, form),
+        None => {}
+    }
+    let is_slot = |t: &str| t.contains('<');
+    for (i, expected) in pattern.iter().enumerate() {
+        let Some(word) = words.get(i) else {
+            return format!(
+                "'{}' needs '{}' after it",
+                quote(&all[..=i].join(" ")),
+                pattern[i..].join(" ")
+            );
+        };
+        if is_slot(expected) {
+            // The word belongs further on: what this slot wants is missing
+            // ("scale to 5", "set image nginx=nginx:1").
+            let belongs_later = pattern[i + 1..]
+                .iter()
+                .any(|later| fits_slot(pattern, later, word));
+            if belongs_later && !fits_slot(pattern, expected, word) {
+                return format!("'{expected}' is missing before '{word}'");
+            }
+        } else if !word.eq_ignore_ascii_case(expected) {
+            return format!(
+                "'{}' stands where '{expected}' should{}",
+                quote(word),
+                odd_characters(word)
+            );
+        }
+    }
+    match &words[pattern.len()..] {
+        [] => format!("'{}' is not {}", quote(&typed), form.syntax()),
+        extra if extra.iter().all(|w| is_filler(w)) => {
+            format!("'{}' is not part of it", quote(&extra.join(" ")))
+        }
+        extra => too_many(&typed, extra.len(), form),
+    }
+}
+
+/// "'status web prod' has 1 word more than 'status <deployment>'".
+fn too_many(typed: &str, n: usize, form: Form) -> String {
+    format!(
+        "'{}' has {} more than '{}'",
+        quote(typed),
+        count(i64::try_from(n).unwrap_or(i64::MAX), "word", "words"),
+        form.syntax()
+    )
+}
+
+/// Words people put around a command that name nothing in it.
+fn is_filler(word: &str) -> bool {
+    const FILLERS: [&str; 24] = [
+        "a",
+        "again",
+        "all",
+        "an",
+        "app",
+        "be",
+        "deployment",
+        "deployments",
+        "down",
+        "for",
+        "me",
+        "now",
+        "of",
+        "please",
+        "pls",
+        "replica",
+        "replicas",
+        "rev",
+        "revision",
+        "the",
+        "thanks",
+        "to",
+        "up",
+        "version",
+    ];
+    FILLERS.contains(&word.to_ascii_lowercase().as_str())
+}
+
+/// Words beyond what a form takes.
+enum Extra {
+    /// Words that, taken out, leave a command of the form's shape: filler
+    /// words where no other choice of filler words does ("status of web",
+    /// "scale up web to 5", "restart web now"), or any words where every
+    /// choice leaves the same command ("list all", "history web web").
+    /// Each part is a run of words next to each other.
+    Named(Vec<String>),
+    /// This many words too many, and no one choice of filler words to
+    /// take out: naming a word of the command could send the person to
+    /// another command ("scale Web api to 3" is not for api).
+    Unclear(usize),
+}
+
+/// What is too many in `words` for `pattern`: `None` when they are not
+/// more than it takes, or when no choice leaves a command of its shape.
+fn extra_words(pattern: &[&str], words: &[&str]) -> Option<Extra> {
+    // Patterns have at most three words, so a message here has at most
+    // six: every choice can be tried.
+    let n = words
+        .len()
+        .checked_sub(pattern.len())
+        .filter(|n| (1..=3).contains(n))?;
+    // Each choice that fits: the words taken out, and the command left.
+    let fitting: Vec<(Vec<String>, Vec<&str>)> = choices(words.len(), n)
+        .into_iter()
+        .map(|out| {
+            let kept: Vec<&str> = (0..words.len())
+                .filter(|i| !out.contains(i))
+                .map(|i| words[i])
+                .collect();
+            (runs(words, &out), kept)
+        })
+        .filter(|(_, kept)| fits(pattern, kept))
+        .collect();
+    let (first_out, first_kept) = fitting.first()?;
+    // Whichever is taken out, the same command is left ("history web
+    // web"), or the form takes no words the surplus could have been meant
+    // for ("list all"). (One choice alone proves nothing: in "scale Web
+    // api to 3", "Web" may be the name meant, mistyped.)
+    let same_left = fitting.len() > 1 && fitting.iter().all(|(_, kept)| kept == first_kept);
+    if same_left || !pattern.iter().any(|t| t.contains('<')) {
+        return Some(Extra::Named(first_out.clone()));
+    }
+    let mut fillers: Vec<&Vec<String>> = fitting
+        .iter()
+        .map(|(out, _)| out)
+        .filter(|parts| parts.iter().all(|run| run.split(' ').all(is_filler)))
+        .collect();
+    fillers.sort();
+    fillers.dedup();
+    match fillers.as_slice() {
+        [only] => Some(Extra::Named((*only).clone())),
+        _ => Some(Extra::Unclear(n)),
+    }
+}
+
+/// Every choice of `n` of the indices `0..len`, each in ascending order.
+fn choices(len: usize, n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![Vec::new()];
+    }
+    (0..len)
+        .flat_map(|first| {
+            choices(len - first - 1, n - 1)
+                .into_iter()
+                .map(move |rest| {
+                    std::iter::once(first)
+                        .chain(rest.into_iter().map(|i| i + first + 1))
+                        .collect()
+                })
+        })
+        .collect()
+}
+
+/// The words at `indices` (ascending), those next to each other joined.
+fn runs(words: &[&str], indices: &[usize]) -> Vec<String> {
+    let mut runs: Vec<Vec<&str>> = Vec::new();
+    for (k, &i) in indices.iter().enumerate() {
+        match runs.last_mut() {
+            Some(run) if k > 0 && indices[k - 1] + 1 == i => run.push(words[i]),
+            _ => runs.push(vec![words[i]]),
+        }
+    }
+    runs.into_iter().map(|run| run.join(" ")).collect()
+}
+
+/// Whether `words` have `pattern`'s shape: its keywords where they stand,
+/// and in each slot a word of the slot's kind.
+fn fits(pattern: &[&str], words: &[&str]) -> bool {
+    pattern.len() == words.len()
+        && pattern
+            .iter()
+            .zip(words)
+            .all(|(slot, w)| fits_slot(pattern, slot, w))
+}
+
+/// Whether `word` can stand at `slot` of `pattern`: the keyword itself, or
+/// for a `<slot>` a word of its kind that is not one of the keywords.
+fn fits_slot(pattern: &[&str], slot: &str, word: &str) -> bool {
+    let is_keyword = |w: &str| {
+        pattern
+            .iter()
+            .any(|k| !k.contains('<') && w.eq_ignore_ascii_case(k))
+    };
+    match slot {
+        _ if slot.contains('<') && is_keyword(word) => false,
+        "<deployment>" => deployment(word).is_ok(),
+        "<replicas>" => Replicas::parse(word, Replicas::KUBERNETES_MAX).is_ok(),
+        "<revision>" => word
+            .strip_prefix(['r', 'R'])
+            .unwrap_or(word)
+            .parse::<u64>()
+            .is_ok_and(|r| r >= 1),
+        "<image:tag>" => ImageRef::parse(word).is_ok(),
+        "[<container>=]<image>" => {
+            ImageRef::parse(word.split_once('=').map_or(word, |(_, image)| image)).is_ok()
+        }
+        keyword => word.eq_ignore_ascii_case(keyword),
+    }
+}
