@@ -69,6 +69,14 @@ pub enum ParseError {
     Malformed { verb: Form, why: String },
     #[error("a message holds one command, and this one has {0} lines")]
     SeveralLines(usize),
+    #[error("a message holds one command, and this one joins several with '{0}'")]
+    Joined(String),
+    #[error("the bot cannot act on '{word}': it does exactly what a command says, so say only what to do, as in '{}'", .form.example())]
+    Qualified { word: String, form: Form },
+    #[error("the namespace is given as 'in <namespace>' at the end, not with '{}' (e.g. '{}')", quote(.given), .form.example_in_namespace())]
+    NamespaceFlag { given: String, form: Form },
+    #[error("the image '{}' has no tag: say which version, e.g. '{}:1.27' (without one, Kubernetes pulls whatever 'latest' is then)", quote(.0), quote(.0))]
+    Untagged(String),
     #[error("a command starts with what to do, not with '{}': send '{}'", quote(.before), quote(.command))]
     Preamble { before: String, command: String },
     #[error("a change is made only from a command without '{mark}' at its end: send '{}' to make it", quote(.command))]
@@ -144,6 +152,14 @@ impl Form {
         }
     }
 
+    /// The example, in namespace prod.
+    pub fn example_in_namespace(self) -> String {
+        match self {
+            Form::List => "list in prod".to_owned(),
+            other => format!("{} in prod", other.example()),
+        }
+    }
+
     /// The verb a policy must grant; `None` for help, which anyone may ask.
     pub fn verb(self) -> Option<Verb> {
         match self {
@@ -189,16 +205,16 @@ pub fn strip_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
     };
     let rest = &without_at[bot_name.len()..];
     let at_word_end =
-        rest.is_empty() || rest.starts_with(|c: char| c.is_whitespace() || c == ',' || c == ':');
+        rest.is_empty() || rest.starts_with(|c: char| c.is_whitespace() || ",:?!".contains(c));
     if !bot_name.is_empty() && head.eq_ignore_ascii_case(bot_name) && at_word_end {
-        rest.trim_start_matches([',', ':']).trim_start()
+        rest.trim_start_matches([',', ':', '?', '!']).trim_start()
     } else {
         trimmed
     }
 }
 
 /// Sentence punctuation a message may end with.
-const END_PUNCTUATION: [char; 5] = ['.', ',', ';', '!', '?'];
+const END_PUNCTUATION: [char; 11] = ['.', ',', ';', '!', '?', '。', '．', '，', '；', '！', '？'];
 
 /// Parses one message (mention already stripped).
 pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
@@ -215,7 +231,12 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
     // is answered without it. A change is not made from it: "restart web?"
     // may be asking, and in "set image web nginx=nginx:1.2." the '.' would
     // be part of the tag.
-    let text = text.trim();
+    let text = unquoted(text.trim());
+    for joint in [";", "&&", "|"] {
+        if text.trim_end_matches(END_PUNCTUATION).contains(joint) {
+            return Err(ParseError::Joined(joint.to_owned()));
+        }
+    }
     let bare = text.trim_end_matches(END_PUNCTUATION).trim_end();
     if bare.len() == text.len() {
         return parse_command(text, defaults);
@@ -231,7 +252,7 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
 
 /// Parses one command, punctuation and all.
 fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
-    let mut words: Vec<&str> = text.split_whitespace().collect();
+    let mut words: Vec<&str> = text.split_whitespace().map(unquoted).collect();
     let Some(first) = words.first() else {
         return Ok(Parsed::Help);
     };
@@ -248,10 +269,7 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
         _ => defaults.namespace.clone(),
     };
     let ends_with_namespace = words.len() < text.split_whitespace().count();
-    let malformed = || ParseError::Malformed {
-        verb: form,
-        why: diagnosis::mismatch(form, &words, ends_with_namespace),
-    };
+    let malformed = || diagnosis::malformed(form, &words, ends_with_namespace);
     let kw = |w: &str, k: &str| w.eq_ignore_ascii_case(k);
     let request = |kind, deployment: Option<DeploymentName>| {
         Ok(Parsed::Command(Request {
@@ -269,7 +287,7 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
             request(CommandKind::Scale { replicas }, Some(deployment(d)?))
         }
         (Form::Deploy, [image, to, d]) if kw(to, "to") => {
-            let image = ImageRef::parse(image).map_err(ParseError::Image)?;
+            let image = tagged(image)?;
             request(
                 CommandKind::SetImage {
                     container: None,
@@ -289,7 +307,7 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
                 ),
                 None => (None, *spec),
             };
-            let image = ImageRef::parse(image).map_err(ParseError::Image)?;
+            let image = tagged(image)?;
             request(CommandKind::SetImage { container, image }, Some(deployment))
         }
         (Form::Restart, [d]) => request(CommandKind::Restart, Some(deployment(d)?)),
@@ -321,6 +339,20 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
     }
 }
 
+/// `s` without one pair of quotes or backticks around it all ("`web`",
+/// "'nginx:1.27'"), which chat clients and habits add.
+fn unquoted(s: &str) -> &str {
+    const PAIRS: [(char, char); 5] = [('"', '"'), ('\'', '\''), ('`', '`'), ('“', '”'), ('‘', '’')];
+    PAIRS
+        .iter()
+        .find_map(|&(open, close)| {
+            s.strip_prefix(open)
+                .and_then(|inner| inner.strip_suffix(close))
+                .filter(|inner| !inner.is_empty())
+        })
+        .unwrap_or(s)
+}
+
 /// The form a command's first word names.
 fn form_of(word: &str) -> Option<Form> {
     Some(match word.to_ascii_lowercase().as_str() {
@@ -335,6 +367,17 @@ fn form_of(word: &str) -> Option<Form> {
         "help" | "?" => Form::Help,
         _ => return None,
     })
+}
+
+/// An image to deploy: valid, and with a tag or digest, so the version
+/// that runs is the one asked for ("deploy web to api", its words swapped,
+/// would otherwise deploy an image called "web").
+fn tagged(word: &str) -> Result<ImageRef, ParseError> {
+    let image = ImageRef::parse(word).map_err(ParseError::Image)?;
+    if image.tag().is_none() && image.digest().is_none() {
+        return Err(ParseError::Untagged(word.to_owned()));
+    }
+    Ok(image)
 }
 
 /// A deployment as typed; kubectl's `deployment/web` form is accepted.
@@ -436,6 +479,17 @@ mod tests {
         // A question is answered whatever punctuation ends it.
         assert_eq!(ok("status web?").describe(), "status web in default");
         assert_eq!(ok("list.").describe(), "list in default");
+        assert_eq!(ok("status web？").describe(), "status web in default");
+        // Quotes and backticks around the message or a word.
+        assert_eq!(
+            ok("\"scale web to 5\"").describe(),
+            "scale web to 5 in default"
+        );
+        assert_eq!(
+            ok("deploy `nginx:1.27` to 'web'").describe(),
+            "deploy nginx:1.27 to web in default"
+        );
+        assert_eq!(ok("status “web”").describe(), "status web in default");
         assert_eq!(ok("history web in prod,").describe(), "history web in prod");
         for text in ["Help!", "help?", "?", "!", "help..."] {
             assert_eq!(parse(text, &defaults()), Ok(Parsed::Help), "{text:?}");
@@ -449,21 +503,21 @@ mod tests {
                 "scale web",
                 "that is not how scale works: 'scale web' needs 'to <replicas>' after it",
             ),
-            ("scale web 5", "'5' stands where 'to' should"),
+            ("scale web 5", "'to' is missing before '5'"),
             ("scale to 5", "'<deployment>' is missing before 'to'"),
             ("scale web to 5 please", "'please' is not part of it"),
             (
                 "scale web tо 5",
                 "'tо' stands where 'to' should (it contains 'о' (U+043E))",
             ),
-            ("deploy nginx:1.21 web", "'web' stands where 'to' should"),
+            ("deploy nginx:1.21 web", "'to' is missing before 'web'"),
             (
                 "deploy nginx:1.21",
                 "'deploy nginx:1.21' needs 'to <deployment>' after it",
             ),
             (
                 "set web nginx=nginx:1",
-                "that is not how set image works: 'web' stands where 'image' should",
+                "that is not how set image works: 'image' is missing before 'web'",
             ),
             (
                 "set image web",
@@ -495,7 +549,7 @@ mod tests {
                 "set image nginx=nginx:1",
                 "'<deployment>' is missing before 'nginx=nginx:1'",
             ),
-            ("rollback web 3", "'3' stands where 'to' should"),
+            ("rollback web 3", "'to' is missing before '3'"),
             (
                 "rollback web to",
                 "'rollback web to' needs '<revision>' after it",
@@ -548,6 +602,51 @@ mod tests {
                 "can you restart web?",
                 "not with 'can you': send 'restart web'",
             ),
+            // Words that change what the command says are refused as such,
+            // never named as too many: dropping them would do what was not
+            // meant.
+            (
+                "scale web to 0 not in prod",
+                "the bot cannot act on 'not': it does exactly what a command says, so say only what to do, as in 'scale web to 3'",
+            ),
+            ("restart web unless in prod", "cannot act on 'unless'"),
+            ("scale web to 5 no wait 3", "cannot act on 'no'"),
+            ("scale web to 0 if errors spike", "cannot act on 'if'"),
+            ("scale web to 5 (just kidding)", "cannot act on 'kidding)'"),
+            ("scale web to 5 more", "cannot act on 'more'"),
+            ("scale web by 2", "scale sets the count to have"),
+            (
+                "scale web to +2",
+                "the count to have, not a change to it; got '+2'",
+            ),
+            // A namespace only as `in <namespace>` at the end.
+            (
+                "restart web -n prod",
+                "the namespace is given as 'in <namespace>' at the end, not with '-n' (e.g. 'restart web in prod')",
+            ),
+            (
+                "scale web to 5 --namespace=prod",
+                "not with '--namespace=prod'",
+            ),
+            ("restart web in namespace prod", "not with 'namespace'"),
+            ("restart web in prod please", "'please' is not part of it"),
+            (
+                "restart web in prod staging",
+                "'staging' follows 'in prod', and a command ends with its namespace",
+            ),
+            // An image names its version; swapped words are caught by it.
+            (
+                "deploy web to api",
+                "the image 'web' has no tag: say which version, e.g. 'web:1.27'",
+            ),
+            ("set replicas web 5", "'image' is missing before"),
+            ("set image web 5", "the image '5' has no tag"),
+            // One command per message, however joined.
+            (
+                "restart web; scale api to 3",
+                "a message holds one command, and this one joins several with ';'",
+            ),
+            ("restart web && restart api", "joins several with '&&'"),
             // Words that may turn the command around get none offered.
             ("don't restart web", "I don't know the command 'don't'"),
             ("in prod restart web", "I don't know the command 'in'"),
@@ -606,6 +705,7 @@ mod tests {
             ("scale web to 3 in a.b", "a namespace contains '.'"),
             ("scale web to 3 in", "'in' needs a namespace after it"),
             ("status web in", "'in' needs a namespace after it"),
+            ("rollback web in", "'in' needs a namespace after it"),
             ("deploy NGINX to web", "must be lowercase"),
             ("deploy nginx@sha256:abc to web", "exactly 64"),
             (
@@ -676,6 +776,8 @@ mod tests {
         );
         assert_eq!(strip_mention("@kube: list", "kube"), "list");
         assert_eq!(strip_mention("kube", "kube"), "");
+        assert_eq!(strip_mention("kube?", "kube"), "");
+        assert_eq!(strip_mention("kube! status web", "kube"), "status web");
         assert_eq!(strip_mention("kubectl scale", "kube"), "kubectl scale");
         assert_eq!(strip_mention("scale kube to 3", "kube"), "scale kube to 3");
         assert_eq!(strip_mention("ké", "kube"), "ké");

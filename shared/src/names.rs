@@ -188,6 +188,8 @@ pub enum ReplicasError {
     NotANumber { got: String, max: u32 },
     #[error("replicas must be from 0 to {max}, got '{}'", quote(.got))]
     OutOfRange { got: String, max: u32 },
+    #[error("replicas is the count to have, not a change to it; got '{}' (e.g. 'scale web to 5')", quote(.got))]
+    Relative { got: String },
 }
 
 /// A replica count within `0..=max`, where `max` comes from the policy.
@@ -218,7 +220,10 @@ impl Replicas {
             got: s.to_owned(),
             max: max.min(Self::KUBERNETES_MAX),
         };
-        let digits = s.strip_prefix(['-', '+']).unwrap_or(s);
+        if s.starts_with('+') {
+            return Err(ReplicasError::Relative { got: s.to_owned() });
+        }
+        let digits = s.strip_prefix('-').unwrap_or(s);
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(not_a_number());
         }
@@ -340,7 +345,11 @@ mod tests {
     fn replicas_at_the_edges() {
         assert_eq!(Replicas::parse("0", 10).map(Replicas::get), Ok(0));
         assert_eq!(Replicas::parse("10", 10).map(Replicas::get), Ok(10));
-        assert_eq!(Replicas::parse("+3", 10).map(Replicas::get), Ok(3));
+        // "+3" reads as three more: refused, not taken as three.
+        assert!(matches!(
+            Replicas::parse("+3", 10),
+            Err(ReplicasError::Relative { .. })
+        ));
         let out_of_range = |got: &str| {
             Err(ReplicasError::OutOfRange {
                 got: got.to_owned(),

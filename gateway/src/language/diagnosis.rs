@@ -4,9 +4,9 @@
 //! named as too many only where taking it out leaves the command meant.
 
 use chatops_shared::text::{count, odd_characters};
-use chatops_shared::{ImageRef, Replicas, quote};
+use chatops_shared::{Replicas, quote};
 
-use super::{Defaults, END_PUNCTUATION, Form, ParseError, deployment, form_of, parse};
+use super::{Defaults, END_PUNCTUATION, Form, ParseError, deployment, form_of, parse, tagged};
 
 /// "please scale web to 3", "can you restart web?": a whole command after
 /// polite words only, which it is safer to send back than to run. Any
@@ -39,29 +39,59 @@ pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError
     })
 }
 
+/// Why `words` (the verb first, `in <namespace>` taken off the end, if
+/// `ends_with_namespace`) are not a command of `form`.
+pub(super) fn malformed(form: Form, words: &[&str], ends_with_namespace: bool) -> ParseError {
+    let after_verb = words.get(1..).unwrap_or_default();
+    // Words that make the command say something else than what to do
+    // ("scale web to 0 not in prod", "restart web unless ..."): dropping
+    // them, as a reply naming them invites, would do what was not meant.
+    if let Some(word) = after_verb.iter().find(|w| is_qualifier(w)) {
+        return ParseError::Qualified {
+            word: quote(word),
+            form,
+        };
+    }
+    // kubectl's way of naming a namespace, or the word itself: taken
+    // out, the command would run in the default namespace.
+    if let Some(given) = after_verb.iter().find(|w| {
+        let w = w.to_ascii_lowercase();
+        w == "-n" || w.starts_with("--namespace") || w == "namespace" || w == "ns"
+    }) {
+        return ParseError::NamespaceFlag {
+            given: (*given).to_owned(),
+            form,
+        };
+    }
+    ParseError::Malformed {
+        verb: form,
+        why: mismatch(form, words, ends_with_namespace),
+    }
+}
+
+/// Words that change what a command says (negations, conditions,
+/// corrections, times, relative amounts): no command can carry them.
+fn is_qualifier(word: &str) -> bool {
+    const QUALIFIERS: [&str; 30] = [
+        "after", "before", "but", "cancel", "don't", "dont", "except", "extra", "fewer", "hours",
+        "if", "instead", "kidding", "later", "less", "maybe", "minutes", "more", "never", "no",
+        "not", "or", "seconds", "stop", "then", "tomorrow", "tonight", "unless", "until", "wait",
+    ];
+    let word = word
+        .trim_matches(|c: char| !c.is_alphanumeric() && c != '\'')
+        .to_lowercase()
+        .replace('’', "'");
+    QUALIFIERS.contains(&word.as_str())
+}
+
 /// How `words` (the verb first, `in <namespace>` taken off the end, if
 /// `ends_with_namespace`) differ from `form`'s syntax: a keyword where
 /// another word stands, a word too many, or what is missing. A word is
 /// named as too many only where taking it out cannot leave another command
 /// than the one meant.
-pub(super) fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> String {
+fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> String {
     let typed = words.join(" ");
     let (all, words) = (words, words.get(1..).unwrap_or_default());
-    // `in <namespace>` anywhere but at the end: taken out, the command
-    // would run in another namespace.
-    if let Some(at) = words[..words.len().saturating_sub(1)]
-        .iter()
-        .position(|w| w.eq_ignore_ascii_case("in"))
-    {
-        return if ends_with_namespace {
-            "it names a namespace twice; keep one 'in <namespace>', at the end".to_owned()
-        } else {
-            format!(
-                "'{}' goes at the end of the command",
-                quote(&words[at..=at + 1].join(" "))
-            )
-        };
-    }
     let syntax: Vec<&str> = form.syntax().split(' ').skip(1).collect();
     // `rollback <deployment> [to <revision>]`: with and without the part
     // in brackets. (A bracket within one slot, `[<container>=]<image>`,
@@ -86,8 +116,30 @@ pub(super) fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) ->
     else {
         return "say `help` for its form".to_owned();
     };
-    if words.last().is_some_and(|w| w.eq_ignore_ascii_case("in")) && words.len() > pattern.len() {
+    if words.last().is_some_and(|w| w.eq_ignore_ascii_case("in")) {
         return "'in' needs a namespace after it".to_owned();
+    }
+    // `in <namespace>` anywhere but at the end: taken out, the command
+    // would run in another namespace.
+    if let Some(at) = words[..words.len().saturating_sub(1)]
+        .iter()
+        .position(|w| w.eq_ignore_ascii_case("in"))
+    {
+        let clause = quote(&words[at..=at + 1].join(" "));
+        let after = &words[at + 2..];
+        let rest: Vec<&str> = words[..at].iter().chain(after).copied().collect();
+        return if ends_with_namespace {
+            "it names a namespace twice; keep one 'in <namespace>', at the end".to_owned()
+        } else if !after.is_empty() && after.iter().all(|w| is_filler(w)) {
+            format!("'{}' is not part of it", quote(&after.join(" ")))
+        } else if patterns.iter().any(|p| fits(p, &rest)) {
+            format!("'{clause}' goes at the end of the command")
+        } else {
+            format!(
+                "'{}' follows '{clause}', and a command ends with its namespace",
+                quote(&after.join(" "))
+            )
+        };
     }
     match extra_words(pattern, words) {
         Some(Extra::Named(parts)) => {
@@ -121,6 +173,16 @@ pub(super) fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) ->
                 return format!("'{expected}' is missing before '{word}'");
             }
         } else if !word.eq_ignore_ascii_case(expected) {
+            if form == Form::Scale && word.eq_ignore_ascii_case("by") {
+                return "scale sets the count to have, as in 'scale web to 5'; it cannot add or take away".to_owned();
+            }
+            // "scale web 5": the keyword left out, not replaced.
+            if pattern
+                .get(i + 1)
+                .is_some_and(|next| fits_slot(pattern, next, word))
+            {
+                return format!("'{expected}' is missing before '{}'", quote(word));
+            }
             return format!(
                 "'{}' stands where '{expected}' should{}",
                 quote(word),
@@ -292,9 +354,9 @@ fn fits_slot(pattern: &[&str], slot: &str, word: &str) -> bool {
             .unwrap_or(word)
             .parse::<u64>()
             .is_ok_and(|r| r >= 1),
-        "<image:tag>" => ImageRef::parse(word).is_ok(),
+        "<image:tag>" => tagged(word).is_ok(),
         "[<container>=]<image>" => {
-            ImageRef::parse(word.split_once('=').map_or(word, |(_, image)| image)).is_ok()
+            tagged(word.split_once('=').map_or(word, |(_, image)| image)).is_ok()
         }
         keyword => word.eq_ignore_ascii_case(keyword),
     }
