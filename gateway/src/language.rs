@@ -231,8 +231,8 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
     // is answered without it. A change is not made from it: "restart web?"
     // may be asking, and in "set image web nginx=nginx:1.2." the '.' would
     // be part of the tag.
-    let text = unquoted(text.trim());
-    for joint in [";", "&&", "|"] {
+    let text = text.trim();
+    for joint in [";", "&&"] {
         if text.trim_end_matches(END_PUNCTUATION).contains(joint) {
             return Err(ParseError::Joined(joint.to_owned()));
         }
@@ -252,7 +252,7 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
 
 /// Parses one command, punctuation and all.
 fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
-    let mut words: Vec<&str> = text.split_whitespace().map(unquoted).collect();
+    let mut words: Vec<&str> = text.split_whitespace().collect();
     let Some(first) = words.first() else {
         return Ok(Parsed::Help);
     };
@@ -337,20 +337,6 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
         (Form::List, []) => request(CommandKind::List, None),
         _ => Err(malformed()),
     }
-}
-
-/// `s` without one pair of quotes or backticks around it all ("`web`",
-/// "'nginx:1.27'"), which chat clients and habits add.
-fn unquoted(s: &str) -> &str {
-    const PAIRS: [(char, char); 5] = [('"', '"'), ('\'', '\''), ('`', '`'), ('“', '”'), ('‘', '’')];
-    PAIRS
-        .iter()
-        .find_map(|&(open, close)| {
-            s.strip_prefix(open)
-                .and_then(|inner| inner.strip_suffix(close))
-                .filter(|inner| !inner.is_empty())
-        })
-        .unwrap_or(s)
 }
 
 /// The form a command's first word names.
@@ -480,16 +466,6 @@ mod tests {
         assert_eq!(ok("status web?").describe(), "status web in default");
         assert_eq!(ok("list.").describe(), "list in default");
         assert_eq!(ok("status web？").describe(), "status web in default");
-        // Quotes and backticks around the message or a word.
-        assert_eq!(
-            ok("\"scale web to 5\"").describe(),
-            "scale web to 5 in default"
-        );
-        assert_eq!(
-            ok("deploy `nginx:1.27` to 'web'").describe(),
-            "deploy nginx:1.27 to web in default"
-        );
-        assert_eq!(ok("status “web”").describe(), "status web in default");
         assert_eq!(ok("history web in prod,").describe(), "history web in prod");
         for text in ["Help!", "help?", "?", "!", "help..."] {
             assert_eq!(parse(text, &defaults()), Ok(Parsed::Help), "{text:?}");
