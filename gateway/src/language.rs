@@ -3,7 +3,7 @@
 //! ```text
 //! scale <deployment> to <replicas>              (the seed's forms)
 //! deploy <image:tag> to <deployment>
-//! set image <deployment> [<container>=]<image>
+//! set image <deployment> [<container>=]<image:tag>
 //! restart <deployment>
 //! rollback <deployment> [to <revision>]
 //! status <deployment>
@@ -73,10 +73,10 @@ pub enum ParseError {
     Joined(String),
     #[error("the bot cannot act on '{word}': it does exactly what a command says, so say only what to do, as in '{}'", .form.example())]
     Qualified { word: String, form: Form },
-    #[error("the namespace is given as 'in <namespace>' at the end, not with '{}' (e.g. '{}')", quote(.given), .form.example_in_namespace())]
+    #[error("the namespace is given as 'in <namespace>' at the end, not with '{}'", quote(.given))]
     NamespaceFlag { given: String, form: Form },
-    #[error("the image '{}' has no tag: say which version, e.g. '{}:1.27' (without one, Kubernetes pulls whatever 'latest' is then)", quote(.0), quote(.0))]
-    Untagged(String),
+    #[error("the image '{}' names no version: give it a tag or a digest (without one, Kubernetes pulls whatever 'latest' is then), the image first", quote(.image))]
+    Untagged { image: String, form: Form },
     #[error("a command starts with what to do, not with '{}': send '{}'", quote(.before), quote(.command))]
     Preamble { before: String, command: String },
     #[error("a change is made only from a command without '{mark}' at its end: send '{}' to make it", quote(.command))]
@@ -128,7 +128,7 @@ impl Form {
         match self {
             Form::Scale => "scale <deployment> to <replicas>",
             Form::Deploy => "deploy <image:tag> to <deployment>",
-            Form::SetImage => "set image <deployment> [<container>=]<image>",
+            Form::SetImage => "set image <deployment> [<container>=]<image:tag>",
             Form::Restart => "restart <deployment>",
             Form::Rollback => "rollback <deployment> [to <revision>]",
             Form::Status => "status <deployment>",
@@ -149,14 +149,6 @@ impl Form {
             Form::List => "list in prod",
             Form::History => "history web",
             Form::Help => "help",
-        }
-    }
-
-    /// The example, in namespace prod.
-    pub fn example_in_namespace(self) -> String {
-        match self {
-            Form::List => "list in prod".to_owned(),
-            other => format!("{} in prod", other.example()),
         }
     }
 
@@ -189,7 +181,10 @@ impl ParseError {
     /// The form the person was attempting, when it is known.
     pub fn form(&self) -> Option<Form> {
         match self {
-            ParseError::Malformed { verb, .. } => Some(*verb),
+            ParseError::Malformed { verb, .. }
+            | ParseError::Qualified { form: verb, .. }
+            | ParseError::NamespaceFlag { form: verb, .. }
+            | ParseError::Untagged { form: verb, .. } => Some(*verb),
             _ => None,
         }
     }
@@ -232,12 +227,12 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
     // may be asking, and in "set image web nginx=nginx:1.2." the '.' would
     // be part of the tag.
     let text = text.trim();
+    let bare = text.trim_end_matches(END_PUNCTUATION).trim_end();
     for joint in [";", "&&"] {
-        if text.trim_end_matches(END_PUNCTUATION).contains(joint) {
+        if bare.contains(joint) {
             return Err(ParseError::Joined(joint.to_owned()));
         }
     }
-    let bare = text.trim_end_matches(END_PUNCTUATION).trim_end();
     if bare.len() == text.len() {
         return parse_command(text, defaults);
     }
@@ -287,7 +282,7 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
             request(CommandKind::Scale { replicas }, Some(deployment(d)?))
         }
         (Form::Deploy, [image, to, d]) if kw(to, "to") => {
-            let image = tagged(image)?;
+            let image = tagged(image, form)?;
             request(
                 CommandKind::SetImage {
                     container: None,
@@ -307,7 +302,7 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
                 ),
                 None => (None, *spec),
             };
-            let image = tagged(image)?;
+            let image = tagged(image, form)?;
             request(CommandKind::SetImage { container, image }, Some(deployment))
         }
         (Form::Restart, [d]) => request(CommandKind::Restart, Some(deployment(d)?)),
@@ -358,10 +353,13 @@ fn form_of(word: &str) -> Option<Form> {
 /// An image to deploy: valid, and with a tag or digest, so the version
 /// that runs is the one asked for ("deploy web to api", its words swapped,
 /// would otherwise deploy an image called "web").
-fn tagged(word: &str) -> Result<ImageRef, ParseError> {
+fn tagged(word: &str, form: Form) -> Result<ImageRef, ParseError> {
     let image = ImageRef::parse(word).map_err(ParseError::Image)?;
     if image.tag().is_none() && image.digest().is_none() {
-        return Err(ParseError::Untagged(word.to_owned()));
+        return Err(ParseError::Untagged {
+            image: word.to_owned(),
+            form,
+        });
     }
     Ok(image)
 }
@@ -465,6 +463,20 @@ mod tests {
         // A question is answered whatever punctuation ends it.
         assert_eq!(ok("status web?").describe(), "status web in default");
         assert_eq!(ok("list.").describe(), "list in default");
+        // Names that are also words the diagnosis looks for stay names.
+        assert_eq!(ok("restart no").describe(), "restart no in default");
+        assert_eq!(
+            ok("scale more to 3").describe(),
+            "scale more to 3 in default"
+        );
+        assert_eq!(
+            ok("scale web to 3 in ns").describe(),
+            "scale web to 3 in ns"
+        );
+        assert_eq!(
+            ok("deploy registry:5000/web:1.2 to web").describe(),
+            "deploy registry:5000/web:1.2 to web in default"
+        );
         assert_eq!(ok("status web？").describe(), "status web in default");
         assert_eq!(ok("history web in prod,").describe(), "history web in prod");
         for text in ["Help!", "help?", "?", "!", "help..."] {
@@ -497,7 +509,7 @@ mod tests {
             ),
             (
                 "set image web",
-                "'set image web' needs '[<container>=]<image>' after it",
+                "'set image web' needs '[<container>=]<image:tag>' after it",
             ),
             ("restart", "'restart' needs '<deployment>' after it"),
             ("restart web now", "'now' is not part of it"),
@@ -598,8 +610,13 @@ mod tests {
             // A namespace only as `in <namespace>` at the end.
             (
                 "restart web -n prod",
-                "the namespace is given as 'in <namespace>' at the end, not with '-n' (e.g. 'restart web in prod')",
+                "the namespace is given as 'in <namespace>' at the end, not with '-n'",
             ),
+            // Names that are also such words are names where they stand.
+            ("scale no 3", "'to' is missing before '3'"),
+            ("scale ns 3", "'to' is missing before '3'"),
+            ("restart web in no please", "'please' is not part of it"),
+            ("restart web in ns please", "'please' is not part of it"),
             (
                 "scale web to 5 --namespace=prod",
                 "not with '--namespace=prod'",
@@ -613,10 +630,13 @@ mod tests {
             // An image names its version; swapped words are caught by it.
             (
                 "deploy web to api",
-                "the image 'web' has no tag: say which version, e.g. 'web:1.27'",
+                "the image 'web' names no version: give it a tag or a digest",
             ),
-            ("set replicas web 5", "'image' is missing before"),
-            ("set image web 5", "the image '5' has no tag"),
+            (
+                "set replicas web 5",
+                "'replicas' stands where 'image' should",
+            ),
+            ("set image web 5", "the image '5' names no version"),
             // One command per message, however joined.
             (
                 "restart web; scale api to 3",

@@ -117,7 +117,7 @@ impl Origin {
 
 /// What to do, with its arguments. `SetImage` covers the seed's
 /// `deploy <image> to <deployment>` (no container named) as well as
-/// `set image <deployment> [<container>=]<image>`.
+/// `set image <deployment> [<container>=]<image:tag>`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CommandKind {

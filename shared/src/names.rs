@@ -214,7 +214,8 @@ impl Replicas {
         }
     }
 
-    /// Parses a count as a person typed it: decimal digits, an optional sign.
+    /// Parses a count as a person typed it: decimal digits, perhaps after a
+    /// '-' (refused as out of range); a '+' reads as a change, and is refused.
     pub fn parse(s: &str, max: u32) -> Result<Self, ReplicasError> {
         let not_a_number = || ReplicasError::NotANumber {
             got: s.to_owned(),

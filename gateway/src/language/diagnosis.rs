@@ -42,11 +42,29 @@ pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError
 /// Why `words` (the verb first, `in <namespace>` taken off the end, if
 /// `ends_with_namespace`) are not a command of `form`.
 pub(super) fn malformed(form: Form, words: &[&str], ends_with_namespace: bool) -> ParseError {
-    let after_verb = words.get(1..).unwrap_or_default();
+    // The words checked: not the deployment's place in the form, where
+    // "no" or "ns" are names ("scale no 3"), and for the words below, not
+    // a namespace after "in" either.
+    let deployment_at = form
+        .syntax()
+        .split(' ')
+        .skip(1)
+        .position(|t| t == "<deployment>");
+    let named: Vec<(bool, &str)> = words
+        .get(1..)
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| Some(i) != deployment_at)
+        .map(|(i, w)| (words[i].eq_ignore_ascii_case("in"), *w))
+        .collect();
     // Words that make the command say something else than what to do
     // ("scale web to 0 not in prod", "restart web unless ..."): dropping
     // them, as a reply naming them invites, would do what was not meant.
-    if let Some(word) = after_verb.iter().find(|w| is_qualifier(w)) {
+    if let Some((_, word)) = named
+        .iter()
+        .find(|(after_in, w)| !after_in && is_qualifier(w))
+    {
         return ParseError::Qualified {
             word: quote(word),
             form,
@@ -54,9 +72,9 @@ pub(super) fn malformed(form: Form, words: &[&str], ends_with_namespace: bool) -
     }
     // kubectl's way of naming a namespace, or the word itself: taken
     // out, the command would run in the default namespace.
-    if let Some(given) = after_verb.iter().find(|w| {
+    if let Some((_, given)) = named.iter().find(|(after_in, w)| {
         let w = w.to_ascii_lowercase();
-        w == "-n" || w.starts_with("--namespace") || w == "namespace" || w == "ns"
+        w == "-n" || w.starts_with("--namespace") || w == "namespace" || (w == "ns" && !after_in)
     }) {
         return ParseError::NamespaceFlag {
             given: (*given).to_owned(),
@@ -94,7 +112,7 @@ fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> String {
     let (all, words) = (words, words.get(1..).unwrap_or_default());
     let syntax: Vec<&str> = form.syntax().split(' ').skip(1).collect();
     // `rollback <deployment> [to <revision>]`: with and without the part
-    // in brackets. (A bracket within one slot, `[<container>=]<image>`,
+    // in brackets. (A bracket within one slot, `[<container>=]<image:tag>`,
     // is part of that slot.)
     let start = syntax
         .iter()
@@ -177,10 +195,13 @@ fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> String {
                 return "scale sets the count to have, as in 'scale web to 5'; it cannot add or take away".to_owned();
             }
             // "scale web 5": the keyword left out, not replaced.
-            if pattern
-                .get(i + 1)
-                .is_some_and(|next| fits_slot(pattern, next, word))
-            {
+            let with_keyword: Vec<&str> = words[..i]
+                .iter()
+                .copied()
+                .chain(std::iter::once(*expected))
+                .chain(words[i..].iter().copied())
+                .collect();
+            if fits(pattern, &with_keyword) {
                 return format!("'{expected}' is missing before '{}'", quote(word));
             }
             return format!(
@@ -354,10 +375,12 @@ fn fits_slot(pattern: &[&str], slot: &str, word: &str) -> bool {
             .unwrap_or(word)
             .parse::<u64>()
             .is_ok_and(|r| r >= 1),
-        "<image:tag>" => tagged(word).is_ok(),
-        "[<container>=]<image>" => {
-            tagged(word.split_once('=').map_or(word, |(_, image)| image)).is_ok()
-        }
+        "<image:tag>" => tagged(word, Form::Deploy).is_ok(),
+        "[<container>=]<image:tag>" => tagged(
+            word.split_once('=').map_or(word, |(_, image)| image),
+            Form::SetImage,
+        )
+        .is_ok(),
         keyword => word.eq_ignore_ascii_case(keyword),
     }
 }

@@ -1,5 +1,5 @@
 //! `deploy <image> to <deployment>` and `set image <deployment>
-//! [<container>=]<image>`: the named container, or the only one.
+//! [<container>=]<image:tag>`: the named container, or the only one.
 
 use chatops_shared::{ContainerName, DeploymentName, ImageRef, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
