@@ -45,14 +45,7 @@ pub struct DemoArgs {
 /// An address as Webex keeps it: trimmed and in lower case.
 fn email(s: &str) -> Result<String, String> {
     let s = s.trim().to_lowercase();
-    let well_formed = s.split_once('@').is_some_and(|(local, domain)| {
-        !local.is_empty()
-            && domain.contains('.')
-            && !domain.starts_with('.')
-            && !domain.ends_with('.')
-            && !domain.contains('@')
-    }) && !s.chars().any(|c| c.is_whitespace() || c.is_control());
-    if well_formed {
+    if chatops_shared::config::is_email(&s) && !s.contains(char::is_control) {
         Ok(s)
     } else {
         Err("expected an email address, e.g. bob@example.com".to_owned())

@@ -123,7 +123,7 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
         ProgressStyle::with_template("{bar:40} {pos}/{len} commands ({per_sec}, {eta} left)")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let mut summary: BTreeMap<String, usize> = BTreeMap::new();
+    let mut summary: BTreeMap<&'static str, usize> = BTreeMap::new();
     let started = std::time::Instant::now();
     let replayer = Replayer {
         engine: &engine,
@@ -158,8 +158,8 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
             progress.inc(1);
             while let Some((stored, line)) = pending.remove(&next) {
                 next += 1;
-                let kind = line.split(':').next().unwrap_or_default().to_owned();
-                if args.verbose || args.dry_run || kind == "failed" || kind == "rejected" {
+                let kind = line.kind;
+                if args.verbose || args.dry_run || kind == FAILED || kind == REJECTED {
                     progress.suspend(|| {
                         println!(
                             "#{:<6} {:<44} {line}",
@@ -186,15 +186,42 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
         elapsed.as_secs_f64(),
         commands.len() as f64 / elapsed.as_secs_f64().max(1e-9)
     );
-    let failed = summary
-        .iter()
-        .filter(|(k, _)| k.starts_with("failed"))
-        .map(|(_, n)| n)
-        .sum::<usize>();
+    let failed = summary.get(FAILED).copied().unwrap_or(0);
     if failed > 0 {
         return Err(CliError::Usage(format!("{failed} commands failed")));
     }
     Ok(())
+}
+
+const FAILED: &str = "failed";
+/// Not a fault of the replay: a typo in the log (rejected when it was
+/// typed too), or a deployment this cluster lacks. Shown, and counted apart
+/// from failures.
+const REJECTED: &str = "rejected";
+
+/// What became of one command: its kind, as the summary counts it, and
+/// the details.
+struct Line {
+    kind: &'static str,
+    details: Option<String>,
+}
+
+impl Line {
+    fn new(kind: &'static str, details: impl ToString) -> Self {
+        Self {
+            kind,
+            details: Some(details.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.details {
+            Some(details) => write!(f, "{}: {details}", self.kind),
+            None => f.write_str(self.kind),
+        }
+    }
 }
 
 /// Replays commands onto the cluster, one deployment's at a time.
@@ -205,16 +232,16 @@ struct Replayer<'a> {
 }
 
 impl Replayer<'_> {
-    /// What became of `stored` ("outcome: details"), and the deployment
-    /// as it leaves it (`None` when it could not be read).
-    async fn one(
-        &self,
-        stored: &Stored,
-        known: Option<Deployment>,
-    ) -> (String, Option<Deployment>) {
+    /// What became of `stored`, and the deployment as it leaves it
+    /// (`None` when it could not be read).
+    async fn one(&self, stored: &Stored, known: Option<Deployment>) -> (Line, Option<Deployment>) {
         let command = &stored.command;
         if command.kind.field_group().is_none() {
-            return ("read-only, skipped".to_owned(), known);
+            let skipped = Line {
+                kind: "read-only, skipped",
+                details: None,
+            };
+            return (skipped, known);
         }
         let position = Position {
             epoch: self.epoch.to_owned(),
@@ -226,14 +253,11 @@ impl Replayer<'_> {
                     (Outcome::Applied, true) => "would apply",
                     (outcome, _) => outcome.as_str(),
                 };
-                (format!("{what}: {}", applied.message), Some(after))
+                (Line::new(what, applied.message), Some(after))
             }
-            // Not a fault of the replay: a typo in the log (rejected when
-            // it was typed too), or a deployment this cluster lacks. Shown,
-            // and counted apart from failures.
-            Err(ApplyError::Rejected(why)) => (format!("rejected: {why}"), None),
-            Err(ApplyError::Permanent(why)) if self.dry_run => (format!("would fail: {why}"), None),
-            Err(e) => (format!("failed: {e}"), None),
+            Err(ApplyError::Rejected(why)) => (Line::new(REJECTED, why), None),
+            Err(ApplyError::Permanent(why)) if self.dry_run => (Line::new("would fail", why), None),
+            Err(e) => (Line::new(FAILED, e), None),
         };
         (line, after)
     }

@@ -71,7 +71,7 @@ pub enum ParseError {
     SeveralLines(usize),
     #[error("a message holds one command, and this one joins several with '{0}'")]
     Joined(String),
-    #[error("the bot cannot act on '{word}': it does exactly what a command says, so say only what to do, as in '{}'", .form.example())]
+    #[error("the bot cannot act on '{}': it does exactly what a command says, so say only what to do, as in '{}'", quote(.word), .form.example())]
     Qualified { word: String, form: Form },
     #[error("the namespace is given as 'in <namespace>' at the end, not with '{}'", quote(.given))]
     NamespaceFlag { given: String, form: Form },
@@ -293,16 +293,7 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
         }
         (Form::SetImage, [img_kw, d, spec]) if kw(img_kw, "image") => {
             let deployment = deployment(d)?;
-            // `name=image`: an image reference never contains '=', so the
-            // first '=' separates the container.
-            let (container, image) = match spec.split_once('=') {
-                Some((c, i)) => (
-                    Some(ContainerName::parse(c).map_err(ParseError::Container)?),
-                    i,
-                ),
-                None => (None, *spec),
-            };
-            let image = tagged(image, form)?;
+            let (container, image) = image_spec(spec)?;
             request(CommandKind::SetImage { container, image }, Some(deployment))
         }
         (Form::Restart, [d]) => request(CommandKind::Restart, Some(deployment(d)?)),
@@ -312,14 +303,7 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
         ),
         (Form::Rollback, [d, to, r]) if kw(to, "to") => {
             let deployment = deployment(d)?;
-            let digits = r.strip_prefix(['r', 'R']).unwrap_or(r);
-            let revision = match digits.parse::<u64>() {
-                Ok(n) if n >= 1 => n,
-                Err(_) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
-                    return Err(ParseError::NoSuchRevision(quote(r)));
-                }
-                _ => return Err(ParseError::Revision((*r).to_owned())),
-            };
+            let revision = revision(r)?;
             request(
                 CommandKind::Rollback {
                     revision: Some(revision),
@@ -362,6 +346,31 @@ fn tagged(word: &str, form: Form) -> Result<ImageRef, ParseError> {
         });
     }
     Ok(image)
+}
+
+/// `set image`'s last word, `[<container>=]<image:tag>`: an image
+/// reference never contains '=', so the first '=' separates the container.
+fn image_spec(spec: &str) -> Result<(Option<ContainerName>, ImageRef), ParseError> {
+    let (container, image) = match spec.split_once('=') {
+        Some((c, i)) => (
+            Some(ContainerName::parse(c).map_err(ParseError::Container)?),
+            i,
+        ),
+        None => (None, spec),
+    };
+    Ok((container, tagged(image, Form::SetImage)?))
+}
+
+/// A revision as typed: `3` or `r3`, at least 1.
+fn revision(word: &str) -> Result<u64, ParseError> {
+    let digits = word.strip_prefix(['r', 'R']).unwrap_or(word);
+    match digits.parse::<u64>() {
+        Ok(n) if n >= 1 => Ok(n),
+        Err(_) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            Err(ParseError::NoSuchRevision(quote(word)))
+        }
+        _ => Err(ParseError::Revision(word.to_owned())),
+    }
 }
 
 /// A deployment as typed; kubectl's `deployment/web` form is accepted.

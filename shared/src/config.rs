@@ -342,7 +342,8 @@ impl PolicySource {
     }
 }
 
-fn is_email(s: &str) -> bool {
+/// Whether `s` has the shape of an email address (not whether it exists).
+pub fn is_email(s: &str) -> bool {
     matches!(s.split_once('@'), Some((user, domain))
         if !user.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
             && !s.contains(char::is_whitespace) && !domain.contains('@'))

@@ -48,8 +48,12 @@ pub fn odd_characters(s: &str) -> String {
 }
 
 /// `n` and the noun, singular or plural: "1 replica", "3 replicas".
-pub fn count(n: i64, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
+pub fn count<N>(n: N, one: &str, many: &str) -> String
+where
+    N: std::fmt::Display + PartialEq + From<u8>,
+{
+    let noun = if n == N::from(1) { one } else { many };
+    format!("{n} {noun}")
 }
 
 /// A character that must not be shown as itself, where text is shown to a
@@ -113,6 +117,7 @@ mod tests {
     fn counts_agree_with_their_nouns() {
         assert_eq!(count(1, "replica", "replicas"), "1 replica");
         assert_eq!(count(0, "replica", "replicas"), "0 replicas");
+        assert_eq!(count(1usize, "word", "words"), "1 word");
         assert_eq!(spelled_out('\u{1b}').as_deref(), Some("U+001B"));
         assert_eq!(spelled_out('é'), None);
     }

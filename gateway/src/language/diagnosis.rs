@@ -6,7 +6,10 @@
 use chatops_shared::text::{count, odd_characters};
 use chatops_shared::{Replicas, quote};
 
-use super::{Defaults, END_PUNCTUATION, Form, ParseError, deployment, form_of, parse, tagged};
+use super::{
+    Defaults, END_PUNCTUATION, Form, ParseError, deployment, form_of, image_spec, parse, revision,
+    tagged,
+};
 
 /// "please scale web to 3", "can you restart web?": a whole command after
 /// polite words only, which it is safer to send back than to run. Any
@@ -66,7 +69,7 @@ pub(super) fn malformed(form: Form, words: &[&str], ends_with_namespace: bool) -
         .find(|(after_in, w)| !after_in && is_qualifier(w))
     {
         return ParseError::Qualified {
-            word: quote(word),
+            word: (*word).to_owned(),
             form,
         };
     }
@@ -225,7 +228,7 @@ fn too_many(typed: &str, n: usize, form: Form) -> String {
     format!(
         "'{}' has {} more than '{}'",
         quote(typed),
-        count(i64::try_from(n).unwrap_or(i64::MAX), "word", "words"),
+        count(n, "word", "words"),
         form.syntax()
     )
 }
@@ -370,17 +373,9 @@ fn fits_slot(pattern: &[&str], slot: &str, word: &str) -> bool {
         _ if slot.contains('<') && is_keyword(word) => false,
         "<deployment>" => deployment(word).is_ok(),
         "<replicas>" => Replicas::parse(word, Replicas::KUBERNETES_MAX).is_ok(),
-        "<revision>" => word
-            .strip_prefix(['r', 'R'])
-            .unwrap_or(word)
-            .parse::<u64>()
-            .is_ok_and(|r| r >= 1),
+        "<revision>" => revision(word).is_ok(),
         "<image:tag>" => tagged(word, Form::Deploy).is_ok(),
-        "[<container>=]<image:tag>" => tagged(
-            word.split_once('=').map_or(word, |(_, image)| image),
-            Form::SetImage,
-        )
-        .is_ok(),
+        "[<container>=]<image:tag>" => image_spec(word).is_ok(),
         keyword => word.eq_ignore_ascii_case(keyword),
     }
 }

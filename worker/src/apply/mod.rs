@@ -368,10 +368,9 @@ fn images(d: &Deployment) -> String {
 
 fn already_applied(kind: &CommandKind, name: &DeploymentName, d: &Deployment) -> Applied {
     let now = match kind {
-        CommandKind::Scale { .. } => format!(
-            "{name} has {}",
-            count(replicas(d).into(), "replica", "replicas")
-        ),
+        CommandKind::Scale { .. } => {
+            format!("{name} has {}", count(replicas(d), "replica", "replicas"))
+        }
         _ => format!("{name} runs {}", images(d)),
     };
     Applied::new(
@@ -383,7 +382,7 @@ fn already_applied(kind: &CommandKind, name: &DeploymentName, d: &Deployment) ->
 
 fn superseded(kind: &CommandKind, name: &DeploymentName, by: u64, d: &Deployment) -> Applied {
     let (what, now) = match kind {
-        CommandKind::Scale { .. } => ("replicas", count(replicas(d).into(), "replica", "replicas")),
+        CommandKind::Scale { .. } => ("replicas", count(replicas(d), "replica", "replicas")),
         _ => ("pod template", images(d)),
     };
     Applied::new(

@@ -114,11 +114,7 @@ pub(super) async fn list(engine: &Engine, ns: &str) -> Result<Applied, ApplyErro
         Outcome::Applied,
         format!(
             "{} in {ns}: {}",
-            count(
-                i64::try_from(total).unwrap_or(i64::MAX),
-                "deployment",
-                "deployments"
-            ),
+            count(total, "deployment", "deployments"),
             lines.join("; ")
         ),
     ))

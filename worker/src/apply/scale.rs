@@ -15,7 +15,7 @@ pub(super) fn plan(name: &DeploymentName, read: &Deployment, to: Replicas) -> Pl
         ops: vec![json!({"op": "add", "path": "/spec/replicas", "value": to.get()})],
         report: Box::new(move |updated| {
             let after = replicas(updated);
-            let replicas = count(after.into(), "replica", "replicas");
+            let replicas = count(after, "replica", "replicas");
             let message = if before == after {
                 format!("{name} already had {replicas}; nothing changed")
             } else {
