@@ -1,8 +1,8 @@
 //! `chatops parse`: the gateway's parser (and policy) from the command line.
 
-use chatops_gateway::language::{self, Defaults, Parsed};
-use chatops_gateway::policy::{Access, Policy};
-use chatops_gateway::replies;
+use chatops_gateway::language::{self, Defaults};
+use chatops_gateway::policy::Policy;
+use chatops_gateway::reading::{self, Reading, Sender};
 use chatops_shared::config::{self, Env, PolicySource};
 use chatops_shared::{Actor, Command, CommandId, ContractVersion, Origin, subjects};
 
@@ -29,59 +29,30 @@ pub fn run(args: &ParseArgs, env: &Env) -> Result<(), CliError> {
         max_replicas: config::max_replicas(env)?,
     };
     let email = args.actor.clone().unwrap_or_default();
-    // With --as, the policy decides as in the gateway: someone it lets run
-    // nothing is refused before the message is parsed.
+    // With --as, the policy decides as in the gateway.
     let policy = match &args.actor {
-        Some(actor) => {
-            let policy = Policy::load(&PolicySource::from_env(env)?, defaults.max_replicas)?;
-            if let Some(denial) = policy.refuses_outright(actor, ROOM) {
-                println!("{}", plain(&replies::refused(actor, &denial)));
-                return Err(CliError::Refused);
-            }
-            Some(policy)
-        }
+        Some(_) => Some(Policy::load(
+            &PolicySource::from_env(env)?,
+            defaults.max_replicas,
+        )?),
         None => None,
     };
+    let sender = Sender {
+        email: &email,
+        room_id: ROOM,
+    };
     let text = language::strip_mention(&args.text, &args.bot_name);
-    let request = match language::parse(text, &defaults) {
-        Ok(Parsed::Command(request)) => request,
-        Ok(Parsed::Help) => {
-            let (verbs, max) = match &policy {
-                Some(policy) => (
-                    policy.verbs_for(&email, ROOM),
-                    policy.max_replicas_for(&email),
-                ),
-                None => (
-                    chatops_shared::Verb::ALL.to_vec(),
-                    Some(defaults.max_replicas),
-                ),
-            };
-            println!("{}", plain(&replies::help(&email, &verbs, max)));
+    let request = match reading::read(text, sender, policy.as_ref(), &defaults) {
+        Reading::Command(request) => request,
+        Reading::Help(markdown) => {
+            println!("{}", plain(&markdown));
             return Ok(());
         }
-        Err(e) => {
-            println!("{}", plain(&replies::rejected(&email, &e)));
+        Reading::Refused { markdown, .. } => {
+            println!("{}", plain(&markdown));
             return Err(CliError::Refused);
         }
     };
-    if let Some(policy) = &policy {
-        let replicas = match &request.kind {
-            chatops_shared::CommandKind::Scale { replicas } => Some(replicas.get()),
-            _ => None,
-        };
-        let access = Access {
-            email: &email,
-            room_id: ROOM,
-            verb: request.kind.verb(),
-            namespace: &request.namespace,
-            deployment: request.deployment.as_ref(),
-            replicas,
-        };
-        if let Err(denial) = policy.authorize(&access) {
-            println!("{}", plain(&replies::denied(&email, &denial)));
-            return Err(CliError::Refused);
-        }
-    }
     let command = Command {
         version: ContractVersion,
         id: CommandId::new(),

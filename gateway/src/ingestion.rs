@@ -22,15 +22,16 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
-use chatops_shared::{Actor, Command, CommandId, ContractVersion, Origin, Verb, subjects};
+use chatops_shared::{Actor, Command, CommandId, ContractVersion, Origin, subjects};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::intake::Envelope;
-use crate::language::{self, Defaults, Parsed};
+use crate::language::{self, Defaults};
 use crate::metrics::Metrics;
-use crate::policy::{Access, Policy};
+use crate::policy::Policy;
+use crate::reading::{self, Reading, Sender};
 use crate::replies;
 use crate::webex::{Message, NewMessage, Person, WebexClient, WebexError};
 
@@ -331,56 +332,30 @@ impl Ingestion {
                 };
             }
         }
-        // Someone the policy lets run nothing here hears why, whatever they
-        // typed, and nothing of the language's rules or limits.
-        if let Some(denial) = self.policy.refuses_outright(&email, &message.room_id) {
-            tracing::info!(actor = %email, %denial, "message refused before parsing");
-            return Decision::Reply {
-                reply: reply(replies::refused(&email, &denial)),
-                outcome: "denied",
-            };
-        }
         let text = message.text.as_deref().unwrap_or_default();
+        let sender = Sender {
+            email: &email,
+            room_id: &message.room_id,
+        };
         let text = language::strip_mention(text, &self.bot.mention_name);
-        let request = match language::parse(text, &self.defaults) {
-            Ok(Parsed::Help) => {
-                let verbs = self.policy.verbs_for(&email, &message.room_id);
-                let max = self.policy.max_replicas_for(&email);
+        let request = match reading::read(text, sender, Some(&self.policy), &self.defaults) {
+            Reading::Command(request) => request,
+            Reading::Help(markdown) => {
                 return Decision::Reply {
-                    reply: reply(replies::help(&email, &verbs, max)),
+                    reply: reply(markdown),
                     outcome: "help",
                 };
             }
-            Ok(Parsed::Command(request)) => request,
-            Err(e) => {
-                tracing::info!(error = %e, "not a command");
+            Reading::Refused { markdown, outcome } => {
                 return Decision::Reply {
-                    reply: reply(replies::rejected(&email, &e)),
-                    outcome: "invalid",
+                    reply: reply(markdown),
+                    outcome,
                 };
             }
         };
-        let replicas = match &request.kind {
-            chatops_shared::CommandKind::Scale { replicas } => Some(replicas.get()),
-            _ => None,
-        };
-        let verb: Verb = request.kind.verb();
-        let access = Access {
-            email: &email,
-            room_id: &message.room_id,
-            verb,
-            namespace: &request.namespace,
-            deployment: request.deployment.as_ref(),
-            replicas,
-        };
-        if let Err(denial) = self.policy.authorize(&access) {
-            tracing::info!(actor = %email, %denial, "command denied by policy");
-            return Decision::Reply {
-                reply: reply(replies::denied(&email, &denial)),
-                outcome: "denied",
-            };
-        }
-        let ack = verb
+        let ack = request
+            .kind
+            .verb()
             .is_write()
             .then(|| reply(replies::queued(&email, &request, &id)));
         let command = Command {

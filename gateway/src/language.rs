@@ -383,10 +383,12 @@ fn deployment(word: &str) -> Result<DeploymentName, ParseError> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    fn defaults() -> Defaults {
+    /// The defaults the language's tests read with: namespace `default`,
+    /// at most 20 replicas.
+    pub(crate) fn defaults() -> Defaults {
         Defaults {
             namespace: Namespace::parse("default").expect("valid"),
             max_replicas: 20,

@@ -9,6 +9,7 @@ pub mod limits;
 pub mod metrics;
 pub mod notifier;
 pub mod policy;
+pub mod reading;
 pub mod replies;
 pub mod startup;
 pub mod webex;

@@ -1,0 +1,150 @@
+//! What a message comes to, before anything is published: the policy first
+//! (someone it lets run nothing hears only that), then the language, then
+//! the policy again for the command found. Ingestion acts on the reading;
+//! `chatops parse` prints it, so the two cannot drift apart.
+
+use chatops_shared::{CommandKind, Verb};
+
+use crate::language::{self, Defaults, Parsed, Request};
+use crate::policy::{Access, Policy};
+use crate::replies;
+
+/// Who sent the message, and where.
+#[derive(Debug, Clone, Copy)]
+pub struct Sender<'a> {
+    pub email: &'a str,
+    pub room_id: &'a str,
+}
+
+/// What the bot makes of a message.
+#[derive(Debug)]
+pub enum Reading {
+    /// A command the sender may run.
+    Command(Request),
+    /// `help`: what the sender may ask.
+    Help(String),
+    /// No command: why (a refusal, or what is wrong with the message), and
+    /// the outcome to count it under.
+    Refused {
+        markdown: String,
+        outcome: &'static str,
+    },
+}
+
+/// Reads `text` (the message without the bot's mention) for `sender`.
+/// Without a policy, nobody's rights are checked: every verb is open up to
+/// the configured replica bound (`chatops parse` without `--as`).
+pub fn read(
+    text: &str,
+    sender: Sender<'_>,
+    policy: Option<&Policy>,
+    defaults: &Defaults,
+) -> Reading {
+    let Sender { email, room_id } = sender;
+    let refused = |markdown: String, outcome| Reading::Refused { markdown, outcome };
+    if let Some(denial) = policy.and_then(|p| p.refuses_outright(email, room_id)) {
+        tracing::info!(actor = %email, %denial, "message refused before parsing");
+        return refused(replies::refused(email, &denial), "denied");
+    }
+    let request = match language::parse(text, defaults) {
+        Ok(Parsed::Command(request)) => request,
+        Ok(Parsed::Help) => {
+            let (verbs, max) = match policy {
+                Some(policy) => (
+                    policy.verbs_for(email, room_id),
+                    policy.max_replicas_for(email),
+                ),
+                None => (Verb::ALL.to_vec(), Some(defaults.max_replicas)),
+            };
+            return Reading::Help(replies::help(email, &verbs, max));
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "not a command");
+            return refused(replies::rejected(email, &e), "invalid");
+        }
+    };
+    if let Some(policy) = policy {
+        let access = Access {
+            email,
+            room_id,
+            verb: request.kind.verb(),
+            namespace: &request.namespace,
+            deployment: request.deployment.as_ref(),
+            replicas: match &request.kind {
+                CommandKind::Scale { replicas } => Some(replicas.get()),
+                _ => None,
+            },
+        };
+        if let Err(denial) = policy.authorize(&access) {
+            tracing::info!(actor = %email, %denial, "command denied by policy");
+            return refused(replies::denied(email, &denial), "denied");
+        }
+    }
+    Reading::Command(request)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::language::tests::defaults;
+
+    const ALICE: Sender<'static> = Sender {
+        email: "alice@example.com",
+        room_id: "room",
+    };
+
+    fn outcome(reading: &Reading) -> &'static str {
+        match reading {
+            Reading::Command(_) => "a command",
+            Reading::Help(_) => "help",
+            Reading::Refused { outcome, .. } => outcome,
+        }
+    }
+
+    #[test]
+    fn a_stranger_hears_only_that_whatever_they_typed() {
+        let policy = Policy::authorized_users(&["bob@example.com".to_owned()], 20);
+        for text in ["scale web to 3", "help", "scael web"] {
+            let reading = read(text, ALICE, Some(&policy), &defaults());
+            let Reading::Refused { markdown, outcome } = reading else {
+                panic!("{text:?} was read as a command");
+            };
+            assert_eq!(outcome, "denied", "{text:?}");
+            assert!(markdown.contains("not authorised"), "{markdown}");
+        }
+    }
+
+    #[test]
+    fn the_policy_is_asked_for_the_command_found() {
+        let policy = Policy::authorized_users(&["alice@example.com".to_owned()], 5);
+        let over = read("scale web to 6", ALICE, Some(&policy), &defaults());
+        assert_eq!(outcome(&over), "denied");
+        let within = read("scale web to 5", ALICE, Some(&policy), &defaults());
+        assert_eq!(outcome(&within), "a command");
+    }
+
+    #[test]
+    fn without_a_policy_every_verb_is_open_up_to_the_configured_bound() {
+        let reading = read("scale web to 20", ALICE, None, &defaults());
+        assert_eq!(outcome(&reading), "a command");
+        let Reading::Help(markdown) = read("help", ALICE, None, &defaults()) else {
+            panic!("help was not read as help");
+        };
+        assert!(markdown.contains("rollback"), "{markdown}");
+        assert!(markdown.contains("up to 20 replicas"), "{markdown}");
+        let reading = read("scale web to 21", ALICE, None, &defaults());
+        assert_eq!(outcome(&reading), "invalid");
+    }
+
+    #[test]
+    fn what_is_not_a_command_is_answered_with_what_is_wrong() {
+        let policy = Policy::authorized_users(&["alice@example.com".to_owned()], 20);
+        let Reading::Refused { markdown, outcome } =
+            read("scael web to 3", ALICE, Some(&policy), &defaults())
+        else {
+            panic!("a misspelt verb was read as a command");
+        };
+        assert_eq!(outcome, "invalid");
+        assert!(markdown.contains("Sorry"), "{markdown}");
+    }
+}
