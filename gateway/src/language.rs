@@ -20,6 +20,7 @@
 use std::fmt;
 
 use chatops_shared::text::odd_characters;
+use diagnosis::meant;
 
 mod diagnosis;
 use chatops_shared::{
@@ -63,8 +64,14 @@ pub struct Defaults {
 /// reply; [`ParseError::usage`] adds the expected form and an example.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ParseError {
-    #[error("I don't know the command '{}'{}", quote(.0), odd_characters(.0))]
-    UnknownVerb(String),
+    #[error("I don't know the command '{}'{}{}", quote(.word), odd_characters(.word), meant(.like, .command.as_deref()))]
+    UnknownVerb {
+        word: String,
+        /// The form whose verb the word looks like a slip of.
+        like: Option<Form>,
+        /// The message with that verb, where it is a command.
+        command: Option<String>,
+    },
     #[error("that is not how {verb} works: {why}")]
     Malformed { verb: Form, why: String },
     #[error("a message holds one command, and this one has {0} lines")]
@@ -185,6 +192,13 @@ impl ParseError {
             | ParseError::Qualified { form: verb, .. }
             | ParseError::NamespaceFlag { form: verb, .. }
             | ParseError::Untagged { form: verb, .. } => Some(*verb),
+            // With the whole command offered, no usage is needed; `help`
+            // has no syntax to show.
+            ParseError::UnknownVerb {
+                like,
+                command: None,
+                ..
+            } => like.filter(|form| *form != Form::Help),
             _ => None,
         }
     }
@@ -253,7 +267,7 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
     };
     let Some(form) = form_of(first) else {
         return Err(diagnosis::preamble(&words, defaults)
-            .unwrap_or_else(|| ParseError::UnknownVerb((*first).to_owned())));
+            .unwrap_or_else(|| diagnosis::unknown_verb(&words, defaults)));
     };
     let namespace = match words.len() {
         n if n >= 2 && words[n - 2].eq_ignore_ascii_case("in") => {
@@ -318,20 +332,28 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
     }
 }
 
+/// The words a command starts with, and the form each starts.
+const VERBS: [(&str, Form); 12] = [
+    ("scale", Form::Scale),
+    ("deploy", Form::Deploy),
+    ("set", Form::SetImage),
+    ("restart", Form::Restart),
+    ("rollback", Form::Rollback),
+    ("undo", Form::Rollback),
+    ("status", Form::Status),
+    ("list", Form::List),
+    ("ls", Form::List),
+    ("history", Form::History),
+    ("help", Form::Help),
+    ("?", Form::Help),
+];
+
 /// The form a command's first word names.
 fn form_of(word: &str) -> Option<Form> {
-    Some(match word.to_ascii_lowercase().as_str() {
-        "scale" => Form::Scale,
-        "deploy" => Form::Deploy,
-        "set" => Form::SetImage,
-        "restart" => Form::Restart,
-        "rollback" | "undo" => Form::Rollback,
-        "status" => Form::Status,
-        "list" | "ls" => Form::List,
-        "history" => Form::History,
-        "help" | "?" => Form::Help,
-        _ => return None,
-    })
+    VERBS
+        .iter()
+        .find(|(verb, _)| verb.eq_ignore_ascii_case(word))
+        .map(|(_, form)| *form)
 }
 
 /// An image to deploy: valid, and with a tag or digest, so the version
@@ -593,6 +615,22 @@ pub(crate) mod tests {
                 "whole number from 0 to 20, got 'three'",
             ),
             ("delete web", "I don't know the command 'delete'"),
+            // A slip of a verb is pointed out, with the command it would
+            // be, where that is one (offered, not run).
+            (
+                "scael web to 3",
+                "I don't know the command 'scael'; did you mean 'scale web to 3'?",
+            ),
+            (
+                "Stauts web in prod",
+                "'Stauts'; did you mean 'status web in prod'?",
+            ),
+            ("rolback web", "did you mean 'rollback web'?"),
+            ("histroy web", "did you mean 'history web'?"),
+            ("lsit", "did you mean 'list'?"),
+            ("hlep", "did you mean 'help'?"),
+            ("scael web to 99", "'scael'; did you mean 'scale'?"),
+            ("depoly nginx to web", "'depoly'; did you mean 'deploy'?"),
             (
                 "please scale web to 3",
                 "a command starts with what to do, not with 'please': send 'scale web to 3'",
@@ -731,6 +769,25 @@ pub(crate) mod tests {
                 "{text:?}: {err} should contain {want:?}"
             );
         }
+    }
+
+    #[test]
+    fn only_a_slip_of_one_verb_is_taken_for_it() {
+        // Short words ("get" is not a slip of "set"), words two slips from
+        // a short verb, and words near no verb get no guess.
+        for word in ["get", "stop", "stat", "start", "state", "delete", "rollout"] {
+            let err = parse(&format!("{word} web"), &defaults()).expect_err(word);
+            assert_eq!(
+                err.to_string(),
+                format!("I don't know the command '{word}'")
+            );
+        }
+        // The guess is a whole command only where that is one.
+        let err = parse("scael web to three", &defaults()).expect_err("no command");
+        assert!(err.to_string().ends_with("did you mean 'scale'?"), "{err}");
+        assert_eq!(err.form(), Some(Form::Scale));
+        let err = parse("scael web to 3", &defaults()).expect_err("not run");
+        assert_eq!(err.form(), None, "the command offered needs no usage line");
     }
 
     #[test]

@@ -91,23 +91,24 @@ pub fn queued(email: &str, request: &Request, id: &CommandId) -> String {
 pub fn rejected(email: &str, error: &ParseError) -> String {
     let usage = match error.form() {
         Some(form) => format!(
-            "Expected `{}`, for example `{}`.",
+            " Expected `{}`, for example `{}`.",
             form.syntax(),
             form.example()
         ),
         None => match error {
-            ParseError::UnknownVerb(_) => {
-                "Try `scale web to 3`, `deploy nginx:1.27 to web`, or `help` for every command."
+            ParseError::UnknownVerb {
+                command: Some(_), ..
+            } => String::new(),
+            ParseError::UnknownVerb { .. } => {
+                " Try `scale web to 3`, `deploy nginx:1.27 to web`, or `help` for every command."
                     .to_owned()
             }
-            _ => "Say `help` for every command, with examples.".to_owned(),
+            _ => " Say `help` for every command, with examples.".to_owned(),
         },
     };
-    format!(
-        "{} Sorry, {}. {usage}",
-        mention(email),
-        escape(&error.to_string())
-    )
+    let why = escape(&error.to_string());
+    let stop = if why.ends_with('?') { "" } else { "." };
+    format!("{} Sorry, {why}{stop}{usage}", mention(email))
 }
 
 pub fn denied(email: &str, denial: &Denied) -> String {
@@ -224,6 +225,25 @@ mod tests {
             "x".repeat(500),
             "nothing cut that fits"
         );
+    }
+
+    #[test]
+    fn a_refusal_is_one_sentence_and_its_usage() {
+        let defaults = crate::language::tests::defaults();
+        let reply = |text: &str| {
+            let error = crate::language::parse(text, &defaults).expect_err(text);
+            rejected("alice@example.com", &error)
+        };
+        assert!(
+            reply("scael web to 3").ends_with("did you mean 'scale web to 3'?"),
+            "a question ends the reply, with no usage after the command offered"
+        );
+        assert!(
+            reply("scael web to x")
+                .contains("did you mean 'scale'? Expected `scale <deployment> to <replicas>`")
+        );
+        assert!(reply("frobnicate").contains("'frobnicate'. Try `scale web to 3`"));
+        assert!(reply("scale web to x").contains("got 'x' (e.g. 'scale web to 3'). Say `help`"));
     }
 
     fn result_saying(message: String) -> CommandResult {

@@ -7,8 +7,8 @@ use chatops_shared::text::{count, odd_characters};
 use chatops_shared::{Replicas, quote};
 
 use super::{
-    Defaults, END_PUNCTUATION, Form, ParseError, deployment, form_of, image_spec, parse, revision,
-    tagged,
+    Defaults, END_PUNCTUATION, Form, ParseError, Parsed, VERBS, deployment, form_of, image_spec,
+    parse, revision, tagged,
 };
 
 /// "please scale web to 3", "can you restart web?": a whole command after
@@ -40,6 +40,65 @@ pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError
         before: words[..at].join(" "),
         command,
     })
+}
+
+/// A first word that is no verb: where it is one slip from a verb
+/// ("scael", "stauts", "rolback"), the verb is offered, and the whole
+/// command when the message with that verb is one (only offered: the
+/// person sends it).
+pub(super) fn unknown_verb(words: &[&str], defaults: &Defaults) -> ParseError {
+    let word = words.first().copied().unwrap_or_default();
+    let like = misspelt(word);
+    let command = like.filter(|form| *form != Form::Help).and_then(|form| {
+        let verb = form.to_string();
+        let command: Vec<&str> = std::iter::once(verb.as_str())
+            .chain(words[1..].iter().copied())
+            .collect();
+        let command = command.join(" ");
+        // A command too long to quote whole is not offered.
+        let shown = command.chars().count() <= 40;
+        matches!(parse(&command, defaults), Ok(Parsed::Command(_)) if shown).then_some(command)
+    });
+    ParseError::UnknownVerb {
+        word: word.to_owned(),
+        like,
+        command,
+    }
+}
+
+/// The form whose verb `word` is one slip from: a letter wrong, missing,
+/// extra or two swapped (two slips in words of six letters or more), and
+/// nearer to it than to any other verb. Words under four letters are too
+/// near too many ("get" is not a slip of "set").
+fn misspelt(word: &str) -> Option<Form> {
+    let word = word.to_lowercase();
+    let length = word.chars().count();
+    if length < 4 {
+        return None;
+    }
+    let slips = if length >= 6 { 2 } else { 1 };
+    let distances: Vec<(usize, Form)> = VERBS
+        .iter()
+        .filter(|(verb, _)| verb.len() >= 4)
+        .map(|(verb, form)| (strsim::osa_distance(&word, verb), *form))
+        .collect();
+    let least = distances.iter().map(|(distance, _)| *distance).min()?;
+    let mut nearest = distances
+        .iter()
+        .filter(|(distance, _)| *distance == least && least <= slips)
+        .map(|(_, form)| *form);
+    let form = nearest.next()?;
+    nearest.all(|other| other == form).then_some(form)
+}
+
+/// How an unknown verb's reply goes on: the command or the verb it looks
+/// like a slip of.
+pub(super) fn meant(like: &Option<Form>, command: Option<&str>) -> String {
+    match (command, like) {
+        (Some(command), _) => format!("; did you mean '{command}'?"),
+        (None, Some(form)) => format!("; did you mean '{form}'?"),
+        (None, None) => String::new(),
+    }
 }
 
 /// Why `words` (the verb first, `in <namespace>` taken off the end, if
