@@ -22,7 +22,11 @@ fuzz_target!(|data: &[u8]| {
         Ok(Parsed::Help) => {}
         Err(e) => {
             // Every refusal renders as a reply without panicking.
-            let _ = chatops_gateway::replies::rejected("a@example.com", &e);
+            let _ = chatops_gateway::replies::rejected(
+                "a@example.com",
+                &e,
+                &chatops_shared::Verb::ALL,
+            );
         }
     }
 });

@@ -42,6 +42,10 @@ pub fn read(
 ) -> Reading {
     let Sender { email, room_id } = sender;
     let refused = |markdown: String, outcome| Reading::Refused { markdown, outcome };
+    let verbs = || match policy {
+        Some(policy) => policy.verbs_for(email, room_id),
+        None => Verb::ALL.to_vec(),
+    };
     if let Some(denial) = policy.and_then(|p| p.refuses_outright(email, room_id)) {
         tracing::info!(actor = %email, %denial, "message refused before parsing");
         return refused(replies::refused(email, &denial), "denied");
@@ -49,18 +53,15 @@ pub fn read(
     let request = match language::parse(text, defaults) {
         Ok(Parsed::Command(request)) => request,
         Ok(Parsed::Help) => {
-            let (verbs, max) = match policy {
-                Some(policy) => (
-                    policy.verbs_for(email, room_id),
-                    policy.max_replicas_for(email),
-                ),
-                None => (Verb::ALL.to_vec(), Some(defaults.max_replicas)),
+            let max = match policy {
+                Some(policy) => policy.max_replicas_for(email),
+                None => Some(defaults.max_replicas),
             };
-            return Reading::Help(replies::help(email, &verbs, max));
+            return Reading::Help(replies::help(email, &verbs(), max));
         }
         Err(e) => {
             tracing::info!(error = %e, "not a command");
-            return refused(replies::rejected(email, &e), "invalid");
+            return refused(replies::rejected(email, &e, &verbs()), "invalid");
         }
     };
     if let Some(policy) = policy {

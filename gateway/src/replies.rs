@@ -88,7 +88,9 @@ pub fn queued(email: &str, request: &Request, id: &CommandId) -> String {
     )
 }
 
-pub fn rejected(email: &str, error: &ParseError) -> String {
+/// What is wrong with a message that is not a command; `verbs`, those the
+/// person may use, choose the examples offered for an unknown verb.
+pub fn rejected(email: &str, error: &ParseError, verbs: &[Verb]) -> String {
     let usage = match error.form() {
         Some(form) => format!(
             " Expected `{}`, for example `{}`.",
@@ -100,8 +102,13 @@ pub fn rejected(email: &str, error: &ParseError) -> String {
                 command: Some(_), ..
             } => String::new(),
             ParseError::UnknownVerb { .. } => {
-                " Try `scale web to 3`, `deploy nginx:1.27 to web`, or `help` for every command."
-                    .to_owned()
+                let examples: Vec<String> = Form::ALL
+                    .into_iter()
+                    .filter(|form| form.verb().is_some_and(|v| verbs.contains(&v)))
+                    .take(2)
+                    .map(|form| format!("`{}`, ", form.example()))
+                    .collect();
+                format!(" Try {}or `help` for every command.", examples.concat())
             }
             _ => " Say `help` for every command, with examples.".to_owned(),
         },
@@ -232,7 +239,7 @@ mod tests {
         let defaults = crate::language::tests::defaults();
         let reply = |text: &str| {
             let error = crate::language::parse(text, &defaults).expect_err(text);
-            rejected("alice@example.com", &error)
+            rejected("alice@example.com", &error, &Verb::ALL)
         };
         assert!(
             reply("scael web to 3").ends_with("did you mean 'scale web to 3'?"),
@@ -242,7 +249,15 @@ mod tests {
             reply("scael web to x")
                 .contains("did you mean 'scale'? Expected `scale <deployment> to <replicas>`")
         );
-        assert!(reply("frobnicate").contains("'frobnicate'. Try `scale web to 3`"));
+        assert!(reply("frobnicate").contains(
+            "'frobnicate'. Try `scale web to 3`, `deploy registry.example.com/web:2.1 to web`, or `help`"
+        ));
+        let error = crate::language::parse("frobnicate", &defaults).expect_err("no verb");
+        let reader = rejected("carol@example.com", &error, &[Verb::Status, Verb::List]);
+        assert!(
+            reader.ends_with("Try `status web`, `list in prod`, or `help` for every command."),
+            "the examples are of what the person may use: {reader}"
+        );
         assert!(reply("scale web to x").contains("got 'x' (e.g. 'scale web to 3'). Say `help`"));
     }
 
