@@ -218,6 +218,11 @@ impl Application {
                 "in-flight work did not finish within the grace period; it will be redelivered"
             );
         }
+        // Acks are buffered: unsent, work already done would be redelivered
+        // after its ack wait (and found done, at the cost of a lookup).
+        if let Err(e) = self.state.client.flush().await {
+            tracing::warn!(error = %e, "cannot flush the last acks");
+        }
         tracing::info!("gateway stopped");
         served
     }

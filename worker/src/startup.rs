@@ -53,6 +53,9 @@ impl StartupError {
 /// A worker with its connections made and its health port bound.
 pub struct Application {
     listener: TcpListener,
+    /// Flushed before the worker exits, so the NAKs of commands handed
+    /// back reach nats-server rather than dying in the write buffer.
+    client: async_nats::Client,
     metrics: Arc<Metrics>,
     worker: Arc<Worker>,
     consumer: PullConsumer,
@@ -78,7 +81,7 @@ impl Application {
                     addr: config.listen,
                     source,
                 })?;
-        let (_client, jetstream) =
+        let (client, jetstream) =
             chatops_shared::nats::connect(&config.nats, "chatops-worker").await?;
         for (what, action) in streams::ensure(&jetstream, &config.streams).await? {
             tracing::info!(%what, ?action, "stream set-up");
@@ -112,6 +115,7 @@ impl Application {
         });
         Ok(Self {
             listener,
+            client,
             metrics,
             worker,
             consumer,
@@ -125,8 +129,8 @@ impl Application {
     }
 
     /// Consumes and serves health until `shutdown`, then lets in-flight
-    /// commands finish within a grace period (unfinished ones are
-    /// redelivered to another worker after the ack wait).
+    /// commands finish within a grace period (unfinished ones are handed
+    /// back, NAKed, for another worker to take at once).
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -159,6 +163,11 @@ impl Application {
         };
         if let Ok(Err(e)) = finished {
             tracing::error!(error = %e, "the consumer stopped with an error");
+        }
+        // Acks and NAKs are buffered: unsent, a command handed back would
+        // wait out its ack wait before another worker got it.
+        if let Err(e) = self.client.flush().await {
+            tracing::warn!(error = %e, "cannot flush the last acks; their commands are redelivered after the ack wait");
         }
         tracing::info!("worker stopped");
         served

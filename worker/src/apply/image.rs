@@ -9,6 +9,7 @@ use super::{Applied, Plan, its};
 use crate::error::ApplyError;
 
 pub(super) fn plan(
+    ns: &str,
     name: &DeploymentName,
     read: &Deployment,
     container: Option<&ContainerName>,
@@ -37,7 +38,7 @@ pub(super) fn plan(
         }
         None => {
             return Err(ApplyError::Rejected(format!(
-                "{name} has several containers ({}); say which, e.g. `set image {name} {}={image}`",
+                "{name} has several containers ({}); say which, e.g. 'set image {name} {}={image} in {ns}'",
                 names().join(", "),
                 containers[0].name
             )));

@@ -202,7 +202,7 @@ impl Engine {
             let plan = match kind {
                 CommandKind::Scale { replicas } => scale::plan(name, &deployment, *replicas),
                 CommandKind::SetImage { container, image } => {
-                    image::plan(name, &deployment, container.as_ref(), image)?
+                    image::plan(ns, name, &deployment, container.as_ref(), image)?
                 }
                 CommandKind::Restart => restart::plan(name, &deployment),
                 CommandKind::Rollback { revision } => {
@@ -387,7 +387,10 @@ fn superseded(kind: &CommandKind, name: &DeploymentName, by: u64, d: &Deployment
     };
     Applied::new(
         Outcome::Superseded,
-        format!("a later command (#{by}) already changed the {what} of {name}, so this one was not applied; it is now {now}"),
+        // Whether this command took effect before the later one is not
+        // known here (a worker may have applied it and stopped before its
+        // result was published): only that it must not undo the later one.
+        format!("a later command (#{by}) has since set the {what} of {name}, and this one is not applied over it; it is now {now}"),
     )
     .change(None, Some(now))
 }

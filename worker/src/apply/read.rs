@@ -144,7 +144,7 @@ pub(super) async fn history(
                     .map(|e| {
                         let outcome = e.result.as_ref().map_or("pending", |r| r.outcome.as_str());
                         format!(
-                            "{} {} `{}`: {outcome}",
+                            "{} {} '{}': {outcome}",
                             e.command.issued_at.strftime("%Y-%m-%d %H:%M"),
                             e.command.actor.email,
                             e.command.describe()

@@ -5,6 +5,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use chatops_sandbox::kube::{Fault, KubeSandbox};
+use chatops_shared::streams::{self, StreamSettings};
 use chatops_shared::{CommandKind, ImageRef, Outcome, Replicas};
 use chatops_testkit::{NatsServer, Process};
 
@@ -329,7 +330,14 @@ async fn followed_rollouts_report_progress_then_completion_or_the_deadline() {
 async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
     let nats = NatsServer::start().await;
     let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
-    let js = jetstream(&nats).await;
+    // An ack wait longer than `finals` waits: the command must be handed
+    // back at once, not found again when its ack wait runs out.
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+    let settings = StreamSettings {
+        ack_wait: Duration::from_secs(300),
+        ..crate::helpers::settings()
+    };
+    streams::ensure(&js, &settings).await.expect("streams");
     let (url, api) = (nats.url(), kube.url());
     let env = |grace: &'static str| {
         vec![
@@ -337,7 +345,7 @@ async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
             ("CLUSTER_URL", api.clone()),
             ("KUBERNETES_TOKEN", TOKEN.to_owned()),
             ("WORKER_ADDR", "127.0.0.1:0".to_owned()),
-            ("CHATOPS_ACK_WAIT", "2s".to_owned()),
+            ("CHATOPS_ACK_WAIT", "5m".to_owned()),
             ("CHATOPS_MAX_DELIVER", "3".to_owned()),
             ("CHATOPS_SHUTDOWN_GRACE", grace.to_owned()),
         ]

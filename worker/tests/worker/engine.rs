@@ -216,6 +216,13 @@ async fn a_repeated_command_is_already_applied_and_a_stale_one_superseded() {
         .expect("older");
     assert_eq!(stale.outcome, Outcome::Superseded);
     assert!(stale.message.contains("#10"), "{}", stale.message);
+    // Redelivered after a worker stopped, a command may have taken effect
+    // before the later one: the reply does not say it never did.
+    assert!(
+        stale.message.contains("this one is not applied over it"),
+        "{}",
+        stale.message
+    );
     assert_eq!(writes(&kube), writes_after_first, "neither wrote anything");
     assert_eq!(replicas(&kube, "web"), 4);
 
@@ -242,6 +249,13 @@ async fn containers_are_chosen_by_name_or_when_there_is_only_one() {
         .expect_err("ambiguous");
     assert!(
         matches!(&err, ApplyError::Rejected(m) if m.contains("several containers (app, proxy)")),
+        "{err}"
+    );
+    // The example names the namespace: followed as given, it changes this
+    // deployment, not one of the same name in the default namespace.
+    assert!(
+        err.to_string()
+            .contains("e.g. 'set image pod app=app:2 in default'"),
         "{err}"
     );
     let err = engine
