@@ -299,6 +299,15 @@ impl Store {
                 continue;
             };
             let hook = &record.webhook;
+            // Each side of a 1:1 room sees it titled with the other's name.
+            let seen;
+            let data = match &event.data {
+                EventData::Room(room) if room.kind == RoomType::Direct => {
+                    seen = EventData::Room(self.room_seen_by(room, &record.owner.id));
+                    &seen
+                }
+                other => other,
+            };
             let envelope = Envelope {
                 id: &hook.id,
                 name: &hook.name,
@@ -313,7 +322,7 @@ impl Store {
                 status: hook.status,
                 created: &hook.created,
                 actor_id: &event.actor_id,
-                data: &event.data,
+                data,
             };
             let body = match serde_json::to_vec(&envelope) {
                 Ok(body) => body,

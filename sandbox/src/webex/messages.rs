@@ -1,17 +1,20 @@
-//! Messages: `POST/GET /v1/messages`, `GET/PUT/DELETE /v1/messages/{id}`,
-//! and the posting logic the test driver shares with the HTTP handler.
+//! Messages: `POST/GET /v1/messages`, `GET /v1/messages/direct`,
+//! `GET/PUT/DELETE /v1/messages/{id}`, and the posting logic the test
+//! driver shares with the HTTP handler.
 //!
 //! Webex's rules kept here: `text` and `markdown` are each at most 7439
-//! bytes; one Adaptive Card attachment at most; threads are one level deep;
-//! in group rooms a bot sees only the messages it wrote or that mention it,
-//! and must list them with `mentionedPeople=me`.
+//! bytes, and blank ones count as absent; one Adaptive Card attachment at
+//! most; threads are one level deep; an edit names its room; in group
+//! rooms a bot sees only the messages it wrote or that mention it, and
+//! must list them with `mentionedPeople=me`.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde::{Deserialize, Serialize};
 
@@ -144,6 +147,20 @@ impl Store {
             return;
         }
         self.messages.retain(|m| m.message.id != id);
+        self.reindex_messages();
+    }
+
+    /// Removes every message of a deleted room. The messages of other rooms
+    /// move up in the list, so the index is rebuilt, once.
+    pub(crate) fn remove_room_messages(&mut self, room_id: &str) {
+        let before = self.messages.len();
+        self.messages.retain(|m| m.message.room_id != room_id);
+        if self.messages.len() != before {
+            self.reindex_messages();
+        }
+    }
+
+    fn reindex_messages(&mut self) {
         self.message_index = self
             .messages
             .iter()
@@ -168,15 +185,21 @@ impl Store {
             ));
         }
         if !draft.files.is_empty() {
-            return Err(ApiError::bad_request("The sandbox does not store files."));
-        }
-        if draft.text.is_none() && draft.markdown.is_none() && draft.attachments.is_empty() {
-            return Err(ApiError::bad_request(
-                "text, markdown or attachments is required.",
-            ));
+            return Err(ApiError::bad_request(NO_FILES));
         }
         check_length("text", draft.text.as_deref())?;
         check_length("markdown", draft.markdown.as_deref())?;
+        let sent_words = draft.text.is_some() || draft.markdown.is_some();
+        let mut draft = draft;
+        draft.text = non_blank(draft.text);
+        draft.markdown = non_blank(draft.markdown);
+        if draft.text.is_none() && draft.markdown.is_none() && draft.attachments.is_empty() {
+            return Err(ApiError::bad_request(if sent_words {
+                BLANK
+            } else {
+                "text, markdown or attachments is required."
+            }));
+        }
         check_attachments(&draft.attachments)?;
 
         let (room, to_person) = match (&draft.room_id, &draft.to_person_id, &draft.to_person_email)
@@ -248,6 +271,10 @@ impl Store {
             message: message.clone(),
         });
         self.touch_room(&room.id, &created);
+        // A new message shows a hidden 1:1 room again, as in Webex.
+        for membership in self.memberships.iter_mut().filter(|m| m.room_id == room.id) {
+            membership.is_room_hidden = false;
+        }
         self.dispatch_message(EventKind::Created, &author.id, &message);
         Ok(message)
     }
@@ -274,6 +301,18 @@ impl Store {
     }
 }
 
+/// Why a message with files is refused.
+const NO_FILES: &str = "The sandbox stores no files: send text, markdown or an Adaptive Card, \
+     without files (as JSON, not multipart/form-data).";
+
+/// Why a message whose text and markdown are both blank is refused.
+const BLANK: &str = "text and markdown cannot be empty or only whitespace.";
+
+/// Blank text is no text: Webex refuses a message with nothing to show.
+fn non_blank(value: Option<String>) -> Option<String> {
+    value.filter(|v| !v.trim().is_empty())
+}
+
 fn check_attachments(attachments: &[serde_json::Value]) -> Result<(), ApiError> {
     if attachments.len() > 1 {
         return Err(ApiError::bad_request(
@@ -298,8 +337,22 @@ fn check_attachments(attachments: &[serde_json::Value]) -> Result<(), ApiError> 
 pub(crate) async fn create(
     State(shared): State<Arc<Shared>>,
     Caller(me): Caller,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Message>, ApiError> {
+    // Clients upload a local file as multipart/form-data (the SDK does for
+    // `files=[path]`); say so rather than fail to read it as JSON.
+    let multipart = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("multipart/")
+        });
+    if multipart {
+        return Err(ApiError::bad_request(NO_FILES));
+    }
     let draft: MessageDraft = parse_body(&body)?;
     shared
         .update(|store| store.post_message(&me, draft))
@@ -370,6 +423,57 @@ pub(crate) async fn list(
     query.page_newest_first(items, max)
 }
 
+/// `GET /v1/messages/direct?personId=|personEmail=[&parentId=]`: the 1:1
+/// messages between the caller and that person, newest first. Without a
+/// 1:1 room between them yet, the list is empty.
+pub(crate) async fn list_direct(
+    State(shared): State<Arc<Shared>>,
+    Caller(me): Caller,
+    query: ListQuery,
+) -> Result<Response, ApiError> {
+    let max = query.max(50, 1000)?;
+    let parent_id = query.get("parentId");
+    let items = {
+        let store = shared.lock();
+        let other = match (query.get("personId"), query.get("personEmail")) {
+            (Some(id), _) => store.person(&id),
+            (None, Some(email)) => store.person_by_email(&email),
+            (None, None) => {
+                return Err(ApiError::bad_request(
+                    "personId or personEmail is required.",
+                ));
+            }
+        }
+        .ok_or_else(|| ApiError::not_found("Person not found."))?;
+        if other.id == me.id {
+            return Err(ApiError::bad_request("There is no 1:1 room with yourself."));
+        }
+        let room_id = store
+            .rooms
+            .iter()
+            .find(|r| {
+                r.kind == RoomType::Direct
+                    && store.is_member(&r.id, &me.id)
+                    && store.is_member(&r.id, &other.id)
+            })
+            .map(|r| r.id.clone());
+        let mut items: Vec<(u64, Message)> = store
+            .messages
+            .iter()
+            .filter(|m| room_id.as_ref() == Some(&m.message.room_id))
+            .filter(|m| {
+                parent_id
+                    .as_ref()
+                    .is_none_or(|p| m.message.parent_id.as_ref() == Some(p))
+            })
+            .map(|m| (m.seq, m.message.clone()))
+            .collect();
+        items.reverse();
+        items
+    };
+    query.page_newest_first(items, max)
+}
+
 pub(crate) async fn get(
     State(shared): State<Arc<Shared>>,
     Caller(me): Caller,
@@ -389,7 +493,8 @@ struct Edit {
     markdown: Option<String>,
 }
 
-/// `PUT /v1/messages/{id}`: the author edits the text or markdown.
+/// `PUT /v1/messages/{id}`: the author edits the text or markdown; Webex
+/// wants the message's `roomId` with every edit.
 pub(crate) async fn update(
     State(shared): State<Arc<Shared>>,
     Caller(me): Caller,
@@ -397,14 +502,20 @@ pub(crate) async fn update(
     body: Bytes,
 ) -> Result<Json<Message>, ApiError> {
     let edit: Edit = parse_body(&body)?;
+    let room_id =
+        non_blank(edit.room_id).ok_or_else(|| ApiError::bad_request("roomId is required."))?;
     if edit.text.is_none() && edit.markdown.is_none() {
         return Err(ApiError::bad_request("text or markdown is required."));
     }
     check_length("text", edit.text.as_deref())?;
     check_length("markdown", edit.markdown.as_deref())?;
+    let (new_text, new_markdown) = (non_blank(edit.text), non_blank(edit.markdown));
+    if new_text.is_none() && new_markdown.is_none() {
+        return Err(ApiError::bad_request(BLANK));
+    }
     shared.update(|store| {
         let current = store.readable_message(&me, &id)?.message.clone();
-        if edit.room_id.as_ref().is_some_and(|r| *r != current.room_id) {
+        if room_id != current.room_id {
             return Err(ApiError::bad_request(
                 "roomId does not match the message's room.",
             ));
@@ -412,21 +523,18 @@ pub(crate) async fn update(
         if current.person_id != me.id {
             return Err(ApiError::forbidden("Only the author can edit a message."));
         }
-        let rendered = edit
-            .markdown
+        let rendered = new_markdown
             .as_deref()
             .map(|md| markdown::render(md, |t| store.mentionable(t)));
         let mut message = current;
-        message.text = edit
-            .text
-            .or_else(|| rendered.as_ref().map(|r| r.text.clone()));
+        message.text = new_text.or_else(|| rendered.as_ref().map(|r| r.text.clone()));
         message.html = rendered.as_ref().map(|r| r.html.clone());
         message.mentioned_people = rendered
             .as_ref()
             .map(|r| r.mentioned_people.clone())
             .unwrap_or_default();
         message.mentioned_groups = rendered.map(|r| r.mentioned_groups).unwrap_or_default();
-        message.markdown = edit.markdown;
+        message.markdown = new_markdown;
         message.updated = Some(ids::now());
         if let Some(&i) = store.message_index.get(&id) {
             store.messages[i].message = message.clone();
@@ -444,11 +552,7 @@ pub(crate) async fn delete(
 ) -> Result<StatusCode, ApiError> {
     shared.update(|store| {
         let message = store.readable_message(&me, &id)?.message.clone();
-        let moderator = store
-            .memberships
-            .iter()
-            .any(|m| m.room_id == message.room_id && m.person_id == me.id && m.is_moderator);
-        if message.person_id != me.id && !moderator {
+        if message.person_id != me.id && !store.is_moderator(&message.room_id, &me.id) {
             return Err(ApiError::forbidden(
                 "Only the author or a moderator can delete a message.",
             ));

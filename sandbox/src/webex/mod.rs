@@ -3,8 +3,9 @@
 //!
 //! It serves the part of the public API chatops uses, in the shapes of
 //! `../shared/fixtures/webex/`: people (`/v1/people/me`, `/v1/people/{id}`),
-//! rooms and memberships, messages (markdown mentions, threads, one
-//! Adaptive Card, the 7439-byte limit, a bot's view of group rooms),
+//! rooms and memberships (renaming, deletion, moderators, hidden 1:1
+//! rooms), messages (markdown mentions, threads, one Adaptive Card, the
+//! 7439-byte limit, a bot's view of group rooms, 1:1 message lists),
 //! webhooks with signed deliveries (`X-Spark-Signature`, no retries,
 //! disabled after 100 failures in five minutes), card submissions
 //! (`/v1/attachment/actions`), bearer-token auth with Webex's error body and

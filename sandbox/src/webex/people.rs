@@ -190,7 +190,9 @@ pub(crate) async fn get(
         .ok_or_else(|| ApiError::not_found("Person not found."))
 }
 
-/// `GET /v1/people?email=…|id=…|displayName=…`
+/// `GET /v1/people?email=…|id=…|displayName=…`. Only an organisation's
+/// admins may list everyone, and the sandbox has no admins, so one of the
+/// filters is required, as Webex requires it of everyone else.
 pub(crate) async fn list(
     State(shared): State<Arc<Shared>>,
     _caller: Caller,
@@ -202,6 +204,11 @@ pub(crate) async fn list(
         .get("id")
         .map(|v| v.split(',').map(str::to_owned).collect());
     let name = query.get("displayName").map(|n| n.to_lowercase());
+    if email.is_none() && ids.is_none() && name.is_none() {
+        return Err(ApiError::bad_request(
+            "email or displayName is required (or id); only admins may list everyone.",
+        ));
+    }
     let people: Vec<Person> = shared
         .lock()
         .people

@@ -1,7 +1,13 @@
 //! Rooms (spaces) and memberships: `POST/GET /v1/rooms`,
-//! `GET /v1/rooms/{id}`, `POST/GET /v1/memberships`,
-//! `GET/DELETE /v1/memberships/{id}`. A room is visible only to its members,
-//! as in Webex, where anything else is a 404.
+//! `GET/PUT/DELETE /v1/rooms/{id}`, `POST/GET /v1/memberships`,
+//! `GET/PUT/DELETE /v1/memberships/{id}`. A room is visible only to its
+//! members, as in Webex, where anything else is a 404.
+//!
+//! Webex's rules kept here: a 1:1 room is titled, for each of its two
+//! members, with the other one's name, and can be neither renamed, left nor
+//! deleted (only hidden); a room with a moderator is moderated (`isLocked`),
+//! and then only moderators rename it, add or remove others, or delete it,
+//! while a non-moderator who deletes it just leaves it.
 
 use std::sync::Arc;
 
@@ -53,6 +59,8 @@ pub struct Membership {
     pub person_org_id: String,
     pub is_moderator: bool,
     pub is_monitor: bool,
+    /// Whether the member hid this 1:1 room; the next message shows it again.
+    pub is_room_hidden: bool,
     pub room_type: RoomType,
     pub created: String,
 }
@@ -66,6 +74,53 @@ impl Store {
         self.memberships
             .iter()
             .any(|m| m.room_id == room_id && m.person_id == person_id)
+    }
+
+    pub(crate) fn is_moderator(&self, room_id: &str, person_id: &str) -> bool {
+        self.memberships
+            .iter()
+            .any(|m| m.room_id == room_id && m.person_id == person_id && m.is_moderator)
+    }
+
+    /// Refuses `person_id` if the room is moderated and they are no moderator.
+    fn check_moderation(
+        &self,
+        room: &Room,
+        person_id: &str,
+        refusal: &str,
+    ) -> Result<(), ApiError> {
+        if room.is_locked && !self.is_moderator(&room.id, person_id) {
+            return Err(ApiError::forbidden(refusal));
+        }
+        Ok(())
+    }
+
+    /// A room is moderated exactly while someone moderates it, so `isLocked`
+    /// follows every change of moderators.
+    fn sync_lock(&mut self, room_id: &str) {
+        let locked = self
+            .memberships
+            .iter()
+            .any(|m| m.room_id == room_id && m.is_moderator);
+        if let Some(room) = self.rooms.iter_mut().find(|r| r.id == room_id) {
+            room.is_locked = locked;
+        }
+    }
+
+    /// `room` as `viewer_id` sees it: in Webex each side of a 1:1 room sees
+    /// it titled with the other person's name, so one stored title is
+    /// right for only one of them.
+    pub(crate) fn room_seen_by(&self, room: &Room, viewer_id: &str) -> Room {
+        let mut seen = room.clone();
+        if room.kind == RoomType::Direct
+            && let Some(other) = self
+                .memberships
+                .iter()
+                .find(|m| m.room_id == room.id && m.person_id != viewer_id)
+        {
+            seen.title.clone_from(&other.person_display_name);
+        }
+        seen
     }
 
     /// The room, if `person_id` may see it; Webex answers 404 otherwise.
@@ -89,6 +144,12 @@ impl Store {
         };
         self.rooms.push(room.clone());
         let actor = room.creator_id.clone();
+        // Members first, as only members' webhooks hear of a room; then the
+        // events in Webex's order, the room before its memberships.
+        let memberships: Vec<Membership> = members
+            .iter()
+            .map(|person| self.new_membership(&room, person, false))
+            .collect();
         self.dispatch(Event {
             resource: Resource::Rooms,
             event: EventKind::Created,
@@ -97,8 +158,8 @@ impl Store {
             audience: Audience::Members,
             data: EventData::Room(room.clone()),
         });
-        for person in members {
-            self.add_membership(&room, person, false, &actor);
+        for membership in memberships {
+            self.dispatch_membership_created(membership, &actor);
         }
         room
     }
@@ -111,6 +172,13 @@ impl Store {
         is_moderator: bool,
         actor_id: &str,
     ) -> Membership {
+        let membership = self.new_membership(room, person, is_moderator);
+        self.dispatch_membership_created(membership.clone(), actor_id);
+        membership
+    }
+
+    /// Adds `person` to `room`, telling nobody yet.
+    fn new_membership(&mut self, room: &Room, person: &Person, is_moderator: bool) -> Membership {
         let membership = Membership {
             id: ids::new_id(Kind::Membership),
             room_id: room.id.clone(),
@@ -120,19 +188,26 @@ impl Store {
             person_org_id: person.org_id.clone(),
             is_moderator,
             is_monitor: false,
+            is_room_hidden: false,
             room_type: room.kind,
             created: ids::now(),
         };
         self.memberships.push(membership.clone());
+        if is_moderator {
+            self.sync_lock(&room.id);
+        }
+        membership
+    }
+
+    fn dispatch_membership_created(&mut self, membership: Membership, actor_id: &str) {
         self.dispatch(Event {
             resource: Resource::Memberships,
             event: EventKind::Created,
             actor_id: actor_id.to_owned(),
-            room_id: room.id.clone(),
+            room_id: membership.room_id.clone(),
             audience: Audience::Members,
-            data: EventData::Membership(membership.clone()),
+            data: EventData::Membership(membership),
         });
-        membership
     }
 
     /// The 1:1 room of two people, created on first use.
@@ -157,12 +232,72 @@ impl Store {
             room.last_activity = at.to_owned();
         }
     }
+
+    /// Takes `membership` out of its room, telling the room's webhooks.
+    fn remove_membership(&mut self, membership: Membership, actor_id: &str) {
+        let (id, room_id) = (membership.id.clone(), membership.room_id.clone());
+        // Told before the removal, so the person leaving hears of it too.
+        self.dispatch(Event {
+            resource: Resource::Memberships,
+            event: EventKind::Deleted,
+            actor_id: actor_id.to_owned(),
+            room_id: room_id.clone(),
+            audience: Audience::Members,
+            data: EventData::Membership(membership),
+        });
+        self.memberships.retain(|m| m.id != id);
+        self.sync_lock(&room_id);
+    }
+
+    /// Changes one membership and tells the room's webhooks.
+    fn change_membership(
+        &mut self,
+        id: &str,
+        actor_id: &str,
+        change: impl FnOnce(&mut Membership),
+    ) -> Option<Membership> {
+        let membership = self.memberships.iter_mut().find(|m| m.id == id)?;
+        change(membership);
+        let membership = membership.clone();
+        self.sync_lock(&membership.room_id);
+        self.dispatch(Event {
+            resource: Resource::Memberships,
+            event: EventKind::Updated,
+            actor_id: actor_id.to_owned(),
+            room_id: membership.room_id.clone(),
+            audience: Audience::Members,
+            data: EventData::Membership(membership.clone()),
+        });
+        Some(membership)
+    }
+
+    /// Removes a room with everything in it: its memberships, messages and
+    /// card submissions, so that every id of it is a 404 afterwards.
+    /// Deliveries already queued still go out; Webex documents no event
+    /// for a deleted room, so none is sent.
+    fn delete_room(&mut self, room_id: &str) {
+        self.rooms.retain(|r| r.id != room_id);
+        self.memberships.retain(|m| m.room_id != room_id);
+        self.actions.retain(|a| a.room_id != room_id);
+        self.remove_room_messages(room_id);
+    }
 }
 
-/// Parses a JSON request body with Webex's 400 on failure.
+/// Parses a JSON request body with Webex's 400 on failure. Text that is
+/// not JSON at all gets a plain answer; a JSON body with a field of the
+/// wrong type keeps serde's description, which names what was expected.
 pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("Invalid JSON body: {e}")))
+    serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(if e.is_syntax() || e.is_eof() {
+            format!(
+                "The request body is not valid JSON (line {}, column {}).",
+                e.line(),
+                e.column()
+            )
+        } else {
+            format!("Invalid JSON body: {e}")
+        })
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,7 +345,7 @@ pub(crate) async fn list(
             .iter()
             .filter(|r| store.is_member(&r.id, &me.id))
             .filter(|r| kind.is_none_or(|k| r.kind == k))
-            .cloned()
+            .map(|r| store.room_seen_by(r, &me.id))
             .collect()
     };
     // Timestamps share their text form, so sorting the strings sorts by time.
@@ -228,7 +363,108 @@ pub(crate) async fn get(
     Caller(me): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Room>, ApiError> {
-    shared.lock().room_of_member(&id, &me.id).cloned().map(Json)
+    let store = shared.lock();
+    let room = store.room_of_member(&id, &me.id)?;
+    Ok(Json(store.room_seen_by(room, &me.id)))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoomChange {
+    title: Option<String>,
+    is_locked: Option<bool>,
+}
+
+/// `PUT /v1/rooms/{id}`: a new title (Webex requires one on every update)
+/// and optionally `isLocked`, which makes the caller a moderator or, from
+/// a moderator, ends moderation. Other fields Webex knows (teams,
+/// classifications, announcement mode) are ignored.
+pub(crate) async fn update(
+    State(shared): State<Arc<Shared>>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Room>, ApiError> {
+    let change: RoomChange = parse_body(&body)?;
+    shared.update(|store| {
+        let room = store.room_of_member(&id, &me.id)?.clone();
+        if room.kind == RoomType::Direct {
+            return Err(ApiError::bad_request(
+                "A 1:1 room cannot be renamed or moderated; its title is the other person's name.",
+            ));
+        }
+        let title = change
+            .title
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| ApiError::bad_request("title is required."))?;
+        store.check_moderation(
+            &room,
+            &me.id,
+            "Only a moderator can change a moderated room.",
+        )?;
+        let affected: Vec<String> = store
+            .memberships
+            .iter()
+            .filter(|m| m.room_id == room.id)
+            .filter(|m| match change.is_locked {
+                Some(true) => !room.is_locked && m.person_id == me.id,
+                Some(false) => m.is_moderator,
+                None => false,
+            })
+            .map(|m| m.id.clone())
+            .collect();
+        let moderate = change.is_locked == Some(true);
+        for membership_id in &affected {
+            store.change_membership(membership_id, &me.id, |m| m.is_moderator = moderate);
+        }
+        let Some(stored) = store.rooms.iter_mut().find(|r| r.id == room.id) else {
+            return Err(ApiError::not_found(
+                "Could not find a room with provided ID.",
+            ));
+        };
+        stored.title = title;
+        let room = stored.clone();
+        store.dispatch(Event {
+            resource: Resource::Rooms,
+            event: EventKind::Updated,
+            actor_id: me.id.clone(),
+            room_id: room.id.clone(),
+            audience: Audience::Members,
+            data: EventData::Room(room.clone()),
+        });
+        Ok(Json(room))
+    })
+}
+
+/// `DELETE /v1/rooms/{id}`: gone for everyone, or, for a non-moderator of
+/// a moderated room, Webex's guard against accidental deletion: the caller
+/// only leaves it (still 204).
+pub(crate) async fn delete(
+    State(shared): State<Arc<Shared>>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    shared.update(|store| {
+        let room = store.room_of_member(&id, &me.id)?.clone();
+        if room.kind == RoomType::Direct {
+            return Err(ApiError::bad_request(
+                "A 1:1 room cannot be deleted; hide it with PUT /v1/memberships/{id} and isRoomHidden.",
+            ));
+        }
+        if room.is_locked && !store.is_moderator(&room.id, &me.id) {
+            let mine = store
+                .memberships
+                .iter()
+                .find(|m| m.room_id == room.id && m.person_id == me.id)
+                .cloned();
+            if let Some(membership) = mine {
+                store.remove_membership(membership, &me.id);
+            }
+            return Ok(StatusCode::NO_CONTENT);
+        }
+        store.delete_room(&room.id);
+        Ok(StatusCode::NO_CONTENT)
+    })
 }
 
 #[derive(Debug, Deserialize)]
@@ -257,6 +493,11 @@ pub(crate) async fn add_member(
                 "People cannot be added to a 1:1 room.",
             ));
         }
+        store.check_moderation(
+            &room,
+            &me.id,
+            "Only a moderator can add people to a moderated room.",
+        )?;
         let person = match (&new.person_id, &new.person_email) {
             (Some(id), _) => store.person(id),
             (None, Some(email)) => store.person_by_email(email),
@@ -350,16 +591,83 @@ pub(crate) async fn remove_member(
         if membership.room_type == RoomType::Direct {
             return Err(ApiError::bad_request("Nobody can leave a 1:1 room."));
         }
-        // Told before the removal, so the person leaving hears of it too.
-        store.dispatch(Event {
-            resource: Resource::Memberships,
-            event: EventKind::Deleted,
-            actor_id: me.id.clone(),
-            room_id: membership.room_id.clone(),
-            audience: Audience::Members,
-            data: EventData::Membership(membership),
-        });
-        store.memberships.retain(|m| m.id != id);
+        if membership.person_id != me.id
+            && let Some(room) = store.room(&membership.room_id)
+        {
+            store.check_moderation(
+                room,
+                &me.id,
+                "Only a moderator can remove others from a moderated room.",
+            )?;
+        }
+        store.remove_membership(membership, &me.id);
         Ok(StatusCode::NO_CONTENT)
+    })
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MembershipChange {
+    is_moderator: Option<bool>,
+    is_room_hidden: Option<bool>,
+}
+
+/// `PUT /v1/memberships/{id}`: `isModerator` and `isRoomHidden`. Webex
+/// lists both as required, but clients such as the SDK send only what
+/// changes, so a field left out keeps its value.
+pub(crate) async fn update_member(
+    State(shared): State<Arc<Shared>>,
+    Caller(me): Caller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Json<Membership>, ApiError> {
+    let change: MembershipChange = parse_body(&body)?;
+    if change.is_moderator.is_none() && change.is_room_hidden.is_none() {
+        return Err(ApiError::bad_request(
+            "isModerator or isRoomHidden is required.",
+        ));
+    }
+    shared.update(|store| {
+        let current = membership_of_member(store, &id, &me.id)?.clone();
+        let direct = current.room_type == RoomType::Direct;
+        if let Some(moderator) = change.is_moderator
+            && moderator != current.is_moderator
+        {
+            if direct {
+                return Err(ApiError::bad_request("A 1:1 room has no moderators."));
+            }
+            if let Some(room) = store.room(&current.room_id) {
+                store.check_moderation(
+                    room,
+                    &me.id,
+                    "Only a moderator can change the moderators of a moderated room.",
+                )?;
+            }
+        }
+        if let Some(hidden) = change.is_room_hidden
+            && hidden != current.is_room_hidden
+        {
+            // Hiding is how one person files away a 1:1 room in their own
+            // client; Webex documents it for direct rooms only.
+            if current.person_id != me.id {
+                return Err(ApiError::forbidden(
+                    "Only the member can hide or show a room for themselves.",
+                ));
+            }
+            if !direct {
+                return Err(ApiError::bad_request("Only 1:1 rooms can be hidden."));
+            }
+        }
+        store
+            .change_membership(&id, &me.id, |m| {
+                if let Some(moderator) = change.is_moderator {
+                    m.is_moderator = moderator;
+                }
+                if let Some(hidden) = change.is_room_hidden {
+                    m.is_room_hidden = hidden;
+                }
+            })
+            .map(Json)
+            .ok_or_else(|| ApiError::not_found("Membership not found."))
     })
 }

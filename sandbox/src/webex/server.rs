@@ -29,16 +29,24 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .route("/v1/people", get(people::list))
         .route("/v1/people/{id}", get(people::get))
         .route("/v1/rooms", get(rooms::list).post(rooms::create))
-        .route("/v1/rooms/{id}", get(rooms::get))
+        .route(
+            "/v1/rooms/{id}",
+            get(rooms::get).put(rooms::update).delete(rooms::delete),
+        )
         .route(
             "/v1/memberships",
             get(rooms::list_members).post(rooms::add_member),
         )
         .route(
             "/v1/memberships/{id}",
-            get(rooms::get_member).delete(rooms::remove_member),
+            get(rooms::get_member)
+                .put(rooms::update_member)
+                .delete(rooms::remove_member),
         )
         .route("/v1/messages", get(messages::list).post(messages::create))
+        // A fixed segment wins over `{id}` in axum's router, and no message
+        // id is ever the word "direct".
+        .route("/v1/messages/direct", get(messages::list_direct))
         .route(
             "/v1/messages/{id}",
             get(messages::get)

@@ -30,8 +30,9 @@ pub(crate) struct Store {
     pub(crate) people: Vec<PersonRecord>,
     pub(crate) rooms: Vec<Room>,
     pub(crate) memberships: Vec<Membership>,
-    /// Every message in posting order; only [`Store::add_message`] and
-    /// [`Store::remove_message`] change the list, so the index stays right.
+    /// Every message in posting order; only [`Store::add_message`],
+    /// [`Store::remove_message`] and [`Store::remove_room_messages`] change
+    /// the list, so the index stays right.
     pub(crate) messages: Vec<StoredMessage>,
     /// Where each message id is in `messages`: lookups by id (every fetch,
     /// every reply's parent) must not scan a long-running sandbox's history.

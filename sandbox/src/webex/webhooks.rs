@@ -311,7 +311,19 @@ struct WebhookChange {
     name: Option<String>,
     target_url: Option<String>,
     secret: Option<String>,
-    status: Option<WebhookStatus>,
+    /// Text, checked by [`parse_status`]: serde's refusal of an unknown
+    /// variant would speak Rust to the client.
+    status: Option<String>,
+}
+
+fn parse_status(raw: &str) -> Result<WebhookStatus, ApiError> {
+    match raw {
+        "active" => Ok(WebhookStatus::Active),
+        "inactive" => Ok(WebhookStatus::Inactive),
+        other => Err(ApiError::bad_request(format!(
+            "status must be active or inactive, not {other:?}."
+        ))),
+    }
 }
 
 /// `PUT /v1/webhooks/{id}`: fields left out keep their values (Webex wants
@@ -326,6 +338,7 @@ pub(crate) async fn update(
     if let Some(url) = &change.target_url {
         check_target(url)?;
     }
+    let status = change.status.as_deref().map(parse_status).transpose()?;
     shared.update(|store| {
         let record = store.webhook_of(&me, &id)?;
         if let Some(name) = change.name.filter(|n| !n.is_empty()) {
@@ -337,7 +350,7 @@ pub(crate) async fn update(
         if let Some(secret) = change.secret {
             record.webhook.secret = Some(secret).filter(|s| !s.is_empty());
         }
-        if let Some(status) = change.status {
+        if let Some(status) = status {
             if status == WebhookStatus::Active {
                 record.failures.clear();
             }

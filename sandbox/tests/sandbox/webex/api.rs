@@ -32,6 +32,13 @@ async fn assert_webex_error(response: reqwest::Response, status: u16) -> Value {
     body
 }
 
+/// The URL of the `Link: <…>; rel="next"` header, if there is one.
+fn next_link(response: &reqwest::Response) -> Option<String> {
+    let link = response.headers().get("link")?.to_str().ok()?;
+    let (url, rel) = link.strip_prefix('<')?.split_once('>')?;
+    rel.contains("rel=\"next\"").then(|| url.to_owned())
+}
+
 async fn post_message(wx: &WebexSandbox, token: &str, body: Value) -> reqwest::Response {
     http()
         .post(format!("{}/messages", wx.url()))
@@ -531,4 +538,136 @@ async fn rooms_and_their_messages_are_visible_to_members_only() {
     assert_eq!(removed.status(), 204);
     assert_webex_error(bob(http().get(&room_url)).send().await.expect("GET"), 404).await;
     assert_webex_error(read(BOB_TOKEN).await.expect("GET"), 404).await;
+}
+
+#[tokio::test]
+async fn deleting_a_room_leaves_other_rooms_their_messages_paging_and_deliveries() {
+    let wx = sandbox().await;
+    let mut receiver = Receiver::start().await;
+    bot_webhook(&wx, &receiver.url, None).await;
+    let room = wx.default_room_id().to_owned();
+    let doomed: Value = http()
+        .post(format!("{}/rooms", wx.url()))
+        .bearer_auth(ALICE_TOKEN)
+        .json(&json!({"title": "doomed"}))
+        .send()
+        .await
+        .expect("POST /v1/rooms")
+        .json()
+        .await
+        .expect("a room");
+    let doomed_id = doomed["id"].as_str().expect("an id").to_owned();
+
+    // Interleaved, so removing the doomed room's messages moves the others
+    // in the store.
+    let mut kept = Vec::new();
+    let mut gone = Vec::new();
+    for n in 0..5 {
+        gone.push(
+            wx.post_as(ALICE, &doomed_id, &format!("doomed {n}"))
+                .expect("posted"),
+        );
+        kept.push(
+            wx.post_as(ALICE, &room, &format!("kept {n}"))
+                .expect("posted"),
+        );
+    }
+    let list = |url: String| http().get(url).bearer_auth(ALICE_TOKEN).send();
+    let first = list(format!("{}/messages?roomId={room}&max=2", wx.url()))
+        .await
+        .expect("GET /v1/messages");
+    let mut next = next_link(&first);
+    let page: Value = first.json().await.expect("a page");
+    let mut listed: Vec<String> = page["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|m| m["id"].as_str().map(str::to_owned))
+        .collect();
+
+    let deleted = http()
+        .delete(format!("{}/rooms/{doomed_id}", wx.url()))
+        .bearer_auth(ALICE_TOKEN)
+        .send()
+        .await
+        .expect("DELETE /v1/rooms/{id}");
+    assert_eq!(deleted.status(), 204);
+
+    while let Some(url) = next.take() {
+        let response = list(url).await.expect("the next page");
+        next = next_link(&response);
+        let page: Value = response.json().await.expect("a page");
+        listed.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .filter_map(|m| m["id"].as_str().map(str::to_owned)),
+        );
+    }
+    let newest_first: Vec<String> = kept.iter().rev().map(|m| m.id.clone()).collect();
+    assert_eq!(listed, newest_first, "paging went on past the deletion");
+
+    for message in &kept {
+        let fetched: Value = list(format!("{}/messages/{}", wx.url(), message.id))
+            .await
+            .expect("GET /v1/messages/{id}")
+            .json()
+            .await
+            .expect("a message");
+        assert_eq!(
+            fetched["id"],
+            json!(message.id),
+            "the store's index is intact"
+        );
+        assert_eq!(fetched["text"], json!(message.text));
+    }
+    for message in &gone {
+        let response = list(format!("{}/messages/{}", wx.url(), message.id))
+            .await
+            .expect("GET /v1/messages/{id}");
+        assert_webex_error(response, 404).await;
+    }
+    assert!(wx.messages_in(&doomed_id).is_empty());
+
+    let command = wx
+        .post_as(ALICE, &room, &format!("{} status web", wx.bot().mention()))
+        .expect("posted");
+    assert_eq!(
+        receiver.next().await.json()["data"]["id"],
+        json!(command.id)
+    );
+}
+
+#[tokio::test]
+async fn messages_direct_is_a_route_of_its_own_not_a_message_id() {
+    let wx = sandbox().await;
+    let direct = |query: &'static [(&'static str, &'static str)]| {
+        http()
+            .get(format!("{}/messages/direct", wx.url()))
+            .query(query)
+            .bearer_auth(ALICE_TOKEN)
+            .send()
+    };
+    let body = assert_webex_error(direct(&[]).await.expect("GET"), 400).await;
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("personId")),
+        "{body}"
+    );
+    let none: Value = direct(&[("personEmail", BOB)])
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("a list");
+    assert_eq!(none, json!({"items": []}), "no 1:1 room yet");
+    assert_webex_error(
+        direct(&[("personEmail", "eve@example.com")])
+            .await
+            .expect("GET"),
+        404,
+    )
+    .await;
 }

@@ -309,3 +309,72 @@ async fn pressing_a_card_button_delivers_an_action_whose_inputs_the_bot_reads() 
         Err(DriverError::Refused { status: 400, .. })
     ));
 }
+
+#[tokio::test]
+async fn rooms_webhooks_hear_of_new_and_renamed_rooms_and_each_side_of_a_1_1_room_sees_the_other() {
+    let wx = sandbox().await;
+    let mut alices = Receiver::start().await;
+    let mut bobs = Receiver::start().await;
+    for (token, receiver) in [(ALICE_TOKEN, &alices), (BOB_TOKEN, &bobs)] {
+        register_webhook(
+            &wx,
+            token,
+            json!({"name": "rooms", "targetUrl": receiver.url, "resource": "rooms", "event": "all"}),
+        )
+        .await;
+    }
+
+    let direct = wx
+        .send_as(
+            BOB,
+            MessageDraft {
+                to_person_email: Some(ALICE.to_owned()),
+                text: Some("got a minute?".to_owned()),
+                ..MessageDraft::default()
+            },
+        )
+        .expect("sent");
+    for (receiver, other) in [(&mut alices, "Bob"), (&mut bobs, "Alice")] {
+        let envelope = receiver.next().await.json();
+        assert_eq!(
+            (&envelope["resource"], &envelope["event"]),
+            (&json!("rooms"), &json!("created"))
+        );
+        assert_eq!(envelope["data"]["id"], json!(direct.room_id));
+        assert_eq!(envelope["data"]["type"], "direct");
+        assert_eq!(envelope["data"]["title"], other, "{envelope}");
+    }
+
+    let created: serde_json::Value = http()
+        .post(format!("{}/rooms", wx.url()))
+        .bearer_auth(ALICE_TOKEN)
+        .json(&json!({"title": "ops"}))
+        .send()
+        .await
+        .expect("POST /v1/rooms")
+        .json()
+        .await
+        .expect("a room");
+    let room_url = format!(
+        "{}/rooms/{}",
+        wx.url(),
+        created["id"].as_str().expect("an id")
+    );
+    assert_eq!(alices.next().await.json()["data"]["title"], "ops");
+    let renamed = http()
+        .put(&room_url)
+        .bearer_auth(ALICE_TOKEN)
+        .json(&json!({"title": "ops-2"}))
+        .send()
+        .await
+        .expect("PUT /v1/rooms/{id}");
+    assert_eq!(renamed.status(), 200);
+    let envelope = alices.next().await.json();
+    assert_eq!(envelope["event"], "updated");
+    assert_eq!(envelope["data"]["title"], "ops-2");
+
+    // Bob is in neither: his webhook heard only of the 1:1 room.
+    assert_eq!(wx.deliveries().len(), 4, "queued as the events happened");
+    wx.await_deliveries(4, LIMIT).await.expect("all sent");
+    assert!(bobs.drain().is_empty());
+}

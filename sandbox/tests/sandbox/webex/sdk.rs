@@ -160,3 +160,227 @@ async fn the_official_python_sdk_works_against_the_sandbox() {
         .count();
     assert_eq!(pages, 3, "five messages in pages of two");
 }
+
+/// What every [`run_sdk`] script starts with: SDK clients for the bot,
+/// Alice and Bob, and checks that raise on the first mismatch.
+const PRELUDE: &str = r#"
+import os, sys, tempfile
+from webexpythonsdk import ApiError, WebexAPI
+
+API = os.environ["SANDBOX_API"]
+ROOM_ID = os.environ["ROOM_ID"]
+ALICE_EMAIL = os.environ["ALICE_EMAIL"]
+BOB_EMAIL = os.environ["BOB_EMAIL"]
+bot = WebexAPI(access_token=os.environ["BOT_TOKEN"], base_url=API)
+alice = WebexAPI(access_token=os.environ["ALICE_TOKEN"], base_url=API)
+bob = WebexAPI(access_token=os.environ["BOB_TOKEN"], base_url=API)
+
+def expect(check, condition, detail=""):
+    if not condition:
+        raise AssertionError(f"{check}: {detail}")
+
+def api_error(check, status, call):
+    try:
+        call()
+    except ApiError as e:
+        expect(check, e.status_code == status, f"status {e.status_code}, wanted {status}: {e.message}")
+        expect(check, e.details["errors"] == [{"description": e.message}], f"Webex's error body: {e.details!r}")
+        return e
+    raise AssertionError(f"{check}: no ApiError, wanted {status}")
+"#;
+
+/// Runs `script` (after [`PRELUDE`]) with the SDK against `wx` and fails
+/// the test, showing its output, unless it gets to the end.
+async fn run_sdk(wx: &WebexSandbox, script: &str) -> String {
+    let python = python();
+    assert_sdk_importable(&python).await;
+    let program = format!("{PRELUDE}\n{script}\nprint(\"ALL OK\", flush=True)\n");
+    let run = python_command(&python)
+        .args(["-c", &program])
+        .env("SANDBOX_API", format!("{}/", wx.url()))
+        .env("ROOM_ID", wx.default_room_id())
+        .env("BOT_TOKEN", BOT_TOKEN)
+        .env("ALICE_EMAIL", ALICE)
+        .env("ALICE_TOKEN", ALICE_TOKEN)
+        .env("BOB_EMAIL", BOB)
+        .env("BOB_TOKEN", BOB_TOKEN)
+        .output();
+    let output = tokio::time::timeout(SCRIPT_LIMIT, run)
+        .await
+        .unwrap_or_else(|_| panic!("the SDK script did not finish within {SCRIPT_LIMIT:?}"))
+        .expect("run the SDK script");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success() && stdout.lines().any(|l| l == "ALL OK"),
+        "the SDK script failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    stdout
+}
+
+#[tokio::test]
+async fn the_sdk_renames_and_deletes_a_room_which_is_then_gone_for_everyone() {
+    let wx = sandbox().await;
+    run_sdk(
+        &wx,
+        r#"
+room = alice.rooms.create(title="incident 42")
+alice.memberships.create(roomId=room.id, personEmail=BOB_EMAIL)
+first = bob.messages.create(roomId=room.id, text="looking")
+
+renamed = alice.rooms.update(room.id, title="incident 42 (resolved)")
+expect("rooms.update", renamed.title == "incident 42 (resolved)", repr(renamed.title))
+expect("rooms.update", bob.rooms.get(room.id).title == "incident 42 (resolved)", "Bob sees the new title")
+api_error("rooms.update blank", 400, lambda: alice.rooms.update(room.id, title="   "))
+api_error("rooms.update non-member", 404, lambda: bot.rooms.update(room.id, title="mine"))
+api_error("rooms.delete non-member", 404, lambda: bot.rooms.delete(room.id))
+
+direct = alice.messages.create(toPersonEmail=BOB_EMAIL, text="psst")
+api_error("rooms.update 1:1", 400, lambda: alice.rooms.update(direct.roomId, title="secret"))
+api_error("rooms.delete 1:1", 400, lambda: alice.rooms.delete(direct.roomId))
+
+bob.rooms.delete(room.id)
+for who, api in (("alice", alice), ("bob", bob)):
+    api_error(f"rooms.get ({who})", 404, lambda: api.rooms.get(room.id))
+    api_error(f"memberships.list ({who})", 404, lambda: list(api.memberships.list(roomId=room.id)))
+    api_error(f"messages.get ({who})", 404, lambda: api.messages.get(first.id))
+    api_error(f"messages.list ({who})", 404, lambda: list(api.messages.list(roomId=room.id)))
+    expect(f"rooms.list ({who})", room.id not in [r.id for r in api.rooms.list()], "the room is listed")
+    expect(f"rooms.list ({who})", ROOM_ID in [r.id for r in api.rooms.list()], "other rooms stay")
+api_error("rooms.delete again", 404, lambda: alice.rooms.delete(room.id))
+"#,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_sdk_lists_direct_messages_and_each_side_sees_the_other_as_the_title() {
+    let wx = sandbox().await;
+    run_sdk(
+        &wx,
+        r#"
+alice.messages.create(roomId=ROOM_ID, text="group chatter")
+first = alice.messages.create(toPersonEmail=BOB_EMAIL, text="one")
+second = bob.messages.create(toPersonEmail=ALICE_EMAIL, text="two")
+reply = alice.messages.create(roomId=first.roomId, parentId=first.id, text="one, more")
+expect("one 1:1 room", second.roomId == first.roomId, f"{second.roomId} != {first.roomId}")
+
+newest_first = [reply.id, second.id, first.id]
+listed = [m.id for m in alice.messages.list_direct(personEmail=BOB_EMAIL)]
+expect("list_direct", listed == newest_first, f"listed {listed!r}")
+alice_id = alice.people.me().id
+listed = [m.id for m in bob.messages.list_direct(personId=alice_id)]
+expect("list_direct personId", listed == newest_first, f"listed {listed!r}")
+paged = [m.id for m in alice.messages.list_direct(personEmail=BOB_EMAIL, max=2)]
+expect("list_direct pages", paged == newest_first, f"paged {paged!r}")
+thread = [m.id for m in alice.messages.list_direct(personEmail=BOB_EMAIL, parentId=first.id)]
+expect("list_direct parentId", thread == [reply.id], f"thread {thread!r}")
+bot_email = bot.people.me().emails[0]
+expect("list_direct no room yet", list(alice.messages.list_direct(personEmail=bot_email)) == [], "")
+api_error("list_direct unknown", 404, lambda: list(alice.messages.list_direct(personEmail="eve@example.com")))
+api_error("list_direct without a person", 400, lambda: list(alice.messages.list_direct()))
+expect("messages.get", alice.messages.get(first.id).text == "one", "GET /messages/{id} still answers")
+
+expect("rooms.get alice", alice.rooms.get(first.roomId).title == "Bob", alice.rooms.get(first.roomId).title)
+expect("rooms.get bob", bob.rooms.get(first.roomId).title == "Alice", bob.rooms.get(first.roomId).title)
+titles = [r.title for r in alice.rooms.list(type="direct")]
+expect("rooms.list alice", titles == ["Bob"], repr(titles))
+titles = [r.title for r in bob.rooms.list(type="direct")]
+expect("rooms.list bob", titles == ["Alice"], repr(titles))
+"#,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_sdk_updates_memberships_and_moderators_guard_their_room() {
+    let wx = sandbox().await;
+    run_sdk(
+        &wx,
+        r#"
+room = alice.rooms.create(title="moderated")
+bobs = alice.memberships.create(roomId=room.id, personEmail=BOB_EMAIL)
+alices = [m for m in alice.memberships.list(roomId=room.id) if m.personEmail == ALICE_EMAIL][0]
+expect("unmoderated", alice.rooms.get(room.id).isLocked is False, "a new room is not locked")
+
+made = alice.memberships.update(alices.id, isModerator=True)
+expect("memberships.update", made.isModerator is True and made.id == alices.id, repr(made))
+expect("memberships.update", bob.memberships.get(alices.id).isModerator is True, "Bob sees it")
+expect("isLocked", bob.rooms.get(room.id).isLocked is True, "a room with a moderator is moderated")
+api_error("non-moderator", 403, lambda: bob.memberships.update(bobs.id, isModerator=True))
+api_error("rename by non-moderator", 403, lambda: bob.rooms.update(room.id, title="mine"))
+api_error("unknown membership", 404, lambda: alice.memberships.update("Y2lzY29zcGFyazovL3VzL01FTUJFUlNISVAvbm9uZQ", isModerator=True))
+api_error("membership not visible", 404, lambda: bot.memberships.update(bobs.id, isModerator=True))
+api_error("nothing to change", 400, lambda: alice.memberships.update(bobs.id))
+
+# A non-moderator deleting a moderated room only leaves it.
+bob.rooms.delete(room.id)
+api_error("left", 404, lambda: bob.rooms.get(room.id))
+expect("room kept", alice.rooms.get(room.id).title == "moderated", "the room is still there")
+members = [m.personEmail for m in alice.memberships.list(roomId=room.id)]
+expect("room kept", members == [ALICE_EMAIL], repr(members))
+
+direct = alice.messages.create(toPersonEmail=BOB_EMAIL, text="hi")
+mine = [m for m in alice.memberships.list(roomId=direct.roomId) if m.personEmail == ALICE_EMAIL][0]
+expect("isRoomHidden", mine.isRoomHidden is False, repr(mine))
+hidden = alice.memberships.update(mine.id, isRoomHidden=True)
+expect("isRoomHidden", hidden.isRoomHidden is True, repr(hidden))
+theirs = [m for m in alice.memberships.list(roomId=direct.roomId) if m.personEmail == BOB_EMAIL][0]
+api_error("hide for someone else", 403, lambda: alice.memberships.update(theirs.id, isRoomHidden=True))
+api_error("1:1 moderator", 400, lambda: alice.memberships.update(mine.id, isModerator=True))
+bob.messages.create(toPersonEmail=ALICE_EMAIL, text="still there?")
+expect("shown again", alice.memberships.get(mine.id).isRoomHidden is False, "a new message shows the room")
+"#,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_sdk_gets_a_clear_400_for_blank_messages_roomless_edits_and_files() {
+    let wx = sandbox().await;
+    run_sdk(
+        &wx,
+        r#"
+for text, markdown in (("   ", None), (None, ""), ("", "\n\t ")):
+    e = api_error(f"blank {text!r} {markdown!r}", 400, lambda: alice.messages.create(roomId=ROOM_ID, text=text, markdown=markdown))
+    expect("blank", "whitespace" in e.message, e.message)
+api_error("blank 1:1", 400, lambda: alice.messages.create(toPersonEmail=BOB_EMAIL, text=" "))
+
+posted = alice.messages.create(roomId=ROOM_ID, text="to edit")
+api_error("blank edit", 400, lambda: alice.messages.update(posted.id, roomId=ROOM_ID, text="  "))
+e = api_error("edit without roomId", 400, lambda: alice.messages.update(posted.id, text="edited"))
+expect("edit without roomId", "roomId" in e.message, e.message)
+expect("not edited", alice.messages.get(posted.id).text == "to edit", "the refused edits changed nothing")
+
+# The SDK uploads a local file as multipart/form-data.
+with tempfile.NamedTemporaryFile(suffix=".txt") as f:
+    f.write(b"pod logs")
+    f.flush()
+    e = api_error("files", 400, lambda: alice.messages.create(roomId=ROOM_ID, text="see file", files=[f.name]))
+expect("files", "stores no files" in e.message and "Invalid JSON" not in e.message, e.message)
+"#,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_sdk_gets_a_clear_400_for_people_without_a_filter_and_an_unknown_webhook_status() {
+    let wx = sandbox().await;
+    run_sdk(
+        &wx,
+        r#"
+e = api_error("people.list", 400, lambda: list(alice.people.list()))
+expect("people.list", "email or displayName" in e.message, e.message)
+expect("people.list", [p.emails for p in alice.people.list(displayName="Bo")] == [[BOB_EMAIL]], "a filter works")
+
+hook = bot.webhooks.create(name="hook", targetUrl="http://127.0.0.1:9/hook", resource="messages", event="created")
+e = api_error("webhook status", 400, lambda: bot.webhooks.update(hook.id, name="hook", targetUrl="http://127.0.0.1:9/hook", status="paused"))
+expect("webhook status", "active" in e.message and "inactive" in e.message, e.message)
+for word in ("variant", "line 1", "column", "expected"):
+    expect("webhook status", word not in e.message, e.message)
+expect("webhook status", bot.webhooks.get(hook.id).status == "active", "unchanged")
+"#,
+    )
+    .await;
+}
