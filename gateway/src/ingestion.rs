@@ -82,7 +82,8 @@ impl Bot {
         }
     }
 
-    fn wrote(&self, person_id: Option<&str>, email: Option<&str>) -> bool {
+    /// Whether the bot wrote a message (by its sender's id or email).
+    pub fn wrote(&self, person_id: Option<&str>, email: Option<&str>) -> bool {
         person_id == Some(self.id.as_str())
             || email.is_some_and(|e| self.emails.contains(&e.to_lowercase()))
     }

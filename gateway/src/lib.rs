@@ -1,6 +1,7 @@
 //! The gateway: receives Webex webhooks, turns messages into commands on the
 //! stream, and relays results back to the room.
 
+pub mod catch_up;
 pub mod config;
 pub mod ingestion;
 pub mod intake;

@@ -20,6 +20,8 @@ pub struct Metrics {
     replies: Family<Outcome, Counter>,
     intake_seconds: Histogram,
     end_to_end_seconds: Histogram,
+    catch_up_passes: Family<Outcome, Counter>,
+    catch_up_queued: Counter,
 }
 
 impl Default for Metrics {
@@ -59,6 +61,18 @@ impl Default for Metrics {
             "From the command's issue to its final reply being accepted by Webex",
             end_to_end_seconds.clone(),
         );
+        let catch_up_passes = Family::<Outcome, Counter>::default();
+        let catch_up_queued = Counter::default();
+        registry.register(
+            "catch_up_passes",
+            "Looks for messages whose webhooks never arrived, by outcome",
+            catch_up_passes.clone(),
+        );
+        registry.register(
+            "catch_up_queued",
+            "Messages queued by catch-up: their webhooks never arrived",
+            catch_up_queued.clone(),
+        );
         Self {
             registry,
             webhooks,
@@ -67,6 +81,8 @@ impl Default for Metrics {
             replies,
             intake_seconds,
             end_to_end_seconds,
+            catch_up_passes,
+            catch_up_queued,
         }
     }
 }
@@ -91,6 +107,14 @@ impl Metrics {
 
     pub fn end_to_end(&self, seconds: f64) {
         self.end_to_end_seconds.observe(seconds);
+    }
+
+    /// A catch-up pass ended (`done` or `failed`), having queued `queued`.
+    pub fn catch_up(&self, outcome: &'static str, queued: usize) {
+        self.catch_up_passes
+            .get_or_create(&Outcome { outcome })
+            .inc();
+        self.catch_up_queued.inc_by(queued as u64);
     }
 
     /// The Prometheus text exposition.

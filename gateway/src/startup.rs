@@ -16,6 +16,7 @@ use chatops_shared::secret::SecretString;
 use chatops_shared::streams::{self, SetupError};
 use tokio::net::TcpListener;
 
+use crate::catch_up::CatchUp;
 use crate::config::GatewayConfig;
 use crate::ingestion::{Bot, Ingestion};
 use crate::language::Defaults;
@@ -185,6 +186,14 @@ impl Application {
                 return;
             };
             tracing::info!(bot_id = %bot.id, mention = %bot.mention_name, "ingestion started");
+            let catch_up = CatchUp {
+                jetstream: state.jetstream.clone(),
+                webex: webex.clone(),
+                bot: bot.clone(),
+                processed: processed.clone(),
+                max_message_age: config.max_message_age,
+                metrics: state.metrics.clone(),
+            };
             let ingestion = Arc::new(Ingestion {
                 jetstream: state.jetstream.clone(),
                 webex,
@@ -199,7 +208,9 @@ impl Application {
                 progress_every,
                 metrics: state.metrics.clone(),
             });
-            if let Err(e) = ingestion.run(events, stop).await {
+            let (ingested, ()) =
+                tokio::join!(ingestion.run(events, stop.clone()), catch_up.run(stop));
+            if let Err(e) = ingested {
                 tracing::error!(error = %e, "ingestion stopped");
             }
         });

@@ -75,6 +75,22 @@ pub struct NewMessage {
     pub markdown: String,
 }
 
+/// A room the bot is in, as `GET /v1/rooms` lists it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Room {
+    pub id: String,
+    /// `direct` or `group`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    #[serde(default)]
+    pub last_activity: Option<jiff::Timestamp>,
+}
+
+/// How many items one page of a list holds at most (Webex's own bound for
+/// messages that mention the caller).
+pub const PAGE: usize = 100;
+
 #[derive(Debug, Deserialize)]
 struct Items<T> {
     items: Vec<T>,
@@ -252,6 +268,37 @@ impl WebexClient {
     /// The replies in a thread, newest first.
     pub async fn thread(&self, room_id: &str, parent_id: &str) -> Result<Vec<Message>, WebexError> {
         let query = [("roomId", room_id), ("parentId", parent_id), ("max", "100")];
+        let items: Items<Message> = self
+            .call(
+                "GET /messages",
+                Method::GET,
+                "/messages",
+                None::<&()>,
+                &query,
+            )
+            .await?;
+        Ok(items.items)
+    }
+
+    /// The bot's rooms, the most recently active first (one page).
+    pub async fn recent_rooms(&self) -> Result<Vec<Room>, WebexError> {
+        let max = PAGE.to_string();
+        let query = [("sortBy", "lastactivity"), ("max", max.as_str())];
+        let items: Items<Room> = self
+            .call("GET /rooms", Method::GET, "/rooms", None::<&()>, &query)
+            .await?;
+        Ok(items.items)
+    }
+
+    /// The newest messages of a room the bot may read (one page, newest
+    /// first): in a group room only those that mention it, as Webex lets
+    /// a bot list no others; in a 1:1 room all of them.
+    pub async fn recent_messages(&self, room: &Room) -> Result<Vec<Message>, WebexError> {
+        let max = PAGE.to_string();
+        let mut query = vec![("roomId", room.id.as_str()), ("max", max.as_str())];
+        if room.kind != "direct" {
+            query.push(("mentionedPeople", "me"));
+        }
         let items: Items<Message> = self
             .call(
                 "GET /messages",

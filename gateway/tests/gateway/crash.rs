@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chatops_sandbox::webex::{Fault, WebexSandbox};
 use chatops_shared::config::PolicySource;
-use chatops_shared::streams::COMMANDS_STREAM;
+use chatops_shared::streams::{COMMANDS_STREAM, EVENTS_STREAM};
 use chatops_testkit::{NatsServer, Process, eventually};
 
 use crate::helpers::{BOT_TOKEN, SECRET, TestGateway, config};
@@ -136,4 +136,84 @@ async fn webex_errors_on_the_message_fetch_are_retried() {
         .filter(|r| r.method == "GET" && r.path.starts_with("/v1/messages/") && r.status >= 429)
         .count();
     assert_eq!(failed, 4, "two 503s and two 429s were answered first");
+}
+
+/// Webex does not retry a delivery: a message sent while no gateway
+/// answered is found by the next gateway's catch-up, acted on, and acted on
+/// only once, whatever gateway starts after.
+#[tokio::test]
+async fn a_message_sent_while_no_gateway_answered_is_acted_on_once_when_one_starts() {
+    let nats = NatsServer::start().await;
+    let wx = WebexSandbox::builder()
+        .bot("kube", BOT_TOKEN)
+        .user("alice@example.com", "alice-token")
+        .start()
+        .await
+        .expect("sandbox");
+    // The webhook's target is a port nothing listens on any more.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let target = format!("http://{}", gone.local_addr().expect("address"));
+    drop(gone);
+    crate::flow::register_webhook(&wx, &target).await;
+    let message = wx
+        .post_as(
+            "alice@example.com",
+            wx.default_room_id(),
+            &format!("{} scale web to 3", wx.bot().mention()),
+        )
+        .expect("post");
+    let delivered = wx.await_deliveries(1, LIMIT).await.expect("tried");
+    assert_eq!(delivered[0].status, None, "nobody answered the webhook");
+
+    let policy = PolicySource::AuthorizedUsers(vec!["alice@example.com".into()]);
+    let first = TestGateway::start(config(&nats, &wx.url(), policy.clone())).await;
+    eventually("the command of the missed message", LIMIT, || async {
+        (first.stored(COMMANDS_STREAM).await == 1).then_some(())
+    })
+    .await;
+    let bot = wx.bot().id.clone();
+    let reply = wx
+        .wait_for("the acknowledgement", LIMIT, |wx| {
+            wx.thread(&message.id)
+                .into_iter()
+                .find(|m| m.person_id == bot)
+        })
+        .await
+        .expect("acknowledged");
+    assert!(
+        reply
+            .markdown
+            .unwrap_or_default()
+            .contains("queued: `scale web to 3 in default`")
+    );
+    assert_eq!(catch_up(&first, "queued").await, 1.0);
+    first.stop().await;
+
+    // The next gateway looks again and finds it processed.
+    let second = TestGateway::start(config(&nats, &wx.url(), policy)).await;
+    eventually("the second gateway's catch-up", LIMIT, || async {
+        (catch_up(&second, "passes_total{outcome=\"done\"}").await >= 1.0).then_some(())
+    })
+    .await;
+    assert_eq!(catch_up(&second, "queued").await, 0.0);
+    assert_eq!(second.stored(EVENTS_STREAM).await, 1, "queued once");
+    assert_eq!(second.stored(COMMANDS_STREAM).await, 1, "acted on once");
+}
+
+/// A catch-up metric of the gateway (`chatops_gateway_catch_up_<name>`).
+async fn catch_up(gw: &TestGateway, name: &str) -> f64 {
+    let text = gw
+        .http
+        .get(format!("{}/metrics", gw.base))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let prefix = format!("chatops_gateway_catch_up_{name}");
+    text.lines()
+        .filter_map(|line| line.strip_prefix(&prefix))
+        .filter_map(|rest| rest.trim_start_matches("_total").trim().parse::<f64>().ok())
+        .sum()
 }
