@@ -331,7 +331,11 @@ static RESOURCE_FIELD_SELECTOR: Message = Message {
 static KEY_SELECTOR: Message = Message {
     name: "KeySelector",
     fields: &[
-        opt(1, "localObjectReference", Type::Inline(&LOCAL_OBJECT_REFERENCE)),
+        opt(
+            1,
+            "localObjectReference",
+            Type::Inline(&LOCAL_OBJECT_REFERENCE),
+        ),
         keep(2, "key", Str),
         keep(3, "optional", Bool),
     ],
@@ -350,7 +354,11 @@ static ENV_FROM_SOURCE: Message = Message {
 static ENV_SOURCE: Message = Message {
     name: "EnvSource",
     fields: &[
-        opt(1, "localObjectReference", Type::Inline(&LOCAL_OBJECT_REFERENCE)),
+        opt(
+            1,
+            "localObjectReference",
+            Type::Inline(&LOCAL_OBJECT_REFERENCE),
+        ),
         keep(2, "optional", Bool),
     ],
 };
@@ -429,7 +437,11 @@ static PVC_VOLUME: Message = Message {
 static CONFIG_MAP_VOLUME: Message = Message {
     name: "ConfigMapVolumeSource",
     fields: &[
-        opt(1, "localObjectReference", Type::Inline(&LOCAL_OBJECT_REFERENCE)),
+        opt(
+            1,
+            "localObjectReference",
+            Type::Inline(&LOCAL_OBJECT_REFERENCE),
+        ),
         rep(2, "items", msg(&KEY_TO_PATH)),
         keep(3, "defaultMode", Int32),
         keep(4, "optional", Bool),
@@ -854,7 +866,11 @@ static KINDS: &[(&str, &str, &Message)] = &[
     ("rbac.authorization.k8s.io/v1", "Role", &ROLE),
     ("rbac.authorization.k8s.io/v1", "ClusterRole", &CLUSTER_ROLE),
     ("rbac.authorization.k8s.io/v1", "RoleBinding", &BINDING),
-    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", &BINDING),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        &BINDING,
+    ),
     (
         "authorization.k8s.io/v1",
         "SelfSubjectAccessReview",

@@ -65,6 +65,7 @@ mod patch;
 mod protobuf;
 mod rbac;
 mod resources;
+mod review;
 mod schema;
 mod server;
 mod store;

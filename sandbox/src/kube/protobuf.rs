@@ -549,7 +549,10 @@ mod tests {
         let unavailable = vec![0x08, 0x00, 0x10, 0x01];
         let rolling = [field(1, &unavailable), field(2, &surge)].concat();
         let strategy = field(2, &rolling);
-        let limits = field(1, &[field(1, b"cpu"), field(2, &field(1, b"500m"))].concat());
+        let limits = field(
+            1,
+            &[field(1, b"cpu"), field(2, &field(1, b"500m"))].concat(),
+        );
         let container = [field(1, b"c"), field(8, &limits)].concat();
         let template = field(2, &field(2, &container));
         let spec = [field(4, &strategy), field(3, &template), vec![0x08, 0x00]].concat();

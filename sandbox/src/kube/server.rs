@@ -36,7 +36,8 @@ use super::meta::{FieldSelector, LabelSelector, str_at};
 use super::patch::PatchKind;
 use super::protobuf;
 use super::rbac::{self, Attributes, Identity};
-use super::resources::{self, ResourceType};
+use super::resources::{self, Behaviour, ResourceType};
+use super::review;
 use super::schema::FieldValidation;
 use super::store::Event;
 use super::table::{self, IncludeObject};
@@ -497,6 +498,9 @@ async fn resource(shared: &Arc<Shared>, req: ResourceRequest) -> Response {
     {
         return ApiError::method_not_allowed().into_response();
     }
+    if req.rt.behaviour == Behaviour::Review {
+        return review(shared, &req, verb);
+    }
     {
         let store = shared.lock_store();
         let attrs = Attributes {
@@ -521,6 +525,18 @@ async fn resource(shared: &Arc<Shared>, req: ResourceRequest) -> Response {
         shared.wake.notify_one();
     }
     response
+}
+
+/// A review is created and answered, never stored.
+fn review(shared: &Shared, req: &ResourceRequest, verb: &str) -> Response {
+    if verb != "create" || !req.name.is_empty() {
+        return ApiError::method_not_allowed().into_response();
+    }
+    let store = shared.lock_store();
+    let result = req
+        .body_json()
+        .and_then(|body| review::answer(&shared.auth, &store, &req.identity, req.rt, body));
+    result_response(result, StatusCode::CREATED)
 }
 
 fn read(shared: &Shared, req: &ResourceRequest) -> Response {
