@@ -470,3 +470,175 @@ async fn kubectl_acting_as_the_bot_is_held_to_the_least_privilege_role() {
         out.stderr
     );
 }
+
+/// `kubectl get OBJECT -o json`, parsed.
+async fn get_json(kubectl: &Kubectl, object: &str) -> Value {
+    let out = kubectl.run(&["get", object, "-o", "json"]).await.success();
+    serde_json::from_str(&out.stdout).expect("kubectl printed JSON")
+}
+
+/// An object as read back, without what the server sets on its own (ids,
+/// times, versions, the controller's status), for comparing two servers'
+/// copies of one object.
+fn comparable(mut object: Value) -> Value {
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        for key in ["uid", "creationTimestamp", "resourceVersion"] {
+            meta.remove(key);
+        }
+        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.remove("deployment.kubernetes.io/revision");
+            if annotations.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    if object["kind"] != "Namespace"
+        && let Some(map) = object.as_object_mut()
+    {
+        map.remove("status");
+    }
+    object
+}
+
+/// Whether every field of `sent` is in `stored` with the same value
+/// (`null`s, which Go prints for unset times, excepted).
+fn contains(stored: &Value, sent: &Value) -> bool {
+    match (stored, sent) {
+        (_, Value::Null) => true,
+        (Value::Object(s), Value::Object(w)) => w
+            .iter()
+            .all(|(k, v)| v.is_null() || s.get(k).is_some_and(|sv| contains(sv, v))),
+        (Value::Array(s), Value::Array(w)) => {
+            s.len() == w.len() && s.iter().zip(w).all(|(a, b)| contains(a, b))
+        }
+        (s, w) => s == w,
+    }
+}
+
+#[tokio::test]
+async fn kubectl_create_generators_send_protobuf_that_is_stored_as_their_json_would_be() {
+    // Two sandboxes: one gets each generator's protobuf body, the other
+    // the JSON `--dry-run=client -o json` prints for the same command, sent
+    // with `create -f` (which sends JSON). Both must store the same object.
+    let by_protobuf = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .start()
+        .await
+        .expect("start the sandbox");
+    let by_json = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .start()
+        .await
+        .expect("start the sandbox");
+    let proto = Kubectl::new(&by_protobuf.url());
+    let json = Kubectl::new(&by_json.url());
+    let dir = TempDir::new();
+    let generators: &[(&str, &[&str])] = &[
+        ("namespace/team-a", &["namespace", "team-a"]),
+        (
+            "deployment/web",
+            &[
+                "deployment",
+                "web",
+                "--image=nginx:1.25",
+                "--replicas=3",
+                "--port=80",
+            ],
+        ),
+        (
+            "deployment/api",
+            &["deployment", "api", "--image=nginx:1.25"],
+        ),
+        (
+            "configmap/c1",
+            &[
+                "configmap",
+                "c1",
+                "--from-literal=a=b",
+                "--from-literal=c=d",
+            ],
+        ),
+        ("serviceaccount/s1", &["serviceaccount", "s1"]),
+        (
+            "role/r1",
+            &[
+                "role",
+                "r1",
+                "--verb=get",
+                "--verb=list",
+                "--resource=deployments",
+                "--resource=configmaps",
+                "--resource-name=x",
+            ],
+        ),
+        (
+            "rolebinding/rb1",
+            &[
+                "rolebinding",
+                "rb1",
+                "--role=r1",
+                "--user=bob",
+                "--group=devs",
+                "--serviceaccount=default:s1",
+            ],
+        ),
+        (
+            "clusterrole/cr1",
+            &[
+                "clusterrole",
+                "cr1",
+                "--verb=get",
+                "--resource=namespaces",
+                "--non-resource-url=/logs",
+            ],
+        ),
+        (
+            "clusterrolebinding/crb1",
+            &[
+                "clusterrolebinding",
+                "crb1",
+                "--clusterrole=cr1",
+                "--user=alice",
+            ],
+        ),
+    ];
+    for (i, (object, generator)) in generators.iter().enumerate() {
+        let with = |extra: &[&'static str]| {
+            let mut args = vec!["create"];
+            args.extend_from_slice(generator);
+            args.extend_from_slice(extra);
+            args
+        };
+        let printed = proto
+            .run(&with(&["--dry-run=client", "-o", "json"]))
+            .await
+            .success()
+            .stdout;
+        let sent: Value = serde_json::from_str(&printed).expect("kubectl printed JSON");
+        let out = proto.run(&with(&[])).await.success();
+        assert!(
+            out.stdout.trim().ends_with(" created"),
+            "{object}: {}",
+            out.stdout
+        );
+        let file = dir.path().join(format!("{i}.json"));
+        std::fs::write(&file, &printed).expect("write the printed object");
+        json.run(&["create", "-f", file.to_str().expect("utf-8 path")])
+            .await
+            .success();
+
+        let (from_protobuf, from_json) = (
+            get_json(&proto, object).await,
+            get_json(&json, object).await,
+        );
+        assert!(
+            contains(&from_protobuf, &sent),
+            "{object}: what kubectl meant to send is stored\nsent: {sent:#}\nstored: {from_protobuf:#}"
+        );
+        assert_eq!(
+            comparable(from_protobuf),
+            comparable(from_json),
+            "{object}: the protobuf and JSON bodies store the same object"
+        );
+    }
+}
