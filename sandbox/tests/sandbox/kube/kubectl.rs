@@ -642,3 +642,237 @@ async fn kubectl_create_generators_send_protobuf_that_is_stored_as_their_json_wo
         );
     }
 }
+
+#[tokio::test]
+async fn kubectl_auth_reconcile_creates_then_updates_roles_and_bindings() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    let dir = TempDir::new();
+    let file = dir.path().join("role.yaml");
+    let manifest = |verbs: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: reader\n  namespace: default\n  labels: {{app: demo}}\nrules:\n- apiGroups: [apps]\n  resources: [deployments]\n  verbs: [{verbs}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: reader\n  namespace: default\nsubjects:\n- kind: User\n  name: carol\n  apiGroup: rbac.authorization.k8s.io\nroleRef:\n  kind: Role\n  name: reader\n  apiGroup: rbac.authorization.k8s.io\n"
+        )
+    };
+    let path = file.to_str().expect("utf-8 path");
+
+    // Created (protobuf POSTs) ...
+    std::fs::write(&file, manifest("get, list")).expect("write the manifest");
+    let out = kubectl
+        .run(&["auth", "reconcile", "-f", path])
+        .await
+        .success();
+    assert_eq!(
+        out.stdout.trim(),
+        "role.rbac.authorization.k8s.io/reader reconciled\nrolebinding.rbac.authorization.k8s.io/reader reconciled"
+    );
+    let role = sandbox
+        .object("rbac.authorization.k8s.io/v1", "Role", NS, "reader")
+        .expect("the role exists");
+    assert_eq!(
+        role["rules"][0]["verbs"],
+        serde_json::json!(["get", "list"])
+    );
+    assert_eq!(role["metadata"]["labels"]["app"], "demo");
+    let binding = sandbox
+        .object("rbac.authorization.k8s.io/v1", "RoleBinding", NS, "reader")
+        .expect("the binding exists");
+    assert_eq!(binding["subjects"][0]["name"], "carol");
+    assert_eq!(binding["roleRef"]["name"], "reader");
+
+    // ... then updated (a protobuf PUT of the object it read, timestamp
+    // and all) with the missing verb added.
+    std::fs::write(&file, manifest("get, list, watch")).expect("write the manifest");
+    kubectl
+        .run(&["auth", "reconcile", "-f", path])
+        .await
+        .success();
+    assert_eq!(count(&sandbox.requests(), "PUT", "/roles/reader"), 1);
+    let updated = sandbox
+        .object("rbac.authorization.k8s.io/v1", "Role", NS, "reader")
+        .expect("the role exists");
+    let verbs: Vec<&Value> = updated["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["verbs"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(verbs, ["get", "list", "watch"]);
+    assert_eq!(updated["metadata"]["uid"], role["metadata"]["uid"]);
+    assert_eq!(
+        updated["metadata"]["creationTimestamp"],
+        role["metadata"]["creationTimestamp"]
+    );
+}
+
+#[tokio::test]
+async fn kubectl_auth_can_i_answers_from_the_sandboxs_rbac_for_whoever_asks() {
+    let sandbox = rbac_builder(Duration::ZERO)
+        .anonymous_admin()
+        .start()
+        .await
+        .expect("start the sandbox");
+    let admin = Kubectl::new(&sandbox.url());
+    let bot = Kubectl::new(&sandbox.url()).acting_as(BOT);
+    let answer = |out: super::helpers::Output| (out.code, out.stdout.trim().to_owned());
+    let yes = (Some(0), "yes".to_owned());
+    let no = (Some(1), "no".to_owned());
+
+    assert_eq!(
+        answer(admin.run(&["auth", "can-i", "delete", "deployments"]).await),
+        yes
+    );
+    assert_eq!(
+        answer(bot.run(&["auth", "can-i", "patch", "deployments"]).await),
+        yes
+    );
+    assert_eq!(
+        answer(bot.run(&["auth", "can-i", "delete", "deployments"]).await),
+        no
+    );
+    // The role is in `default` only.
+    assert_eq!(
+        answer(
+            bot.run(&["auth", "can-i", "patch", "deployments", "-n", "prod"])
+                .await
+        ),
+        no
+    );
+    assert_eq!(
+        answer(
+            bot.run(&[
+                "auth",
+                "can-i",
+                "patch",
+                "deployments",
+                "--subresource=scale"
+            ])
+            .await
+        ),
+        yes
+    );
+    // `--as` on the command line, as a person would type it.
+    assert_eq!(
+        answer(
+            admin
+                .run(&[
+                    "auth",
+                    "can-i",
+                    "list",
+                    "replicasets",
+                    &format!("--as={BOT}")
+                ])
+                .await
+        ),
+        yes
+    );
+    let asked = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+        .count();
+    assert_eq!(asked, 6, "every answer came from the server");
+
+    // Access granted with kubectl's own generators counts at once.
+    let mallory = Kubectl::new(&sandbox.url()).acting_as("mallory");
+    assert_eq!(
+        answer(mallory.run(&["auth", "can-i", "get", "configmaps"]).await),
+        no
+    );
+    admin
+        .run(&[
+            "create",
+            "role",
+            "cm-reader",
+            "--verb=get",
+            "--resource=configmaps",
+        ])
+        .await
+        .success();
+    admin
+        .run(&[
+            "create",
+            "rolebinding",
+            "cm-reader",
+            "--role=cm-reader",
+            "--user=mallory",
+        ])
+        .await
+        .success();
+    assert_eq!(
+        answer(mallory.run(&["auth", "can-i", "get", "configmaps"]).await),
+        yes
+    );
+    assert_eq!(
+        answer(mallory.run(&["auth", "can-i", "list", "configmaps"]).await),
+        no
+    );
+
+    // --list: the bot's rules as a table.
+    let out = bot.run(&["auth", "can-i", "--list"]).await.success();
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("deployments.apps "))
+        .unwrap_or_else(|| panic!("a deployments row: {}", out.stdout));
+    assert!(row.trim_end().ends_with("[get list watch patch]"), "{row}");
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("deployments.apps/scale ")),
+        "{}",
+        out.stdout
+    );
+
+    // whoami: the impersonated identity, groups included.
+    let out = bot.run(&["auth", "whoami"]).await.success();
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[1], ["Username", BOT], "{}", out.stdout);
+    assert_eq!(
+        rows[2],
+        [
+            "Groups",
+            "[system:serviceaccounts",
+            "system:serviceaccounts:default",
+            "system:authenticated]"
+        ],
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn with_rbac_off_kubectl_auth_can_i_says_yes_to_everyone() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .start()
+        .await
+        .expect("start the sandbox");
+    let out = Kubectl::new(&sandbox.url())
+        .acting_as("anyone")
+        .run(&["auth", "can-i", "delete", "namespaces"])
+        .await;
+    assert_eq!(
+        (out.code, out.stdout.trim()),
+        (Some(0), "yes"),
+        "{}",
+        out.stderr
+    );
+    let out = Kubectl::new(&sandbox.url())
+        .run(&["auth", "can-i", "get", "/logs"])
+        .await;
+    assert_eq!(
+        (out.code, out.stdout.trim()),
+        (Some(0), "yes"),
+        "{}",
+        out.stderr
+    );
+}
