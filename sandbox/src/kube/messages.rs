@@ -1,7 +1,8 @@
 //! The protobuf schemas of the kinds the sandbox decodes (field number to
-//! JSON name and type), taken from k8s.io/api's `generated.proto` and
-//! checked against the bodies kubectl 1.32 sends (see the unit tests of
-//! `protobuf.rs` and the kubectl tests).
+//! JSON name and type): the numbers of k8s.io/api's `generated.proto` (as
+//! the k8s-pb crate's generated code carries them), checked against the
+//! bodies kubectl 1.32 sends (see the unit tests of `protobuf.rs` and the
+//! kubectl tests).
 //!
 //! A message lists the fields kubectl's `create` generators, `auth
 //! reconcile` and `auth can-i|whoami` send, and the common Deployment,

@@ -12,6 +12,12 @@
 //! fields without `omitempty`) keep what was sent. A field number the
 //! schema does not know is refused with 415 rather than dropped, so a
 //! client never has a field silently lost.
+//!
+//! The wire format is read by hand: varints and length-delimited fields
+//! are all the API uses. prost would decode into generated structs (k8s-pb
+//! has them for every kind), which would then need converting to JSON with
+//! Go's `omitempty` and embedding rules anyway, the very knowledge the
+//! schema table holds; that table alone is smaller than either crate.
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
