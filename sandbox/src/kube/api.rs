@@ -168,7 +168,7 @@ fn prepare(
             }
             object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
         }
-        Behaviour::Plain => {}
+        Behaviour::Plain | Behaviour::Review => {}
     }
     if errors.is_empty() {
         Ok(())

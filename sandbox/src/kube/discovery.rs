@@ -13,7 +13,7 @@
 
 use serde_json::{Value, json};
 
-use super::resources::{self, ResourceType, TYPES, group_version};
+use super::resources::{self, Behaviour, ResourceType, TYPES, group_version};
 
 /// The version this sandbox claims; kubectl's version dispatcher and
 /// skew warnings read it.
@@ -129,7 +129,8 @@ pub(crate) fn openapi_document(key: &str) -> Option<Value> {
         _ => return None,
     };
     let mut paths = serde_json::Map::new();
-    for t in served(group, version) {
+    // Reviews are create-only: there is nothing to patch.
+    for t in served(group, version).filter(|t| t.behaviour != Behaviour::Review) {
         let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
         let prefix = if group.is_empty() {
             format!("/api/{version}")

@@ -294,6 +294,12 @@ impl ApiError {
         )
     }
 
+    /// A protobuf body the sandbox cannot read (a kind or field missing
+    /// from its schemas): 415, so the client knows to send JSON.
+    pub(crate) fn undecodable_protobuf(why: &str) -> Self {
+        Self::new(415, "UnsupportedMediaType", why)
+    }
+
     pub(crate) fn too_many_requests(retry_after: u64) -> Self {
         let mut e = Self::new(
             429,

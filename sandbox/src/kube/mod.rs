@@ -5,8 +5,9 @@
 //! ReplicaSets made by a simulated deployment controller, Namespaces,
 //! ServiceAccounts, ConfigMaps and the RBAC kinds, with resourceVersion
 //! conflicts, generations, watches, dry runs, the three patch formats,
-//! server-side `Table` printing, bearer-token identities and RBAC
-//! enforcement, and injectable faults. Errors are `Status` objects worded
+//! server-side `Table` printing, bearer-token identities, RBAC
+//! enforcement and self-reviews (`kubectl auth can-i|whoami`), and
+//! injectable faults. Errors are `Status` objects worded
 //! like the real server's.
 //!
 //! ```no_run
@@ -49,9 +50,16 @@
 //! - kubectl sends no bearer token over plain HTTP. To drive an RBAC-enforcing
 //!   sandbox with kubectl, start it with [`KubeSandboxBuilder::anonymous_admin`]
 //!   and act as others with `kubectl --as USER` (impersonation).
-//! - Bodies are JSON or YAML; protobuf bodies (sent by `kubectl create
-//!   deployment` and other generators) get 415. Server-side apply
+//! - Bodies are JSON, YAML or Kubernetes protobuf (what kubectl's
+//!   generators, `kubectl auth reconcile` and `kubectl auth can-i` send),
+//!   decoded into the JSON a JSON client would have sent. The protobuf
+//!   schemas cover the served kinds' usual fields; a field outside them is
+//!   415 naming the field, never silently dropped: send that object as JSON
+//!   (`kubectl create -f`). Answers are always JSON. Server-side apply
 //!   (`application/apply-patch+yaml`) is not served (415).
+//! - `kubectl auth can-i` (`--as`, `-n`, `--list`) and `kubectl auth whoami`
+//!   are answered from the sandbox's own RBAC for the caller as
+//!   impersonated; with RBAC off, everything is allowed.
 
 mod api;
 mod controller;
@@ -59,10 +67,13 @@ mod deployment;
 mod discovery;
 mod error;
 mod faults;
+mod messages;
 mod meta;
 mod patch;
+mod protobuf;
 mod rbac;
 mod resources;
+mod review;
 mod schema;
 mod server;
 mod store;

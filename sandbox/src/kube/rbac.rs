@@ -56,7 +56,7 @@ impl Identity {
         }
     }
 
-    fn in_group(&self, group: &str) -> bool {
+    pub(crate) fn in_group(&self, group: &str) -> bool {
         self.groups.iter().any(|g| g == group)
     }
 }
@@ -166,7 +166,15 @@ pub(crate) fn authorize(
     identity: &Identity,
     attrs: Attributes<'_>,
 ) -> Result<(), ApiError> {
-    if !auth.rbac || identity.in_group("system:masters") {
+    let request = ResourceAttributes {
+        verb: attrs.verb,
+        group: attrs.rt.group,
+        resource: attrs.rt.plural,
+        subresource: attrs.subresource,
+        namespace: attrs.namespace,
+        name: attrs.name,
+    };
+    if allows(auth, store, identity, &request) {
         return Ok(());
     }
     let resource = if attrs.subresource.is_empty() {
@@ -174,33 +182,120 @@ pub(crate) fn authorize(
     } else {
         format!("{}/{}", attrs.rt.plural, attrs.subresource)
     };
-    let allowed = store
+    Err(ApiError::forbidden(
+        attrs.rt,
+        attrs.name,
+        &identity.user,
+        attrs.verb,
+        &resource,
+        attrs.namespace,
+    ))
+}
+
+/// A request in RBAC's own terms, for any resource, served or not (what a
+/// `SelfSubjectAccessReview` asks about).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ResourceAttributes<'a> {
+    pub(crate) verb: &'a str,
+    pub(crate) group: &'a str,
+    /// The plural, without the subresource.
+    pub(crate) resource: &'a str,
+    pub(crate) subresource: &'a str,
+    pub(crate) namespace: &'a str,
+    pub(crate) name: &'a str,
+}
+
+/// Whether RBAC (or its absence, or `system:masters`) lets `identity` do
+/// what `request` says.
+pub(crate) fn allows(
+    auth: &Auth,
+    store: &Store,
+    identity: &Identity,
+    request: &ResourceAttributes<'_>,
+) -> bool {
+    if !auth.rbac || identity.in_group("system:masters") {
+        return true;
+    }
+    rules_of(store, identity, request.namespace)
+        .into_iter()
+        .any(|rule| rule_allows(rule, request))
+}
+
+/// The non-resource URLs every authenticated caller may read on a
+/// cluster (`system:discovery` and friends); [`authorize_path`] lets them
+/// read every path the sandbox serves outside resources, which are these.
+pub(crate) const DISCOVERY_URLS: &[&str] = &[
+    "/api",
+    "/api/*",
+    "/apis",
+    "/apis/*",
+    "/healthz",
+    "/livez",
+    "/openapi",
+    "/openapi/*",
+    "/readyz",
+    "/version",
+    "/version/",
+];
+
+/// RBAC's URL match: exact, or a prefix ending in `*`.
+fn url_matches(pattern: &str, path: &str) -> bool {
+    pattern == "*"
+        || pattern == path
+        || pattern
+            .strip_suffix('*')
+            .is_some_and(|prefix| path.starts_with(prefix))
+}
+
+/// Whether `identity` may use `verb` on a non-resource path: the public
+/// and discovery paths, plus the `nonResourceURLs` rules of ClusterRoles
+/// bound cluster-wide.
+pub(crate) fn allows_path(
+    auth: &Auth,
+    store: &Store,
+    identity: &Identity,
+    verb: &str,
+    path: &str,
+) -> bool {
+    if !auth.rbac || identity.in_group("system:masters") {
+        return true;
+    }
+    let readable = PUBLIC_PATHS.contains(&path)
+        || (identity.in_group("system:authenticated")
+            && DISCOVERY_URLS.iter().any(|p| url_matches(p, path)));
+    if verb == "get" && readable {
+        return true;
+    }
+    rules_of(store, identity, "").into_iter().any(|rule| {
+        strings(rule, "verbs").iter().any(|v| v == "*" || v == verb)
+            && strings(rule, "nonResourceURLs")
+                .iter()
+                .any(|p| url_matches(p, path))
+    })
+}
+
+/// The rules of every role bound to `identity`: cluster-wide, and in
+/// `namespace` when one is given.
+pub(crate) fn rules_of<'s>(
+    store: &'s Store,
+    identity: &Identity,
+    namespace: &str,
+) -> Vec<&'s Value> {
+    store
         .list(&CLUSTER_ROLE_BINDING, None)
         .into_iter()
         .filter(|b| binds(b, identity))
         .filter_map(|b| role_rules(store, b, ""))
         .chain(
             store
-                .list(&ROLE_BINDING, Some(attrs.namespace))
+                .list(&ROLE_BINDING, Some(namespace))
                 .into_iter()
-                .filter(|_| !attrs.namespace.is_empty())
+                .filter(|_| !namespace.is_empty())
                 .filter(|b| binds(b, identity))
-                .filter_map(|b| role_rules(store, b, attrs.namespace)),
+                .filter_map(|b| role_rules(store, b, namespace)),
         )
         .flatten()
-        .any(|rule| rule_allows(rule, &attrs, &resource));
-    if allowed {
-        Ok(())
-    } else {
-        Err(ApiError::forbidden(
-            attrs.rt,
-            attrs.name,
-            &identity.user,
-            attrs.verb,
-            &resource,
-            attrs.namespace,
-        ))
-    }
+        .collect()
 }
 
 /// Whether a binding's subjects include `identity`.
@@ -246,21 +341,27 @@ fn strings(rule: &Value, field: &str) -> Vec<String> {
         .collect()
 }
 
-fn rule_allows(rule: &Value, attrs: &Attributes<'_>, resource: &str) -> bool {
+fn rule_allows(rule: &Value, request: &ResourceAttributes<'_>) -> bool {
     let any = |list: &[String], wanted: &str| list.iter().any(|v| v == "*" || v == wanted);
     let verbs = strings(rule, "verbs");
     let groups = strings(rule, "apiGroups");
     let resources = strings(rule, "resources");
     let names = strings(rule, "resourceNames");
+    let wanted = if request.subresource.is_empty() {
+        request.resource.to_owned()
+    } else {
+        format!("{}/{}", request.resource, request.subresource)
+    };
     let resource_ok = resources.iter().any(|r| {
         r == "*"
-            || r == resource
-            || (!attrs.subresource.is_empty() && *r == format!("*/{}", attrs.subresource))
+            || *r == wanted
+            || (!request.subresource.is_empty() && *r == format!("*/{}", request.subresource))
     });
-    any(&verbs, attrs.verb)
-        && any(&groups, attrs.rt.group)
+    any(&verbs, request.verb)
+        && any(&groups, request.group)
         && resource_ok
-        && (names.is_empty() || (!attrs.name.is_empty() && names.iter().any(|n| n == attrs.name)))
+        && (names.is_empty()
+            || (!request.name.is_empty() && names.iter().any(|n| n == request.name)))
 }
 
 #[cfg(test)]

@@ -16,6 +16,9 @@ const ALL_VERBS: &[&str] = &[
     "watch",
 ];
 
+/// Verbs of a review, which is only ever created.
+const REVIEW_VERBS: &[&str] = &["create"];
+
 /// Verbs of the `status` and `scale` subresources.
 const SUB_VERBS: &[&str] = &["get", "patch", "update"];
 
@@ -30,6 +33,9 @@ pub(crate) enum Behaviour {
     ReplicaSet,
     /// Cluster-scoped; its name is a DNS label; `default` always exists.
     Namespace,
+    /// Create-only and never stored: the answer is computed from the
+    /// request (`SelfSubjectAccessReview` and its kin, in `review.rs`).
+    Review,
 }
 
 /// A subresource offered in discovery.
@@ -82,6 +88,14 @@ impl ResourceType {
         d
     }
 
+    /// The verbs discovery lists for the type.
+    pub(crate) fn verbs(&self) -> &'static [&'static str] {
+        match self.behaviour {
+            Behaviour::Review => REVIEW_VERBS,
+            _ => ALL_VERBS,
+        }
+    }
+
     pub(crate) fn has_subresource(&self, name: &str) -> bool {
         self.subresources.iter().any(|s| s.name == name)
     }
@@ -93,7 +107,7 @@ impl ResourceType {
             "singularName": self.singular,
             "namespaced": self.namespaced,
             "kind": self.kind,
-            "verbs": ALL_VERBS,
+            "verbs": self.verbs(),
             "shortNames": self.short_names,
             "categories": self.categories,
         })];
@@ -283,8 +297,47 @@ pub(crate) static ROLE_BINDING: ResourceType = ResourceType {
     behaviour: Behaviour::Plain,
 };
 
+pub(crate) static SELF_SUBJECT_ACCESS_REVIEW: ResourceType = ResourceType {
+    group: "authorization.k8s.io",
+    version: "v1",
+    kind: "SelfSubjectAccessReview",
+    plural: "selfsubjectaccessreviews",
+    singular: "selfsubjectaccessreview",
+    namespaced: false,
+    short_names: &[],
+    categories: &[],
+    subresources: &[],
+    behaviour: Behaviour::Review,
+};
+
+pub(crate) static SELF_SUBJECT_RULES_REVIEW: ResourceType = ResourceType {
+    group: "authorization.k8s.io",
+    version: "v1",
+    kind: "SelfSubjectRulesReview",
+    plural: "selfsubjectrulesreviews",
+    singular: "selfsubjectrulesreview",
+    namespaced: false,
+    short_names: &[],
+    categories: &[],
+    subresources: &[],
+    behaviour: Behaviour::Review,
+};
+
+pub(crate) static SELF_SUBJECT_REVIEW: ResourceType = ResourceType {
+    group: "authentication.k8s.io",
+    version: "v1",
+    kind: "SelfSubjectReview",
+    plural: "selfsubjectreviews",
+    singular: "selfsubjectreview",
+    namespaced: false,
+    short_names: &[],
+    categories: &[],
+    subresources: &[],
+    behaviour: Behaviour::Review,
+};
+
 /// Every served type. Order is discovery order.
-pub(crate) static TYPES: [&ResourceType; 9] = [
+pub(crate) static TYPES: [&ResourceType; 12] = [
     &NAMESPACE,
     &SERVICE_ACCOUNT,
     &CONFIG_MAP,
@@ -294,6 +347,9 @@ pub(crate) static TYPES: [&ResourceType; 9] = [
     &CLUSTER_ROLE_BINDING,
     &ROLE,
     &ROLE_BINDING,
+    &SELF_SUBJECT_ACCESS_REVIEW,
+    &SELF_SUBJECT_RULES_REVIEW,
+    &SELF_SUBJECT_REVIEW,
 ];
 
 /// The served group/versions other than the core `v1`, in discovery order.

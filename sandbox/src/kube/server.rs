@@ -34,8 +34,10 @@ use super::error::ApiError;
 use super::faults::{Fault, RecordedRequest};
 use super::meta::{FieldSelector, LabelSelector, str_at};
 use super::patch::PatchKind;
+use super::protobuf;
 use super::rbac::{self, Attributes, Identity};
-use super::resources::{self, ResourceType};
+use super::resources::{self, Behaviour, ResourceType};
+use super::review;
 use super::schema::FieldValidation;
 use super::store::Event;
 use super::table::{self, IncludeObject};
@@ -43,7 +45,9 @@ use super::table::{self, IncludeObject};
 /// The media type of `Table` answers.
 const TABLE_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 /// The media types create and update accept.
-const BODY_TYPES: &[&str] = &["application/json", "application/yaml"];
+const BODY_TYPES: &[&str] = &["application/json", "application/yaml", PROTOBUF];
+/// The Kubernetes protobuf media type.
+const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
 /// How long a watch lasts when the client sets no `timeoutSeconds`.
 const DEFAULT_WATCH: Duration = Duration::from_secs(30 * 60);
 
@@ -448,9 +452,12 @@ impl ResourceRequest {
         }
     }
 
-    /// The body of a create or update: JSON, or YAML. Protobuf (what
-    /// kubectl's typed clients send for `kubectl create deployment`) is not
-    /// decoded: 415.
+    /// The body of a create or update as JSON: sent as JSON, YAML, or
+    /// protobuf (what kubectl's typed clients send for `kubectl create
+    /// deployment|namespace|role|...` and `kubectl auth`), decoded by
+    /// `protobuf.rs` into the JSON a JSON client would have sent. A
+    /// protobuf kind or field the sandbox has no schema for is 415, with a
+    /// message saying to send JSON.
     fn body_json(&self) -> Result<Value, ApiError> {
         let cannot = |e: &dyn std::fmt::Display| {
             ApiError::bad_request(format!(
@@ -470,6 +477,8 @@ impl ResourceRequest {
                 serde_json::from_slice(&self.body).map_err(|e| cannot(&e))
             }
             "application/yaml" => serde_yaml_ng::from_slice(&self.body).map_err(|e| cannot(&e)),
+            PROTOBUF => protobuf::decode(&self.body)
+                .map_err(|e| e.into_api_error(self.rt.kind, self.rt.version)),
             _ => Err(ApiError::unsupported_media_type(BODY_TYPES)),
         }
     }
@@ -488,6 +497,9 @@ async fn resource(shared: &Arc<Shared>, req: ResourceRequest) -> Response {
         || (!req.subresource.is_empty() && !matches!(verb, "get" | "update" | "patch"))
     {
         return ApiError::method_not_allowed().into_response();
+    }
+    if req.rt.behaviour == Behaviour::Review {
+        return review(shared, &req, verb);
     }
     {
         let store = shared.lock_store();
@@ -513,6 +525,18 @@ async fn resource(shared: &Arc<Shared>, req: ResourceRequest) -> Response {
         shared.wake.notify_one();
     }
     response
+}
+
+/// A review is created and answered, never stored.
+fn review(shared: &Shared, req: &ResourceRequest, verb: &str) -> Response {
+    if verb != "create" || !req.name.is_empty() {
+        return ApiError::method_not_allowed().into_response();
+    }
+    let store = shared.lock_store();
+    let result = req
+        .body_json()
+        .and_then(|body| review::answer(&shared.auth, &store, &req.identity, req.rt, body));
+    result_response(result, StatusCode::CREATED)
 }
 
 fn read(shared: &Shared, req: &ResourceRequest) -> Response {

@@ -470,3 +470,409 @@ async fn kubectl_acting_as_the_bot_is_held_to_the_least_privilege_role() {
         out.stderr
     );
 }
+
+/// `kubectl get OBJECT -o json`, parsed.
+async fn get_json(kubectl: &Kubectl, object: &str) -> Value {
+    let out = kubectl.run(&["get", object, "-o", "json"]).await.success();
+    serde_json::from_str(&out.stdout).expect("kubectl printed JSON")
+}
+
+/// An object as read back, without what the server sets on its own (ids,
+/// times, versions, the controller's status), for comparing two servers'
+/// copies of one object.
+fn comparable(mut object: Value) -> Value {
+    if let Some(meta) = object["metadata"].as_object_mut() {
+        for key in ["uid", "creationTimestamp", "resourceVersion"] {
+            meta.remove(key);
+        }
+        if let Some(annotations) = meta.get_mut("annotations").and_then(Value::as_object_mut) {
+            annotations.remove("deployment.kubernetes.io/revision");
+            if annotations.is_empty() {
+                meta.remove("annotations");
+            }
+        }
+    }
+    if object["kind"] != "Namespace"
+        && let Some(map) = object.as_object_mut()
+    {
+        map.remove("status");
+    }
+    object
+}
+
+/// Whether every field of `sent` is in `stored` with the same value
+/// (`null`s, which Go prints for unset times, excepted).
+fn contains(stored: &Value, sent: &Value) -> bool {
+    match (stored, sent) {
+        (_, Value::Null) => true,
+        (Value::Object(s), Value::Object(w)) => w
+            .iter()
+            .all(|(k, v)| v.is_null() || s.get(k).is_some_and(|sv| contains(sv, v))),
+        (Value::Array(s), Value::Array(w)) => {
+            s.len() == w.len() && s.iter().zip(w).all(|(a, b)| contains(a, b))
+        }
+        (s, w) => s == w,
+    }
+}
+
+#[tokio::test]
+async fn kubectl_create_generators_send_protobuf_that_is_stored_as_their_json_would_be() {
+    // Two sandboxes: one gets each generator's protobuf body, the other
+    // the JSON `--dry-run=client -o json` prints for the same command, sent
+    // with `create -f` (which sends JSON). Both must store the same object.
+    let by_protobuf = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .start()
+        .await
+        .expect("start the sandbox");
+    let by_json = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .start()
+        .await
+        .expect("start the sandbox");
+    let proto = Kubectl::new(&by_protobuf.url());
+    let json = Kubectl::new(&by_json.url());
+    let dir = TempDir::new();
+    let generators: &[(&str, &[&str])] = &[
+        ("namespace/team-a", &["namespace", "team-a"]),
+        (
+            "deployment/web",
+            &[
+                "deployment",
+                "web",
+                "--image=nginx:1.25",
+                "--replicas=3",
+                "--port=80",
+            ],
+        ),
+        (
+            "deployment/api",
+            &["deployment", "api", "--image=nginx:1.25"],
+        ),
+        (
+            "configmap/c1",
+            &[
+                "configmap",
+                "c1",
+                "--from-literal=a=b",
+                "--from-literal=c=d",
+            ],
+        ),
+        ("serviceaccount/s1", &["serviceaccount", "s1"]),
+        (
+            "role/r1",
+            &[
+                "role",
+                "r1",
+                "--verb=get",
+                "--verb=list",
+                "--resource=deployments",
+                "--resource=configmaps",
+                "--resource-name=x",
+            ],
+        ),
+        (
+            "rolebinding/rb1",
+            &[
+                "rolebinding",
+                "rb1",
+                "--role=r1",
+                "--user=bob",
+                "--group=devs",
+                "--serviceaccount=default:s1",
+            ],
+        ),
+        (
+            "clusterrole/cr1",
+            &[
+                "clusterrole",
+                "cr1",
+                "--verb=get",
+                "--resource=namespaces",
+                "--non-resource-url=/logs",
+            ],
+        ),
+        (
+            "clusterrolebinding/crb1",
+            &[
+                "clusterrolebinding",
+                "crb1",
+                "--clusterrole=cr1",
+                "--user=alice",
+            ],
+        ),
+    ];
+    for (i, (object, generator)) in generators.iter().enumerate() {
+        let with = |extra: &[&'static str]| {
+            let mut args = vec!["create"];
+            args.extend_from_slice(generator);
+            args.extend_from_slice(extra);
+            args
+        };
+        let printed = proto
+            .run(&with(&["--dry-run=client", "-o", "json"]))
+            .await
+            .success()
+            .stdout;
+        let sent: Value = serde_json::from_str(&printed).expect("kubectl printed JSON");
+        let out = proto.run(&with(&[])).await.success();
+        assert!(
+            out.stdout.trim().ends_with(" created"),
+            "{object}: {}",
+            out.stdout
+        );
+        let file = dir.path().join(format!("{i}.json"));
+        std::fs::write(&file, &printed).expect("write the printed object");
+        json.run(&["create", "-f", file.to_str().expect("utf-8 path")])
+            .await
+            .success();
+
+        let (from_protobuf, from_json) = (
+            get_json(&proto, object).await,
+            get_json(&json, object).await,
+        );
+        assert!(
+            contains(&from_protobuf, &sent),
+            "{object}: what kubectl meant to send is stored\nsent: {sent:#}\nstored: {from_protobuf:#}"
+        );
+        assert_eq!(
+            comparable(from_protobuf),
+            comparable(from_json),
+            "{object}: the protobuf and JSON bodies store the same object"
+        );
+    }
+}
+
+#[tokio::test]
+async fn kubectl_auth_reconcile_creates_then_updates_roles_and_bindings() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    let dir = TempDir::new();
+    let file = dir.path().join("role.yaml");
+    let manifest = |verbs: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: reader\n  namespace: default\n  labels: {{app: demo}}\nrules:\n- apiGroups: [apps]\n  resources: [deployments]\n  verbs: [{verbs}]\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: reader\n  namespace: default\nsubjects:\n- kind: User\n  name: carol\n  apiGroup: rbac.authorization.k8s.io\nroleRef:\n  kind: Role\n  name: reader\n  apiGroup: rbac.authorization.k8s.io\n"
+        )
+    };
+    let path = file.to_str().expect("utf-8 path");
+
+    // Created (protobuf POSTs) ...
+    std::fs::write(&file, manifest("get, list")).expect("write the manifest");
+    let out = kubectl
+        .run(&["auth", "reconcile", "-f", path])
+        .await
+        .success();
+    assert_eq!(
+        out.stdout.trim(),
+        "role.rbac.authorization.k8s.io/reader reconciled\nrolebinding.rbac.authorization.k8s.io/reader reconciled"
+    );
+    let role = sandbox
+        .object("rbac.authorization.k8s.io/v1", "Role", NS, "reader")
+        .expect("the role exists");
+    assert_eq!(
+        role["rules"][0]["verbs"],
+        serde_json::json!(["get", "list"])
+    );
+    assert_eq!(role["metadata"]["labels"]["app"], "demo");
+    let binding = sandbox
+        .object("rbac.authorization.k8s.io/v1", "RoleBinding", NS, "reader")
+        .expect("the binding exists");
+    assert_eq!(binding["subjects"][0]["name"], "carol");
+    assert_eq!(binding["roleRef"]["name"], "reader");
+
+    // ... then updated (a protobuf PUT of the object it read, timestamp
+    // and all) with the missing verb added.
+    std::fs::write(&file, manifest("get, list, watch")).expect("write the manifest");
+    kubectl
+        .run(&["auth", "reconcile", "-f", path])
+        .await
+        .success();
+    assert_eq!(count(&sandbox.requests(), "PUT", "/roles/reader"), 1);
+    let updated = sandbox
+        .object("rbac.authorization.k8s.io/v1", "Role", NS, "reader")
+        .expect("the role exists");
+    let verbs: Vec<&Value> = updated["rules"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["verbs"].as_array().into_iter().flatten())
+        .collect();
+    assert_eq!(verbs, ["get", "list", "watch"]);
+    assert_eq!(updated["metadata"]["uid"], role["metadata"]["uid"]);
+    assert_eq!(
+        updated["metadata"]["creationTimestamp"],
+        role["metadata"]["creationTimestamp"]
+    );
+}
+
+#[tokio::test]
+async fn kubectl_auth_can_i_answers_from_the_sandboxs_rbac_for_whoever_asks() {
+    let sandbox = rbac_builder(Duration::ZERO)
+        .anonymous_admin()
+        .start()
+        .await
+        .expect("start the sandbox");
+    let admin = Kubectl::new(&sandbox.url());
+    let bot = Kubectl::new(&sandbox.url()).acting_as(BOT);
+    let answer = |out: super::helpers::Output| (out.code, out.stdout.trim().to_owned());
+    let yes = (Some(0), "yes".to_owned());
+    let no = (Some(1), "no".to_owned());
+
+    assert_eq!(
+        answer(admin.run(&["auth", "can-i", "delete", "deployments"]).await),
+        yes
+    );
+    assert_eq!(
+        answer(bot.run(&["auth", "can-i", "patch", "deployments"]).await),
+        yes
+    );
+    assert_eq!(
+        answer(bot.run(&["auth", "can-i", "delete", "deployments"]).await),
+        no
+    );
+    // The role is in `default` only.
+    assert_eq!(
+        answer(
+            bot.run(&["auth", "can-i", "patch", "deployments", "-n", "prod"])
+                .await
+        ),
+        no
+    );
+    assert_eq!(
+        answer(
+            bot.run(&[
+                "auth",
+                "can-i",
+                "patch",
+                "deployments",
+                "--subresource=scale"
+            ])
+            .await
+        ),
+        yes
+    );
+    // `--as` on the command line, as a person would type it.
+    assert_eq!(
+        answer(
+            admin
+                .run(&[
+                    "auth",
+                    "can-i",
+                    "list",
+                    "replicasets",
+                    &format!("--as={BOT}")
+                ])
+                .await
+        ),
+        yes
+    );
+    let asked = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews")
+        .count();
+    assert_eq!(asked, 6, "every answer came from the server");
+
+    // Access granted with kubectl's own generators counts at once.
+    let mallory = Kubectl::new(&sandbox.url()).acting_as("mallory");
+    assert_eq!(
+        answer(mallory.run(&["auth", "can-i", "get", "configmaps"]).await),
+        no
+    );
+    admin
+        .run(&[
+            "create",
+            "role",
+            "cm-reader",
+            "--verb=get",
+            "--resource=configmaps",
+        ])
+        .await
+        .success();
+    admin
+        .run(&[
+            "create",
+            "rolebinding",
+            "cm-reader",
+            "--role=cm-reader",
+            "--user=mallory",
+        ])
+        .await
+        .success();
+    assert_eq!(
+        answer(mallory.run(&["auth", "can-i", "get", "configmaps"]).await),
+        yes
+    );
+    assert_eq!(
+        answer(mallory.run(&["auth", "can-i", "list", "configmaps"]).await),
+        no
+    );
+
+    // --list: the bot's rules as a table.
+    let out = bot.run(&["auth", "can-i", "--list"]).await.success();
+    let row = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("deployments.apps "))
+        .unwrap_or_else(|| panic!("a deployments row: {}", out.stdout));
+    assert!(row.trim_end().ends_with("[get list watch patch]"), "{row}");
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("deployments.apps/scale ")),
+        "{}",
+        out.stdout
+    );
+
+    // whoami: the impersonated identity, groups included.
+    let out = bot.run(&["auth", "whoami"]).await.success();
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .map(|l| l.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[1], ["Username", BOT], "{}", out.stdout);
+    assert_eq!(
+        rows[2],
+        [
+            "Groups",
+            "[system:serviceaccounts",
+            "system:serviceaccounts:default",
+            "system:authenticated]"
+        ],
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn with_rbac_off_kubectl_auth_can_i_says_yes_to_everyone() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .start()
+        .await
+        .expect("start the sandbox");
+    let out = Kubectl::new(&sandbox.url())
+        .acting_as("anyone")
+        .run(&["auth", "can-i", "delete", "namespaces"])
+        .await;
+    assert_eq!(
+        (out.code, out.stdout.trim()),
+        (Some(0), "yes"),
+        "{}",
+        out.stderr
+    );
+    let out = Kubectl::new(&sandbox.url())
+        .run(&["auth", "can-i", "get", "/logs"])
+        .await;
+    assert_eq!(
+        (out.code, out.stdout.trim()),
+        (Some(0), "yes"),
+        "{}",
+        out.stderr
+    );
+}
