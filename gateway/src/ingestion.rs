@@ -338,7 +338,13 @@ impl Ingestion {
             email: &email,
             room_id: &message.room_id,
         };
-        let text = language::strip_mention(text, &self.bot.mention_name);
+        // The mention as the sender's client wrote it ("Kube Bot"), else
+        // the bot's configured or first name.
+        let text = message
+            .mention_label(&self.bot.id)
+            .map(|label| language::strip_mention(text, &label))
+            .filter(|stripped| stripped.len() < text.trim_start().len())
+            .unwrap_or_else(|| language::strip_mention(text, &self.bot.mention_name));
         let request = match reading::read(text, sender, Some(&self.policy), &self.defaults) {
             Reading::Command(request) => request,
             Reading::Help(markdown) => {

@@ -55,6 +55,9 @@ pub struct Message {
     pub text: Option<String>,
     #[serde(default)]
     pub markdown: Option<String>,
+    /// Rendered, with each mention as a `<spark-mention>` element.
+    #[serde(default)]
+    pub html: Option<String>,
     #[serde(default)]
     pub person_id: Option<String>,
     #[serde(default)]
@@ -63,6 +66,35 @@ pub struct Message {
     pub parent_id: Option<String>,
     #[serde(default)]
     pub created: Option<jiff::Timestamp>,
+}
+
+impl Message {
+    /// The words the sender's mention of `person_id` shows as in `text`
+    /// ("kube", "Kube Bot", whatever the sender's client wrote), from the
+    /// mention's element in `html`.
+    pub fn mention_label(&self, person_id: &str) -> Option<String> {
+        let html = self.html.as_deref()?;
+        let id = format!("data-object-id=\"{person_id}\"");
+        html.match_indices("<spark-mention").find_map(|(at, _)| {
+            let element = &html[at..];
+            let open_end = element.find('>')?;
+            if !element[..open_end].contains(&id) {
+                return None;
+            }
+            let inner = &element[open_end + 1..];
+            let label = &inner[..inner.find("</spark-mention>")?];
+            Some(unescape_html(label))
+        })
+    }
+}
+
+/// Text from HTML that holds no elements: the five escapes Webex writes.
+fn unescape_html(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
 }
 
 /// The body of `POST /v1/messages`.
@@ -463,6 +495,37 @@ mod tests {
         );
         assert_eq!(encode("../people/me"), "..%2Fpeople%2Fme");
         assert_eq!(encode("a?b#c d"), "a%3Fb%23c%20d");
+    }
+
+    #[test]
+    fn a_mention_shows_as_its_label_in_the_html() {
+        let message = |html: &str| Message {
+            id: "m".into(),
+            room_id: "r".into(),
+            room_type: None,
+            text: None,
+            markdown: None,
+            html: Some(html.into()),
+            person_id: None,
+            person_email: None,
+            parent_id: None,
+            created: None,
+        };
+        let html = "<p><spark-mention data-object-type=\"person\" data-object-id=\"ALICE\">Alice</spark-mention> and <spark-mention data-object-type=\"person\" data-object-id=\"BOT\">Kube &amp; Bot</spark-mention> scale web to 3</p>";
+        assert_eq!(
+            message(html).mention_label("BOT").as_deref(),
+            Some("Kube & Bot")
+        );
+        assert_eq!(
+            message(html).mention_label("ALICE").as_deref(),
+            Some("Alice")
+        );
+        assert_eq!(message(html).mention_label("CAROL"), None);
+        assert_eq!(message("<p>no mention</p>").mention_label("BOT"), None);
+        assert_eq!(
+            message("<spark-mention data-object-id=\"BOT\">cut").mention_label("BOT"),
+            None
+        );
     }
 
     #[test]

@@ -478,6 +478,22 @@ async fn people_outside_the_policy_get_a_reply_and_no_command() {
 }
 
 #[tokio::test]
+async fn a_mention_is_taken_off_however_the_sender_wrote_it() {
+    let w = world().await;
+    let bot = w.wx.bot().email().to_owned();
+    let message =
+        w.wx.post_as(
+            ALICE,
+            w.wx.default_room_id(),
+            &format!("<@personEmail:{bot}|Kube Bot> scale web to 3"),
+        )
+        .expect("post");
+    let command = w.command().await;
+    assert_eq!(command.origin.message_id, message.id);
+    assert_eq!(command.describe(), "scale web to 3 in default");
+}
+
+#[tokio::test]
 async fn malformed_commands_get_an_explanation_and_no_command() {
     let w = world().await;
     let cases = [
