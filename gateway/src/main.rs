@@ -10,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let env = Env::from_process();
-    let _logs = chatops_shared::telemetry::init(&env);
+    let _logs = exit_on_error("gateway", chatops_shared::telemetry::init(&env));
     let config = exit_on_error("gateway", GatewayConfig::from_env(&env));
     let app = match Application::build(config).await {
         Ok(app) => app,

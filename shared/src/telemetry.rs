@@ -19,7 +19,10 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt;
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::config::{Env, LOG_FORMAT};
+use crate::config::{ConfigError, Env, LOG_FORMAT};
+
+/// The log filter's variable, as tracing names it.
+const RUST_LOG: &str = "RUST_LOG";
 
 /// Bytes of lines waiting for the writer before new ones are dropped.
 pub const QUEUED_BYTES: usize = 2 * 1024 * 1024;
@@ -46,29 +49,47 @@ impl Drop for Logs {
     }
 }
 
-/// Installs the global subscriber. Call once, first thing in `main`.
-pub fn init(env: &Env) -> Logs {
+/// Installs the global subscriber. Call once, first thing in `main`. A
+/// `RUST_LOG` that is no filter or a `LOG_FORMAT` other than `text` or
+/// `json` is a configuration error, not a silent default.
+pub fn init(env: &Env) -> Result<Logs, ConfigError> {
     init_with_default(env, "info")
 }
 
 /// As [`init`], with `default` as the filter when `RUST_LOG` is unset.
-pub fn init_with_default(env: &Env, default: &str) -> Logs {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+pub fn init_with_default(env: &Env, default: &str) -> Result<Logs, ConfigError> {
+    let filter = match env.get(RUST_LOG) {
+        Some(directives) => EnvFilter::try_new(directives).map_err(|e| {
+            ConfigError::new(
+                RUST_LOG,
+                format!("is not a log filter ({e}); e.g. info or chatops_worker=debug,info"),
+            )
+        })?,
+        None => EnvFilter::new(default),
+    };
+    let json = match env.get(LOG_FORMAT) {
+        None => false,
+        Some(format) if format.eq_ignore_ascii_case("text") => false,
+        Some(format) if format.eq_ignore_ascii_case("json") => true,
+        Some(other) => {
+            return Err(ConfigError::new(
+                LOG_FORMAT,
+                format!("must be text or json, not {other:?}"),
+            ));
+        }
+    };
     let ansi = std::io::stderr().is_terminal();
     let (logs, lines) = spawn(std::io::stderr());
     let builder = fmt()
         .with_env_filter(filter)
         .with_writer(lines)
         .with_ansi(ansi);
-    if env
-        .get(LOG_FORMAT)
-        .is_some_and(|f| f.eq_ignore_ascii_case("json"))
-    {
+    if json {
         builder.json().with_current_span(true).init();
     } else {
         builder.init();
     }
-    logs
+    Ok(logs)
 }
 
 /// Starts a writer thread that writes queued lines to `out`; the guard

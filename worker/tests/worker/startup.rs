@@ -58,6 +58,20 @@ async fn bad_variables_exit_64_with_one_line_naming_each() {
             ],
             "CHATOPS_STREAM_REPLICAS",
         ),
+        (
+            &[
+                ("CLUSTER_URL", "https://10.0.0.1:6443"),
+                ("LOG_FORMAT", "xml"),
+            ],
+            "LOG_FORMAT",
+        ),
+        (
+            &[
+                ("CLUSTER_URL", "https://10.0.0.1:6443"),
+                ("RUST_LOG", "[[[bad"),
+            ],
+            "RUST_LOG",
+        ),
         // Nothing to infer from: no in-cluster account, KUBECONFIG names no file.
         (
             &[
