@@ -146,6 +146,7 @@ impl Demo {
                         username: None,
                         token: None,
                     },
+                    cluster_name: "sandbox".into(),
                     concurrency: 8,
                     kube_qps: 50.0,
                     kube_burst: 100,

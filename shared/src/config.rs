@@ -349,6 +349,12 @@ pub fn is_email(s: &str) -> bool {
             && !s.contains(char::is_whitespace) && !domain.contains('@'))
 }
 
+/// `CLUSTER_NAME`: the cluster's name in logs (and in the kubeconfig the
+/// worker builds from the seed's variables).
+pub fn cluster_name(env: &Env) -> String {
+    env.get(CLUSTER_NAME).unwrap_or("chatops").to_owned()
+}
+
 /// How workers reach Kubernetes.
 #[derive(Debug, Clone)]
 pub enum ClusterConfig {
@@ -403,7 +409,7 @@ impl ClusterConfig {
             Some(_) => Some(env.secret(&[KUBERNETES_TOKEN], "the service account token")?),
         };
         Ok(Self::Explicit {
-            name: env.get(CLUSTER_NAME).unwrap_or("chatops").to_owned(),
+            name: cluster_name(env),
             url: url.to_owned(),
             ca_pem,
             username: env.get(KUBERNETES_USERNAME).map(str::to_owned),

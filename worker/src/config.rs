@@ -15,6 +15,8 @@ pub struct WorkerConfig {
     pub nats: NatsConfig,
     pub streams: StreamSettings,
     pub cluster: ClusterConfig,
+    /// `CLUSTER_NAME`, on every line the worker logs.
+    pub cluster_name: String,
     /// Commands applied at once by this process.
     pub concurrency: usize,
     /// Kubernetes API calls per second, on average, from this process.
@@ -36,6 +38,7 @@ impl WorkerConfig {
             nats: NatsConfig::from_env(env)?,
             streams: StreamSettings::from_env(env)?,
             cluster: ClusterConfig::from_env(env)?,
+            cluster_name: config::cluster_name(env),
             concurrency: env.parse_or(
                 WORKER_CONCURRENCY,
                 8,

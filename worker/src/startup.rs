@@ -13,6 +13,7 @@ use axum::routing::get;
 use chatops_shared::config::ConfigError;
 use chatops_shared::streams::{self, SetupError};
 use tokio::net::TcpListener;
+use tracing::Instrument;
 
 use crate::apply::Engine;
 use crate::config::WorkerConfig;
@@ -61,6 +62,8 @@ pub struct Application {
     consumer: PullConsumer,
     concurrency: usize,
     grace: Duration,
+    /// `CLUSTER_NAME`, on every line the worker logs.
+    cluster: String,
 }
 
 impl std::fmt::Debug for Application {
@@ -121,6 +124,7 @@ impl Application {
             consumer,
             concurrency: config.concurrency,
             grace: config.shutdown_grace,
+            cluster: config.cluster_name.clone(),
         })
     }
 
@@ -135,6 +139,14 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
+        let span = tracing::info_span!("worker", cluster = %self.cluster);
+        self.run_in(shutdown).instrument(span).await
+    }
+
+    async fn run_in(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let token = chatops_shared::shutdown::token(shutdown);
         tracing::info!(addr = %self.listener.local_addr()?, concurrency = self.concurrency, "worker started");
         let router = Router::new()
@@ -142,12 +154,17 @@ impl Application {
             .route("/metrics", get(metrics))
             .with_state(self.metrics.clone());
         let abort = tokio_util::sync::CancellationToken::new();
-        let mut consuming = tokio::spawn(self.worker.clone().run(
-            self.consumer,
-            self.concurrency,
-            token.clone(),
-            abort.clone(),
-        ));
+        let mut consuming = tokio::spawn(
+            self.worker
+                .clone()
+                .run(
+                    self.consumer,
+                    self.concurrency,
+                    token.clone(),
+                    abort.clone(),
+                )
+                .in_current_span(),
+        );
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(token.clone().cancelled_owned())
             .await;

@@ -104,6 +104,7 @@ async fn workers(nats: &NatsServer, kube: &KubeSandbox) -> Vec<tokio::sync::ones
                     username: None,
                     token: None,
                 },
+                cluster_name: "original".into(),
                 concurrency: 16,
                 kube_qps: 10_000.0,
                 kube_burst: 10_000,

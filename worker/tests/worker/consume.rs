@@ -27,9 +27,14 @@ async fn worker(nats: &NatsServer, kube: &KubeSandbox, concurrency: &str) -> Pro
             ("WORKER_CONCURRENCY", concurrency),
             ("CHATOPS_ACK_WAIT", "2s"),
             ("CHATOPS_MAX_DELIVER", "3"),
+            ("CLUSTER_NAME", "staging-eu"),
         ],
     );
-    p.wait_for_line("worker started", LIMIT).await;
+    let started = p.wait_for_line("worker started", LIMIT).await;
+    assert!(
+        started.contains("cluster=staging-eu"),
+        "the cluster is named in the worker's lines: {started}"
+    );
     p
 }
 
