@@ -96,21 +96,45 @@ pub struct Difference {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
-    #[error(
-        "{what} already exists with different settings: {}; change the configuration to match, or update the {kind} deliberately (nothing was changed)",
-        list(.differences),
-        kind = if .what.starts_with("stream") { "stream" } else { "consumer" }
-    )]
-    Drift {
-        what: String,
-        differences: Vec<Difference>,
-    },
+    #[error("{}", describe(.drifted))]
+    Drift { drifted: Vec<Drifted> },
     #[error("could not set up {what}: {source}")]
     Nats {
         what: String,
         #[source]
         source: async_nats::Error,
     },
+}
+
+/// A stream or consumer whose settings differ from the configuration's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Drifted {
+    /// `stream CHATOPS_COMMANDS`, `consumer workers on CHATOPS_COMMANDS`.
+    pub what: String,
+    pub differences: Vec<Difference>,
+}
+
+/// Every drifted stream and consumer, in one line.
+fn describe(drifted: &[Drifted]) -> String {
+    let each: Vec<String> = drifted
+        .iter()
+        .map(|d| {
+            format!(
+                "{} already exists with different settings: {}",
+                d.what,
+                list(&d.differences)
+            )
+        })
+        .collect();
+    let them = match drifted {
+        [one] if one.what.starts_with("stream") => "the stream",
+        [_] => "the consumer",
+        _ => "them",
+    };
+    format!(
+        "{}; change the configuration to match, or update {them} deliberately (nothing was changed)",
+        each.join("; ")
+    )
 }
 
 fn list(differences: &[Difference]) -> String {
@@ -187,18 +211,33 @@ pub async fn ensure(
     settings: &StreamSettings,
 ) -> Result<Vec<(String, Action)>, SetupError> {
     let mut report = Vec::new();
+    // Every drift is reported at once, not the first alone.
+    let mut drifted = Vec::new();
+    let mut note = |name: String, done: Result<Action, SetupError>| match done {
+        Ok(action) => {
+            report.push((name, action));
+            Ok(())
+        }
+        Err(SetupError::Drift { drifted: more }) => {
+            drifted.extend(more);
+            Ok(())
+        }
+        Err(e) => Err(e),
+    };
     for config in stream_configs(settings) {
         let name = format!("stream {}", config.name);
-        let action = ensure_stream(js, config).await?;
-        report.push((name, action));
+        note(name, ensure_stream(js, config).await)?;
     }
     for (stream, config) in consumer_configs(settings) {
         let consumer = config.durable_name.clone().unwrap_or_default();
         let name = format!("consumer {consumer} on {stream}");
-        let action = ensure_consumer(js, stream, config).await?;
-        report.push((name, action));
+        note(name, ensure_consumer(js, stream, config).await)?;
     }
-    Ok(report)
+    if drifted.is_empty() {
+        Ok(report)
+    } else {
+        Err(SetupError::Drift { drifted })
+    }
 }
 
 async fn ensure_stream(js: &Context, want: stream::Config) -> Result<Action, SetupError> {
@@ -236,7 +275,9 @@ async fn ensure_stream(js: &Context, want: stream::Config) -> Result<Action, Set
     if differences.is_empty() {
         Ok(Action::Unchanged)
     } else {
-        Err(SetupError::Drift { what, differences })
+        Err(SetupError::Drift {
+            drifted: vec![Drifted { what, differences }],
+        })
     }
 }
 
@@ -272,7 +313,9 @@ async fn ensure_consumer(
     if differences.is_empty() {
         Ok(Action::Unchanged)
     } else {
-        Err(SetupError::Drift { what, differences })
+        Err(SetupError::Drift {
+            drifted: vec![Drifted { what, differences }],
+        })
     }
 }
 

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use chatops_shared::streams::{self, Action, SetupError, StreamSettings};
+use chatops_shared::streams::{self, Action, Drifted, SetupError, StreamSettings};
 use chatops_testkit::NatsServer;
 
 async fn jetstream(server: &NatsServer) -> async_nats::jetstream::Context {
@@ -84,8 +84,11 @@ async fn a_stream_with_different_settings_is_reported_and_left_alone() {
     let err = streams::ensure(&js, &StreamSettings::default())
         .await
         .expect_err("drift");
-    let SetupError::Drift { what, differences } = &err else {
+    let SetupError::Drift { drifted } = &err else {
         panic!("drift expected, got {err}");
+    };
+    let [Drifted { what, differences }] = drifted.as_slice() else {
+        panic!("one drift expected: {err}");
     };
     assert_eq!(what, "stream CHATOPS_COMMANDS");
     assert_eq!(differences.len(), 1, "{differences:?}");
@@ -113,12 +116,49 @@ async fn a_consumer_with_different_settings_is_reported() {
         ..StreamSettings::default()
     };
     let err = streams::ensure(&js, &changed).await.expect_err("drift");
-    let SetupError::Drift { what, differences } = &err else {
+    let SetupError::Drift { drifted } = &err else {
         panic!("drift expected, got {err}");
     };
-    assert_eq!(what, "consumer ingestion on CHATOPS_EVENTS");
-    let fields: Vec<_> = differences.iter().map(|d| d.field).collect();
+    // Every consumer drifted, and each is named.
+    let whats: Vec<_> = drifted.iter().map(|d| d.what.as_str()).collect();
+    assert_eq!(
+        whats,
+        [
+            "consumer ingestion on CHATOPS_EVENTS",
+            "consumer workers on CHATOPS_COMMANDS",
+            "consumer notifier on CHATOPS_RESULTS"
+        ]
+    );
+    let fields: Vec<_> = drifted[0].differences.iter().map(|d| d.field).collect();
     assert_eq!(fields, ["ack_wait", "max_deliver"]);
+}
+
+#[tokio::test]
+async fn every_stream_and_consumer_that_drifted_is_listed_in_one_line() {
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    streams::ensure(&js, &StreamSettings::default())
+        .await
+        .expect("first set-up");
+    let changed = StreamSettings {
+        commands_max_age: Duration::from_secs(7 * 24 * 3600),
+        results_max_age: Duration::from_secs(24 * 3600),
+        ack_wait: Duration::from_secs(10),
+        ..StreamSettings::default()
+    };
+    let line = streams::ensure(&js, &changed)
+        .await
+        .expect_err("drift")
+        .to_string();
+    for part in [
+        "stream CHATOPS_COMMANDS already exists with different settings: max_age is 90d (configured 7d)",
+        "stream CHATOPS_RESULTS already exists with different settings",
+        "consumer workers on CHATOPS_COMMANDS already exists with different settings: ack_wait",
+        "update them deliberately (nothing was changed)",
+    ] {
+        assert!(line.contains(part), "{part:?} missing from {line}");
+    }
+    assert_eq!(line.lines().count(), 1, "{line}");
 }
 
 #[tokio::test]
