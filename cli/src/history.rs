@@ -2,7 +2,7 @@
 
 use chatops_shared::config::{Env, NatsConfig};
 use chatops_shared::history::{self, Filter};
-use chatops_shared::{DeploymentName, Namespace};
+use chatops_shared::{CommandResult, DeploymentName, Namespace};
 
 use crate::CliError;
 
@@ -41,7 +41,10 @@ pub async fn run(args: &HistoryArgs, env: &Env) -> Result<(), CliError> {
         "SEQ", "WHEN (UTC)", "WHO", "COMMAND", "OUTCOME"
     );
     for e in entries {
-        let outcome = e.result.as_ref().map_or("pending", |r| r.outcome.as_str());
+        let outcome = e
+            .result
+            .as_ref()
+            .map_or("pending", CommandResult::shown_outcome);
         println!(
             "{:<6} {:<20} {:<28} {:<44} {:<16} {}",
             e.seq,

@@ -1,7 +1,11 @@
 //! `chatops replay`: re-applies commands from the audit log through the
 //! worker's apply engine, or reports what each would do (`--dry-run`). The
 //! fences make a replay safe: what was applied is reported as such, and
-//! onto a cluster without fences the commands apply again in order.
+//! onto a cluster without fences the commands apply again in order. A
+//! command whose recorded result says it was rejected or failed when it was
+//! issued is not replayed: it never took effect, and replaying it would make
+//! a change that never happened (an image that never ran, onto a deployment
+//! created since).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -10,7 +14,7 @@ use std::sync::Arc;
 use chatops_shared::config::{ClusterConfig, Env, KUBE_BURST, KUBE_QPS, NatsConfig};
 use chatops_shared::history::{self, Filter, Stored};
 use chatops_shared::streams::COMMANDS_STREAM;
-use chatops_shared::{DeploymentName, Namespace, Outcome};
+use chatops_shared::{CommandId, CommandResult, DeploymentName, Namespace, Outcome};
 use chatops_worker::apply::Engine;
 use chatops_worker::error::ApplyError;
 use chatops_worker::fence::Position;
@@ -51,7 +55,9 @@ pub struct ReplayArgs {
     /// The kubeconfig context to use.
     #[arg(long)]
     pub context: Option<String>,
-    /// Print one line per command, not only the summary.
+    /// Print one line per command, not only the summary (a dry run always
+    /// does; failures, rejections and commands not replayed are always
+    /// printed).
     #[arg(long, short)]
     pub verbose: bool,
     /// Deployments replayed at once; each deployment's commands always go
@@ -118,6 +124,7 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
         until: args.until,
     };
     let commands = history::commands(&js, &filter).await?;
+    let issued = history::final_results(&js, &filter).await?;
     let progress = ProgressBar::new(commands.len() as u64);
     progress.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} commands ({per_sec}, {eta} left)")
@@ -129,6 +136,7 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
         engine: &engine,
         epoch: &epoch,
         dry_run: args.dry_run,
+        issued: &issued,
     };
     let (done, mut results) = tokio::sync::mpsc::unbounded_channel();
     let lanes = by_deployment(&commands);
@@ -159,7 +167,10 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
             while let Some((stored, line)) = pending.remove(&next) {
                 next += 1;
                 let kind = line.kind;
-                if args.verbose || args.dry_run || kind == FAILED || kind == REJECTED {
+                if args.verbose
+                    || args.dry_run
+                    || [FAILED, REJECTED, NEVER_TOOK_EFFECT].contains(&kind)
+                {
                     progress.suspend(|| {
                         println!(
                             "#{:<6} {:<44} {line}",
@@ -199,6 +210,9 @@ const FAILED: &str = "failed";
 /// from failures.
 const REJECTED: &str = "rejected";
 
+/// Rejected or failed when it was issued: not replayed.
+const NEVER_TOOK_EFFECT: &str = "not replayed";
+
 /// What became of one command: its kind, as the summary counts it, and
 /// the details.
 struct Line {
@@ -229,6 +243,8 @@ struct Replayer<'a> {
     engine: &'a Engine,
     epoch: &'a str,
     dry_run: bool,
+    /// The final result each command got when it was issued.
+    issued: &'a HashMap<CommandId, CommandResult>,
 }
 
 impl Replayer<'_> {
@@ -243,6 +259,15 @@ impl Replayer<'_> {
             };
             return (skipped, known);
         }
+        if let Some(then) = self.issued.get(&command.id)
+            && matches!(then.outcome, Outcome::Rejected | Outcome::Failed)
+        {
+            let skipped = Line::new(
+                NEVER_TOOK_EFFECT,
+                format!("{} when issued: {}", then.outcome, then.message),
+            );
+            return (skipped, known);
+        }
         let position = Position {
             epoch: self.epoch.to_owned(),
             seq: stored.seq,
@@ -250,6 +275,7 @@ impl Replayer<'_> {
         let (line, after) = match self.engine.apply_write(command, &position, known).await {
             Ok((applied, after)) => {
                 let what = match (applied.outcome, self.dry_run) {
+                    (Outcome::Applied, _) if applied.unchanged => "unchanged",
                     (Outcome::Applied, true) => "would apply",
                     (outcome, _) => outcome.as_str(),
                 };

@@ -364,6 +364,18 @@ pub struct CommandResult {
     pub finished_at: Timestamp,
 }
 
+impl CommandResult {
+    /// The outcome as the audit trail shows it: `unchanged` for a change
+    /// that found the deployment already as asked, else the outcome.
+    pub fn shown_outcome(&self) -> &'static str {
+        if self.outcome == Outcome::Applied && self.unchanged {
+            "unchanged"
+        } else {
+            self.outcome.as_str()
+        }
+    }
+}
+
 mod duration_ms {
     use std::time::Duration;
 
@@ -505,6 +517,14 @@ mod tests {
                 serde_json::to_value(&same).expect("serialises")["unchanged"],
                 true
             );
+            // The trail tells a change that changed nothing from one made.
+            assert_eq!(result.shown_outcome(), outcome.as_str());
+            let shown = if outcome == Applied {
+                "unchanged"
+            } else {
+                outcome.as_str()
+            };
+            assert_eq!(same.shown_outcome(), shown);
 
             // A result published before results carried their verb.
             let mut older = json;

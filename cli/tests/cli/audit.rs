@@ -26,9 +26,17 @@ fn manifest(name: &str) -> String {
 }
 
 async fn cluster() -> KubeSandbox {
+    cluster_with(&[]).await
+}
+
+/// The deployments `app-0` .. `app-9`, and `extra`.
+async fn cluster_with(extra: &[&str]) -> KubeSandbox {
     let mut builder = KubeSandbox::builder().rollout(Duration::from_millis(50));
     for i in 0..DEPLOYMENTS {
         builder = builder.seed_yaml(&manifest(&format!("app-{i}")));
+    }
+    for name in extra {
+        builder = builder.seed_yaml(&manifest(name));
     }
     builder.start().await.expect("sandbox")
 }
@@ -169,7 +177,9 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
     .await;
     let expected = state(&original);
 
-    let fresh = cluster().await;
+    // The typo's deployment exists on the fresh cluster: the command must
+    // still not be replayed, as it never took effect.
+    let fresh = cluster_with(&["app-typo"]).await;
     let nats_url = nats.url();
     let env = |cluster: &KubeSandbox| {
         vec![
@@ -194,12 +204,19 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
     );
     assert!(
         exit.stdout.contains("scale app-typo to 2 in default")
-            && exit
-                .stdout
-                .contains("rejected: deployment app-typo not found in namespace default")
-            && exit.stdout.contains("\nrejected             1\n"),
+            && exit.stdout.contains(
+                "not replayed: rejected when issued: deployment app-typo not found in namespace default"
+            )
+            && exit.stdout.contains("\nnot replayed         1\n"),
         "{}",
         exit.stdout
+    );
+    let typo = fresh
+        .object("apps/v1", "Deployment", "default", "app-typo")
+        .expect("deployment");
+    assert_eq!(
+        typo["spec"]["replicas"], 1,
+        "a rejected command is not replayed"
     );
     assert_eq!(
         state(&fresh),
@@ -233,8 +250,8 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
         exit.stdout
     );
     assert!(
-        exit.stdout.contains("\nrejected             1\n"),
-        "and the typo rejected again:\n{}",
+        exit.stdout.contains("\nnot replayed         1\n"),
+        "and the typo not replayed:\n{}",
         exit.stdout
     );
     let writes_after = original

@@ -2,7 +2,7 @@
 //! and need no fence.
 
 use chatops_shared::text::count;
-use chatops_shared::{DeploymentName, Outcome};
+use chatops_shared::{CommandResult, DeploymentName, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::ListParams;
 
@@ -142,7 +142,10 @@ pub(super) async fn history(
                     .filter(|e| e.command.kind != chatops_shared::CommandKind::History)
                     .take(5)
                     .map(|e| {
-                        let outcome = e.result.as_ref().map_or("pending", |r| r.outcome.as_str());
+                        let outcome = e
+                            .result
+                            .as_ref()
+                            .map_or("pending", CommandResult::shown_outcome);
                         format!(
                             "{} {} '{}': {outcome}",
                             e.command.issued_at.strftime("%Y-%m-%d %H:%M"),
