@@ -2,10 +2,13 @@
 //! worker's apply engine, or reports what each would do (`--dry-run`). The
 //! fences make a replay safe: what was applied is reported as such, and
 //! onto a cluster without fences the commands apply again in order. A
-//! command whose recorded result says it was rejected or failed when it was
-//! issued is not replayed: it never took effect, and replaying it would make
-//! a change that never happened (an image that never ran, onto a deployment
-//! created since).
+//! command whose recorded result says it was rejected when it was issued
+//! (no such deployment, container or revision) is not replayed: it never
+//! took effect, and replaying it would make a change that never happened
+//! (onto a deployment created since). A failed one is replayed: it may have
+//! taken effect (a rollout that failed after its change was made, a change
+//! whose answer was lost). Results are kept less long than commands
+//! (`CHATOPS_RESULTS_MAX_AGE`): a command past that is replayed.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -210,7 +213,7 @@ const FAILED: &str = "failed";
 /// from failures.
 const REJECTED: &str = "rejected";
 
-/// Rejected or failed when it was issued: not replayed.
+/// Rejected when it was issued: not replayed.
 const NEVER_TOOK_EFFECT: &str = "not replayed";
 
 /// What became of one command: its kind, as the summary counts it, and
@@ -260,7 +263,7 @@ impl Replayer<'_> {
             return (skipped, known);
         }
         if let Some(then) = self.issued.get(&command.id)
-            && matches!(then.outcome, Outcome::Rejected | Outcome::Failed)
+            && then.outcome == Outcome::Rejected
         {
             let skipped = Line::new(
                 NEVER_TOOK_EFFECT,

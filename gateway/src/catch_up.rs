@@ -1,33 +1,43 @@
 //! Catch-up: Webex does not retry a webhook delivery, so a message sent
 //! while no gateway answered (or while Webex had disabled the webhook after
-//! failed deliveries) would go unanswered and unacted on. So ingestion's
-//! gateway, when it starts and every half message age after, lists the
-//! bot's rooms active within `CHATOPS_MAX_MESSAGE_AGE` and the messages in
-//! them it may act on, and queues each as the event its webhook would have
-//! been, with the same `Nats-Msg-Id` (the message id).
+//! failed deliveries) would go unanswered. Each gateway, when it starts and
+//! every half message age after (30 s at least), lists the bot's rooms
+//! active within the look-back and the messages there that mention it (what
+//! the webhook's `mentionedPeople=me` filter delivers), and queues each one
+//! not processed yet as the event its webhook would have been, oldest
+//! first, marked as caught up.
 //!
-//! Nothing happens twice: a message already processed is passed over; one
-//! whose webhook arrived but is not processed yet is a duplicate in the
-//! events stream's window, and after it ingestion finds it processed. A
-//! message older than the age limit is left alone, as its webhook would be.
+//! Ingestion answers a caught-up question as any other, but does not make a
+//! caught-up change: by then the sender may have changed the deployment
+//! another way, and a late change would undo that. It says the message was
+//! missed and to send it again. A message older than the age limit gets the
+//! reply a late webhook gets.
+//!
+//! A message whose webhook did arrive is processed already, or its event is
+//! still in the events stream's duplicate window (the same `Nats-Msg-Id`);
+//! an event that waits unprocessed longer than that window may be queued a
+//! second time, and ingestion finds the second one processed.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use async_nats::HeaderMap;
-use async_nats::jetstream;
-use chatops_shared::streams::Record;
 use chatops_shared::{CommandId, subjects};
 use tokio_util::sync::CancellationToken;
 
-use crate::ingestion::{Bot, processed_key};
-use crate::metrics::Metrics;
-use crate::webex::{Message, PAGE, Room, WebexClient, WebexError};
+use crate::ingestion::Ingestion;
+use crate::webex::{Message, PAGE, WebexError};
+
+/// How far back a pass looks, at least: a message missed in the last hour
+/// is answered (not acted on), however short the age limit.
+const LOOK_BACK: Duration = Duration::from_secs(3600);
+/// The shortest pause between passes, and the pause after a failed one.
+const PAUSE: Duration = Duration::from_secs(30);
+/// How long queueing one missed message may keep trying (NATS restarts).
+const QUEUE_BUDGET: Duration = Duration::from_secs(10);
 
 /// What one pass found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Pass {
-    /// Messages within the age limit the bot may act on.
+    /// Messages within the look-back that mention the bot.
     pub seen: usize,
     /// Of those, how many were not processed and not in the events stream.
     pub queued: usize,
@@ -43,52 +53,45 @@ pub enum CatchUpError {
     Processed(async_nats::Error),
 }
 
-#[derive(Debug)]
-pub struct CatchUp {
-    pub jetstream: jetstream::Context,
-    pub webex: WebexClient,
-    pub bot: Bot,
-    pub processed: Record,
-    /// How far back to look: the age beyond which a message is not acted on.
-    pub max_message_age: Duration,
-    pub metrics: Arc<Metrics>,
-}
-
-impl CatchUp {
-    /// A pass now, then one every half message age, until `stop`.
-    pub async fn run(&self, stop: CancellationToken) {
-        let every = self.max_message_age / 2;
+impl Ingestion {
+    /// A catch-up pass now, then one every half message age, until `stop`
+    /// (which also ends a pass under way: what it did not queue, the next
+    /// gateway's pass finds).
+    pub async fn catch_up(&self, stop: CancellationToken) {
+        let every = (self.max_message_age / 2).max(PAUSE);
         loop {
-            match self.pass().await {
-                Ok(pass) => {
-                    if pass.queued > 0 {
-                        tracing::warn!(
-                            queued = pass.queued,
-                            seen = pass.seen,
-                            "queued messages whose webhooks never arrived"
-                        );
-                    } else {
-                        tracing::debug!(seen = pass.seen, "catch-up found nothing missed");
+            let pause = tokio::select! {
+                passed = self.pass() => match passed {
+                    Ok(pass) => {
+                        if pass.queued > 0 {
+                            tracing::warn!(queued = pass.queued, seen = pass.seen, "queued messages whose webhooks never arrived");
+                        } else {
+                            tracing::debug!(seen = pass.seen, "catch-up found nothing missed");
+                        }
+                        self.metrics.catch_up("done", pass.queued);
+                        every
                     }
-                    self.metrics.catch_up("done", pass.queued);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "catch-up could not look for missed messages");
-                    self.metrics.catch_up("failed", 0);
-                }
-            }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "catch-up could not look for missed messages; trying again soon");
+                        self.metrics.catch_up("failed", 0);
+                        PAUSE.min(every)
+                    }
+                },
+                () = stop.cancelled() => return,
+            };
             tokio::select! {
-                () = tokio::time::sleep(every) => {}
+                () = tokio::time::sleep(pause) => {}
                 () = stop.cancelled() => return,
             }
         }
     }
 
-    /// Looks once for messages within the age limit and queues those the
-    /// events stream does not hold.
+    /// Looks once for messages within the look-back and queues, oldest
+    /// first, those not processed yet.
     pub async fn pass(&self) -> Result<Pass, CatchUpError> {
-        let since = jiff::Timestamp::now()
-            - jiff::SignedDuration::try_from(self.max_message_age).unwrap_or_default();
+        let look_back = self.max_message_age.max(LOOK_BACK);
+        let since =
+            jiff::Timestamp::now() - jiff::SignedDuration::try_from(look_back).unwrap_or_default();
         let rooms = self.webex.recent_rooms().await?;
         if rooms.len() >= PAGE {
             tracing::warn!(
@@ -96,44 +99,56 @@ impl CatchUp {
                 "catch-up looks only at the most recently active rooms"
             );
         }
-        let mut pass = Pass::default();
+        let mut missed: Vec<Message> = Vec::new();
         // Rooms come most recently active first: the rest are quiet.
         for room in rooms
             .iter()
             .take_while(|r| r.last_activity.is_none_or(|at| at >= since))
         {
-            let messages = match self.webex.recent_messages(room).await {
+            let messages = match self.webex.mentions(&room.id).await {
                 Ok(messages) => messages,
-                // The bot left or was removed since the rooms were listed.
-                Err(e) if e.status().is_some_and(|s| s.is_client_error()) => continue,
+                Err(e) if e.status().is_some_and(|s| s.is_client_error()) => {
+                    // Most likely the bot left the room since the list.
+                    tracing::warn!(error = %e, room_id = %room.id, "catch-up cannot list a room's messages; skipping it");
+                    continue;
+                }
                 Err(e) => return Err(e.into()),
             };
-            for message in messages
-                .iter()
-                .take_while(|m| m.created.is_none_or(|at| at >= since))
-                .filter(|m| {
-                    !self
-                        .bot
-                        .wrote(m.person_id.as_deref(), m.person_email.as_deref())
-                })
-            {
-                pass.seen += 1;
-                let processed = self
-                    .processed
-                    .get(&processed_key(&message.id))
-                    .await
-                    .map_err(CatchUpError::Processed)?;
-                if processed.is_none() && self.queue(room, message).await? {
-                    pass.queued += 1;
-                }
+            if messages.len() >= PAGE {
+                tracing::warn!(room_id = %room.id, "catch-up looks only at a room's newest mentions");
+            }
+            missed.extend(
+                messages
+                    .into_iter()
+                    .take_while(|m| m.created.is_none_or(|at| at >= since))
+                    .filter(|m| {
+                        !self
+                            .bot
+                            .wrote(m.person_id.as_deref(), m.person_email.as_deref())
+                    }),
+            );
+        }
+        // The replies come in the order the messages were written.
+        missed.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
+        let mut pass = Pass {
+            seen: missed.len(),
+            queued: 0,
+        };
+        for message in &missed {
+            let processed = self
+                .is_processed(&message.id)
+                .await
+                .map_err(CatchUpError::Processed)?;
+            if !processed && self.queue(message).await? {
+                pass.queued += 1;
             }
         }
         Ok(pass)
     }
 
-    /// Queues the event a webhook would have carried; true if the stream
-    /// did not hold it yet.
-    async fn queue(&self, room: &Room, message: &Message) -> Result<bool, CatchUpError> {
+    /// Queues the event a webhook would have carried, marked as caught up;
+    /// true if the stream did not hold it yet.
+    async fn queue(&self, message: &Message) -> Result<bool, CatchUpError> {
         let event = serde_json::json!({
             "id": "catch-up",
             "name": "chatops catch-up",
@@ -143,25 +158,23 @@ impl CatchUp {
             "data": {
                 "id": message.id,
                 "roomId": message.room_id,
-                "roomType": room.kind,
+                "roomType": message.room_type,
                 "personId": message.person_id,
                 "personEmail": message.person_email,
                 "created": message.created,
             },
         });
-        let mut headers = HeaderMap::new();
-        headers.insert(subjects::MSG_ID_HEADER, message.id.as_str());
-        headers.insert(
-            subjects::COMMAND_ID_HEADER,
-            CommandId::new().to_string().as_str(),
-        );
-        let ack = self
-            .jetstream
-            .publish_with_headers(subjects::EVENTS, headers, event.to_string().into())
-            .await
-            .map_err(|e| CatchUpError::Queue(e.into()))?
-            .await
-            .map_err(|e| CatchUpError::Queue(e.into()))?;
+        let mut headers = crate::intake::event_headers(&message.id, &CommandId::new().to_string());
+        headers.insert(subjects::CAUGHT_UP_HEADER, "1");
+        let ack = chatops_shared::nats::publish_durably(
+            &self.jetstream,
+            subjects::EVENTS.to_owned(),
+            headers,
+            event.to_string().into(),
+            QUEUE_BUDGET,
+        )
+        .await
+        .map_err(CatchUpError::Queue)?;
         Ok(!ack.duplicate)
     }
 }

@@ -35,6 +35,10 @@ use crate::reading::{self, Reading, Sender};
 use crate::replies;
 use crate::webex::{Message, NewMessage, Person, WebexClient, WebexError};
 
+/// Tries at recording a processed message id before the event is handed
+/// back.
+const RECORD_ATTEMPTS: u32 = 4;
+
 /// How long one event keeps trying to publish its command before it is
 /// handed back (NATS restarts and leader elections take seconds).
 const PUBLISH_BUDGET: Duration = Duration::from_secs(60);
@@ -223,14 +227,39 @@ impl Ingestion {
     }
 
     /// Remembers the event's message id as processed (when it has one),
-    /// then acknowledges the event.
+    /// then acknowledges the event. An id that cannot be recorded hands the
+    /// event back rather than acking it: unrecorded, a later catch-up would
+    /// take the message for a missed one. Handled again, its command is a
+    /// duplicate in the commands stream's window, and its id recorded.
     async fn finish(&self, message: &jetstream::Message, message_id: Option<String>) {
-        if let Some(id) = message_id
-            && let Err(e) = self.processed.put(&processed_key(&id), "1").await
-        {
-            tracing::warn!(error = %e, "cannot record the processed message id");
+        if let Some(id) = message_id {
+            let key = processed_key(&id);
+            let mut wait = Duration::from_millis(100);
+            for attempt in 1..=RECORD_ATTEMPTS {
+                match self.processed.put(&key, "1").await {
+                    Ok(()) => break,
+                    Err(e) if attempt == RECORD_ATTEMPTS => {
+                        let e = Transient::new("recording the processed message id", e);
+                        return nak(message, &e).await;
+                    }
+                    Err(e) => {
+                        tracing::debug!(error = %e, attempt, "cannot record the processed message id yet; retrying");
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                    }
+                }
+            }
         }
         ack(message).await;
+    }
+
+    /// Whether ingestion has handled this Webex message.
+    pub async fn is_processed(&self, message_id: &str) -> Result<bool, async_nats::Error> {
+        Ok(self
+            .processed
+            .get(&processed_key(message_id))
+            .await?
+            .is_some())
     }
 
     /// Stage one (concurrent): read, parse, authorise.
@@ -267,13 +296,10 @@ impl Ingestion {
         ) {
             return Ok(Decision::Skip("own_message"));
         }
-        let key = processed_key(&envelope.data.id);
         if self
-            .processed
-            .get(&key)
+            .is_processed(&envelope.data.id)
             .await
             .map_err(|e| Transient::new("reading processed ids", e))?
-            .is_some()
         {
             tracing::info!("message already processed; nothing to do");
             return Ok(Decision::Skip("duplicate"));
@@ -293,9 +319,47 @@ impl Ingestion {
             return Ok(Decision::Skip("own_message"));
         }
         let received = message.info().ok().map(|i| i.published.unix_timestamp());
-        let decision = self.decide_message(&text, command_id, received);
+        let caught_up = message
+            .headers
+            .as_ref()
+            .is_some_and(|h| h.get(subjects::CAUGHT_UP_HEADER).is_some());
+        let decision = match self.decide_message(&text, command_id, received) {
+            Decision::Publish {
+                ack: Some(_),
+                command,
+            } if caught_up => self.missed_change(&text, &command),
+            decision => decision,
+        };
         self.answer(message, &decision).await?;
         Ok(decision)
+    }
+
+    /// A change whose webhook never arrived, found by catch-up: not made,
+    /// since the sender may have changed the deployment another way since
+    /// and a late change would undo that.
+    fn missed_change(&self, message: &Message, command: &Command) -> Decision {
+        let late = message
+            .created
+            .map(|at| jiff::Timestamp::now().as_second() - at.as_second())
+            .map(|late| humanize(Duration::from_secs(late.unsigned_abs())))
+            .unwrap_or_else(|| "a while".to_owned());
+        tracing::warn!(command_id = %command.id, "a change whose webhook never arrived; not making it");
+        let why = format!(
+            "this message reached me {late} after it was written (Webex never delivered it), so I did not make the change: the deployment may have changed since; please send it again"
+        );
+        Decision::Reply {
+            reply: NewMessage {
+                room_id: message.room_id.clone(),
+                parent_id: Some(
+                    message
+                        .parent_id
+                        .clone()
+                        .unwrap_or_else(|| message.id.clone()),
+                ),
+                markdown: replies::not_processed(&command.actor.email, &why),
+            },
+            outcome: "missed",
+        }
     }
 
     /// `received`: when intake stored the event (Unix seconds).

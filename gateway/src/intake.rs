@@ -250,12 +250,7 @@ async fn accept(
     }
     let command_id = CommandId::new();
     let command_id_text = command_id.to_string();
-    let headers = || {
-        let mut headers = HeaderMap::new();
-        headers.insert(subjects::MSG_ID_HEADER, &*envelope.data.id);
-        headers.insert(subjects::COMMAND_ID_HEADER, command_id_text.as_str());
-        headers
-    };
+    let headers = || event_headers(&envelope.data.id, &command_id_text);
     // Webex never retries a delivery: ride out a NATS restart or leader
     // election briefly rather than answer 503 at once.
     let ack = chatops_shared::nats::publish_batched_durably(
@@ -276,6 +271,15 @@ async fn accept(
     } else {
         Accepted::Queued
     })
+}
+
+/// An event's headers: de-duplicated by its Webex message id, and carrying
+/// the id its command will have.
+pub fn event_headers(message_id: &str, command_id: &str) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(subjects::MSG_ID_HEADER, message_id);
+    headers.insert(subjects::COMMAND_ID_HEADER, command_id);
+    headers
 }
 
 #[cfg(test)]

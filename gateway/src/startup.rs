@@ -16,7 +16,6 @@ use chatops_shared::secret::SecretString;
 use chatops_shared::streams::{self, SetupError};
 use tokio::net::TcpListener;
 
-use crate::catch_up::CatchUp;
 use crate::config::GatewayConfig;
 use crate::ingestion::{Bot, Ingestion};
 use crate::language::Defaults;
@@ -27,6 +26,8 @@ use crate::webex::WebexClient;
 
 /// How long in-flight work may take to finish after a shutdown signal.
 const GRACE: Duration = Duration::from_secs(20);
+/// How long the last acks may take to reach NATS at shutdown (it may be down).
+const FLUSH_LIMIT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartupError {
@@ -186,14 +187,6 @@ impl Application {
                 return;
             };
             tracing::info!(bot_id = %bot.id, mention = %bot.mention_name, "ingestion started");
-            let catch_up = CatchUp {
-                jetstream: state.jetstream.clone(),
-                webex: webex.clone(),
-                bot: bot.clone(),
-                processed: processed.clone(),
-                max_message_age: config.max_message_age,
-                metrics: state.metrics.clone(),
-            };
             let ingestion = Arc::new(Ingestion {
                 jetstream: state.jetstream.clone(),
                 webex,
@@ -208,8 +201,10 @@ impl Application {
                 progress_every,
                 metrics: state.metrics.clone(),
             });
-            let (ingested, ()) =
-                tokio::join!(ingestion.run(events, stop.clone()), catch_up.run(stop));
+            let (ingested, ()) = tokio::join!(
+                ingestion.clone().run(events, stop.clone()),
+                ingestion.catch_up(stop)
+            );
             if let Err(e) = ingested {
                 tracing::error!(error = %e, "ingestion stopped");
             }
@@ -231,8 +226,10 @@ impl Application {
         }
         // Acks are buffered: unsent, work already done would be redelivered
         // after its ack wait (and found done, at the cost of a lookup).
-        if let Err(e) = self.state.client.flush().await {
-            tracing::warn!(error = %e, "cannot flush the last acks");
+        match tokio::time::timeout(FLUSH_LIMIT, self.state.client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "cannot flush the last acks"),
+            Err(_) => tracing::warn!("NATS did not take the last acks in time"),
         }
         tracing::info!("gateway stopped");
         served

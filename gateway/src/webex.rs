@@ -322,15 +322,15 @@ impl WebexClient {
         Ok(items.items)
     }
 
-    /// The newest messages of a room the bot may read (one page, newest
-    /// first): in a group room only those that mention it, as Webex lets
-    /// a bot list no others; in a 1:1 room all of them.
-    pub async fn recent_messages(&self, room: &Room) -> Result<Vec<Message>, WebexError> {
+    /// The newest messages of a room that mention the bot (one page,
+    /// newest first): what its webhook's `mentionedPeople=me` delivers.
+    pub async fn mentions(&self, room_id: &str) -> Result<Vec<Message>, WebexError> {
         let max = PAGE.to_string();
-        let mut query = vec![("roomId", room.id.as_str()), ("max", max.as_str())];
-        if room.kind != "direct" {
-            query.push(("mentionedPeople", "me"));
-        }
+        let query = [
+            ("roomId", room_id),
+            ("mentionedPeople", "me"),
+            ("max", max.as_str()),
+        ];
         let items: Items<Message> = self
             .call(
                 "GET /messages",

@@ -132,7 +132,7 @@ fn describe(drifted: &[Drifted]) -> String {
         _ => "them",
     };
     format!(
-        "{}; change the configuration to match, or update {them} deliberately (nothing was changed)",
+        "{}; change the configuration to match, or update {them} deliberately (nothing that existed was changed)",
         each.join("; ")
     )
 }

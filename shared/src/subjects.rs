@@ -20,6 +20,8 @@ pub const WHOLE_NAMESPACE: &str = "_namespace";
 pub const MSG_ID_HEADER: &str = "Nats-Msg-Id";
 /// The correlation id every hop logs: the command's UUID v7.
 pub const COMMAND_ID_HEADER: &str = "chatops-command-id";
+/// On an event queued by catch-up: its webhook never arrived.
+pub const CAUGHT_UP_HEADER: &str = "chatops-caught-up";
 
 /// The subject token for a deployment (dots become underscores).
 pub fn deployment_token(deployment: &DeploymentName) -> String {

@@ -183,8 +183,12 @@ impl Application {
         }
         // Acks and NAKs are buffered: unsent, a command handed back would
         // wait out its ack wait before another worker got it.
-        if let Err(e) = self.client.flush().await {
-            tracing::warn!(error = %e, "cannot flush the last acks; their commands are redelivered after the ack wait");
+        // NATS may be down: the flush waits for it only so long.
+        match tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => tracing::warn!(
+                "cannot flush the last acks; their commands are redelivered after the ack wait"
+            ),
         }
         tracing::info!("worker stopped");
         served

@@ -139,10 +139,12 @@ async fn webex_errors_on_the_message_fetch_are_retried() {
 }
 
 /// Webex does not retry a delivery: a message sent while no gateway
-/// answered is found by the next gateway's catch-up, acted on, and acted on
-/// only once, whatever gateway starts after.
+/// answered is found by the next gateway's catch-up and answered once,
+/// whatever gateway starts after. A question is answered; a change is not
+/// made late (the deployment may have changed since), and its sender is
+/// told to send it again.
 #[tokio::test]
-async fn a_message_sent_while_no_gateway_answered_is_acted_on_once_when_one_starts() {
+async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_starts() {
     let nats = NatsServer::start().await;
     let wx = WebexSandbox::builder()
         .bot("kube", BOT_TOKEN)
@@ -155,49 +157,76 @@ async fn a_message_sent_while_no_gateway_answered_is_acted_on_once_when_one_star
     let target = format!("http://{}", gone.local_addr().expect("address"));
     drop(gone);
     crate::flow::register_webhook(&wx, &target).await;
-    let message = wx
-        .post_as(
+    let say = |text: &str| {
+        wx.post_as(
             "alice@example.com",
             wx.default_room_id(),
-            &format!("{} scale web to 3", wx.bot().mention()),
+            &format!("{} {text}", wx.bot().mention()),
         )
-        .expect("post");
-    let delivered = wx.await_deliveries(1, LIMIT).await.expect("tried");
-    assert_eq!(delivered[0].status, None, "nobody answered the webhook");
+        .expect("post")
+    };
+    let change = say("scale web to 3");
+    let question = say("status web");
+    let delivered = wx.await_deliveries(2, LIMIT).await.expect("tried");
+    assert!(
+        delivered.iter().all(|d| d.status.is_none()),
+        "nobody answered the webhooks"
+    );
 
     let policy = PolicySource::AuthorizedUsers(vec!["alice@example.com".into()]);
-    let first = TestGateway::start(config(&nats, &wx.url(), policy.clone())).await;
-    eventually("the command of the missed message", LIMIT, || async {
+    let mut settings = config(&nats, &wx.url(), policy);
+    // Short, so that the second gateway below looks after it has passed.
+    settings.streams.duplicate_window = Duration::from_millis(200);
+    let first = TestGateway::start(settings.clone()).await;
+    eventually("the question's command", LIMIT, || async {
         (first.stored(COMMANDS_STREAM).await == 1).then_some(())
     })
     .await;
     let bot = wx.bot().id.clone();
-    let reply = wx
-        .wait_for("the acknowledgement", LIMIT, |wx| {
-            wx.thread(&message.id)
-                .into_iter()
-                .find(|m| m.person_id == bot)
+    let replies_to = |message: &chatops_sandbox::webex::Message| {
+        wx.thread(&message.id)
+            .into_iter()
+            .filter(|m| m.person_id == bot)
+            .filter_map(|m| m.markdown)
+            .collect::<Vec<_>>()
+    };
+    let refusal = wx
+        .wait_for("the reply to the missed change", LIMIT, |_| {
+            replies_to(&change).pop()
         })
         .await
-        .expect("acknowledged");
+        .expect("answered");
     assert!(
-        reply
-            .markdown
-            .unwrap_or_default()
-            .contains("queued: `scale web to 3 in default`")
+        refusal.contains("did not make the change") && refusal.contains("please send it again"),
+        "{refusal}"
     );
-    assert_eq!(catch_up(&first, "queued").await, 1.0);
+    assert!(
+        replies_to(&question).is_empty(),
+        "a question gets its answer, not a receipt"
+    );
+    eventually("the first gateway's catch-up", LIMIT, || async {
+        (catch_up(&first, "queued").await == 2.0).then_some(())
+    })
+    .await;
     first.stop().await;
 
-    // The next gateway looks again and finds it processed.
-    let second = TestGateway::start(config(&nats, &wx.url(), policy)).await;
+    // The duplicate window is a span of time: only the clock tells it has
+    // passed. After it, only the record of processed messages keeps the
+    // next gateway from queueing them again.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = TestGateway::start(settings).await;
     eventually("the second gateway's catch-up", LIMIT, || async {
         (catch_up(&second, "passes_total{outcome=\"done\"}").await >= 1.0).then_some(())
     })
     .await;
     assert_eq!(catch_up(&second, "queued").await, 0.0);
-    assert_eq!(second.stored(EVENTS_STREAM).await, 1, "queued once");
-    assert_eq!(second.stored(COMMANDS_STREAM).await, 1, "acted on once");
+    assert_eq!(second.stored(EVENTS_STREAM).await, 2, "queued once each");
+    assert_eq!(
+        second.stored(COMMANDS_STREAM).await,
+        1,
+        "the question alone"
+    );
+    assert_eq!(replies_to(&change).len(), 1, "answered once");
 }
 
 /// A catch-up metric of the gateway (`chatops_gateway_catch_up_<name>`).
