@@ -509,7 +509,10 @@ async fn resource(shared: &Arc<Shared>, req: ResourceRequest) -> Response {
         "get" | "list" => read(shared, &req),
         _ => write(shared, &req, verb),
     };
-    if matches!(verb, "create" | "update" | "patch" | "delete") {
+    if matches!(
+        verb,
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    ) {
         shared.wake.notify_one();
     }
     response
@@ -611,7 +614,10 @@ impl Selection {
 fn select(req: &ResourceRequest) -> Result<Selection, ApiError> {
     Ok(Selection {
         labels: LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))?,
-        fields: FieldSelector::parse(req.query.get("fieldSelector").map_or("", String::as_str))?,
+        fields: FieldSelector::parse(
+            req.query.get("fieldSelector").map_or("", String::as_str),
+            req.rt,
+        )?,
     })
 }
 
