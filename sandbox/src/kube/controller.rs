@@ -533,10 +533,12 @@ fn scale_replica_set(
             store,
             d,
             "ScalingReplicaSet",
-            format!(
-                "Scaled {direction} replica set {} from {was} to {replicas}",
-                str_at(&rs, "/metadata/name")
-            ),
+            || {
+                format!(
+                    "Scaled {direction} replica set {} from {was} to {replicas}",
+                    str_at(&rs, "/metadata/name")
+                )
+            },
             DEPLOYMENT_CONTROLLER,
         );
     }

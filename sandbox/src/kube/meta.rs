@@ -299,7 +299,8 @@ impl FieldSelector {
             let same = match obj.pointer(pointer) {
                 Some(Value::String(s)) => s == value,
                 Some(Value::Null) | None => value.is_empty(),
-                Some(other) => other.to_string() == *value,
+                // Numbers and booleans select by their text.
+                Some(other) => value.parse::<Value>().is_ok_and(|v| v == *other),
             };
             same == *equal
         })

@@ -117,7 +117,7 @@ pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullab
                 store,
                 &rs,
                 "SuccessfulDelete",
-                format!("Deleted pod: {pod_name}"),
+                || format!("Deleted pod: {pod_name}"),
                 REPLICA_SET_CONTROLLER,
             );
         }
@@ -169,7 +169,7 @@ pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullab
             store,
             &rs,
             "SuccessfulCreate",
-            format!("Created pod: {pod_name}"),
+            || format!("Created pod: {pod_name}"),
             REPLICA_SET_CONTROLLER,
         );
         states.push(want);

@@ -69,10 +69,8 @@ pub(crate) fn parse(s: &str) -> Result<Quantity, &'static str> {
         let unsigned = rest.strip_prefix(['-', '+']).unwrap_or(rest);
         !unsigned.is_empty() && unsigned.bytes().all(|b| b.is_ascii_digit())
     };
-    let suffix_ok = SUFFIXES.contains(&suffix)
-        || suffix
-            .strip_prefix(['e', 'E'])
-            .is_some_and(|rest| exponent_ok(rest));
+    let suffix_ok =
+        SUFFIXES.contains(&suffix) || suffix.strip_prefix(['e', 'E']).is_some_and(exponent_ok);
     if !suffix_ok {
         return Err(SUFFIX);
     }

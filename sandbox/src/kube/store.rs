@@ -50,8 +50,23 @@ pub(crate) struct Event {
     pub(crate) revision: u64,
     pub(crate) rt: &'static ResourceType,
     pub(crate) kind: EventType,
-    /// The object as stored: watches and the store share it.
+    /// The object as stored: watches and the store share it. A deleted
+    /// object keeps its last resourceVersion here; see
+    /// [`Self::object_as_sent`].
     pub(crate) object: Arc<Value>,
+}
+
+impl Event {
+    /// The object as a watch sends it: a deleted one with the
+    /// resourceVersion of its deletion, as the API server sends it.
+    pub(crate) fn object_as_sent(&self) -> std::borrow::Cow<'_, Value> {
+        if self.kind != EventType::Deleted {
+            return std::borrow::Cow::Borrowed(&self.object);
+        }
+        let mut object = Value::clone(&self.object);
+        object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+        std::borrow::Cow::Owned(object)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -98,6 +113,8 @@ pub(crate) struct Store {
     dirty_sets: BTreeSet<ReplicaSetKey>,
     /// Events by age, oldest first (some may be deleted already).
     events: VecDeque<Key>,
+    /// What the controllers' event recorder remembers.
+    pub(crate) recorder: super::events::Recorder,
     revision: u64,
     history: VecDeque<Arc<Event>>,
     live: broadcast::Sender<Arc<Event>>,
@@ -111,6 +128,7 @@ impl Default for Store {
             dirty: BTreeSet::new(),
             dirty_sets: BTreeSet::new(),
             events: VecDeque::new(),
+            recorder: super::events::Recorder::default(),
             revision: 0,
             history: VecDeque::new(),
             live: broadcast::channel(LIVE_BUFFER).0,
@@ -218,7 +236,11 @@ impl Store {
         object
     }
 
-    /// Removes an object; the DELETED event carries a fresh resourceVersion.
+    /// Removes an object and returns it as it was stored. The DELETED event
+    /// shares it and carries the fresh resourceVersion beside it (see
+    /// [`Event::object_as_sent`]): copying the object to stamp it, as most
+    /// deletions are of objects the history still holds, was most of the
+    /// cost of deleting a Pod.
     pub(crate) fn remove(
         &mut self,
         rt: &'static ResourceType,
@@ -230,9 +252,6 @@ impl Store {
         self.unindex(&key, &object);
         self.mark_dirty(rt, &key, &object);
         self.revision += 1;
-        let mut object = Arc::unwrap_or_clone(object);
-        object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
-        let object = Arc::new(object);
         self.publish(rt, EventType::Deleted, object.clone());
         Some(object)
     }
