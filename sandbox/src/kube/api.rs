@@ -12,7 +12,8 @@ use super::deployment;
 use super::error::{ApiError, FieldError, success_status};
 use super::meta::{self, str_at};
 use super::patch::{self, PatchKind};
-use super::resources::{self, Behaviour, NAMESPACE, REPLICA_SET, ResourceType};
+use super::quantity;
+use super::resources::{self, Behaviour, NAMESPACE, POD, REPLICA_SET, ResourceType};
 use super::schema::{self, FieldValidation};
 use super::store::Store;
 
@@ -94,7 +95,7 @@ fn name_errors(rt: &ResourceType, name: &str) -> Vec<FieldError> {
 }
 
 /// Five characters of the alphabet generated names use.
-fn random_suffix() -> String {
+pub(crate) fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     uuid::Uuid::new_v4()
         .as_bytes()
@@ -121,6 +122,10 @@ fn prepare(
             rt.kind, rt.version, rt.kind
         ))
     };
+    // Quantities first: the decoder refuses a bad one before anything else,
+    // and reads numbers (`cpu: 1`) as quantities, which the typed form
+    // below would not.
+    let quantity_errors = quantity::check(rt, object)?;
     let (kept, dropped) = schema::prune(rt, object).map_err(cannot)?;
     if !dropped.is_empty() {
         match opts.validation {
@@ -159,6 +164,11 @@ fn prepare(
                 object["spec"]["replicas"] = json!(1);
             }
         }
+        Behaviour::Pod => {
+            if let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) {
+                deployment::default_pod_spec(spec);
+            }
+        }
         Behaviour::Namespace => {
             if object["status"]["phase"].is_null() {
                 object["status"] = json!({"phase": "Active"});
@@ -170,6 +180,7 @@ fn prepare(
         }
         Behaviour::Plain | Behaviour::Review => {}
     }
+    errors.extend(quantity_errors);
     if errors.is_empty() {
         Ok(())
     } else {
@@ -236,6 +247,10 @@ pub(crate) fn create(
             object["status"] = json!({});
         }
     }
+    if rt.behaviour == Behaviour::Pod {
+        // Not scheduled: no node runs pods made outside a ReplicaSet.
+        object["status"] = json!({"phase": "Pending"});
+    }
     if opts.dry_run {
         return Ok(Arc::new(object));
     }
@@ -299,7 +314,7 @@ fn finish_update(
     }
     new["apiVersion"] = json!(rt.api_version());
     new["kind"] = json!(rt.kind);
-    if has_generation(rt) || rt.behaviour == Behaviour::Namespace {
+    if has_generation(rt) || matches!(rt.behaviour, Behaviour::Namespace | Behaviour::Pod) {
         if writes_status {
             let status = new["status"].clone();
             new = old.clone();
@@ -495,9 +510,9 @@ pub(crate) fn delete(
                 }
             }
         }
-        Behaviour::Deployment => {
+        Behaviour::Deployment | Behaviour::ReplicaSet => {
             let orphan = opts.propagation.as_deref() == Some("Orphan");
-            release_children(store, namespace, str_at(&old, "/metadata/uid"), orphan);
+            release_children(store, rt, namespace, str_at(&old, "/metadata/uid"), orphan);
         }
         _ => {}
     }
@@ -505,24 +520,39 @@ pub(crate) fn delete(
     Ok(status)
 }
 
-/// Garbage collection of a deleted Deployment's ReplicaSets: deleted, or
+/// Garbage collection of what a deleted Deployment or ReplicaSet
+/// controlled: deleted (a Deployment's ReplicaSets with their Pods), or
 /// (orphaning) kept without the owner reference.
-fn release_children(store: &mut Store, namespace: &str, owner_uid: &str, orphan: bool) {
+fn release_children(
+    store: &mut Store,
+    owner: &ResourceType,
+    namespace: &str,
+    owner_uid: &str,
+    orphan: bool,
+) {
+    let child_rt = match owner.behaviour {
+        Behaviour::Deployment => &REPLICA_SET,
+        _ => &POD,
+    };
     let owned: Vec<Arc<Value>> = store
-        .controlled_by(&REPLICA_SET, namespace, owner_uid)
+        .controlled_by(child_rt, namespace, owner_uid)
         .into_iter()
         .cloned()
         .collect();
-    for rs in owned {
-        let name = str_at(&rs, "/metadata/name").to_owned();
+    for child in owned {
+        let name = str_at(&child, "/metadata/name");
         if orphan {
-            let mut rs = Value::clone(&rs);
-            if let Some(refs) = rs["metadata"]["ownerReferences"].as_array_mut() {
+            let mut child = Value::clone(&child);
+            if let Some(refs) = child["metadata"]["ownerReferences"].as_array_mut() {
                 refs.retain(|r| str_at(r, "/uid") != owner_uid);
             }
-            store.insert(&REPLICA_SET, rs);
+            store.insert(child_rt, child);
         } else {
-            store.remove(&REPLICA_SET, namespace, &name);
+            store.remove(child_rt, namespace, name);
+            if child_rt.behaviour == Behaviour::ReplicaSet {
+                let uid = str_at(&child, "/metadata/uid");
+                release_children(store, child_rt, namespace, uid, false);
+            }
         }
     }
 }

@@ -7,11 +7,14 @@
 //! availableReplicas, the Available and Progressing conditions), which is
 //! what `kubectl rollout status` and the worker's verification read.
 //!
-//! Pods are not simulated: a replica is ready as soon as its step is taken,
-//! unless its template names an image configured as unpullable; then the
-//! rollout stalls as on a cluster (new pods never ready, old ones kept within
-//! `maxUnavailable`) until `progressDeadlineSeconds` turns Progressing to
-//! False with `ProgressDeadlineExceeded`.
+//! A replica is ready as soon as its step is taken, unless its template
+//! names an image configured as unpullable; then the rollout stalls as on a
+//! cluster (new pods never ready, old ones kept within `maxUnavailable`)
+//! until `progressDeadlineSeconds` turns Progressing to False with
+//! `ProgressDeadlineExceeded`. Each change of a ReplicaSet's size is
+//! recorded as a `ScalingReplicaSet` Event on the Deployment. After the
+//! Deployments, the same pass brings the Pods of every ReplicaSet that
+//! changed in line with it (see [`super::pods`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -24,7 +27,9 @@ use super::Shared;
 use super::deployment::{
     self, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, NOT_COPIED, REVISION, REVISION_HISTORY,
 };
+use super::events::{self, DEPLOYMENT_CONTROLLER};
 use super::meta::{self, str_at};
+use super::pods;
 use super::resources::{DEPLOYMENT, REPLICA_SET};
 use super::store::{DeploymentKey, Store};
 
@@ -81,7 +86,9 @@ struct Settings {
 
 /// One pass over the Deployments that need it: those written (or whose
 /// ReplicaSets were) since the last pass, and those with a step due; every
-/// one after a change of settings. Returns when the next step is due.
+/// one after a change of settings. Then the same for the Pods of the
+/// ReplicaSets written (by anyone, this pass included) or whose Pods were.
+/// Returns when the next step is due.
 ///
 /// Reconciling only these is what a pass over all of them would do: a
 /// Deployment nobody wrote and with nothing due reconciles to itself. The
@@ -94,7 +101,8 @@ fn reconcile_changed(
     settings: Settings,
 ) -> Option<Instant> {
     let mut keys = store.take_dirty();
-    if state.settings.as_ref() != Some(&settings) {
+    let changed_settings = state.settings.as_ref() != Some(&settings);
+    if changed_settings {
         keys.extend(store.list(&DEPLOYMENT, None).into_iter().map(key));
     }
     keys.extend(
@@ -115,7 +123,16 @@ fn reconcile_changed(
             None => state.due.remove(&k),
         };
     }
+    let mut sets = store.take_dirty_sets();
+    if changed_settings {
+        // Which images can be pulled decides how every Pod looks.
+        sets.extend(store.list(&REPLICA_SET, None).into_iter().map(key));
+    }
+    for (namespace, name) in sets {
+        pods::reconcile(store, &namespace, &name, &settings.unpullable);
+    }
     store.take_dirty();
+    store.take_dirty_sets();
     state.settings = Some(settings);
     state.due.values().min().copied()
 }
@@ -507,9 +524,23 @@ fn scale_replica_set(
     ready: bool,
 ) -> Arc<Value> {
     let mut rs = Value::clone(&before);
-    if rs["spec"]["replicas"] != json!(replicas) {
+    let was = int(&rs, "/spec/replicas");
+    if was != replicas {
         rs["spec"]["replicas"] = json!(replicas);
         rs["metadata"]["generation"] = json!(int(&rs, "/metadata/generation") + 1);
+        let direction = if replicas > was { "up" } else { "down" };
+        events::normal(
+            store,
+            d,
+            "ScalingReplicaSet",
+            || {
+                format!(
+                    "Scaled {direction} replica set {} from {was} to {replicas}",
+                    str_at(&rs, "/metadata/name")
+                )
+            },
+            DEPLOYMENT_CONTROLLER,
+        );
     }
     let surge = int_or_percent(
         &d["spec"]["strategy"]["rollingUpdate"]["maxSurge"],

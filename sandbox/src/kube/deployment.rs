@@ -70,7 +70,11 @@ pub(crate) fn apply_defaults(deployment: &mut Value) {
 pub(crate) fn default_template(template: &mut Map<String, Value>) {
     let metadata = object_at(template, "metadata");
     set_default(metadata, "creationTimestamp", Value::Null);
-    let pod = object_at(template, "spec");
+    default_pod_spec(object_at(template, "spec"));
+}
+
+/// Pod spec defaults (shared with Pods).
+pub(crate) fn default_pod_spec(pod: &mut Map<String, Value>) {
     set_default(pod, "restartPolicy", json!("Always"));
     set_default(pod, "terminationGracePeriodSeconds", json!(30));
     set_default(pod, "dnsPolicy", json!("ClusterFirst"));

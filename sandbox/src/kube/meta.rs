@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value, json};
 
 use super::error::{ApiError, FieldError};
+use super::resources::ResourceType;
 
 /// Now, as the API writes timestamps: RFC 3339 in UTC, whole seconds.
 pub(crate) fn now() -> String {
@@ -265,12 +266,14 @@ fn parse_term(term: &str) -> Option<Requirement> {
     Some(Requirement::Exists(term.to_owned()))
 }
 
-/// A parsed `fieldSelector`; only the fields every type supports.
+/// A parsed `fieldSelector`: `metadata.name` and `metadata.namespace` for
+/// every type, and the fields each type adds (`involvedObject.uid` of
+/// Events, `status.phase` of Pods), as (where, equal, value).
 #[derive(Debug, Clone, Default)]
-pub(crate) struct FieldSelector(Vec<(String, bool, String)>);
+pub(crate) struct FieldSelector(Vec<(&'static str, bool, String)>);
 
 impl FieldSelector {
-    pub(crate) fn parse(s: &str) -> Result<Self, ApiError> {
+    pub(crate) fn parse(s: &str, rt: &ResourceType) -> Result<Self, ApiError> {
         let mut terms = Vec::new();
         for term in s.split(',').map(str::trim).filter(|t| !t.is_empty()) {
             let (field, equal, value) = if let Some((f, v)) = term.split_once("!=") {
@@ -282,23 +285,24 @@ impl FieldSelector {
                     "invalid selector: '{s}'; can't understand '{term}'"
                 )));
             };
-            if field != "metadata.name" && field != "metadata.namespace" {
-                return Err(ApiError::bad_request(format!(
-                    "field label not supported: {field}"
-                )));
-            }
-            terms.push((field.to_owned(), equal, value.to_owned()));
+            let pointer = rt.field_pointer(field).ok_or_else(|| {
+                ApiError::bad_request(format!("field label not supported: {field}"))
+            })?;
+            terms.push((pointer, equal, value.to_owned()));
         }
         Ok(Self(terms))
     }
 
     pub(crate) fn matches(&self, obj: &Value) -> bool {
-        self.0.iter().all(|(field, equal, value)| {
-            let actual = match field.as_str() {
-                "metadata.name" => str_at(obj, "/metadata/name"),
-                _ => str_at(obj, "/metadata/namespace"),
+        self.0.iter().all(|(pointer, equal, value)| {
+            // Absent fields select as empty, as the server's field sets do.
+            let same = match obj.pointer(pointer) {
+                Some(Value::String(s)) => s == value,
+                Some(Value::Null) | None => value.is_empty(),
+                // Numbers and booleans select by their text.
+                Some(other) => value.parse::<Value>().is_ok_and(|v| v == *other),
             };
-            (actual == value) == *equal
+            same == *equal
         })
     }
 }

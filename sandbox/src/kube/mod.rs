@@ -2,8 +2,10 @@
 //! kube-rs accept unmodified, for everything this project and kubectl touch.
 //!
 //! It serves discovery, Deployments (with `/scale` and `/status`),
-//! ReplicaSets made by a simulated deployment controller, Namespaces,
-//! ServiceAccounts, ConfigMaps and the RBAC kinds, with resourceVersion
+//! ReplicaSets made by a simulated deployment controller, their Pods made
+//! by a simulated ReplicaSet controller, the Events those controllers
+//! record, Namespaces, ServiceAccounts, ConfigMaps and the RBAC kinds, with
+//! resource quantities checked as the server decodes them, resourceVersion
 //! conflicts, generations, watches, dry runs, the three patch formats,
 //! server-side `Table` printing, bearer-token identities, RBAC
 //! enforcement and self-reviews (`kubectl auth can-i|whoami`), and
@@ -66,11 +68,14 @@ mod controller;
 mod deployment;
 mod discovery;
 mod error;
+mod events;
 mod faults;
 mod messages;
 mod meta;
 mod patch;
+mod pods;
 mod protobuf;
+mod quantity;
 mod rbac;
 mod resources;
 mod review;

@@ -31,6 +31,9 @@ pub(crate) enum Behaviour {
     Deployment,
     /// Generation and status; written by the simulated controller.
     ReplicaSet,
+    /// Status kept apart from spec; made and removed by the simulated
+    /// ReplicaSet controller.
+    Pod,
     /// Cluster-scoped; its name is a DNS label; `default` always exists.
     Namespace,
     /// Create-only and never stored: the answer is computed from the
@@ -62,6 +65,9 @@ pub(crate) struct ResourceType {
     pub(crate) categories: &'static [&'static str],
     pub(crate) subresources: &'static [Subresource],
     pub(crate) behaviour: Behaviour,
+    /// Fields a `fieldSelector` may name besides `metadata.name` and
+    /// `metadata.namespace`, with where they are in the object.
+    pub(crate) field_labels: &'static [(&'static str, &'static str)],
 }
 
 impl ResourceType {
@@ -93,6 +99,19 @@ impl ResourceType {
         match self.behaviour {
             Behaviour::Review => REVIEW_VERBS,
             _ => ALL_VERBS,
+        }
+    }
+
+    /// Where a `fieldSelector` field is in objects of this type.
+    pub(crate) fn field_pointer(&self, label: &str) -> Option<&'static str> {
+        match label {
+            "metadata.name" => Some("/metadata/name"),
+            "metadata.namespace" => Some("/metadata/namespace"),
+            _ => self
+                .field_labels
+                .iter()
+                .find(|(l, _)| *l == label)
+                .map(|(_, p)| *p),
         }
     }
 
@@ -191,6 +210,7 @@ pub(crate) static NAMESPACE: ResourceType = ResourceType {
     categories: &[],
     subresources: &NAMESPACE_SUBS,
     behaviour: Behaviour::Namespace,
+    field_labels: &[("status.phase", "/status/phase")],
 };
 
 pub(crate) static SERVICE_ACCOUNT: ResourceType = ResourceType {
@@ -204,6 +224,7 @@ pub(crate) static SERVICE_ACCOUNT: ResourceType = ResourceType {
     categories: &[],
     subresources: &[],
     behaviour: Behaviour::Plain,
+    field_labels: &[],
 };
 
 pub(crate) static CONFIG_MAP: ResourceType = ResourceType {
@@ -217,6 +238,66 @@ pub(crate) static CONFIG_MAP: ResourceType = ResourceType {
     categories: &[],
     subresources: &[],
     behaviour: Behaviour::Plain,
+    field_labels: &[],
+};
+
+static POD_SUBS: [Subresource; 1] = [Subresource {
+    kind: "Pod",
+    version: "v1",
+    ..STATUS
+}];
+
+pub(crate) static POD: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    kind: "Pod",
+    plural: "pods",
+    singular: "pod",
+    namespaced: true,
+    short_names: &["po"],
+    categories: &["all"],
+    subresources: &POD_SUBS,
+    behaviour: Behaviour::Pod,
+    field_labels: &[
+        ("spec.nodeName", "/spec/nodeName"),
+        ("spec.restartPolicy", "/spec/restartPolicy"),
+        ("spec.schedulerName", "/spec/schedulerName"),
+        ("spec.serviceAccountName", "/spec/serviceAccountName"),
+        ("status.phase", "/status/phase"),
+        ("status.podIP", "/status/podIP"),
+        ("status.nominatedNodeName", "/status/nominatedNodeName"),
+    ],
+};
+
+/// core/v1 Events, what `kubectl describe` and `kubectl get events` read.
+/// (events.k8s.io/v1 is not served: kubectl 1.32 reads core/v1 for both.)
+pub(crate) static EVENT: ResourceType = ResourceType {
+    group: "",
+    version: "v1",
+    kind: "Event",
+    plural: "events",
+    singular: "event",
+    namespaced: true,
+    short_names: &["ev"],
+    categories: &[],
+    subresources: &[],
+    behaviour: Behaviour::Plain,
+    field_labels: &[
+        ("involvedObject.kind", "/involvedObject/kind"),
+        ("involvedObject.namespace", "/involvedObject/namespace"),
+        ("involvedObject.name", "/involvedObject/name"),
+        ("involvedObject.uid", "/involvedObject/uid"),
+        ("involvedObject.apiVersion", "/involvedObject/apiVersion"),
+        (
+            "involvedObject.resourceVersion",
+            "/involvedObject/resourceVersion",
+        ),
+        ("involvedObject.fieldPath", "/involvedObject/fieldPath"),
+        ("reason", "/reason"),
+        ("reportingComponent", "/reportingComponent"),
+        ("source", "/source/component"),
+        ("type", "/type"),
+    ],
 };
 
 pub(crate) static DEPLOYMENT: ResourceType = ResourceType {
@@ -230,6 +311,7 @@ pub(crate) static DEPLOYMENT: ResourceType = ResourceType {
     categories: &["all"],
     subresources: &DEPLOYMENT_SUBS,
     behaviour: Behaviour::Deployment,
+    field_labels: &[],
 };
 
 pub(crate) static REPLICA_SET: ResourceType = ResourceType {
@@ -243,6 +325,7 @@ pub(crate) static REPLICA_SET: ResourceType = ResourceType {
     categories: &["all"],
     subresources: &REPLICASET_SUBS,
     behaviour: Behaviour::ReplicaSet,
+    field_labels: &[("status.replicas", "/status/replicas")],
 };
 
 pub(crate) static CLUSTER_ROLE: ResourceType = ResourceType {
@@ -256,6 +339,7 @@ pub(crate) static CLUSTER_ROLE: ResourceType = ResourceType {
     categories: &[],
     subresources: &[],
     behaviour: Behaviour::Plain,
+    field_labels: &[],
 };
 
 pub(crate) static CLUSTER_ROLE_BINDING: ResourceType = ResourceType {
@@ -269,6 +353,7 @@ pub(crate) static CLUSTER_ROLE_BINDING: ResourceType = ResourceType {
     categories: &[],
     subresources: &[],
     behaviour: Behaviour::Plain,
+    field_labels: &[],
 };
 
 pub(crate) static ROLE: ResourceType = ResourceType {
@@ -282,6 +367,7 @@ pub(crate) static ROLE: ResourceType = ResourceType {
     categories: &[],
     subresources: &[],
     behaviour: Behaviour::Plain,
+    field_labels: &[],
 };
 
 pub(crate) static ROLE_BINDING: ResourceType = ResourceType {
@@ -295,6 +381,7 @@ pub(crate) static ROLE_BINDING: ResourceType = ResourceType {
     categories: &[],
     subresources: &[],
     behaviour: Behaviour::Plain,
+    field_labels: &[],
 };
 
 pub(crate) static SELF_SUBJECT_ACCESS_REVIEW: ResourceType = ResourceType {
@@ -307,6 +394,7 @@ pub(crate) static SELF_SUBJECT_ACCESS_REVIEW: ResourceType = ResourceType {
     short_names: &[],
     categories: &[],
     subresources: &[],
+    field_labels: &[],
     behaviour: Behaviour::Review,
 };
 
@@ -320,6 +408,7 @@ pub(crate) static SELF_SUBJECT_RULES_REVIEW: ResourceType = ResourceType {
     short_names: &[],
     categories: &[],
     subresources: &[],
+    field_labels: &[],
     behaviour: Behaviour::Review,
 };
 
@@ -333,14 +422,17 @@ pub(crate) static SELF_SUBJECT_REVIEW: ResourceType = ResourceType {
     short_names: &[],
     categories: &[],
     subresources: &[],
+    field_labels: &[],
     behaviour: Behaviour::Review,
 };
 
 /// Every served type. Order is discovery order.
-pub(crate) static TYPES: [&ResourceType; 12] = [
+pub(crate) static TYPES: [&ResourceType; 14] = [
     &NAMESPACE,
     &SERVICE_ACCOUNT,
     &CONFIG_MAP,
+    &POD,
+    &EVENT,
     &DEPLOYMENT,
     &REPLICA_SET,
     &CLUSTER_ROLE,

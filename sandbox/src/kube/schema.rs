@@ -42,6 +42,8 @@ pub(crate) fn prune(rt: &ResourceType, object: &Value) -> Result<(Value, Vec<Str
         "Namespace" => round_trip::<core::Namespace>(object),
         "ServiceAccount" => round_trip::<core::ServiceAccount>(object),
         "ConfigMap" => round_trip::<core::ConfigMap>(object),
+        "Pod" => round_trip::<core::Pod>(object),
+        "Event" => round_trip::<core::Event>(object),
         "Role" => round_trip::<rbac::Role>(object),
         "RoleBinding" => round_trip::<rbac::RoleBinding>(object),
         "ClusterRole" => round_trip::<rbac::ClusterRole>(object),

@@ -521,7 +521,10 @@ async fn resource(shared: &Arc<Shared>, req: ResourceRequest) -> Response {
         "get" | "list" => read(shared, &req),
         _ => write(shared, &req, verb),
     };
-    if matches!(verb, "create" | "update" | "patch" | "delete") {
+    if matches!(
+        verb,
+        "create" | "update" | "patch" | "delete" | "deletecollection"
+    ) {
         shared.wake.notify_one();
     }
     response
@@ -635,7 +638,10 @@ impl Selection {
 fn select(req: &ResourceRequest) -> Result<Selection, ApiError> {
     Ok(Selection {
         labels: LabelSelector::parse(req.query.get("labelSelector").map_or("", String::as_str))?,
-        fields: FieldSelector::parse(req.query.get("fieldSelector").map_or("", String::as_str))?,
+        fields: FieldSelector::parse(
+            req.query.get("fieldSelector").map_or("", String::as_str),
+            req.rt,
+        )?,
     })
 }
 
@@ -747,17 +753,29 @@ struct WatchFormat {
 
 impl WatchFormat {
     fn line(self, kind: &str, object: &Value) -> Bytes {
+        /// Serialized by reference: the object is not copied for each
+        /// watcher.
+        #[derive(serde::Serialize)]
+        struct Line<'a> {
+            #[serde(rename = "type")]
+            kind: &'a str,
+            object: &'a Value,
+        }
+        let table;
         let object = match self.table {
-            Some(include) if kind != "ERROR" => table::table(
-                self.rt,
-                std::slice::from_ref(object),
-                str_at(object, "/metadata/resourceVersion"),
-                include,
-            ),
-            _ => object.clone(),
+            Some(include) if kind != "ERROR" => {
+                table = table::table(
+                    self.rt,
+                    std::slice::from_ref(object),
+                    str_at(object, "/metadata/resourceVersion"),
+                    include,
+                );
+                &table
+            }
+            _ => object,
         };
-        let mut line = json!({"type": kind, "object": object}).to_string();
-        line.push('\n');
+        let mut line = serde_json::to_vec(&Line { kind, object }).unwrap_or_default();
+        line.push(b'\n');
         Bytes::from(line)
     }
 }
@@ -832,7 +850,7 @@ fn watch(shared: &Arc<Shared>, req: &ResourceRequest) -> Response {
         let Some(sub) = subscription else { return };
         for event in sub.backlog.iter().filter(|e| in_scope(e, &selected)) {
             if tx
-                .send(Ok(format.line(event.kind.as_str(), &event.object)))
+                .send(Ok(format.line(event.kind.as_str(), &event.object_as_sent())))
                 .await
                 .is_err()
             {
@@ -848,7 +866,7 @@ fn watch(shared: &Arc<Shared>, req: &ResourceRequest) -> Response {
                 _ = stopped.changed() => return,
                 event = live.recv() => match event {
                     Ok(e) if in_scope(&e, &selected) => {
-                        if tx.send(Ok(format.line(e.kind.as_str(), &e.object))).await.is_err() {
+                        if tx.send(Ok(format.line(e.kind.as_str(), &e.object_as_sent()))).await.is_err() {
                             return;
                         }
                     }

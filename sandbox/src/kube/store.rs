@@ -2,8 +2,9 @@
 //! cluster-wide `resourceVersion` counter that every write advances, and the
 //! event history that watches replay from a resourceVersion before going
 //! live. Two indexes keep the controller's work proportional to what
-//! changed: objects by the uid of their controller, and the Deployments
-//! written (or whose ReplicaSets were) since the controller last looked.
+//! changed: objects by the uid of their controller, and the Deployments and
+//! ReplicaSets written (or whose ReplicaSets or Pods were) since the
+//! controller last looked. Events are kept to the newest [`EVENT_LIMIT`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
@@ -19,6 +20,11 @@ const HISTORY: usize = 4096;
 /// How many live events a slow watcher may lag before it is cut off (its
 /// client re-lists, as after a real watch ends).
 const LIVE_BUFFER: usize = 1024;
+
+/// How many Events are kept: the oldest goes when one more is recorded, as
+/// a cluster lets old Events expire, so that memory stays flat however
+/// many commands run.
+pub(crate) const EVENT_LIMIT: usize = 1000;
 
 /// The kind of a watch event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +50,23 @@ pub(crate) struct Event {
     pub(crate) revision: u64,
     pub(crate) rt: &'static ResourceType,
     pub(crate) kind: EventType,
-    /// The object as stored: watches and the store share it.
+    /// The object as stored: watches and the store share it. A deleted
+    /// object keeps its last resourceVersion here; see
+    /// [`Self::object_as_sent`].
     pub(crate) object: Arc<Value>,
+}
+
+impl Event {
+    /// The object as a watch sends it: a deleted one with the
+    /// resourceVersion of its deletion, as the API server sends it.
+    pub(crate) fn object_as_sent(&self) -> std::borrow::Cow<'_, Value> {
+        if self.kind != EventType::Deleted {
+            return std::borrow::Cow::Borrowed(&self.object);
+        }
+        let mut object = Value::clone(&self.object);
+        object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
+        std::borrow::Cow::Owned(object)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,6 +90,8 @@ impl Key {
 
 /// A Deployment, by namespace and name.
 pub(crate) type DeploymentKey = (String, String);
+/// A ReplicaSet, by namespace and name.
+pub(crate) type ReplicaSetKey = (String, String);
 
 /// All objects, behind the sandbox's one lock.
 ///
@@ -85,6 +108,13 @@ pub(crate) struct Store {
     /// Deployments written, or whose ReplicaSets were, since the controller
     /// last took this set.
     dirty: BTreeSet<DeploymentKey>,
+    /// ReplicaSets written, or whose Pods were, since the controller last
+    /// took this set.
+    dirty_sets: BTreeSet<ReplicaSetKey>,
+    /// Events by age, oldest first (some may be deleted already).
+    events: VecDeque<Key>,
+    /// What the controllers' event recorder remembers.
+    pub(crate) recorder: super::events::Recorder,
     revision: u64,
     history: VecDeque<Arc<Event>>,
     live: broadcast::Sender<Arc<Event>>,
@@ -96,6 +126,9 @@ impl Default for Store {
             objects: BTreeMap::new(),
             controlled: HashMap::new(),
             dirty: BTreeSet::new(),
+            dirty_sets: BTreeSet::new(),
+            events: VecDeque::new(),
+            recorder: super::events::Recorder::default(),
             revision: 0,
             history: VecDeque::new(),
             live: broadcast::channel(LIVE_BUFFER).0,
@@ -170,6 +203,12 @@ impl Store {
         std::mem::take(&mut self.dirty)
     }
 
+    /// The ReplicaSets changed since the last call, or whose Pods did, and
+    /// forgets them.
+    pub(crate) fn take_dirty_sets(&mut self) -> BTreeSet<ReplicaSetKey> {
+        std::mem::take(&mut self.dirty_sets)
+    }
+
     /// Stores a new object, stamping its resourceVersion.
     pub(crate) fn insert(&mut self, rt: &'static ResourceType, mut object: Value) -> Arc<Value> {
         self.revision += 1;
@@ -186,10 +225,22 @@ impl Store {
         };
         self.index(rt, &key, &object);
         self.publish(rt, kind, object.clone());
+        if kind == EventType::Added && is_event(rt) {
+            self.events.push_back(key);
+            while self.events.len() > EVENT_LIMIT {
+                if let Some(oldest) = self.events.pop_front() {
+                    self.remove(rt, &oldest.namespace, &oldest.name);
+                }
+            }
+        }
         object
     }
 
-    /// Removes an object; the DELETED event carries a fresh resourceVersion.
+    /// Removes an object and returns it as it was stored. The DELETED event
+    /// shares it and carries the fresh resourceVersion beside it (see
+    /// [`Event::object_as_sent`]): copying the object to stamp it, as most
+    /// deletions are of objects the history still holds, was most of the
+    /// cost of deleting a Pod.
     pub(crate) fn remove(
         &mut self,
         rt: &'static ResourceType,
@@ -201,9 +252,6 @@ impl Store {
         self.unindex(&key, &object);
         self.mark_dirty(rt, &key, &object);
         self.revision += 1;
-        let mut object = Arc::unwrap_or_clone(object);
-        object["metadata"]["resourceVersion"] = json!(self.revision.to_string());
-        let object = Arc::new(object);
         self.publish(rt, EventType::Deleted, object.clone());
         Some(object)
     }
@@ -230,25 +278,32 @@ impl Store {
         }
     }
 
-    /// A Deployment, or a ReplicaSet's owning Deployments, need the
-    /// controller's attention.
+    /// A Deployment, a ReplicaSet and its owning Deployments, or a Pod's
+    /// owning ReplicaSets, need the controller's attention.
     fn mark_dirty(&mut self, rt: &ResourceType, key: &Key, object: &Value) {
-        if rt.group != "apps" {
-            return;
-        }
-        match rt.plural {
-            "deployments" => {
+        let owners = |kind: &'static str| {
+            object["metadata"]["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(move |r| r["kind"] == kind)
+                .filter_map(|r| r["name"].as_str())
+        };
+        match (rt.group, rt.plural) {
+            ("apps", "deployments") => {
                 self.dirty.insert((key.namespace.clone(), key.name.clone()));
             }
-            "replicasets" => {
-                let owners = object["metadata"]["ownerReferences"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter(|r| r["kind"] == "Deployment")
-                    .filter_map(|r| r["name"].as_str());
-                for owner in owners {
+            ("apps", "replicasets") => {
+                for owner in owners("Deployment") {
                     self.dirty.insert((key.namespace.clone(), owner.to_owned()));
+                }
+                self.dirty_sets
+                    .insert((key.namespace.clone(), key.name.clone()));
+            }
+            ("", "pods") => {
+                for owner in owners("ReplicaSet") {
+                    self.dirty_sets
+                        .insert((key.namespace.clone(), owner.to_owned()));
                 }
             }
             _ => {}
@@ -290,6 +345,10 @@ impl Store {
             live: self.live.subscribe(),
         })
     }
+}
+
+fn is_event(rt: &ResourceType) -> bool {
+    rt.group.is_empty() && rt.plural == "events"
 }
 
 /// The uids of an object's controllers (owner references with

@@ -127,6 +127,100 @@ fn columns(rt: &ResourceType) -> Vec<Value> {
             cols.push(age_column());
             cols.extend(workload_columns());
         }
+        (Behaviour::Pod, _) => {
+            cols.push(column(
+                "Ready",
+                "string",
+                "",
+                0,
+                "The aggregate readiness state of this pod for accepting traffic.",
+            ));
+            cols.push(column(
+                "Status",
+                "string",
+                "",
+                0,
+                "The aggregate status of the containers in this pod.",
+            ));
+            cols.push(column("Restarts", "string", "", 0, "The number of times the containers in this pod have been restarted and when the last container in this pod has restarted."));
+            cols.push(age_column());
+            cols.push(column("IP", "string", "", 1, "podIP address allocated to the pod. Routable at least within the cluster. Empty if not yet allocated."));
+            cols.push(column("Node", "string", "", 1, "NodeName indicates in which node this pod is scheduled. If empty, this pod is a candidate for scheduling by the scheduler defined in schedulerName. Once this field is set, the kubelet for this node becomes responsible for the lifecycle of this pod. This field should not be used to express a desire for the pod to be scheduled on a specific node. https://kubernetes.io/docs/concepts/scheduling-eviction/assign-pod-node/#nodename"));
+            cols.push(column("Nominated Node", "string", "", 1, "nominatedNodeName is set only when this pod preempts other pods on the node, but it cannot be scheduled right away as preemption victims receive their graceful termination periods. This field does not guarantee that the pod will be scheduled on this node. Scheduler may decide to place the pod elsewhere if other nodes become available sooner. Scheduler may also decide to give the resources on this node to a higher priority pod that is created after preemption. As a result, this field may be different than PodSpec.nodeName when the pod is scheduled."));
+            cols.push(column("Readiness Gates", "string", "", 1, "If specified, all readiness gates will be evaluated for pod readiness. A pod is ready when all its containers are ready AND all conditions specified in the readiness gates have status equal to \"True\" More info: https://git.k8s.io/enhancements/keps/sig-network/580-pod-readiness-gates"));
+        }
+        (_, "Event") => {
+            cols = vec![
+                column(
+                    "Last Seen",
+                    "string",
+                    "",
+                    0,
+                    "The time at which the most recent occurrence of this event was recorded.",
+                ),
+                column(
+                    "Type",
+                    "string",
+                    "",
+                    0,
+                    "Type of this event (Normal, Warning), new types could be added in the future",
+                ),
+                column(
+                    "Reason",
+                    "string",
+                    "",
+                    0,
+                    "This should be a short, machine understandable string that gives the reason for the transition into the object's current status.",
+                ),
+                column(
+                    "Object",
+                    "string",
+                    "",
+                    0,
+                    "The object that this event is about.",
+                ),
+                column(
+                    "Subobject",
+                    "string",
+                    "",
+                    1,
+                    "If referring to a piece of an object instead of an entire object, this string should contain a valid JSON/Go field access statement, such as desiredState.manifest.containers[2]. For example, if the object reference is to a container within a pod, this would take on a value like: \"spec.containers{name}\" (where \"name\" refers to the name of the container that triggered the event) or if no container name is specified \"spec.containers[2]\" (container with index 2 in this pod). This syntax is chosen only to have some well-defined way of referencing a part of an object.",
+                ),
+                column(
+                    "Source",
+                    "string",
+                    "",
+                    1,
+                    "The component reporting this event. Should be a short machine understandable string.",
+                ),
+                column(
+                    "Message",
+                    "string",
+                    "",
+                    0,
+                    "A human-readable description of the status of this operation.",
+                ),
+                column(
+                    "First Seen",
+                    "string",
+                    "",
+                    1,
+                    "The time at which the event was first recorded. (Time of server receipt is in TypeMeta.)",
+                ),
+                column(
+                    "Count",
+                    "string",
+                    "",
+                    1,
+                    "The number of times this event has occurred.",
+                ),
+                {
+                    let mut name = name_column();
+                    name["priority"] = json!(1);
+                    name
+                },
+            ];
+        }
         (Behaviour::Namespace, _) => {
             cols.push(column(
                 "Status",
@@ -196,6 +290,8 @@ fn cells(rt: &ResourceType, object: &Value) -> Vec<Value> {
                 json!(selector),
             ]
         }
+        (Behaviour::Pod, _) => pod_cells(name, object),
+        (_, "Event") => event_cells(object),
         (Behaviour::Namespace, _) => vec![
             name,
             json!(str_at(object, "/status/phase")),
@@ -233,6 +329,103 @@ fn cells(rt: &ResourceType, object: &Value) -> Vec<Value> {
         ],
         _ => vec![name, json!(age(object))],
     }
+}
+
+/// A Pod's row as the server's printer makes it: READY counts ready
+/// running containers; STATUS is the phase unless a container waits or
+/// ended with a reason.
+fn pod_cells(name: Value, pod: &Value) -> Vec<Value> {
+    let total = pod
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let statuses = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let mut reason = match str_at(pod, "/status/reason") {
+        "" => str_at(pod, "/status/phase").to_owned(),
+        r => r.to_owned(),
+    };
+    let mut ready = 0;
+    let mut restarts = 0;
+    // The printer walks the containers last to first, so the first
+    // container's reason is the one shown.
+    for c in statuses.iter().rev() {
+        restarts += int(c, "/restartCount");
+        let waiting = str_at(c, "/state/waiting/reason");
+        let terminated = str_at(c, "/state/terminated/reason");
+        if !waiting.is_empty() {
+            reason = waiting.to_owned();
+        } else if !terminated.is_empty() {
+            reason = terminated.to_owned();
+        } else if c["ready"] == true && c["state"]["running"].is_object() {
+            ready += 1;
+        }
+    }
+    if pod["metadata"]["deletionTimestamp"].is_string() {
+        reason = "Terminating".to_owned();
+    }
+    let or_none = |s: &str| {
+        if s.is_empty() {
+            "<none>".to_owned()
+        } else {
+            s.to_owned()
+        }
+    };
+    vec![
+        name,
+        json!(format!("{ready}/{total}")),
+        json!(reason),
+        json!(restarts.to_string()),
+        json!(age(pod)),
+        json!(or_none(str_at(pod, "/status/podIPs/0/ip"))),
+        json!(or_none(str_at(pod, "/spec/nodeName"))),
+        json!(or_none(str_at(pod, "/status/nominatedNodeName"))),
+        json!("<none>"),
+    ]
+}
+
+/// An Event's row: when it was last seen, what about, and from whom.
+fn event_cells(event: &Value) -> Vec<Value> {
+    let since = |field: &str| meta::human_duration(age_seconds(str_at(event, field)));
+    let first = since("/firstTimestamp");
+    let last = if str_at(event, "/lastTimestamp").is_empty() {
+        first.clone()
+    } else {
+        since("/lastTimestamp")
+    };
+    let kind = str_at(event, "/involvedObject/kind").to_lowercase();
+    let target = match str_at(event, "/involvedObject/name") {
+        "" => kind,
+        name => format!("{kind}/{name}"),
+    };
+    let component = match str_at(event, "/source/component") {
+        "" => str_at(event, "/reportingComponent"),
+        c => c,
+    };
+    let instance = match str_at(event, "/source/host") {
+        "" => str_at(event, "/reportingInstance"),
+        h => h,
+    };
+    let source = if instance.is_empty() {
+        component.to_owned()
+    } else {
+        format!("{component}, {instance}")
+    };
+    vec![
+        json!(last),
+        json!(str_at(event, "/type")),
+        json!(str_at(event, "/reason")),
+        json!(target),
+        json!(str_at(event, "/involvedObject/fieldPath")),
+        json!(source),
+        json!(str_at(event, "/message").trim()),
+        json!(first),
+        json!(int(event, "/count").max(1)),
+        json!(str_at(event, "/metadata/name")),
+    ]
 }
 
 /// What each row carries besides its cells (`includeObject`).

@@ -448,6 +448,17 @@ async fn kubectl_acting_as_the_bot_is_held_to_the_least_privilege_role() {
         out.stderr
     );
 
+    // Pods are held to the role like any resource: the bot's has none.
+    let out = bot.run(&["get", "pods"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("pods is forbidden: User \"system:serviceaccount:default:chatops-bot\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""),
+        "{}",
+        out.stderr
+    );
+    let out = admin.run(&["get", "pods", "--no-headers"]).await.success();
+    assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
+
     // The admin can read the RBAC objects the role came from.
     let out = admin
         .run(&["get", "role", "chatops-bot", "-o", "json"])
@@ -875,4 +886,451 @@ async fn with_rbac_off_kubectl_auth_can_i_says_yes_to_everyone() {
         "{}",
         out.stderr
     );
+}
+
+/// The rows of a `kubectl get` table, split on whitespace, header first.
+fn rows(stdout: &str) -> Vec<Vec<String>> {
+    stdout
+        .lines()
+        .map(|l| l.split_whitespace().map(str::to_owned).collect())
+        .collect()
+}
+
+/// The stored Pods, by name.
+fn pods(sandbox: &KubeSandbox) -> Vec<Value> {
+    sandbox.objects("v1", "Pod", NS)
+}
+
+/// Waits until the Pods number `n`, all Ready.
+async fn ready_pods(sandbox: &KubeSandbox, n: usize) -> Vec<Value> {
+    eventually(
+        &format!("{n} ready pods"),
+        Duration::from_secs(10),
+        || async {
+            let pods = pods(sandbox);
+            let ready = pods.iter().all(|p| {
+                p["status"]["conditions"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            });
+            (pods.len() == n && ready).then_some(pods)
+        },
+    )
+    .await
+}
+
+#[tokio::test]
+async fn kubectl_sees_the_pods_of_each_replica_set_follow_scaling_deletion_and_rollouts() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    ready_pods(&sandbox, 2).await;
+
+    let out = kubectl.run(&["get", "pods"]).await.success();
+    let table = rows(&out.stdout);
+    assert_eq!(
+        table[0],
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        "{}",
+        out.stdout
+    );
+    assert_eq!(table.len(), 3, "{}", out.stdout);
+    let rs_name = &sandbox.objects("apps/v1", "ReplicaSet", NS)[0]["metadata"]["name"];
+    let rs_name = rs_name.as_str().expect("a name").to_owned();
+    for row in &table[1..] {
+        let suffix = row[0]
+            .strip_prefix(&format!("{rs_name}-"))
+            .unwrap_or_else(|| panic!("{} is a pod of {rs_name}", row[0]));
+        assert_eq!(suffix.len(), 5, "{}", row[0]);
+        assert_eq!(row[1..4], ["1/1", "Running", "0"], "{}", out.stdout);
+    }
+
+    // One request for several kinds works as a whole, and -o wide shows
+    // the node.
+    let out = kubectl
+        .run(&["get", "deploy,rs,pods", "-o", "wide"])
+        .await
+        .success();
+    assert!(
+        out.stdout.contains("deployment.apps/nginx-deployment")
+            && out.stdout.contains(&format!("replicaset.apps/{rs_name}")),
+        "{}",
+        out.stdout
+    );
+    let pod_header = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("NAME") && l.contains("NODE"))
+        .unwrap_or_else(|| panic!("a wide pod table: {}", out.stdout));
+    assert_eq!(
+        pod_header.split_whitespace().collect::<Vec<_>>(),
+        [
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED",
+            "NODE",
+            "READINESS",
+            "GATES"
+        ]
+    );
+    assert_eq!(
+        out.stdout.matches("sandbox-node").count(),
+        2,
+        "{}",
+        out.stdout
+    );
+
+    // A pod carries its ReplicaSet's template, owner and hash label.
+    let pod = &pods(&sandbox)[0];
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
+    assert_eq!(
+        pod["metadata"]["ownerReferences"][0]["name"],
+        rs_name.as_str()
+    );
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["controller"], true);
+    assert_eq!(pod["metadata"]["labels"]["app"], "nginx");
+    assert!(
+        rs_name.ends_with(
+            pod["metadata"]["labels"]["pod-template-hash"]
+                .as_str()
+                .unwrap_or("-")
+        )
+    );
+    assert_eq!(pod["spec"]["containers"][0]["image"], "nginx:1.14.2");
+
+    // describe rs counts them.
+    let out = kubectl.run(&["describe", "rs", &rs_name]).await.success();
+    assert!(
+        out.stdout
+            .contains("Pods Status:    2 Running / 0 Waiting / 0 Succeeded / 0 Failed"),
+        "{}",
+        out.stdout
+    );
+
+    // Scaling up and down adds and removes pods.
+    kubectl
+        .run(&["scale", "deployment", NAME, "--replicas=4"])
+        .await
+        .success();
+    ready_pods(&sandbox, 4).await;
+    let out = kubectl
+        .run(&["get", "pods", "--no-headers"])
+        .await
+        .success();
+    assert_eq!(out.stdout.lines().count(), 4, "{}", out.stdout);
+    kubectl
+        .run(&["scale", "deployment", NAME, "--replicas=1"])
+        .await
+        .success();
+    let left = ready_pods(&sandbox, 1).await;
+    let out = kubectl.run(&["get", "pods"]).await.success();
+    assert_eq!(rows(&out.stdout).len(), 2, "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains(left[0]["metadata"]["name"].as_str().unwrap_or("-"))
+    );
+
+    // A deleted pod is replaced, as a ReplicaSet controller does.
+    let gone = left[0]["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+    let out = kubectl.run(&["delete", "pod", &gone]).await.success();
+    assert_eq!(out.stdout.trim(), format!("pod \"{gone}\" deleted"));
+    let replaced = ready_pods(&sandbox, 1).await;
+    assert_ne!(replaced[0]["metadata"]["name"], gone.as_str());
+
+    // A rollout replaces them with pods of the new ReplicaSet.
+    kubectl
+        .run(&[
+            "set",
+            "image",
+            "deployment/nginx-deployment",
+            "nginx=nginx:1.25",
+        ])
+        .await
+        .success();
+    rolled_out(&sandbox).await;
+    let now = ready_pods(&sandbox, 1).await;
+    assert_eq!(now[0]["spec"]["containers"][0]["image"], "nginx:1.25");
+    assert!(
+        !now[0]["metadata"]["name"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with(&rs_name)
+    );
+
+    // Deleting the deployment takes its ReplicaSets' pods too.
+    kubectl.run(&["delete", "deployment", NAME]).await.success();
+    assert!(pods(&sandbox).is_empty());
+    let out = kubectl.run(&["get", "pods"]).await.success();
+    assert_eq!(
+        out.stderr.trim(),
+        "No resources found in default namespace."
+    );
+}
+
+#[tokio::test]
+async fn pods_of_an_unpullable_image_show_image_pull_back_off() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
+        .unpullable_image("nginx:bad")
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    ready_pods(&sandbox, 2).await;
+    kubectl
+        .run(&[
+            "set",
+            "image",
+            "deployment/nginx-deployment",
+            "nginx=nginx:bad",
+        ])
+        .await
+        .success();
+    let waiting = || {
+        pods(&sandbox)
+            .into_iter()
+            .filter(|p| p["spec"]["containers"][0]["image"] == "nginx:bad")
+            .collect::<Vec<_>>()
+    };
+    eventually("pods of the new image", Duration::from_secs(10), || async {
+        (!waiting().is_empty()).then_some(())
+    })
+    .await;
+    let out = kubectl.run(&["get", "pods"]).await.success();
+    let table = rows(&out.stdout);
+    let backing_off: Vec<&Vec<String>> = table
+        .iter()
+        .filter(|r| r.get(2).is_some_and(|s| s == "ImagePullBackOff"))
+        .collect();
+    assert_eq!(backing_off.len(), waiting().len(), "{}", out.stdout);
+    assert!(backing_off.iter().all(|r| r[1] == "0/1"), "{}", out.stdout);
+    // The old pods keep serving, within maxUnavailable.
+    assert!(
+        table.iter().any(|r| r[1] == "1/1" && r[2] == "Running"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(waiting()[0]["status"]["phase"], "Pending");
+}
+
+#[tokio::test]
+async fn kubectl_reads_the_events_the_controllers_record() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    ready_pods(&sandbox, 2).await;
+    kubectl
+        .run(&["scale", "deployment", NAME, "--replicas=3"])
+        .await
+        .success();
+    ready_pods(&sandbox, 3).await;
+    let rs_name = sandbox.objects("apps/v1", "ReplicaSet", NS)[0]["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+
+    let out = kubectl.run(&["get", "events"]).await.success();
+    let table = rows(&out.stdout);
+    assert_eq!(
+        table[0],
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "{}",
+        out.stdout
+    );
+    let scaled = format!("Scaled up replica set {rs_name} from 2 to 3");
+    assert!(
+        out.stdout.lines().any(|l| l.contains("ScalingReplicaSet")
+            && l.contains("deployment/nginx-deployment")
+            && l.contains(&scaled)),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.contains("SuccessfulCreate")
+                && l.contains(&format!("replicaset/{rs_name}"))
+                && l.contains("Created pod: "))
+            .count(),
+        3,
+        "{}",
+        out.stdout
+    );
+
+    // describe finds them by the involved object.
+    let out = kubectl
+        .run(&["describe", "deployment", NAME])
+        .await
+        .success();
+    let events = out
+        .stdout
+        .split("Events:")
+        .nth(1)
+        .unwrap_or_else(|| panic!("an Events section: {}", out.stdout));
+    assert!(!events.contains("<none>"), "{}", out.stdout);
+    assert!(
+        events.lines().any(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            words.starts_with(&["Normal", "ScalingReplicaSet"])
+                && words.contains(&"deployment-controller")
+                && l.ends_with(&scaled)
+        }),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        !events.contains("SuccessfulCreate"),
+        "the ReplicaSet's events are its own: {}",
+        out.stdout
+    );
+    let out = kubectl.run(&["describe", "rs", &rs_name]).await.success();
+    let events = out.stdout.split("Events:").nth(1).unwrap_or("");
+    assert_eq!(
+        events
+            .lines()
+            .filter(|l| l.contains("SuccessfulCreate") && l.contains("replicaset-controller"))
+            .count(),
+        3,
+        "{}",
+        out.stdout
+    );
+
+    // Scaling down deletes pods and says so.
+    kubectl
+        .run(&["scale", "deployment", NAME, "--replicas=1"])
+        .await
+        .success();
+    ready_pods(&sandbox, 1).await;
+    let out = kubectl
+        .run(&[
+            "get",
+            "events",
+            "--field-selector",
+            "reason=SuccessfulDelete",
+        ])
+        .await
+        .success();
+    assert_eq!(
+        out.stdout
+            .lines()
+            .filter(|l| l.contains("Deleted pod: "))
+            .count(),
+        2,
+        "{}",
+        out.stdout
+    );
+}
+
+#[tokio::test]
+async fn an_invalid_resource_quantity_is_refused_as_a_cluster_refuses_it() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    ready_pods(&sandbox, 2).await;
+    let before = deployment(&sandbox);
+    let limits = |cpu: &str| {
+        format!(
+            r#"{{"spec":{{"template":{{"spec":{{"containers":[{{"name":"nginx","resources":{{"limits":{{"cpu":{cpu}}}}}}}]}}}}}}}}"#
+        )
+    };
+
+    let out = kubectl
+        .run(&[
+            "patch",
+            "deploy/nginx-deployment",
+            "-p",
+            &limits("\"banana\""),
+        ])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert_eq!(
+        out.stderr.trim(),
+        "Error from server (BadRequest): Deployment in version \"v1\" cannot be handled as a Deployment: quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+    );
+    assert_eq!(
+        deployment(&sandbox)["metadata"]["resourceVersion"],
+        before["metadata"]["resourceVersion"]
+    );
+
+    // The same on create (apply) and update (replace).
+    let dir = TempDir::new();
+    let bad = dir.path().join("bad.yaml");
+    let text = super::helpers::manifest("nginx-deployment.yaml")
+        .replace("name: nginx-deployment", "name: quantities")
+        .replace(
+            "          ports:",
+            "          resources:\n            requests:\n              memory: 1GG\n          ports:",
+        );
+    assert!(text.contains("1GG"), "the manifest has a container to edit");
+    std::fs::write(&bad, &text).expect("write the manifest");
+    let out = kubectl
+        .run(&["apply", "-f", bad.to_str().expect("utf-8 path")])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(
+        out.stderr.contains(
+            "Deployment in version \"v1\" cannot be handled as a Deployment: unable to parse quantity's suffix"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        sandbox
+            .object("apps/v1", "Deployment", NS, "quantities")
+            .is_none()
+    );
+    let out = kubectl
+        .run(&["replace", "-f", bad.to_str().expect("utf-8 path")])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+
+    // A negative amount decodes but is invalid; a good one is stored, and
+    // a number reads as the quantity it spells.
+    let out = kubectl
+        .run(&["patch", "deploy/nginx-deployment", "-p", &limits("\"-1\"")])
+        .await;
+    assert_eq!(
+        out.stderr.trim(),
+        "The Deployment \"nginx-deployment\" is invalid: spec.template.spec.containers[0].resources.limits[cpu]: Invalid value: \"-1\": must be greater than or equal to 0"
+    );
+    kubectl
+        .run(&["patch", "deploy/nginx-deployment", "-p", &limits("2")])
+        .await
+        .success();
+    assert_eq!(
+        deployment(&sandbox)["spec"]["template"]["spec"]["containers"][0]["resources"]["limits"]["cpu"],
+        "2"
+    );
+    let out = kubectl
+        .run(&["get", "deploy/nginx-deployment", "-o", "json"])
+        .await
+        .success();
+    assert!(out.stdout.contains("\"cpu\": \"2\""), "{}", out.stdout);
 }
