@@ -5,7 +5,7 @@
 
 use chatops_shared::{CommandKind, Verb};
 
-use crate::language::{self, Defaults, Parsed, Request};
+use crate::language::{self, Defaults, ParseError, Parsed, Request};
 use crate::policy::{Access, Policy};
 use crate::replies;
 
@@ -61,7 +61,21 @@ pub fn read(
         }
         Err(e) => {
             tracing::info!(error = %e, "not a command");
-            return refused(replies::rejected(email, &e, &verbs()), "invalid");
+            let verbs = verbs();
+            // A slip of a verb the sender may not use is not offered back.
+            let e = match e {
+                ParseError::UnknownVerb {
+                    word,
+                    like: Some(form),
+                    ..
+                } if form.verb().is_some_and(|v| !verbs.contains(&v)) => ParseError::UnknownVerb {
+                    word,
+                    like: None,
+                    command: None,
+                },
+                e => e,
+            };
+            return refused(replies::rejected(email, &e, &verbs), "invalid");
         }
     };
     if let Some(policy) = policy {
@@ -135,6 +149,29 @@ mod tests {
         assert!(markdown.contains("up to 20 replicas"), "{markdown}");
         let reading = read("scale web to 21", ALICE, None, &defaults());
         assert_eq!(outcome(&reading), "invalid");
+    }
+
+    #[test]
+    fn a_slip_is_taken_for_a_verb_only_if_the_sender_may_use_it() {
+        let dir = std::env::temp_dir().join(format!("chatops-reading-{}", uuid::Uuid::now_v7()));
+        let yaml = "rules:\n  - users: [alice@example.com]\n    verbs: [status, list]\n";
+        let policy = Policy::from_yaml(yaml, &dir.join("policy.yaml"), 20).expect("policy");
+        let Reading::Refused { markdown, .. } =
+            read("scael web to 3", ALICE, Some(&policy), &defaults())
+        else {
+            panic!("a misspelt verb was read as a command");
+        };
+        assert!(!markdown.contains("did you mean"), "{markdown}");
+        assert!(markdown.contains("Try `status web`"), "{markdown}");
+        let Reading::Refused { markdown, .. } =
+            read("stauts web", ALICE, Some(&policy), &defaults())
+        else {
+            panic!("a misspelt verb was read as a command");
+        };
+        assert!(
+            markdown.contains("did you mean 'status web'?"),
+            "{markdown}"
+        );
     }
 
     #[test]
