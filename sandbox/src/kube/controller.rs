@@ -30,7 +30,7 @@ use super::deployment::{
 use super::events::{self, DEPLOYMENT_CONTROLLER};
 use super::meta::{self, str_at};
 use super::pods;
-use super::resources::{DEPLOYMENT, REPLICA_SET};
+use super::resources::{DEPLOYMENT, POD, REPLICA_SET};
 use super::store::{DeploymentKey, Store};
 
 /// A rollout in progress: steps taken at even intervals from `start`.
@@ -705,7 +705,7 @@ fn write_status(
 fn clean_up_history(store: &mut Store, d: &Value, namespace: &str, uid: &str) {
     let limit = usize::try_from(int(d, "/spec/revisionHistoryLimit")).unwrap_or(0);
     let newest = deployment::revision_of(d);
-    let mut idle: Vec<(u64, String)> = store
+    let mut idle: Vec<(u64, String, String)> = store
         .controlled_by(&REPLICA_SET, namespace, uid)
         .into_iter()
         .filter(|rs| deployment::revision_of(rs) != newest && int(rs, "/spec/replicas") == 0)
@@ -713,13 +713,24 @@ fn clean_up_history(store: &mut Store, d: &Value, namespace: &str, uid: &str) {
             (
                 deployment::revision_of(rs),
                 str_at(rs, "/metadata/name").to_owned(),
+                str_at(rs, "/metadata/uid").to_owned(),
             )
         })
         .collect();
     idle.sort();
     let excess = idle.len().saturating_sub(limit);
-    for (_, name) in idle.into_iter().take(excess) {
+    for (_, name, rs_uid) in idle.into_iter().take(excess) {
         store.remove(&REPLICA_SET, namespace, &name);
+        // The garbage collector: a Pod the ReplicaSet controller had not
+        // yet scaled away goes with its owner, never left behind it.
+        let pods: Vec<String> = store
+            .controlled_by(&POD, namespace, &rs_uid)
+            .iter()
+            .map(|pod| str_at(pod, "/metadata/name").to_owned())
+            .collect();
+        for pod in pods {
+            store.remove(&POD, namespace, &pod);
+        }
     }
 }
 

@@ -1083,6 +1083,61 @@ async fn kubectl_sees_the_pods_of_each_replica_set_follow_scaling_deletion_and_r
 }
 
 #[tokio::test]
+async fn template_changes_faster_than_rollouts_leave_no_pod_without_its_replica_set() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::from_millis(300))
+        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    kubectl
+        .run(&[
+            "patch",
+            "deployment",
+            NAME,
+            "-p",
+            r#"{"spec":{"revisionHistoryLimit":1,"replicas":3}}"#,
+        ])
+        .await
+        .success();
+    for i in 0..6 {
+        kubectl
+            .run(&[
+                "set",
+                "env",
+                &format!("deployment/{NAME}"),
+                &format!("V={i}"),
+            ])
+            .await
+            .success();
+    }
+    rolled_out(&sandbox).await;
+    let pods = ready_pods(&sandbox, 3).await;
+    let owners: Vec<String> = sandbox
+        .objects("apps/v1", "ReplicaSet", NS)
+        .iter()
+        .map(|rs| {
+            rs["metadata"]["uid"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
+        .collect();
+    for pod in &pods {
+        let owner = pod["metadata"]["ownerReferences"][0]["uid"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            owners.iter().any(|uid| uid == owner),
+            "{} outlived its ReplicaSet",
+            pod["metadata"]["name"]
+        );
+    }
+}
+
+#[tokio::test]
 async fn pods_of_an_unpullable_image_show_image_pull_back_off() {
     let sandbox = KubeSandbox::builder()
         .rollout(Duration::ZERO)
