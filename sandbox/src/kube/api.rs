@@ -248,8 +248,8 @@ pub(crate) fn create(
         }
     }
     if rt.behaviour == Behaviour::Pod {
-        // Not scheduled: no node runs pods made outside a ReplicaSet.
-        object["status"] = json!({"phase": "Pending"});
+        // A ReplicaSet's Pods are its controller's; others start at once.
+        super::pods::start_unowned(&mut object);
     }
     if opts.dry_run {
         return Ok(Arc::new(object));

@@ -237,7 +237,28 @@ fn new_pod(rs: &Value, state: PodState) -> Value {
         Value::Object(m) => m.clone(),
         _ => Map::new(),
     };
-    // What scheduling and admission add to every Pod.
+    admit(&mut spec);
+    let mut pod = json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": metadata,
+        "spec": spec,
+    });
+    pod["status"] = status(&pod, state);
+    pod
+}
+
+/// A Pod made outside a ReplicaSet (`kubectl run`, a manifest): scheduled
+/// and started at once, as a node would, ready whatever its image.
+pub(crate) fn start_unowned(pod: &mut Value) {
+    if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
+        admit(spec);
+    }
+    pod["status"] = status(pod, PodState::Ready);
+}
+
+/// What scheduling and admission add to every Pod's spec.
+fn admit(spec: &mut Map<String, Value>) {
     spec.insert("nodeName".to_owned(), json!(NODE));
     for (key, value) in [
         ("serviceAccountName", json!("default")),
@@ -257,14 +278,6 @@ fn new_pod(rs: &Value, state: PodState) -> Value {
     ] {
         spec.entry(key).or_insert(value);
     }
-    let mut pod = json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": metadata,
-        "spec": spec,
-    });
-    pod["status"] = status(&pod, state);
-    pod
 }
 
 /// The status the kubelet would report for a Pod in `state`.

@@ -1138,6 +1138,34 @@ async fn template_changes_faster_than_rollouts_leave_no_pod_without_its_replica_
 }
 
 #[tokio::test]
+async fn kubectl_run_starts_a_pod_of_its_own() {
+    let sandbox = KubeSandbox::builder()
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    kubectl
+        .run(&["run", "p1", "--image=nginx:1.25"])
+        .await
+        .success();
+    let out = kubectl
+        .run(&["wait", "--for=condition=Ready", "pod/p1", "--timeout=10s"])
+        .await
+        .success();
+    assert!(
+        out.stdout.contains("pod/p1 condition met"),
+        "{}",
+        out.stdout
+    );
+    let out = kubectl
+        .run(&["get", "pod", "p1", "--no-headers"])
+        .await
+        .success();
+    let row = &rows(&out.stdout)[0];
+    assert_eq!(row[..4], ["p1", "1/1", "Running", "0"], "{}", out.stdout);
+}
+
+#[tokio::test]
 async fn pods_of_an_unpullable_image_show_image_pull_back_off() {
     let sandbox = KubeSandbox::builder()
         .rollout(Duration::ZERO)
