@@ -12,14 +12,14 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
-use chatops_shared::{Command, CommandResult, ContractVersion, Outcome, subjects};
+use chatops_shared::{Command, CommandResult, ContractVersion, FieldGroup, Outcome, subjects};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::apply::{Applied, Engine, Rollout};
 use crate::error::ApplyError;
-use crate::fence::Position;
+use crate::fence::{Check, Position};
 use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
 
 /// How long a result keeps trying to reach the stream.
@@ -55,6 +55,16 @@ pub enum Step {
     GaveUp,
     /// Not a command this build can read; TERM.
     Unreadable,
+}
+
+/// What following one change's rollout needs.
+struct Watch<'a> {
+    group: FieldGroup,
+    position: &'a Position,
+    /// How long to follow it at most.
+    limit: Duration,
+    started: Instant,
+    attempts: u32,
 }
 
 impl Worker {
@@ -143,13 +153,24 @@ impl Worker {
         let attempts = u32::try_from(delivered).unwrap_or(u32::MAX);
         let (result, step) = match applied {
             Ok(applied) => {
-                let applied = match self.follow_rollout {
-                    Some(limit)
-                        if applied.outcome == Outcome::Applied
-                            && command.kind.field_group().is_some() =>
+                // A change found already applied is a redelivery: the worker
+                // that made it stopped, maybe while following its rollout,
+                // whose outcome is still to tell.
+                let applied = match (self.follow_rollout, command.kind.field_group()) {
+                    (Some(limit), Some(group))
+                        if matches!(
+                            applied.outcome,
+                            Outcome::Applied | Outcome::AlreadyApplied
+                        ) =>
                     {
-                        self.follow(&command, applied, limit, started, attempts)
-                            .await
+                        let watch = Watch {
+                            group,
+                            position: &position,
+                            limit,
+                            started,
+                            attempts,
+                        };
+                        self.follow(&command, applied, watch).await
                     }
                     _ => applied,
                 };
@@ -225,22 +246,36 @@ impl Worker {
     /// Follows the rollout a change started, publishing in-progress results
     /// as it moves (the notifier edits one message with them), and returns
     /// the final word: complete, the controller's deadline, or `limit`.
-    async fn follow(
-        &self,
-        command: &Command,
-        applied: Applied,
-        limit: Duration,
-        started: Instant,
-        attempts: u32,
-    ) -> Applied {
+    async fn follow(&self, command: &Command, applied: Applied, watch: Watch<'_>) -> Applied {
+        let Watch {
+            group,
+            position,
+            limit,
+            started,
+            attempts,
+        } = watch;
         let Some(name) = command.deployment.as_ref() else {
             return applied;
         };
         let deadline = Instant::now() + limit;
         let mut last = String::new();
         loop {
-            let (outcome, text) = match self.engine.rollout(command.namespace.as_str(), name).await
-            {
+            let read = self
+                .engine
+                .rollout(command.namespace.as_str(), name, group, position)
+                .await;
+            if let Ok((_, Check::Superseded { by })) = &read {
+                // Its rollout is now the later command's to tell.
+                return Applied {
+                    outcome: Outcome::Applied,
+                    message: format!(
+                        "{}; then a later command (#{by}) changed {name} again, before this rollout finished",
+                        applied.message
+                    ),
+                    ..applied
+                };
+            }
+            let (outcome, text) = match read.map(|(rollout, _)| rollout) {
                 Ok(Rollout::Complete(text)) => (Outcome::Applied, text),
                 Ok(Rollout::Failed(text)) => (Outcome::Failed, text),
                 Ok(Rollout::Progressing(text)) if Instant::now() < deadline => {
@@ -257,6 +292,11 @@ impl Worker {
                 Err(e) => (Outcome::Applied, format!("cannot follow the rollout: {e}")),
             };
             let message = format!("{}; {text}", applied.message);
+            // A redelivered change reports its rollout's end as its own.
+            let outcome = match (outcome, applied.outcome) {
+                (Outcome::Applied, Outcome::AlreadyApplied) => Outcome::AlreadyApplied,
+                (outcome, _) => outcome,
+            };
             if outcome != Outcome::InProgress {
                 return Applied {
                     outcome,

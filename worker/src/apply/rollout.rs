@@ -1,10 +1,11 @@
 //! Following a rollout the way `kubectl rollout status` decides it.
 
-use chatops_shared::DeploymentName;
+use chatops_shared::{DeploymentName, FieldGroup};
 use k8s_openapi::api::apps::v1::Deployment;
 
-use super::{Engine, replicas};
+use super::{Engine, annotations, replicas};
 use crate::error::ApplyError;
+use crate::fence::{self, Check, Position};
 
 /// Where a rollout stands.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +50,12 @@ pub(super) fn status(name: &DeploymentName, d: &Deployment) -> Rollout {
             "{} old replicas of {name} pending termination",
             total - updated
         ))
+    } else if total > want {
+        // Scaled down: the replicas above the count are still going.
+        Rollout::Progressing(format!(
+            "{} replicas of {name} pending termination",
+            total - want
+        ))
     } else if available < updated {
         Rollout::Progressing(format!(
             "{available} of {updated} updated replicas of {name} available"
@@ -62,8 +69,55 @@ pub(super) fn status(name: &DeploymentName, d: &Deployment) -> Rollout {
 
 impl Engine {
     /// Reads the deployment and says where its rollout stands.
-    pub async fn rollout(&self, ns: &str, name: &DeploymentName) -> Result<Rollout, ApplyError> {
+    /// Also whether a later command has changed `group` since the one at
+    /// `position` (its fence moved on).
+    pub async fn rollout(
+        &self,
+        ns: &str,
+        name: &DeploymentName,
+        group: FieldGroup,
+        position: &Position,
+    ) -> Result<(Rollout, Check), ApplyError> {
         let d = self.get(ns, name).await?;
-        Ok(status(name, &d))
+        let recorded = annotations(&d)
+            .and_then(|a| a.get(fence::annotation(group)))
+            .map(String::as_str);
+        Ok((status(name, &d), fence::check(recorded, position)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(want: i32, total: i32, updated: i32, available: i32) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "generation": 2},
+            "spec": {
+                "replicas": want,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"spec": {"containers": []}},
+            },
+            "status": {
+                "observedGeneration": 2,
+                "replicas": total,
+                "updatedReplicas": updated,
+                "availableReplicas": available,
+            },
+        }))
+        .expect("a deployment")
+    }
+
+    #[test]
+    fn a_scale_down_is_rolled_out_once_the_surplus_replicas_are_gone() {
+        let name = DeploymentName::parse("web").expect("valid");
+        assert_eq!(
+            status(&name, &deployment(1, 3, 3, 3)),
+            Rollout::Progressing("2 replicas of web pending termination".to_owned())
+        );
+        assert_eq!(
+            status(&name, &deployment(1, 1, 1, 1)),
+            Rollout::Complete("web rolled out: 1 of 1 replicas available".to_owned())
+        );
     }
 }

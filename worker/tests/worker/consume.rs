@@ -395,3 +395,125 @@ async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
     );
     assert_eq!(replicas(&kube, "web"), 4);
 }
+
+/// A worker stopped while following a rollout hands the command back; the
+/// worker that takes it finds the change made, and follows the rollout to
+/// its end, which is what the person hears (not "applied before").
+#[tokio::test]
+async fn a_rollout_followed_by_a_stopped_worker_is_followed_to_its_end_by_the_next() {
+    let nats = NatsServer::start().await;
+    let mut yaml = deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]);
+    yaml = yaml.replace(
+        "spec:\n  replicas: 3",
+        "spec:\n  progressDeadlineSeconds: 2\n  replicas: 3",
+    );
+    let kube = KubeSandbox::builder()
+        .rollout(Duration::from_millis(1500))
+        .seed_yaml(&yaml)
+        .unpullable_image("nginx:broken")
+        .token(TOKEN, "system:serviceaccount:default:chatops-bot")
+        .anonymous_admin()
+        .start()
+        .await
+        .expect("sandbox");
+    let js = jetstream(&nats).await;
+    let (url, api) = (nats.url(), kube.url());
+    let spawn = || {
+        Process::spawn(
+            Path::new(env!("CARGO_BIN_EXE_worker")),
+            &[],
+            &[
+                ("NATS_URL", url.as_str()),
+                ("CLUSTER_URL", api.as_str()),
+                ("WORKER_ADDR", "127.0.0.1:0"),
+                ("CHATOPS_ACK_WAIT", "2s"),
+                ("CHATOPS_MAX_DELIVER", "3"),
+                ("CHATOPS_FOLLOW_ROLLOUT", "20s"),
+                ("CHATOPS_SHUTDOWN_GRACE", "1s"),
+            ],
+        )
+    };
+    let mut first = spawn();
+    first.wait_for_line("worker started", LIMIT).await;
+    let broken = command(deploy("nginx:broken"), "web");
+    publish(&js, &broken).await;
+    chatops_testkit::eventually("the rollout to be followed", LIMIT, || async {
+        crate::helpers::results(&js)
+            .await
+            .get(&broken.id)
+            .is_some_and(|rs| rs.iter().any(|r| r.outcome == Outcome::InProgress))
+            .then_some(())
+    })
+    .await;
+    first.signal("TERM");
+    let (code, output) = first.wait(LIMIT).await;
+    assert_eq!(code, Some(0), "{output}");
+
+    let mut second = spawn();
+    second.wait_for_line("worker started", LIMIT).await;
+    let done = finals(&js, &[broken.id]).await;
+    let last = &done[&broken.id];
+    assert_eq!(last.outcome, Outcome::Failed, "{last:?}");
+    assert!(
+        last.message.contains("exceeded its progress deadline"),
+        "{}",
+        last.message
+    );
+}
+
+/// A change whose rollout a later change overtakes does not claim the
+/// later one's rollout as its own.
+#[tokio::test]
+async fn a_rollout_overtaken_by_a_later_change_says_so() {
+    let nats = NatsServer::start().await;
+    let kube = KubeSandbox::builder()
+        .rollout(Duration::from_millis(1500))
+        .seed_yaml(&deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]))
+        .token(TOKEN, "system:serviceaccount:default:chatops-bot")
+        .anonymous_admin()
+        .start()
+        .await
+        .expect("sandbox");
+    let js = jetstream(&nats).await;
+    let (url, api) = (nats.url(), kube.url());
+    let mut w = Process::spawn(
+        Path::new(env!("CARGO_BIN_EXE_worker")),
+        &[],
+        &[
+            ("NATS_URL", url.as_str()),
+            ("CLUSTER_URL", api.as_str()),
+            ("WORKER_ADDR", "127.0.0.1:0"),
+            ("CHATOPS_ACK_WAIT", "2s"),
+            ("CHATOPS_MAX_DELIVER", "3"),
+            ("CHATOPS_FOLLOW_ROLLOUT", "20s"),
+        ],
+    );
+    w.wait_for_line("worker started", LIMIT).await;
+    let first = command(deploy("nginx:1.21"), "web");
+    publish(&js, &first).await;
+    chatops_testkit::eventually("the first rollout to be followed", LIMIT, || async {
+        crate::helpers::results(&js)
+            .await
+            .get(&first.id)
+            .is_some_and(|rs| rs.iter().any(|r| r.outcome == Outcome::InProgress))
+            .then_some(())
+    })
+    .await;
+    let second = command(deploy("nginx:1.22"), "web");
+    publish(&js, &second).await;
+    let done = finals(&js, &[first.id, second.id]).await;
+    assert!(
+        done[&first.id]
+            .message
+            .contains("then a later command (#2) changed web again, before this rollout finished"),
+        "{}",
+        done[&first.id].message
+    );
+    assert!(
+        done[&second.id]
+            .message
+            .ends_with("web rolled out: 3 of 3 replicas available"),
+        "{}",
+        done[&second.id].message
+    );
+}
