@@ -22,6 +22,7 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
+use chatops_shared::text::count;
 use chatops_shared::{Actor, Command, CommandId, ContractVersion, Origin, subjects};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -576,15 +577,26 @@ async fn nak(message: &jetstream::Message, e: &Transient) {
 fn humanize(d: Duration) -> String {
     let s = d.as_secs();
     match s {
-        0..=119 => format!("{s} seconds"),
-        120..=7199 => format!("{} minutes", s / 60),
-        _ => format!("{} hours", s / 3600),
+        0 => "less than a second".to_owned(),
+        1..=119 => count(s, "second", "seconds"),
+        120..=7199 => count(s / 60, "minute", "minutes"),
+        _ => count(s / 3600, "hour", "hours"),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delays_read_as_words() {
+        let said = |s: u64| humanize(Duration::from_secs(s));
+        assert_eq!(said(0), "less than a second");
+        assert_eq!(said(1), "1 second");
+        assert_eq!(said(59), "59 seconds");
+        assert_eq!(said(180), "3 minutes");
+        assert_eq!(said(7200), "2 hours");
+    }
 
     /// The publishing loop's mechanism: turns taken in stream order keep
     /// each subject in order, while other subjects go ahead.
