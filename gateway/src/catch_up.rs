@@ -5,7 +5,8 @@
 //! active within the look-back and the messages there that mention it (what
 //! the webhook's `mentionedPeople=me` filter delivers), and queues each one
 //! not processed yet as the event its webhook would have been, oldest
-//! first, marked as caught up.
+//! first, marked as caught up. A message a few seconds old is left to its
+//! webhook, which may still be on its way, and looked at again then.
 //!
 //! Ingestion answers a caught-up question as any other, but does not make a
 //! caught-up change: by then the sender may have changed the deployment
@@ -31,6 +32,14 @@ use crate::webex::{Message, PAGE, WebexError};
 const LOOK_BACK: Duration = Duration::from_secs(3600);
 /// The shortest pause between passes, and the pause after a failed one.
 const PAUSE: Duration = Duration::from_secs(30);
+/// How old a message must be before a pass takes it for missed: a younger
+/// one's webhook may still be on its way, and the webhook's event must win
+/// (a caught-up change is not made). A pass that left some waits this long
+/// for the next.
+const SETTLE: Duration = Duration::from_secs(5);
+/// How many pages of a room's mentions a pass reads at most (a page is
+/// `PAGE` messages).
+const PAGES: usize = 20;
 /// How long queueing one missed message may keep trying (NATS restarts).
 const QUEUE_BUDGET: Duration = Duration::from_secs(10);
 
@@ -41,6 +50,8 @@ pub struct Pass {
     pub seen: usize,
     /// Of those, how many were not processed and not in the events stream.
     pub queued: usize,
+    /// Messages too young to take for missed yet: the next pass looks again.
+    pub settling: usize,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +80,7 @@ impl Ingestion {
                             tracing::debug!(seen = pass.seen, "catch-up found nothing missed");
                         }
                         self.metrics.catch_up("done", pass.queued);
-                        every
+                        if pass.settling > 0 { SETTLE.min(every) } else { every }
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "catch-up could not look for missed messages; trying again soon");
@@ -86,8 +97,8 @@ impl Ingestion {
         }
     }
 
-    /// Looks once for messages within the look-back and queues, oldest
-    /// first, those not processed yet.
+    /// Looks once for messages within the look-back (and older than a few
+    /// seconds) and queues, oldest first, those not processed yet.
     pub async fn pass(&self) -> Result<Pass, CatchUpError> {
         let look_back = self.max_message_age.max(LOOK_BACK);
         let since =
@@ -105,34 +116,25 @@ impl Ingestion {
             .iter()
             .take_while(|r| r.last_activity.is_none_or(|at| at >= since))
         {
-            let messages = match self.webex.mentions(&room.id).await {
-                Ok(messages) => messages,
+            match self.room_mentions(&room.id, since).await {
+                Ok(messages) => missed.extend(messages),
                 Err(e) if e.status().is_some_and(|s| s.is_client_error()) => {
                     // Most likely the bot left the room since the list.
                     tracing::warn!(error = %e, room_id = %room.id, "catch-up cannot list a room's messages; skipping it");
-                    continue;
                 }
                 Err(e) => return Err(e.into()),
-            };
-            if messages.len() >= PAGE {
-                tracing::warn!(room_id = %room.id, "catch-up looks only at a room's newest mentions");
             }
-            missed.extend(
-                messages
-                    .into_iter()
-                    .take_while(|m| m.created.is_none_or(|at| at >= since))
-                    .filter(|m| {
-                        !self
-                            .bot
-                            .wrote(m.person_id.as_deref(), m.person_email.as_deref())
-                    }),
-            );
         }
+        let settled =
+            jiff::Timestamp::now() - jiff::SignedDuration::try_from(SETTLE).unwrap_or_default();
+        let before = missed.len();
+        missed.retain(|m| m.created.is_none_or(|at| at <= settled));
         // The replies come in the order the messages were written.
         missed.sort_by(|a, b| (a.created, &a.id).cmp(&(b.created, &b.id)));
         let mut pass = Pass {
             seen: missed.len(),
             queued: 0,
+            settling: before - missed.len(),
         };
         for message in &missed {
             let processed = self
@@ -144,6 +146,49 @@ impl Ingestion {
             }
         }
         Ok(pass)
+    }
+
+    /// The messages of a room since `since` that mention the bot, from
+    /// others, page by page (newest first), up to `PAGES` pages.
+    async fn room_mentions(
+        &self,
+        room_id: &str,
+        since: jiff::Timestamp,
+    ) -> Result<Vec<Message>, WebexError> {
+        let mut found: Vec<Message> = Vec::new();
+        for _ in 0..PAGES {
+            let before = found.last().map(|m| m.id.as_str());
+            let page = self.webex.mentions(room_id, before).await?;
+            let full = page.len() >= PAGE;
+            let mut older = false;
+            for message in page {
+                if message.created.is_some_and(|at| at < since) {
+                    older = true;
+                    break;
+                }
+                found.push(message);
+            }
+            if older || !full {
+                return Ok(self.written_by_others(found));
+            }
+        }
+        tracing::warn!(
+            room_id,
+            pages = PAGES,
+            "catch-up looks only at a room's newest mentions"
+        );
+        Ok(self.written_by_others(found))
+    }
+
+    fn written_by_others(&self, messages: Vec<Message>) -> Vec<Message> {
+        messages
+            .into_iter()
+            .filter(|m| {
+                !self
+                    .bot
+                    .wrote(m.person_id.as_deref(), m.person_email.as_deref())
+            })
+            .collect()
     }
 
     /// Queues the event a webhook would have carried, marked as caught up;

@@ -322,15 +322,23 @@ impl WebexClient {
         Ok(items.items)
     }
 
-    /// The newest messages of a room that mention the bot (one page,
-    /// newest first): what its webhook's `mentionedPeople=me` delivers.
-    pub async fn mentions(&self, room_id: &str) -> Result<Vec<Message>, WebexError> {
+    /// The messages of a room that mention the bot (one page, newest
+    /// first, those before `before` if given): what its webhook's
+    /// `mentionedPeople=me` delivers.
+    pub async fn mentions(
+        &self,
+        room_id: &str,
+        before: Option<&str>,
+    ) -> Result<Vec<Message>, WebexError> {
         let max = PAGE.to_string();
-        let query = [
+        let mut query = vec![
             ("roomId", room_id),
             ("mentionedPeople", "me"),
             ("max", max.as_str()),
         ];
+        if let Some(before) = before {
+            query.push(("beforeMessage", before));
+        }
         let items: Items<Message> = self
             .call(
                 "GET /messages",

@@ -246,3 +246,35 @@ async fn catch_up(gw: &TestGateway, name: &str) -> f64 {
         .filter_map(|rest| rest.trim_start_matches("_total").trim().parse::<f64>().ok())
         .sum()
 }
+
+/// More missed messages than one page of a room's mentions: every one is
+/// found, not only the newest page.
+#[tokio::test]
+async fn catch_up_reads_every_page_of_a_rooms_missed_mentions() {
+    let nats = NatsServer::start().await;
+    let wx = WebexSandbox::builder()
+        .bot("kube", BOT_TOKEN)
+        .user("alice@example.com", "alice-token")
+        .start()
+        .await
+        .expect("sandbox");
+    let missed = chatops_gateway::webex::PAGE + 5;
+    for i in 0..missed {
+        wx.post_as(
+            "alice@example.com",
+            wx.default_room_id(),
+            &format!("{} status web-{i}", wx.bot().mention()),
+        )
+        .expect("post");
+    }
+    let policy = PolicySource::AuthorizedUsers(vec!["alice@example.com".into()]);
+    let gw = TestGateway::start(config(&nats, &wx.url(), policy)).await;
+    eventually("a command for every missed question", LIMIT, || async {
+        (gw.stored(COMMANDS_STREAM).await == missed as u64).then_some(())
+    })
+    .await;
+    eventually("the pass to count them", LIMIT, || async {
+        (catch_up(&gw, "queued").await == missed as f64).then_some(())
+    })
+    .await;
+}
