@@ -381,23 +381,6 @@ impl Ingestion {
             ),
             markdown,
         };
-        if let (Some(created), Some(received)) = (message.created, received) {
-            let age = received - created.as_second();
-            if age > self.max_message_age.as_secs() as i64 {
-                tracing::warn!(
-                    age_seconds = age,
-                    "message delivered long after it was written; not acting on it"
-                );
-                let why = format!(
-                    "this message reached me {} after it was written, so I did not act on it; please send it again",
-                    humanize(Duration::from_secs(age.unsigned_abs()))
-                );
-                return Decision::Reply {
-                    reply: reply(replies::not_processed(&email, &why)),
-                    outcome: "too_old",
-                };
-            }
-        }
         let text = message.text.as_deref().unwrap_or_default();
         let sender = Sender {
             email: &email,
@@ -425,6 +408,27 @@ impl Ingestion {
                 };
             }
         };
+        // A command is not run from a message that reached the bot long
+        // after it was written (a captured webhook re-sent, a long outage):
+        // it could undo newer changes. What is not a command is answered
+        // as ever: a refusal, or what is wrong with it.
+        if let (Some(created), Some(received)) = (message.created, received) {
+            let age = received - created.as_second();
+            if age > self.max_message_age.as_secs() as i64 {
+                tracing::warn!(
+                    age_seconds = age,
+                    "message delivered long after it was written; not acting on it"
+                );
+                let why = format!(
+                    "this message reached me {} after it was written, so I did not act on it; please send it again",
+                    humanize(Duration::from_secs(age.unsigned_abs()))
+                );
+                return Decision::Reply {
+                    reply: reply(replies::not_processed(&email, &why)),
+                    outcome: "too_old",
+                };
+            }
+        }
         let ack = request
             .kind
             .verb()

@@ -278,3 +278,66 @@ async fn catch_up_reads_every_page_of_a_rooms_missed_mentions() {
     })
     .await;
 }
+
+/// A message that reaches the bot long after it was written (a captured
+/// webhook re-sent, an outage) runs no command, and says so; what is not
+/// a command is answered as ever: a refusal, or what is wrong with it.
+#[tokio::test]
+async fn a_late_message_runs_no_command_but_gets_its_usual_answer_otherwise() {
+    let nats = NatsServer::start().await;
+    let wx = WebexSandbox::builder()
+        .bot("kube", BOT_TOKEN)
+        .user("alice@example.com", "alice-token")
+        .user("bob@example.com", "bob-token")
+        .start()
+        .await
+        .expect("sandbox");
+    let say = |who: &str, text: &str| {
+        wx.post_as(
+            who,
+            wx.default_room_id(),
+            &format!("{} {text}", wx.bot().mention()),
+        )
+        .expect("post")
+    };
+    let change = say("alice@example.com", "scale web to 3");
+    let typo = say("alice@example.com", "scael web to 3");
+    let stranger = say("bob@example.com", "scale web to 3");
+    // Webex stamps messages to the second; the age limit below is 1 s.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let policy = PolicySource::AuthorizedUsers(vec!["alice@example.com".into()]);
+    let mut settings = config(&nats, &wx.url(), policy);
+    settings.max_message_age = Duration::from_secs(1);
+    let gw = TestGateway::start(settings).await;
+    for message in [&change, &typo, &stranger] {
+        let delivered = gw.deliver(&crate::helpers::envelope(&message.id)).await;
+        assert_eq!(delivered.status(), 200);
+    }
+    let bot = wx.bot().id.clone();
+    let reply_to = |message: &chatops_sandbox::webex::Message| {
+        let id = message.id.clone();
+        let bot = bot.clone();
+        let wx = &wx;
+        async move {
+            wx.wait_for("the reply", LIMIT, |wx| {
+                wx.thread(&id)
+                    .into_iter()
+                    .find(|m| m.person_id == bot)
+                    .and_then(|m| m.markdown)
+            })
+            .await
+            .expect("answered")
+        }
+    };
+    let late = reply_to(&change).await;
+    assert!(
+        late.contains("after it was written, so I did not act on it"),
+        "{late}"
+    );
+    let slip = reply_to(&typo).await;
+    assert!(slip.contains("did you mean 'scale web to 3'?"), "{slip}");
+    let refusal = reply_to(&stranger).await;
+    assert!(refusal.contains("not authorised"), "{refusal}");
+    assert_eq!(gw.stored(COMMANDS_STREAM).await, 0, "no command ran");
+}
