@@ -693,7 +693,8 @@ pub(crate) mod tests {
             ),
             ("restart web && restart api", "joins several with '&&'"),
             // Words that may turn the command around get none offered.
-            ("don't restart web", "I don't know the command 'don't'"),
+            ("don't restart web", "the bot cannot act on 'don't'"),
+            ("wait scale web to 3", "the bot cannot act on 'wait'"),
             ("in prod restart web", "I don't know the command 'in'"),
             ("why did you restart web?", "I don't know the command 'why'"),
             ("hey ? list", "I don't know the command 'hey'"),

@@ -48,6 +48,19 @@ pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError
 /// person sends it).
 pub(super) fn unknown_verb(words: &[&str], defaults: &Defaults) -> ParseError {
     let word = words.first().copied().unwrap_or_default();
+    // "wait scale web to 3", "don't restart web": a command the first word
+    // changes, refused as such, as when it comes after the verb.
+    if is_qualifier(word)
+        && let Some(form) = words[1..]
+            .iter()
+            .filter_map(|w| form_of(w))
+            .find(|form| *form != Form::Help)
+    {
+        return ParseError::Qualified {
+            word: word.to_owned(),
+            form,
+        };
+    }
     let like = misspelt(word);
     let command = like.filter(|form| *form != Form::Help).and_then(|form| {
         let verb = form.to_string();
