@@ -246,6 +246,13 @@ async fn identify(
     loop {
         match webex.me().await {
             Ok(person) => return Some(Bot::from_person(&person, name)),
+            // Webex refuses the token: no retry will do until it changes,
+            // but intake goes on queueing webhooks for when it does.
+            Err(e) if e.status().is_some_and(|s| s == 401 || s == 403) => tracing::error!(
+                error = %e,
+                ?wait,
+                "Webex does not accept WEBEX_BOT_TOKEN; no message is handled until it does (webhooks are still queued)"
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, ?wait, "cannot ask Webex who the bot is; retrying")
             }

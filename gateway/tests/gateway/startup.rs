@@ -184,3 +184,36 @@ async fn stream_settings_that_differ_from_the_server_exit_64() {
     assert_eq!(exit.code, Some(64), "{exit:?}");
     assert!(exit.stderr.contains("stream CHATOPS_COMMANDS already exists with different settings: max_age is 1d (configured 90d)"), "{exit:?}");
 }
+
+/// A bot token Webex refuses is named in an error line, without the token;
+/// the gateway still takes webhooks in, for when the token is mended.
+#[tokio::test]
+async fn a_bot_token_webex_refuses_is_named_in_an_error() {
+    let nats = NatsServer::start().await;
+    let wx = chatops_sandbox::webex::WebexSandbox::builder()
+        .bot("kube", "the-real-token")
+        .start()
+        .await
+        .expect("sandbox");
+    let (url, api) = (nats.url(), wx.url());
+    let mut gateway = Process::spawn(
+        gateway(),
+        &[],
+        &[
+            ("WEBEX_BOT_TOKEN", TOKEN),
+            ("WEBEX_WEBHOOK_SECRET", SECRET),
+            ("WEBEX_API_URL", api.as_str()),
+            ("AUTHORIZED_USERS", "a@example.com"),
+            ("GATEWAY_ADDR", "127.0.0.1:0"),
+            ("NATS_URL", url.as_str()),
+        ],
+    );
+    let line = gateway
+        .wait_for_line("does not accept WEBEX_BOT_TOKEN", LIMIT)
+        .await;
+    assert!(line.contains("ERROR"), "{line}");
+    assert!(!line.contains("TOPSECRET"), "{line}");
+    gateway.signal("TERM");
+    let (code, logs) = gateway.wait(LIMIT).await;
+    assert_eq!(code, Some(0), "{logs}");
+}
