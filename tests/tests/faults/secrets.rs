@@ -111,7 +111,7 @@ async fn no_secret_appears_in_any_log_at_trace_in_text_or_json_nor_in_replies() 
         &pairs(&with(&gw, &[("WEBEX_BOT_TOKEN", bad_bot)])),
     );
     gateway
-        .wait_for_line("cannot ask Webex who the bot is", START)
+        .wait_for_line("does not accept WEBEX_BOT_TOKEN", START)
         .await;
     let seen = w.kube.requests().len();
     w.say(ALICE, "restart app-9");
