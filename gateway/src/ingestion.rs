@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::intake::Envelope;
-use crate::language::{self, Defaults};
+use crate::language::{self, Defaults, Request};
 use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::reading::{self, Reading, Sender};
@@ -349,16 +349,7 @@ impl Ingestion {
             "this message reached me {late} after it was written (Webex never delivered it), so I did not make the change: the deployment may have changed since; please send it again"
         );
         Decision::Reply {
-            reply: NewMessage {
-                room_id: message.room_id.clone(),
-                parent_id: Some(
-                    message
-                        .parent_id
-                        .clone()
-                        .unwrap_or_else(|| message.id.clone()),
-                ),
-                markdown: replies::not_processed(&command.actor.email, &why),
-            },
+            reply: message.reply(replies::not_processed(&command.actor.email, &why)),
             outcome: "missed",
         }
     }
@@ -371,16 +362,6 @@ impl Ingestion {
         received: Option<i64>,
     ) -> Decision {
         let email = message.person_email.clone().unwrap_or_default();
-        let reply = |markdown: String| NewMessage {
-            room_id: message.room_id.clone(),
-            parent_id: Some(
-                message
-                    .parent_id
-                    .clone()
-                    .unwrap_or_else(|| message.id.clone()),
-            ),
-            markdown,
-        };
         let text = message.text.as_deref().unwrap_or_default();
         let sender = Sender {
             email: &email,
@@ -393,21 +374,28 @@ impl Ingestion {
             .map(|label| language::strip_mention(text, &label))
             .filter(|stripped| stripped.len() < text.trim_start().len())
             .unwrap_or_else(|| language::strip_mention(text, &self.bot.mention_name));
-        let request = match reading::read(text, sender, Some(&self.policy), &self.defaults) {
-            Reading::Command(request) => request,
-            Reading::Help(markdown) => {
-                return Decision::Reply {
-                    reply: reply(markdown),
-                    outcome: "help",
-                };
-            }
-            Reading::Refused { markdown, outcome } => {
-                return Decision::Reply {
-                    reply: reply(markdown),
-                    outcome,
-                };
-            }
-        };
+        let (markdown, outcome) =
+            match reading::read(text, sender, Some(&self.policy), &self.defaults) {
+                Reading::Command(request) => return self.command(message, request, id, received),
+                Reading::Help(markdown) => (markdown, "help"),
+                Reading::Refused { markdown, outcome } => (markdown, outcome),
+            };
+        Decision::Reply {
+            reply: message.reply(markdown),
+            outcome,
+        }
+    }
+
+    /// What a command read from `message` comes to: published, or refused
+    /// for its age.
+    fn command(
+        &self,
+        message: &Message,
+        request: Request,
+        id: CommandId,
+        received: Option<i64>,
+    ) -> Decision {
+        let email = message.person_email.clone().unwrap_or_default();
         // A command is not run from a message that reached the bot long
         // after it was written (a captured webhook re-sent, a long outage):
         // it could undo newer changes. What is not a command is answered
@@ -424,7 +412,7 @@ impl Ingestion {
                     humanize(Duration::from_secs(age.unsigned_abs()))
                 );
                 return Decision::Reply {
-                    reply: reply(replies::not_processed(&email, &why)),
+                    reply: message.reply(replies::not_processed(&email, &why)),
                     outcome: "too_old",
                 };
             }
@@ -433,7 +421,7 @@ impl Ingestion {
             .kind
             .verb()
             .is_write()
-            .then(|| reply(replies::queued(&email, &request, &id)));
+            .then(|| message.reply(replies::queued(&email, &request, &id)));
         let command = Command {
             version: ContractVersion,
             id,

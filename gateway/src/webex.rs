@@ -69,6 +69,16 @@ pub struct Message {
 }
 
 impl Message {
+    /// A reply in this message's thread (the thread it is in, or the one it
+    /// starts).
+    pub fn reply(&self, markdown: String) -> NewMessage {
+        NewMessage {
+            room_id: self.room_id.clone(),
+            parent_id: Some(self.parent_id.clone().unwrap_or_else(|| self.id.clone())),
+            markdown,
+        }
+    }
+
     /// The words the sender's mention of `person_id` shows as in `text`
     /// ("kube", "Kube Bot", whatever the sender's client wrote), from the
     /// mention's element in `html`.
@@ -299,14 +309,19 @@ impl WebexClient {
 
     /// The replies in a thread, newest first.
     pub async fn thread(&self, room_id: &str, parent_id: &str) -> Result<Vec<Message>, WebexError> {
-        let query = [("roomId", room_id), ("parentId", parent_id), ("max", "100")];
+        self.messages(&[("roomId", room_id), ("parentId", parent_id), ("max", "100")])
+            .await
+    }
+
+    /// One page of `GET /messages`, newest first.
+    async fn messages(&self, query: &[(&str, &str)]) -> Result<Vec<Message>, WebexError> {
         let items: Items<Message> = self
             .call(
                 "GET /messages",
                 Method::GET,
                 "/messages",
                 None::<&()>,
-                &query,
+                query,
             )
             .await?;
         Ok(items.items)
@@ -339,16 +354,7 @@ impl WebexClient {
         if let Some(before) = before {
             query.push(("beforeMessage", before));
         }
-        let items: Items<Message> = self
-            .call(
-                "GET /messages",
-                Method::GET,
-                "/messages",
-                None::<&()>,
-                &query,
-            )
-            .await?;
-        Ok(items.items)
+        self.messages(&query).await
     }
 
     pub async fn webhooks(&self) -> Result<Vec<Webhook>, WebexError> {

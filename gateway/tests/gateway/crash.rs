@@ -16,12 +16,7 @@ const LIMIT: Duration = Duration::from_secs(30);
 #[tokio::test]
 async fn a_gateway_killed_between_acceptance_and_ingestion_loses_nothing() {
     let nats = NatsServer::start().await;
-    let wx = WebexSandbox::builder()
-        .bot("kube", BOT_TOKEN)
-        .user("alice@example.com", "alice-token")
-        .start()
-        .await
-        .expect("sandbox");
+    let wx = webex(&[ALICE]).await;
     // Ingestion cannot read messages while this lasts.
     wx.inject(Fault::status("GET", "/v1/messages/*", 503).times(100_000));
 
@@ -105,12 +100,7 @@ async fn a_gateway_killed_between_acceptance_and_ingestion_loses_nothing() {
 #[tokio::test]
 async fn webex_errors_on_the_message_fetch_are_retried() {
     let nats = NatsServer::start().await;
-    let wx = WebexSandbox::builder()
-        .bot("kube", BOT_TOKEN)
-        .user("alice@example.com", "alice-token")
-        .start()
-        .await
-        .expect("sandbox");
+    let wx = webex(&[ALICE]).await;
     let gw = TestGateway::start(config(
         &nats,
         &wx.url(),
@@ -146,27 +136,14 @@ async fn webex_errors_on_the_message_fetch_are_retried() {
 #[tokio::test]
 async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_starts() {
     let nats = NatsServer::start().await;
-    let wx = WebexSandbox::builder()
-        .bot("kube", BOT_TOKEN)
-        .user("alice@example.com", "alice-token")
-        .start()
-        .await
-        .expect("sandbox");
+    let wx = webex(&[ALICE]).await;
     // The webhook's target is a port nothing listens on any more.
     let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let target = format!("http://{}", gone.local_addr().expect("address"));
     drop(gone);
     crate::flow::register_webhook(&wx, &target).await;
-    let say = |text: &str| {
-        wx.post_as(
-            "alice@example.com",
-            wx.default_room_id(),
-            &format!("{} {text}", wx.bot().mention()),
-        )
-        .expect("post")
-    };
-    let change = say("scale web to 3");
-    let question = say("status web");
+    let change = say(&wx, ALICE, "scale web to 3");
+    let question = say(&wx, ALICE, "status web");
     let delivered = wx.await_deliveries(2, LIMIT).await.expect("tried");
     assert!(
         delivered.iter().all(|d| d.status.is_none()),
@@ -210,10 +187,10 @@ async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_star
     .await;
     first.stop().await;
 
-    // The duplicate window is a span of time: only the clock tells it has
-    // passed. After it, only the record of processed messages keeps the
-    // next gateway from queueing them again.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the events are older than the duplicate window, only the record
+    // of processed messages keeps the next gateway from queueing them again.
+    let last = last_stored_at(&nats, EVENTS_STREAM).await;
+    older_than(last, settings.streams.duplicate_window).await;
     let second = TestGateway::start(settings).await;
     eventually("the second gateway's catch-up", LIMIT, || async {
         (catch_up(&second, "passes_total{outcome=\"done\"}").await >= 1.0).then_some(())
@@ -231,15 +208,7 @@ async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_star
 
 /// A catch-up metric of the gateway (`chatops_gateway_catch_up_<name>`).
 async fn catch_up(gw: &TestGateway, name: &str) -> f64 {
-    let text = gw
-        .http
-        .get(format!("{}/metrics", gw.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
+    let text = gw.metrics().await;
     let prefix = format!("chatops_gateway_catch_up_{name}");
     text.lines()
         .filter_map(|line| line.strip_prefix(&prefix))
@@ -252,20 +221,10 @@ async fn catch_up(gw: &TestGateway, name: &str) -> f64 {
 #[tokio::test]
 async fn catch_up_reads_every_page_of_a_rooms_missed_mentions() {
     let nats = NatsServer::start().await;
-    let wx = WebexSandbox::builder()
-        .bot("kube", BOT_TOKEN)
-        .user("alice@example.com", "alice-token")
-        .start()
-        .await
-        .expect("sandbox");
+    let wx = webex(&[ALICE]).await;
     let missed = chatops_gateway::webex::PAGE + 5;
     for i in 0..missed {
-        wx.post_as(
-            "alice@example.com",
-            wx.default_room_id(),
-            &format!("{} status web-{i}", wx.bot().mention()),
-        )
-        .expect("post");
+        say(&wx, ALICE, &format!("status web-{i}"));
     }
     let policy = PolicySource::AuthorizedUsers(vec!["alice@example.com".into()]);
     let gw = TestGateway::start(config(&nats, &wx.url(), policy)).await;
@@ -285,26 +244,16 @@ async fn catch_up_reads_every_page_of_a_rooms_missed_mentions() {
 #[tokio::test]
 async fn a_late_message_runs_no_command_but_gets_its_usual_answer_otherwise() {
     let nats = NatsServer::start().await;
-    let wx = WebexSandbox::builder()
-        .bot("kube", BOT_TOKEN)
-        .user("alice@example.com", "alice-token")
-        .user("bob@example.com", "bob-token")
-        .start()
-        .await
-        .expect("sandbox");
-    let say = |who: &str, text: &str| {
-        wx.post_as(
-            who,
-            wx.default_room_id(),
-            &format!("{} {text}", wx.bot().mention()),
-        )
-        .expect("post")
-    };
-    let change = say("alice@example.com", "scale web to 3");
-    let typo = say("alice@example.com", "scael web to 3");
-    let stranger = say("bob@example.com", "scale web to 3");
-    // Webex stamps messages to the second; the age limit below is 1 s.
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let wx = webex(&[ALICE, "bob@example.com"]).await;
+    let change = say(&wx, ALICE, "scale web to 3");
+    let typo = say(&wx, ALICE, "scael web to 3");
+    let stranger = say(&wx, "bob@example.com", "scale web to 3");
+    // The age limit below is 1 s, and Webex stamps messages to the second.
+    older_than(
+        stranger.created.parse().expect("a timestamp"),
+        Duration::from_secs(2),
+    )
+    .await;
 
     let policy = PolicySource::AuthorizedUsers(vec!["alice@example.com".into()]);
     let mut settings = config(&nats, &wx.url(), policy);
@@ -340,4 +289,43 @@ async fn a_late_message_runs_no_command_but_gets_its_usual_answer_otherwise() {
     let refusal = reply_to(&stranger).await;
     assert!(refusal.contains("not authorised"), "{refusal}");
     assert_eq!(gw.stored(COMMANDS_STREAM).await, 0, "no command ran");
+}
+
+const ALICE: &str = "alice@example.com";
+
+/// The Webex sandbox with the bot `kube` and these people.
+async fn webex(people: &[&str]) -> WebexSandbox {
+    let mut builder = WebexSandbox::builder().bot("kube", BOT_TOKEN);
+    for (i, person) in people.iter().enumerate() {
+        builder = builder.user(person, &format!("token-{i}"));
+    }
+    builder.start().await.expect("sandbox")
+}
+
+/// `who` mentions the bot with `text` in the default room.
+fn say(wx: &WebexSandbox, who: &str, text: &str) -> chatops_sandbox::webex::Message {
+    wx.post_as(
+        who,
+        wx.default_room_id(),
+        &format!("{} {text}", wx.bot().mention()),
+    )
+    .expect("post")
+}
+
+/// When the last message of `stream` was stored.
+async fn last_stored_at(nats: &NatsServer, stream: &str) -> jiff::Timestamp {
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+    let mut stream = js.get_stream(stream).await.expect("stream");
+    let stored = stream.info().await.expect("info").state.last_timestamp;
+    jiff::Timestamp::from_nanosecond(stored.unix_timestamp_nanos()).expect("a time")
+}
+
+/// Waits until `at` lies more than `age` in the past: the condition itself
+/// is one of time.
+async fn older_than(at: jiff::Timestamp, age: Duration) {
+    let age = jiff::SignedDuration::try_from(age).expect("an age");
+    eventually(&format!("{at} to be older than {age:?}"), LIMIT, || async {
+        (jiff::Timestamp::now().duration_since(at) > age).then_some(())
+    })
+    .await;
 }

@@ -116,6 +116,18 @@ impl TestGateway {
         .await
     }
 
+    /// The Prometheus text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     /// Messages stored in a stream.
     pub async fn stored(&self, stream: &str) -> u64 {
         let mut stream = self

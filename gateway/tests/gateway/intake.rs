@@ -205,15 +205,7 @@ async fn metrics_count_webhooks_by_outcome() {
     gw.deliver(&envelope("message-7")).await;
     gw.post("/webhooks/webex", b"{}", None, "application/json")
         .await;
-    let text = gw
-        .http
-        .get(format!("{}/metrics", gw.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = gw.metrics().await;
     assert!(
         text.contains(r#"chatops_gateway_webhooks_total{outcome="queued"} 1"#),
         "{text}"

@@ -170,15 +170,7 @@ async fn past_the_in_flight_cap_webhooks_get_503_at_once_and_health_still_answer
         .await
         .expect("health");
     assert_eq!(health.status(), 200);
-    let metrics = gw
-        .http
-        .get(format!("{}/metrics", gw.base))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = gw.metrics().await;
     assert!(
         metrics.contains(r#"chatops_gateway_webhooks_total{outcome="shed"}"#),
         "{metrics}"

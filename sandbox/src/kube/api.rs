@@ -523,7 +523,7 @@ pub(crate) fn delete(
 /// Garbage collection of what a deleted Deployment or ReplicaSet
 /// controlled: deleted (a Deployment's ReplicaSets with their Pods), or
 /// (orphaning) kept without the owner reference.
-fn release_children(
+pub(crate) fn release_children(
     store: &mut Store,
     owner: &ResourceType,
     namespace: &str,

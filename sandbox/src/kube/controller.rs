@@ -24,13 +24,14 @@ use serde_json::{Value, json};
 use tokio::time::Instant;
 
 use super::Shared;
+use super::api;
 use super::deployment::{
     self, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, NOT_COPIED, REVISION, REVISION_HISTORY,
 };
 use super::events::{self, DEPLOYMENT_CONTROLLER};
-use super::meta::{self, str_at};
+use super::meta::{self, int_at, str_at};
 use super::pods;
-use super::resources::{DEPLOYMENT, POD, REPLICA_SET};
+use super::resources::{DEPLOYMENT, REPLICA_SET};
 use super::store::{DeploymentKey, Store};
 
 /// A rollout in progress: steps taken at even intervals from `start`.
@@ -144,10 +145,6 @@ fn key(d: &Value) -> DeploymentKey {
     )
 }
 
-fn int(v: &Value, pointer: &str) -> i64 {
-    v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
-}
-
 /// `25%` of `of`, or an absolute number; rounded up for surge, down for
 /// unavailability, as the controller does.
 fn int_or_percent(v: &Value, of: i64, round_up: bool) -> i64 {
@@ -224,8 +221,8 @@ fn reconcile(
     let rollout = settings.rollout;
     let (namespace, name) = key(d);
     let uid = str_at(d, "/metadata/uid").to_owned();
-    let generation = int(d, "/metadata/generation");
-    let desired = int(d, "/spec/replicas");
+    let generation = int_at(d, "/metadata/generation");
+    let desired = int_at(d, "/spec/replicas");
     let template = &d["spec"]["template"];
     let mut owned: Vec<Arc<Value>> = store
         .controlled_by(&REPLICA_SET, &namespace, &uid)
@@ -280,7 +277,7 @@ fn reconcile(
                 .map(|rs| {
                     (
                         str_at(rs, "/metadata/name").to_owned(),
-                        int(rs, "/spec/replicas"),
+                        int_at(rs, "/spec/replicas"),
                     )
                 })
                 .collect(),
@@ -313,13 +310,13 @@ fn reconcile(
     };
 
     let mut counts = Counts {
-        new: int(&new_rs, "/spec/replicas"),
+        new: int_at(&new_rs, "/spec/replicas"),
         old: owned
             .iter()
             .map(|rs| {
                 (
                     str_at(rs, "/metadata/name").to_owned(),
-                    int(rs, "/spec/replicas"),
+                    int_at(rs, "/spec/replicas"),
                 )
             })
             .collect(),
@@ -398,7 +395,7 @@ fn stall(
     episode: &Episode,
     now: Instant,
 ) -> Option<Instant> {
-    let desired = int(d, "/spec/replicas");
+    let desired = int_at(d, "/spec/replicas");
     let rolling = &d["spec"]["strategy"]["rollingUpdate"];
     let surge = int_or_percent(&rolling["maxSurge"], desired, true);
     let unavailable = int_or_percent(&rolling["maxUnavailable"], desired, false);
@@ -423,7 +420,7 @@ fn stall(
             }
         }
     }
-    let deadline_seconds = u64::try_from(int(d, "/spec/progressDeadlineSeconds")).unwrap_or(0);
+    let deadline_seconds = u64::try_from(int_at(d, "/spec/progressDeadlineSeconds")).unwrap_or(0);
     let deadline = episode.start + Duration::from_secs(deadline_seconds);
     let reason = if now >= deadline {
         "ProgressDeadlineExceeded"
@@ -524,10 +521,10 @@ fn scale_replica_set(
     ready: bool,
 ) -> Arc<Value> {
     let mut rs = Value::clone(&before);
-    let was = int(&rs, "/spec/replicas");
+    let was = int_at(&rs, "/spec/replicas");
     if was != replicas {
         rs["spec"]["replicas"] = json!(replicas);
-        rs["metadata"]["generation"] = json!(int(&rs, "/metadata/generation") + 1);
+        rs["metadata"]["generation"] = json!(int_at(&rs, "/metadata/generation") + 1);
         let direction = if replicas > was { "up" } else { "down" };
         events::normal(
             store,
@@ -606,7 +603,7 @@ fn write_status(
     new_rs: Option<&str>,
     reason: &str,
 ) {
-    let desired = int(d, "/spec/replicas");
+    let desired = int_at(d, "/spec/replicas");
     let total = counts.new + counts.old_total();
     let max_unavailable = int_or_percent(
         &d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
@@ -703,12 +700,12 @@ fn write_status(
 
 /// Deletes scaled-down old ReplicaSets beyond `revisionHistoryLimit`.
 fn clean_up_history(store: &mut Store, d: &Value, namespace: &str, uid: &str) {
-    let limit = usize::try_from(int(d, "/spec/revisionHistoryLimit")).unwrap_or(0);
+    let limit = usize::try_from(int_at(d, "/spec/revisionHistoryLimit")).unwrap_or(0);
     let newest = deployment::revision_of(d);
     let mut idle: Vec<(u64, String, String)> = store
         .controlled_by(&REPLICA_SET, namespace, uid)
         .into_iter()
-        .filter(|rs| deployment::revision_of(rs) != newest && int(rs, "/spec/replicas") == 0)
+        .filter(|rs| deployment::revision_of(rs) != newest && int_at(rs, "/spec/replicas") == 0)
         .map(|rs| {
             (
                 deployment::revision_of(rs),
@@ -723,14 +720,7 @@ fn clean_up_history(store: &mut Store, d: &Value, namespace: &str, uid: &str) {
         store.remove(&REPLICA_SET, namespace, &name);
         // The garbage collector: a Pod the ReplicaSet controller had not
         // yet scaled away goes with its owner, never left behind it.
-        let pods: Vec<String> = store
-            .controlled_by(&POD, namespace, &rs_uid)
-            .iter()
-            .map(|pod| str_at(pod, "/metadata/name").to_owned())
-            .collect();
-        for pod in pods {
-            store.remove(&POD, namespace, &pod);
-        }
+        api::release_children(store, &REPLICA_SET, namespace, &rs_uid, false);
     }
 }
 

@@ -25,6 +25,11 @@ pub(crate) fn str_at<'a>(obj: &'a Value, pointer: &str) -> &'a str {
     obj.pointer(pointer).and_then(Value::as_str).unwrap_or("")
 }
 
+/// The integer at `pointer`, or 0.
+pub(crate) fn int_at(obj: &Value, pointer: &str) -> i64 {
+    obj.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
+}
+
 /// The object's labels (or any string map) as a sorted map.
 pub(crate) fn string_map(value: Option<&Value>) -> BTreeMap<String, String> {
     value

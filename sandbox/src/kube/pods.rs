@@ -24,7 +24,7 @@ use sha1::{Digest, Sha1};
 
 use super::api::random_suffix;
 use super::events::{self, REPLICA_SET_CONTROLLER};
-use super::meta::{self, str_at};
+use super::meta::{self, int_at, str_at};
 use super::resources::{POD, REPLICA_SET};
 use super::store::Store;
 
@@ -41,10 +41,6 @@ enum PodState {
     NotReady,
     /// Waiting for an image the kubelet cannot pull.
     ImagePullBackOff,
-}
-
-fn int(v: &Value, pointer: &str) -> i64 {
-    v.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
 }
 
 fn containers(spec: &Value) -> &[Value] {
@@ -90,7 +86,7 @@ pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullab
         return;
     };
     let uid = str_at(&rs, "/metadata/uid");
-    let desired = usize::try_from(int(&rs, "/spec/replicas")).unwrap_or(0);
+    let desired = usize::try_from(int_at(&rs, "/spec/replicas")).unwrap_or(0);
     let mut pods: Vec<Arc<Value>> = store
         .controlled_by(&POD, namespace, uid)
         .into_iter()
@@ -130,7 +126,7 @@ pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullab
         .any(|r| r["kind"] == "Deployment" && r["controller"] == true);
     let template_spec = &rs["spec"]["template"]["spec"];
     let mut ready_left = if owned_by_deployment {
-        usize::try_from(int(&rs, "/status/readyReplicas")).unwrap_or(0)
+        usize::try_from(int_at(&rs, "/status/readyReplicas")).unwrap_or(0)
     } else if pullable(template_spec, unpullable) {
         desired
     } else {

@@ -216,9 +216,12 @@ pub(crate) fn allows(
     if !auth.rbac || identity.in_group("system:masters") {
         return true;
     }
-    rules_of(store, identity, request.namespace)
-        .into_iter()
-        .any(|rule| rule_allows(rule, request))
+    let wanted = if request.subresource.is_empty() {
+        request.resource.to_owned()
+    } else {
+        format!("{}/{}", request.resource, request.subresource)
+    };
+    rules_of(store, identity, request.namespace).any(|rule| rule_allows(rule, request, &wanted))
 }
 
 /// The non-resource URLs every authenticated caller may read on a
@@ -266,7 +269,7 @@ pub(crate) fn allows_path(
     if verb == "get" && readable {
         return true;
     }
-    rules_of(store, identity, "").into_iter().any(|rule| {
+    rules_of(store, identity, "").any(|rule| {
         strings(rule, "verbs").iter().any(|v| v == "*" || v == verb)
             && strings(rule, "nonResourceURLs")
                 .iter()
@@ -275,12 +278,13 @@ pub(crate) fn allows_path(
 }
 
 /// The rules of every role bound to `identity`: cluster-wide, and in
-/// `namespace` when one is given.
+/// `namespace` when one is given; read as asked, so a check stops at the
+/// first rule that allows.
 pub(crate) fn rules_of<'s>(
     store: &'s Store,
     identity: &Identity,
     namespace: &str,
-) -> Vec<&'s Value> {
+) -> impl Iterator<Item = &'s Value> {
     store
         .list(&CLUSTER_ROLE_BINDING, None)
         .into_iter()
@@ -295,7 +299,6 @@ pub(crate) fn rules_of<'s>(
                 .filter_map(|b| role_rules(store, b, namespace)),
         )
         .flatten()
-        .collect()
 }
 
 /// Whether a binding's subjects include `identity`.
@@ -341,21 +344,19 @@ fn strings(rule: &Value, field: &str) -> Vec<String> {
         .collect()
 }
 
-fn rule_allows(rule: &Value, request: &ResourceAttributes<'_>) -> bool {
+/// Whether `rule` allows `request`, whose resource (with its subresource,
+/// `deployments/scale`) is `wanted`.
+fn rule_allows(rule: &Value, request: &ResourceAttributes<'_>, wanted: &str) -> bool {
     let any = |list: &[String], wanted: &str| list.iter().any(|v| v == "*" || v == wanted);
     let verbs = strings(rule, "verbs");
     let groups = strings(rule, "apiGroups");
     let resources = strings(rule, "resources");
     let names = strings(rule, "resourceNames");
-    let wanted = if request.subresource.is_empty() {
-        request.resource.to_owned()
-    } else {
-        format!("{}/{}", request.resource, request.subresource)
-    };
     let resource_ok = resources.iter().any(|r| {
         r == "*"
-            || *r == wanted
-            || (!request.subresource.is_empty() && *r == format!("*/{}", request.subresource))
+            || r == wanted
+            || (!request.subresource.is_empty()
+                && r.strip_prefix("*/") == Some(request.subresource))
     });
     any(&verbs, request.verb)
         && any(&groups, request.group)

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::meta::{self, LabelSelector, age_seconds, str_at};
+use super::meta::{self, LabelSelector, age_seconds, int_at, str_at};
 use super::resources::{Behaviour, ResourceType};
 
 fn column(name: &str, kind: &str, format: &str, priority: u8, description: &str) -> Value {
@@ -33,10 +33,6 @@ fn age_column() -> Value {
 
 fn age(object: &Value) -> String {
     meta::human_duration(age_seconds(str_at(object, "/metadata/creationTimestamp")))
-}
-
-fn int(object: &Value, pointer: &str) -> i64 {
-    object.pointer(pointer).and_then(Value::as_i64).unwrap_or(0)
 }
 
 /// Container names, images and the selector: the wide columns of workloads.
@@ -266,11 +262,11 @@ fn cells(rt: &ResourceType, object: &Value) -> Vec<Value> {
                 name,
                 json!(format!(
                     "{}/{}",
-                    int(object, "/status/readyReplicas"),
-                    int(object, "/spec/replicas")
+                    int_at(object, "/status/readyReplicas"),
+                    int_at(object, "/spec/replicas")
                 )),
-                json!(int(object, "/status/updatedReplicas")),
-                json!(int(object, "/status/availableReplicas")),
+                json!(int_at(object, "/status/updatedReplicas")),
+                json!(int_at(object, "/status/availableReplicas")),
                 json!(age(object)),
                 json!(containers),
                 json!(images),
@@ -281,9 +277,9 @@ fn cells(rt: &ResourceType, object: &Value) -> Vec<Value> {
             let [containers, images, selector] = workload_extras(object);
             vec![
                 name,
-                json!(int(object, "/spec/replicas")),
-                json!(int(object, "/status/replicas")),
-                json!(int(object, "/status/readyReplicas")),
+                json!(int_at(object, "/spec/replicas")),
+                json!(int_at(object, "/status/replicas")),
+                json!(int_at(object, "/status/readyReplicas")),
                 json!(age(object)),
                 json!(containers),
                 json!(images),
@@ -353,7 +349,7 @@ fn pod_cells(name: Value, pod: &Value) -> Vec<Value> {
     // The printer walks the containers last to first, so the first
     // container's reason is the one shown.
     for c in statuses.iter().rev() {
-        restarts += int(c, "/restartCount");
+        restarts += int_at(c, "/restartCount");
         let waiting = str_at(c, "/state/waiting/reason");
         let terminated = str_at(c, "/state/terminated/reason");
         if !waiting.is_empty() {
@@ -423,7 +419,7 @@ fn event_cells(event: &Value) -> Vec<Value> {
         json!(source),
         json!(str_at(event, "/message").trim()),
         json!(first),
-        json!(int(event, "/count").max(1)),
+        json!(int_at(event, "/count").max(1)),
         json!(str_at(event, "/metadata/name")),
     ]
 }

@@ -435,27 +435,13 @@ pub(crate) async fn list_direct(
     let parent_id = query.get("parentId");
     let items = {
         let store = shared.lock();
-        let other = match (query.get("personId"), query.get("personEmail")) {
-            (Some(id), _) => store.person(&id),
-            (None, Some(email)) => store.person_by_email(&email),
-            (None, None) => {
-                return Err(ApiError::bad_request(
-                    "personId or personEmail is required.",
-                ));
-            }
-        }
-        .ok_or_else(|| ApiError::not_found("Person not found."))?;
+        let (id, email) = (query.get("personId"), query.get("personEmail"));
+        let other = store.person_named(id.as_deref(), email.as_deref())?;
         if other.id == me.id {
             return Err(ApiError::bad_request("There is no 1:1 room with yourself."));
         }
         let room_id = store
-            .rooms
-            .iter()
-            .find(|r| {
-                r.kind == RoomType::Direct
-                    && store.is_member(&r.id, &me.id)
-                    && store.is_member(&r.id, &other.id)
-            })
+            .find_direct_room(&me.id, &other.id)
             .map(|r| r.id.clone());
         let mut items: Vec<(u64, Message)> = store
             .messages

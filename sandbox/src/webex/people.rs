@@ -126,6 +126,25 @@ impl Store {
             .find(|p| p.emails.iter().any(|e| e.eq_ignore_ascii_case(email)))
     }
 
+    /// The person a request names by `personId` or `personEmail` (the id
+    /// first): 400 when it names none, 404 when there is no such person.
+    pub(crate) fn person_named(
+        &self,
+        id: Option<&str>,
+        email: Option<&str>,
+    ) -> Result<&Person, ApiError> {
+        match (id, email) {
+            (Some(id), _) => self.person(id),
+            (None, Some(email)) => self.person_by_email(email),
+            (None, None) => {
+                return Err(ApiError::bad_request(
+                    "personId or personEmail is required.",
+                ));
+            }
+        }
+        .ok_or_else(|| ApiError::not_found("Person not found."))
+    }
+
     pub(crate) fn bot(&self) -> Option<&Person> {
         self.people.iter().map(|r| &r.person).find(|p| p.is_bot())
     }

@@ -210,14 +210,16 @@ impl Store {
         });
     }
 
+    /// The 1:1 room of two people, if they have one.
+    pub(crate) fn find_direct_room(&self, a: &str, b: &str) -> Option<&Room> {
+        self.rooms.iter().find(|r| {
+            r.kind == RoomType::Direct && self.is_member(&r.id, a) && self.is_member(&r.id, b)
+        })
+    }
+
     /// The 1:1 room of two people, created on first use.
     pub(crate) fn direct_room(&mut self, from: &Person, to: &Person) -> Room {
-        let existing = self.rooms.iter().find(|r| {
-            r.kind == RoomType::Direct
-                && self.is_member(&r.id, &from.id)
-                && self.is_member(&r.id, &to.id)
-        });
-        match existing {
+        match self.find_direct_room(&from.id, &to.id) {
             Some(room) => room.clone(),
             None => self.create_room(
                 &to.display_name,
@@ -498,17 +500,9 @@ pub(crate) async fn add_member(
             &me.id,
             "Only a moderator can add people to a moderated room.",
         )?;
-        let person = match (&new.person_id, &new.person_email) {
-            (Some(id), _) => store.person(id),
-            (None, Some(email)) => store.person_by_email(email),
-            (None, None) => {
-                return Err(ApiError::bad_request(
-                    "personId or personEmail is required.",
-                ));
-            }
-        }
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("Person not found."))?;
+        let person = store
+            .person_named(new.person_id.as_deref(), new.person_email.as_deref())?
+            .clone();
         if store.is_member(&room.id, &person.id) {
             return Err(ApiError::Conflict(
                 "The person is already a member of the room.".to_owned(),

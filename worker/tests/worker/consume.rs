@@ -38,6 +38,57 @@ async fn worker(nats: &NatsServer, kube: &KubeSandbox, concurrency: &str) -> Pro
     p
 }
 
+/// `web` (3 replicas of nginx:1.20, a 2 s progress deadline), whose
+/// rollouts take 1.5 s; `nginx:broken` cannot be pulled.
+async fn rollout_cluster() -> KubeSandbox {
+    let yaml = deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]).replace(
+        "spec:\n  replicas: 3",
+        "spec:\n  progressDeadlineSeconds: 2\n  replicas: 3",
+    );
+    KubeSandbox::builder()
+        .rollout(Duration::from_millis(1500))
+        .seed_yaml(&yaml)
+        .unpullable_image("nginx:broken")
+        .token(TOKEN, "system:serviceaccount:default:chatops-bot")
+        .anonymous_admin()
+        .start()
+        .await
+        .expect("sandbox")
+}
+
+/// A worker process that follows rollouts for up to 20 s and, stopped,
+/// hands back what it holds after 1 s; returns once it consumes.
+async fn following_worker(nats: &NatsServer, kube: &KubeSandbox) -> Process {
+    let (url, api) = (nats.url(), kube.url());
+    let mut w = Process::spawn(
+        Path::new(env!("CARGO_BIN_EXE_worker")),
+        &[],
+        &[
+            ("NATS_URL", url.as_str()),
+            ("CLUSTER_URL", api.as_str()),
+            ("WORKER_ADDR", "127.0.0.1:0"),
+            ("CHATOPS_ACK_WAIT", "2s"),
+            ("CHATOPS_MAX_DELIVER", "3"),
+            ("CHATOPS_FOLLOW_ROLLOUT", "20s"),
+            ("CHATOPS_SHUTDOWN_GRACE", "1s"),
+        ],
+    );
+    w.wait_for_line("worker started", LIMIT).await;
+    w
+}
+
+/// Waits until a worker reports `command`'s rollout in progress.
+async fn being_followed(js: &async_nats::jetstream::Context, command: &chatops_shared::Command) {
+    chatops_testkit::eventually("the rollout to be followed", LIMIT, || async {
+        crate::helpers::results(js)
+            .await
+            .get(&command.id)
+            .is_some_and(|rs| rs.iter().any(|r| r.outcome == Outcome::InProgress))
+            .then_some(())
+    })
+    .await;
+}
+
 fn scale(n: u32) -> CommandKind {
     CommandKind::Scale {
         replicas: Replicas::new(n.into(), 1000).expect("valid"),
@@ -255,35 +306,9 @@ async fn storms_are_retried_to_success_and_endless_failures_give_up() {
 #[tokio::test]
 async fn followed_rollouts_report_progress_then_completion_or_the_deadline() {
     let nats = NatsServer::start().await;
-    let mut yaml = deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]);
-    yaml = yaml.replace(
-        "spec:\n  replicas: 3",
-        "spec:\n  progressDeadlineSeconds: 2\n  replicas: 3",
-    );
-    let kube = KubeSandbox::builder()
-        .rollout(Duration::from_millis(1500))
-        .seed_yaml(&yaml)
-        .unpullable_image("nginx:broken")
-        .token(TOKEN, "system:serviceaccount:default:chatops-bot")
-        .anonymous_admin()
-        .start()
-        .await
-        .expect("sandbox");
+    let kube = rollout_cluster().await;
     let js = jetstream(&nats).await;
-    let (url, api) = (nats.url(), kube.url());
-    let mut w = Process::spawn(
-        Path::new(env!("CARGO_BIN_EXE_worker")),
-        &[],
-        &[
-            ("NATS_URL", url.as_str()),
-            ("CLUSTER_URL", api.as_str()),
-            ("WORKER_ADDR", "127.0.0.1:0"),
-            ("CHATOPS_ACK_WAIT", "2s"),
-            ("CHATOPS_MAX_DELIVER", "3"),
-            ("CHATOPS_FOLLOW_ROLLOUT", "20s"),
-        ],
-    );
-    w.wait_for_line("worker started", LIMIT).await;
+    let _w = following_worker(&nats, &kube).await;
 
     let good = command(deploy("nginx:1.21"), "web");
     publish(&js, &good).await;
@@ -402,55 +427,17 @@ async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
 #[tokio::test]
 async fn a_rollout_followed_by_a_stopped_worker_is_followed_to_its_end_by_the_next() {
     let nats = NatsServer::start().await;
-    let mut yaml = deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]);
-    yaml = yaml.replace(
-        "spec:\n  replicas: 3",
-        "spec:\n  progressDeadlineSeconds: 2\n  replicas: 3",
-    );
-    let kube = KubeSandbox::builder()
-        .rollout(Duration::from_millis(1500))
-        .seed_yaml(&yaml)
-        .unpullable_image("nginx:broken")
-        .token(TOKEN, "system:serviceaccount:default:chatops-bot")
-        .anonymous_admin()
-        .start()
-        .await
-        .expect("sandbox");
+    let kube = rollout_cluster().await;
     let js = jetstream(&nats).await;
-    let (url, api) = (nats.url(), kube.url());
-    let spawn = || {
-        Process::spawn(
-            Path::new(env!("CARGO_BIN_EXE_worker")),
-            &[],
-            &[
-                ("NATS_URL", url.as_str()),
-                ("CLUSTER_URL", api.as_str()),
-                ("WORKER_ADDR", "127.0.0.1:0"),
-                ("CHATOPS_ACK_WAIT", "2s"),
-                ("CHATOPS_MAX_DELIVER", "3"),
-                ("CHATOPS_FOLLOW_ROLLOUT", "20s"),
-                ("CHATOPS_SHUTDOWN_GRACE", "1s"),
-            ],
-        )
-    };
-    let mut first = spawn();
-    first.wait_for_line("worker started", LIMIT).await;
+    let first = following_worker(&nats, &kube).await;
     let broken = command(deploy("nginx:broken"), "web");
     publish(&js, &broken).await;
-    chatops_testkit::eventually("the rollout to be followed", LIMIT, || async {
-        crate::helpers::results(&js)
-            .await
-            .get(&broken.id)
-            .is_some_and(|rs| rs.iter().any(|r| r.outcome == Outcome::InProgress))
-            .then_some(())
-    })
-    .await;
+    being_followed(&js, &broken).await;
     first.signal("TERM");
     let (code, output) = first.wait(LIMIT).await;
     assert_eq!(code, Some(0), "{output}");
 
-    let mut second = spawn();
-    second.wait_for_line("worker started", LIMIT).await;
+    let _second = following_worker(&nats, &kube).await;
     let done = finals(&js, &[broken.id]).await;
     let last = &done[&broken.id];
     assert_eq!(last.outcome, Outcome::Failed, "{last:?}");
@@ -466,39 +453,12 @@ async fn a_rollout_followed_by_a_stopped_worker_is_followed_to_its_end_by_the_ne
 #[tokio::test]
 async fn a_rollout_overtaken_by_a_later_change_says_so() {
     let nats = NatsServer::start().await;
-    let kube = KubeSandbox::builder()
-        .rollout(Duration::from_millis(1500))
-        .seed_yaml(&deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]))
-        .token(TOKEN, "system:serviceaccount:default:chatops-bot")
-        .anonymous_admin()
-        .start()
-        .await
-        .expect("sandbox");
+    let kube = rollout_cluster().await;
     let js = jetstream(&nats).await;
-    let (url, api) = (nats.url(), kube.url());
-    let mut w = Process::spawn(
-        Path::new(env!("CARGO_BIN_EXE_worker")),
-        &[],
-        &[
-            ("NATS_URL", url.as_str()),
-            ("CLUSTER_URL", api.as_str()),
-            ("WORKER_ADDR", "127.0.0.1:0"),
-            ("CHATOPS_ACK_WAIT", "2s"),
-            ("CHATOPS_MAX_DELIVER", "3"),
-            ("CHATOPS_FOLLOW_ROLLOUT", "20s"),
-        ],
-    );
-    w.wait_for_line("worker started", LIMIT).await;
+    let _w = following_worker(&nats, &kube).await;
     let first = command(deploy("nginx:1.21"), "web");
     publish(&js, &first).await;
-    chatops_testkit::eventually("the first rollout to be followed", LIMIT, || async {
-        crate::helpers::results(&js)
-            .await
-            .get(&first.id)
-            .is_some_and(|rs| rs.iter().any(|r| r.outcome == Outcome::InProgress))
-            .then_some(())
-    })
-    .await;
+    being_followed(&js, &first).await;
     let second = command(deploy("nginx:1.22"), "web");
     publish(&js, &second).await;
     let done = finals(&js, &[first.id, second.id]).await;

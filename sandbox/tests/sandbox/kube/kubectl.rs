@@ -456,6 +456,8 @@ async fn kubectl_acting_as_the_bot_is_held_to_the_least_privilege_role() {
         "{}",
         out.stderr
     );
+    // The controller makes the Pods of the scale above in its own time.
+    ready_pods(&sandbox, 3).await;
     let out = admin.run(&["get", "pods", "--no-headers"]).await.success();
     assert_eq!(out.stdout.lines().count(), 3, "{}", out.stdout);
 
