@@ -66,6 +66,9 @@ pub struct Notifier {
 pub enum Delivery {
     Posted,
     Edited,
+    /// An in-progress result not shown: its message was edited as often as
+    /// Webex allows.
+    EditsSpent,
     /// Posted before (found in the record or in the thread).
     AlreadyPosted,
     /// Webex refused it for good (the bot left the room, say).
@@ -80,6 +83,37 @@ fn final_key(result: &CommandResult) -> String {
 
 fn progress_key(result: &CommandResult) -> String {
     format!("progress.{}", result.command_id)
+}
+
+/// Webex lets a message be edited "not more than 10 times".
+const EDIT_LIMIT: u32 = 10;
+
+/// A command's progress message, as its record keeps it: the message's id
+/// and the times it was edited (`<id> <edits>`; ids hold no spaces).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Progress<'a> {
+    id: &'a str,
+    edits: u32,
+}
+
+impl<'a> Progress<'a> {
+    /// A record without a count is of a message not yet edited.
+    fn read(record: &'a str) -> Self {
+        match record.split_once(' ') {
+            Some((id, edits)) => Progress {
+                id,
+                edits: edits.parse().unwrap_or(EDIT_LIMIT),
+            },
+            None => Progress {
+                id: record,
+                edits: 0,
+            },
+        }
+    }
+
+    fn write(self) -> String {
+        format!("{} {}", self.id, self.edits)
+    }
 }
 
 impl Notifier {
@@ -121,6 +155,7 @@ impl Notifier {
                 self.metrics.reply(match delivery {
                     Delivery::Posted => "posted",
                     Delivery::Edited => "edited",
+                    Delivery::EditsSpent => "edits_spent",
                     Delivery::AlreadyPosted => "already_posted",
                     Delivery::Undeliverable => "failed",
                     Delivery::Malformed => "malformed",
@@ -212,14 +247,27 @@ impl Notifier {
             // The final reply is out; a late progress report changes nothing.
             return Ok(Delivery::AlreadyPosted);
         }
-        let markdown = replies::result(result);
-        if let Some(id) = self.recorded(&progress_key(result)).await? {
+        if let Some(record) = self.recorded(&progress_key(result)).await? {
+            let Progress { id, edits } = Progress::read(&record);
+            if edits >= EDIT_LIMIT {
+                // Webex would refuse the edit; the final reply says the rest.
+                return Ok(Delivery::EditsSpent);
+            }
+            let markdown = if edits + 1 == EDIT_LIMIT {
+                replies::last_progress(result)
+            } else {
+                replies::result(result)
+            };
             return match self
                 .webex
-                .edit_message(&id, &result.origin.room_id, &markdown)
+                .edit_message(id, &result.origin.room_id, &markdown)
                 .await
             {
-                Ok(_) => Ok(Delivery::Edited),
+                Ok(_) => {
+                    let edited = Progress { id, edits: edits + 1 };
+                    self.record(&progress_key(result), &edited.write()).await;
+                    Ok(Delivery::Edited)
+                }
                 Err(e) if e.is_transient() => Err(e.into()),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot edit the progress message");
@@ -229,7 +277,8 @@ impl Notifier {
         }
         match self.post(result).await {
             Ok(id) => {
-                self.record(&progress_key(result), &id).await;
+                let posted = Progress { id: &id, edits: 0 };
+                self.record(&progress_key(result), &posted.write()).await;
                 Ok(Delivery::Posted)
             }
             Err(e) if e.is_transient() => Err(e.into()),

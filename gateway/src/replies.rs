@@ -159,6 +159,19 @@ pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>) -> String {
 
 /// The reply for a worker's result.
 pub fn result(result: &CommandResult) -> String {
+    noted_result(result, "")
+}
+
+/// The last in-progress result a progress message can show: Webex lets a
+/// message be edited only so often.
+pub fn last_progress(result: &CommandResult) -> String {
+    noted_result(
+        result,
+        "; the result will follow in a reply of its own (Webex allows this message no more edits)",
+    )
+}
+
+fn noted_result(result: &CommandResult, note: &str) -> String {
     let who = mention(&result.actor.email);
     let message = escape(&result.message);
     // Praise is for a change made: not for an answer to a question, nor
@@ -178,7 +191,7 @@ pub fn result(result: &CommandResult) -> String {
     } else {
         progress_marker(&result.command_id)
     };
-    format!("{who} {text} ({marker})")
+    format!("{who} {text}{note} ({marker})")
 }
 
 #[cfg(test)]

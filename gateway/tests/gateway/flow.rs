@@ -629,6 +629,49 @@ async fn a_replies_record_that_cannot_be_read_holds_the_reply_back_rather_than_d
     assert_eq!(w.wx.thread(&message.id).len(), 2, "one result, once");
 }
 
+/// Webex lets a message be edited ten times; a long rollout reports more
+/// often than that.
+#[tokio::test]
+async fn progress_stops_at_the_tenth_edit_and_says_the_result_follows() {
+    let w = world().await;
+    let (message, command) = w.acknowledged_command(ALICE, "scale web to 20").await;
+    for n in 1..=14 {
+        w.publish_result(
+            &command,
+            Outcome::InProgress,
+            &format!("scaled web from 1 to 20 replicas; {n} of 20 replicas available"),
+        )
+        .await;
+        // One at a time, as a worker reports a rollout.
+        w.notifier_idle().await;
+    }
+    let progress = w.replies(&message, 2).await[1].clone();
+    let shown = progress.markdown.unwrap_or_default();
+    assert!(
+        shown.contains("11 of 20 replicas available; the result will follow in a reply of its own"),
+        "the post and ten edits, the last saying so: {shown}"
+    );
+    let edits: Vec<u16> = w
+        .wx
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "PUT" && r.path == format!("/v1/messages/{}", progress.id))
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(edits, vec![200; 10], "no edit Webex refuses is tried");
+    w.publish_result(&command, Outcome::Applied, "scaled web from 1 to 20 replicas")
+        .await;
+    let replies = w.replies(&message, 3).await;
+    assert!(
+        replies[2]
+            .markdown
+            .as_deref()
+            .unwrap_or_default()
+            .contains("Nicely done! scaled web from 1 to 20 replicas"),
+        "{replies:?}"
+    );
+}
+
 #[tokio::test]
 async fn in_progress_results_edit_one_message_and_the_final_result_is_posted() {
     let w = world().await;

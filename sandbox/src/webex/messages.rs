@@ -109,7 +109,12 @@ pub(crate) struct StoredMessage {
     pub(crate) seq: u64,
     pub(crate) at: jiff::Timestamp,
     pub(crate) message: Message,
+    /// Times the message was edited; Webex allows [`EDIT_LIMIT`].
+    pub(crate) edits: u32,
 }
+
+/// Webex lets a message be edited "not more than 10 times".
+pub(crate) const EDIT_LIMIT: u32 = 10;
 
 /// Whether `reader` may see `message` (membership, and a bot's limits).
 pub(crate) fn readable(store: &Store, reader: &Person, message: &Message) -> bool {
@@ -269,6 +274,7 @@ impl Store {
             seq,
             at,
             message: message.clone(),
+            edits: 0,
         });
         self.touch_room(&room.id, &created);
         // A new message shows a hidden 1:1 room again, as in Webex.
@@ -500,7 +506,8 @@ pub(crate) async fn update(
         return Err(ApiError::bad_request(BLANK));
     }
     shared.update(|store| {
-        let current = store.readable_message(&me, &id)?.message.clone();
+        let stored = store.readable_message(&me, &id)?;
+        let (current, edits) = (stored.message.clone(), stored.edits);
         if room_id != current.room_id {
             return Err(ApiError::bad_request(
                 "roomId does not match the message's room.",
@@ -508,6 +515,16 @@ pub(crate) async fn update(
         }
         if current.person_id != me.id {
             return Err(ApiError::forbidden("Only the author can edit a message."));
+        }
+        if !current.attachments.is_empty() {
+            return Err(ApiError::bad_request(
+                "A message with attachments cannot be edited.",
+            ));
+        }
+        if edits >= EDIT_LIMIT {
+            return Err(ApiError::bad_request(format!(
+                "A message can be edited at most {EDIT_LIMIT} times."
+            )));
         }
         let rendered = new_markdown
             .as_deref()
@@ -524,6 +541,7 @@ pub(crate) async fn update(
         message.updated = Some(ids::now());
         if let Some(&i) = store.message_index.get(&id) {
             store.messages[i].message = message.clone();
+            store.messages[i].edits += 1;
         }
         store.dispatch_message(EventKind::Updated, &me.id, &message);
         Ok(Json(message))

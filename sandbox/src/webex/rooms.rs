@@ -130,14 +130,21 @@ impl Store {
             .ok_or_else(|| ApiError::not_found("Could not find a room with provided ID."))
     }
 
-    /// A new room whose members are `members`; the first is its creator.
-    pub(crate) fn create_room(&mut self, title: &str, kind: RoomType, members: &[Person]) -> Room {
+    /// A new room whose members are `members`; the first is its creator,
+    /// and its moderator if the room is `locked`.
+    pub(crate) fn create_room(
+        &mut self,
+        title: &str,
+        kind: RoomType,
+        members: &[Person],
+        locked: bool,
+    ) -> Room {
         let now = ids::now();
         let room = Room {
             id: ids::new_id(Kind::Room),
             title: title.to_owned(),
             kind,
-            is_locked: false,
+            is_locked: locked,
             last_activity: now.clone(),
             creator_id: members.first().map(|p| p.id.clone()).unwrap_or_default(),
             created: now,
@@ -148,7 +155,8 @@ impl Store {
         // events in Webex's order, the room before its memberships.
         let memberships: Vec<Membership> = members
             .iter()
-            .map(|person| self.new_membership(&room, person, false))
+            .enumerate()
+            .map(|(i, person)| self.new_membership(&room, person, locked && i == 0))
             .collect();
         self.dispatch(Event {
             resource: Resource::Rooms,
@@ -225,6 +233,7 @@ impl Store {
                 &to.display_name,
                 RoomType::Direct,
                 &[from.clone(), to.clone()],
+                false,
             ),
         }
     }
@@ -306,6 +315,9 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result
 #[serde(rename_all = "camelCase")]
 struct NewRoom {
     title: Option<String>,
+    /// Moderated from the start, with the creator as its moderator.
+    #[serde(default)]
+    is_locked: bool,
 }
 
 pub(crate) async fn create(
@@ -319,7 +331,7 @@ pub(crate) async fn create(
         .filter(|t| !t.trim().is_empty())
         .ok_or_else(|| ApiError::bad_request("title is required."))?;
     Ok(Json(shared.update(|store| {
-        store.create_room(&title, RoomType::Group, &[me])
+        store.create_room(&title, RoomType::Group, &[me], new.is_locked)
     })))
 }
 
@@ -518,7 +530,8 @@ pub(crate) async fn add_member(
 }
 
 /// `GET /v1/memberships?roomId=&personId=&personEmail=`: a room's members,
-/// or without `roomId` the caller's own memberships.
+/// or without `roomId` the caller's own memberships. Webex wants `roomId`
+/// with either person filter.
 pub(crate) async fn list_members(
     State(shared): State<Arc<Shared>>,
     Caller(me): Caller,
@@ -527,6 +540,11 @@ pub(crate) async fn list_members(
     let max = query.max(100, 1000)?;
     let person_id = query.get("personId");
     let person_email = query.get("personEmail");
+    if query.get("roomId").is_none() && (person_id.is_some() || person_email.is_some()) {
+        return Err(ApiError::bad_request(
+            "roomId is required when filtering by personId or personEmail.",
+        ));
+    }
     let memberships: Vec<Membership> = {
         let store = shared.lock();
         let room_id = match query.get("roomId") {

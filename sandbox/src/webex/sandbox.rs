@@ -188,7 +188,7 @@ impl WebexSandboxBuilder {
             .map(|(email, token)| store.add_person(email, None, token, PersonType::Person))
             .collect();
         members.push(bot.clone());
-        let room = store.create_room(&self.room_title, RoomType::Group, &members);
+        let room = store.create_room(&self.room_title, RoomType::Group, &members, false);
         store.default_room_id = room.id.clone();
 
         let shared = Arc::new(Shared::new(store, http, addr));

@@ -212,6 +212,13 @@ struct NewWebhook {
     secret: Option<String>,
 }
 
+/// `field`, given and not empty, or the 400 that names it.
+fn required(field: Option<String>, name: &str) -> Result<String, ApiError> {
+    field
+        .filter(|f| !f.is_empty())
+        .ok_or_else(|| ApiError::bad_request(format!("{name} is required.")))
+}
+
 fn check_target(url: &str) -> Result<(), ApiError> {
     match Url::parse(url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
@@ -227,11 +234,6 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Result<Json<Webhook>, ApiError> {
     let new: NewWebhook = parse_body(&body)?;
-    let required = |field: Option<String>, name: &str| {
-        field
-            .filter(|f| !f.is_empty())
-            .ok_or_else(|| ApiError::bad_request(format!("{name} is required.")))
-    };
     let name = required(new.name, "name")?;
     let target_url = required(new.target_url, "targetUrl")?;
     let resource = required(new.resource, "resource")?;
@@ -245,6 +247,12 @@ pub(crate) async fn create(
     if !EVENTS.contains(&event.as_str()) {
         return Err(ApiError::bad_request(format!(
             "Unsupported event {event:?}."
+        )));
+    }
+    // A card's submission is only ever created.
+    if resource == "attachmentActions" && !matches!(event.as_str(), "created" | "all") {
+        return Err(ApiError::bad_request(format!(
+            "Unsupported event {event:?} for resource attachmentActions."
         )));
     }
     let filter = Filter::parse(new.filter.as_deref(), &resource)?;
@@ -326,8 +334,8 @@ fn parse_status(raw: &str) -> Result<WebhookStatus, ApiError> {
     }
 }
 
-/// `PUT /v1/webhooks/{id}`: fields left out keep their values (Webex wants
-/// name and targetUrl, but clients such as the SDK send only what changes).
+/// `PUT /v1/webhooks/{id}`: Webex wants `name` and `targetUrl` on every
+/// update; `secret` and `status`, left out, keep their values.
 pub(crate) async fn update(
     State(shared): State<Arc<Shared>>,
     Caller(me): Caller,
@@ -335,18 +343,14 @@ pub(crate) async fn update(
     body: Bytes,
 ) -> Result<Json<Webhook>, ApiError> {
     let change: WebhookChange = parse_body(&body)?;
-    if let Some(url) = &change.target_url {
-        check_target(url)?;
-    }
+    let name = required(change.name, "name")?;
+    let target_url = required(change.target_url, "targetUrl")?;
+    check_target(&target_url)?;
     let status = change.status.as_deref().map(parse_status).transpose()?;
     shared.update(|store| {
         let record = store.webhook_of(&me, &id)?;
-        if let Some(name) = change.name.filter(|n| !n.is_empty()) {
-            record.webhook.name = name;
-        }
-        if let Some(url) = change.target_url {
-            record.webhook.target_url = url;
-        }
+        record.webhook.name = name;
+        record.webhook.target_url = target_url;
         if let Some(secret) = change.secret {
             record.webhook.secret = Some(secret).filter(|s| !s.is_empty());
         }

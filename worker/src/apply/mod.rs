@@ -20,6 +20,7 @@ use std::time::Duration;
 use chatops_shared::text::count;
 use chatops_shared::{Command, CommandKind, DeploymentName, FieldGroup, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
@@ -253,6 +254,16 @@ impl Engine {
 
     fn deployments(&self, ns: &str) -> Api<Deployment> {
         Api::namespaced(self.client.clone(), ns)
+    }
+
+    /// Whether the API says `ns` does not exist. Not knowing (the bot may
+    /// not read namespaces, which a Role cannot grant) is not missing.
+    async fn namespace_is_missing(&self, ns: &str) -> bool {
+        self.limiter.acquire().await;
+        Api::<Namespace>::all(self.client.clone())
+            .get_opt(ns)
+            .await
+            .is_ok_and(|found| found.is_none())
     }
 
     async fn get(&self, ns: &str, name: &DeploymentName) -> Result<Deployment, ApplyError> {

@@ -83,6 +83,11 @@ pub(super) async fn list(engine: &Engine, ns: &str) -> Result<Applied, ApplyErro
             )
         })?;
     if list.items.is_empty() {
+        // Kubernetes lists a namespace that does not exist as an empty
+        // one; where the bot may read namespaces, it tells the two apart.
+        if engine.namespace_is_missing(ns).await {
+            return Err(ApplyError::Rejected(format!("namespace {ns} not found")));
+        }
         return Ok(Applied::new(
             Outcome::Applied,
             format!("no deployments in namespace {ns}"),

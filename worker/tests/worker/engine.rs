@@ -317,6 +317,75 @@ async fn what_the_cluster_lacks_is_refused_and_forbidden_fails_at_once_in_plain_
     assert_eq!(writes(&kube), 0, "nothing was changed");
 }
 
+/// A bot bound cluster-wide may read namespaces, so `list` can tell a
+/// namespace that is not there from one without deployments: Kubernetes
+/// lists both as empty.
+#[tokio::test]
+async fn list_tells_a_missing_namespace_from_an_empty_one_where_it_may_read_namespaces() {
+    const READER: &str = "apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: reader
+rules:
+  - apiGroups: [\"apps\"]
+    resources: [\"deployments\"]
+    verbs: [\"list\"]
+  - apiGroups: [\"\"]
+    resources: [\"namespaces\"]
+    verbs: [\"get\"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata:
+  name: reader
+subjects:
+  - kind: ServiceAccount
+    name: chatops-bot
+    namespace: default
+roleRef:
+  apiGroup: rbac.authorization.k8s.io
+  kind: ClusterRole
+  name: reader
+";
+    let list_in = |ns: &str| {
+        let mut list = command(CommandKind::List, "web");
+        list.deployment = None;
+        list.namespace = chatops_shared::Namespace::parse(ns).expect("valid");
+        list
+    };
+    let least = sandbox(&[]).await;
+    let err = engine(&least)
+        .await
+        .apply(&list_in("nosuchns"), &at(1))
+        .await
+        .expect_err("a Role per namespace cannot let the bot read another");
+    assert!(
+        matches!(&err, ApplyError::Permanent(m) if m == "the bot may not list deployments in namespace nosuchns"),
+        "{err:?}"
+    );
+
+    let kube = crate::helpers::sandbox_with(
+        &["apiVersion: v1\nkind: Namespace\nmetadata:\n  name: quiet\n".into()],
+        READER,
+    )
+    .await;
+    let engine = engine(&kube).await;
+    let err = engine
+        .apply(&list_in("nosuchns"), &at(1))
+        .await
+        .expect_err("no such namespace");
+    assert!(
+        matches!(&err, ApplyError::Rejected(m) if m == "namespace nosuchns not found"),
+        "{err:?}"
+    );
+    let quiet = engine
+        .apply(&list_in("quiet"), &at(2))
+        .await
+        .expect("an empty namespace is listed");
+    assert_eq!(quiet.message, "no deployments in namespace quiet");
+    assert_eq!(writes(&kube), 0, "nothing was changed");
+}
+
 #[tokio::test]
 async fn each_restart_starts_a_rollout_however_close_together() {
     let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1")])]).await;

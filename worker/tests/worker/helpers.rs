@@ -40,6 +40,11 @@ fn resource(file: &str) -> String {
 
 /// A sandbox enforcing the project's least-privilege role for the bot's token.
 pub async fn sandbox(seed: &[String]) -> KubeSandbox {
+    sandbox_with(seed, "").await
+}
+
+/// [`sandbox`], with `rbac` (YAML) granted besides the project's role.
+pub async fn sandbox_with(seed: &[String], rbac: &str) -> KubeSandbox {
     let mut builder = KubeSandbox::builder()
         .rollout(Duration::from_millis(100))
         .rbac_yaml(&resource("sa.yaml"))
@@ -48,6 +53,9 @@ pub async fn sandbox(seed: &[String]) -> KubeSandbox {
         .enforce_rbac(true)
         .token(TOKEN, "system:serviceaccount:default:chatops-bot")
         .admin_token("admin-token");
+    if !rbac.is_empty() {
+        builder = builder.rbac_yaml(rbac);
+    }
     for yaml in seed {
         builder = builder.seed_yaml(yaml);
     }

@@ -384,3 +384,47 @@ expect("webhook status", bot.webhooks.get(hook.id).status == "active", "unchange
     )
     .await;
 }
+
+#[tokio::test]
+async fn the_sdk_meets_webex_limits_on_edits_webhook_updates_and_membership_filters() {
+    let wx = sandbox().await;
+    run_sdk(
+        &wx,
+        r#"
+posted = alice.messages.create(roomId=ROOM_ID, text="v0")
+for n in range(1, 11):
+    alice.messages.update(posted.id, roomId=ROOM_ID, text=f"v{n}")
+e = api_error("an eleventh edit", 400, lambda: alice.messages.update(posted.id, roomId=ROOM_ID, text="v11"))
+expect("an eleventh edit", "10 times" in e.message, e.message)
+expect("ten edits kept", alice.messages.get(posted.id).text == "v10", alice.messages.get(posted.id).text)
+card = {"type": "AdaptiveCard", "version": "1.3", "body": [{"type": "TextBlock", "text": "Restart web?"}]}
+asked = bot.messages.create(
+    roomId=ROOM_ID, text="Restart web?",
+    attachments=[{"contentType": "application/vnd.microsoft.card.adaptive", "content": card}],
+)
+api_error("a card's edit", 400, lambda: bot.messages.update(asked.id, roomId=ROOM_ID, text="Restarted"))
+
+target = "http://127.0.0.1:9/hook"
+hook = bot.webhooks.create(name="hook", targetUrl=target, resource="messages", event="created")
+for partial in ({"status": "inactive"}, {"name": "renamed"}, {"targetUrl": target}):
+    e = api_error(f"webhooks.update {partial}", 400, lambda: bot.webhooks.update(hook.id, **partial))
+    expect(f"webhooks.update {partial}", "is required" in e.message, e.message)
+kept = bot.webhooks.get(hook.id)
+expect("webhook unchanged", (kept.name, kept.status) == ("hook", "active"), repr(kept))
+api_error("attachmentActions deleted", 400, lambda: bot.webhooks.create(
+    name="cards", targetUrl=target, resource="attachmentActions", event="deleted"))
+
+api_error("memberships by email, no room", 400, lambda: list(alice.memberships.list(personEmail=BOB_EMAIL)))
+api_error("memberships by id, no room", 400, lambda: list(alice.memberships.list(personId=alice.people.me().id)))
+found = [m.personEmail for m in alice.memberships.list(roomId=ROOM_ID, personEmail=BOB_EMAIL)]
+expect("memberships by email in a room", found == [BOB_EMAIL], repr(found))
+
+war_room = alice.rooms.create(title="war room", isLocked=True)
+expect("rooms.create isLocked", war_room.isLocked is True, repr(war_room))
+moderators = [(m.personEmail, m.isModerator) for m in alice.memberships.list(roomId=war_room.id)]
+expect("the creator moderates", moderators == [(ALICE_EMAIL, True)], repr(moderators))
+expect("unlocked by default", alice.rooms.create(title="open").isLocked is False, "")
+"#,
+    )
+    .await;
+}
