@@ -82,7 +82,36 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-async fn not_found() -> ApiError {
+/// Webex's resources the sandbox does not serve, by their first segment
+/// under `/v1/`.
+const NOT_SERVED: &[&str] = &[
+    "teams",
+    "team",
+    "meetings",
+    "meetingPreferences",
+    "recordings",
+    "events",
+    "licenses",
+    "roles",
+    "organizations",
+    "devices",
+    "workspaces",
+    "contents",
+];
+
+/// Webex's own 404 for a path it has no resource at; a resource Webex has
+/// and the sandbox lacks gets a 404 that says so, rather than one that
+/// reads as a wrong id.
+async fn not_found(uri: axum::http::Uri) -> ApiError {
+    let path = uri.path();
+    let mut segments = path.trim_start_matches("/v1/").split('/');
+    let first = segments.next().unwrap_or_default();
+    let meeting_info = first == "rooms" && path.ends_with("/meetingInfo");
+    if path.starts_with("/v1/") && (NOT_SERVED.contains(&first) || meeting_info) {
+        return ApiError::not_found(format!(
+            "The Webex sandbox does not serve {path}; it serves people, rooms, memberships, messages, webhooks and attachment actions."
+        ));
+    }
     ApiError::not_found("The requested resource could not be found.")
 }
 

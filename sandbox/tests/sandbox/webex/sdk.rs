@@ -424,6 +424,12 @@ expect("rooms.create isLocked", war_room.isLocked is True, repr(war_room))
 moderators = [(m.personEmail, m.isModerator) for m in alice.memberships.list(roomId=war_room.id)]
 expect("the creator moderates", moderators == [(ALICE_EMAIL, True)], repr(moderators))
 expect("unlocked by default", alice.rooms.create(title="open").isLocked is False, "")
+
+for what, call in (("teams", lambda: list(alice.teams.list())), ("meeting info", lambda: alice.rooms.get_meeting_info(ROOM_ID))):
+    e = api_error(what, 404, call)
+    expect(what, "does not serve" in e.message, e.message)
+e = api_error("a wrong path", 404, lambda: alice._session.get("nosuch"))
+expect("a wrong path", e.message == "The requested resource could not be found.", e.message)
 "#,
     )
     .await;
