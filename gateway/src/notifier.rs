@@ -264,7 +264,10 @@ impl Notifier {
                 .await
             {
                 Ok(_) => {
-                    let edited = Progress { id, edits: edits + 1 };
+                    let edited = Progress {
+                        id,
+                        edits: edits + 1,
+                    };
                     self.record(&progress_key(result), &edited.write()).await;
                     Ok(Delivery::Edited)
                 }

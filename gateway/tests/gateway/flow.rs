@@ -651,16 +651,19 @@ async fn progress_stops_at_the_tenth_edit_and_says_the_result_follows() {
         shown.contains("11 of 20 replicas available; the result will follow in a reply of its own"),
         "the post and ten edits, the last saying so: {shown}"
     );
-    let edits: Vec<u16> = w
-        .wx
-        .requests()
-        .into_iter()
-        .filter(|r| r.method == "PUT" && r.path == format!("/v1/messages/{}", progress.id))
-        .map(|r| r.status)
-        .collect();
+    let edits: Vec<u16> =
+        w.wx.requests()
+            .into_iter()
+            .filter(|r| r.method == "PUT" && r.path == format!("/v1/messages/{}", progress.id))
+            .map(|r| r.status)
+            .collect();
     assert_eq!(edits, vec![200; 10], "no edit Webex refuses is tried");
-    w.publish_result(&command, Outcome::Applied, "scaled web from 1 to 20 replicas")
-        .await;
+    w.publish_result(
+        &command,
+        Outcome::Applied,
+        "scaled web from 1 to 20 replicas",
+    )
+    .await;
     let replies = w.replies(&message, 3).await;
     assert!(
         replies[2]
