@@ -147,7 +147,11 @@ fn prepare(
         }
     }
     *object = kept;
-    let mut errors = Vec::new();
+    let mut errors = meta::check_labels("metadata.labels", object.pointer("/metadata/labels"));
+    errors.extend(meta::check_annotations(
+        "metadata.annotations",
+        object.pointer("/metadata/annotations"),
+    ));
     match rt.behaviour {
         Behaviour::Deployment => {
             deployment::apply_defaults(object);

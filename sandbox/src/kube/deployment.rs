@@ -200,14 +200,15 @@ pub(crate) fn validate(deployment: &Value, old: Option<&Value>) -> Vec<FieldErro
             "field is immutable",
         ));
     }
-    match str_at(spec, "/strategy/type") {
-        "RollingUpdate" | "Recreate" => {}
-        _ => errors.push(FieldError::unsupported(
-            "spec.strategy.type",
-            &spec["strategy"]["type"],
-            &["Recreate", "RollingUpdate"],
-        )),
-    }
+    errors.extend(meta::check_labels(
+        "spec.template.metadata.labels",
+        spec.pointer("/template/metadata/labels"),
+    ));
+    errors.extend(meta::check_annotations(
+        "spec.template.metadata.annotations",
+        spec.pointer("/template/metadata/annotations"),
+    ));
+    validate_strategy(&mut errors, &spec["strategy"]);
     match str_at(spec, "/template/spec/restartPolicy") {
         "Always" => {}
         _ => errors.push(FieldError::unsupported(
@@ -218,6 +219,91 @@ pub(crate) fn validate(deployment: &Value, old: Option<&Value>) -> Vec<FieldErro
     }
     validate_containers(&mut errors, spec);
     errors
+}
+
+/// `ValidateDeploymentStrategy`: Recreate takes no `rollingUpdate`; a
+/// rolling update's amounts are counts or percentages, not both zero, and
+/// at most all of the replicas unavailable.
+fn validate_strategy(errors: &mut Vec<FieldError>, strategy: &Value) {
+    let rolling = &strategy["rollingUpdate"];
+    match strategy["type"].as_str() {
+        Some("Recreate") => {
+            if !rolling.is_null() {
+                errors.push(FieldError::forbidden(
+                    "spec.strategy.rollingUpdate",
+                    "may not be specified when strategy `type` is 'Recreate'",
+                ));
+            }
+        }
+        Some("RollingUpdate") => {
+            let field = |name: &str| format!("spec.strategy.rollingUpdate.{name}");
+            let mut amounts = [0, 0];
+            for (name, amount) in ["maxUnavailable", "maxSurge"].into_iter().zip(&mut amounts) {
+                let value = &rolling[name];
+                match int_or_percent(value) {
+                    Some(n) if n >= 0 => *amount = n,
+                    Some(_) => errors.push(FieldError::invalid_shown(
+                        field(name),
+                        &go_int_or_string(value),
+                        "must be greater than or equal to 0",
+                    )),
+                    None => errors.push(FieldError::invalid_shown(
+                        field(name),
+                        &go_int_or_string(value),
+                        "must be an integer or percentage (e.g '5%')",
+                    )),
+                }
+            }
+            let unavailable = &rolling["maxUnavailable"];
+            if amounts == [0, 0] {
+                errors.push(FieldError::invalid_shown(
+                    field("maxUnavailable"),
+                    &go_int_or_string(unavailable),
+                    "may not be 0 when `maxSurge` is 0",
+                ));
+            }
+            if unavailable.is_string() && amounts[0] > 100 {
+                errors.push(FieldError::invalid_shown(
+                    field("maxUnavailable"),
+                    &go_int_or_string(unavailable),
+                    "must not be greater than 100%",
+                ));
+            }
+        }
+        _ => errors.push(FieldError::unsupported(
+            "spec.strategy.type",
+            &strategy["type"],
+            &["Recreate", "RollingUpdate"],
+        )),
+    }
+}
+
+/// An `IntOrString` amount: a count, or a percentage (`25%`); a missing
+/// one is zero.
+fn int_or_percent(value: &Value) -> Option<i64> {
+    match value {
+        Value::Null => Some(0),
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => {
+            let digits = s.strip_suffix('%')?;
+            let unsigned = digits.strip_prefix('-').unwrap_or(digits);
+            if unsigned.is_empty() || !unsigned.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            digits.parse().ok()
+        }
+        _ => None,
+    }
+}
+
+/// An `IntOrString` as Go's `%#v` prints it in an error, for the value
+/// to show as the API server shows it.
+fn go_int_or_string(value: &Value) -> String {
+    let (kind, int, string) = match value {
+        Value::String(s) => (1, 0, s.as_str()),
+        other => (0, other.as_i64().unwrap_or(0), ""),
+    };
+    format!("intstr.IntOrString{{Type:{kind}, IntVal:{int}, StrVal:{string:?}}}")
 }
 
 fn validate_containers(errors: &mut Vec<FieldError>, spec: &Value) {
@@ -244,6 +330,47 @@ fn validate_containers(errors: &mut Vec<FieldError>, spec: &Value) {
         }
         if str_at(c, "/image").trim().is_empty() {
             errors.push(FieldError::required(format!("{path}.image"), ""));
+        }
+        validate_ports(errors, &path, c);
+    }
+}
+
+/// A container's ports: each `containerPort` (and a `hostPort` given) a
+/// port number, and a protocol Kubernetes knows.
+fn validate_ports(errors: &mut Vec<FieldError>, container_path: &str, container: &Value) {
+    let ports = container["ports"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (i, port) in ports.iter().enumerate() {
+        let path = format!("{container_path}.ports[{i}]");
+        match port["containerPort"].as_i64() {
+            None | Some(0) => {
+                errors.push(FieldError::required(format!("{path}.containerPort"), ""))
+            }
+            Some(n) if !(1..=65535).contains(&n) => errors.push(FieldError::invalid(
+                format!("{path}.containerPort"),
+                &json!(n),
+                "must be between 1 and 65535, inclusive",
+            )),
+            Some(_) => {}
+        }
+        if let Some(n) = port["hostPort"].as_i64()
+            && n != 0
+            && !(1..=65535).contains(&n)
+        {
+            errors.push(FieldError::invalid(
+                format!("{path}.hostPort"),
+                &json!(n),
+                "must be between 1 and 65535, inclusive",
+            ));
+        }
+        if !matches!(port["protocol"].as_str(), Some("TCP" | "UDP" | "SCTP")) {
+            errors.push(FieldError::unsupported(
+                format!("{path}.protocol"),
+                &port["protocol"],
+                &["SCTP", "TCP", "UDP"],
+            ));
         }
     }
 }
@@ -376,6 +503,111 @@ mod tests {
         apply_defaults(&mut d);
         let errors = validate(&d, None);
         assert_eq!(errors.len(), 2, "{errors:?}");
+    }
+
+    fn errors_of(change: impl FnOnce(&mut Value)) -> Vec<FieldError> {
+        let mut d = nginx();
+        change(&mut d);
+        apply_defaults(&mut d);
+        validate(&d, None)
+    }
+
+    #[test]
+    fn strategies_are_validated_as_the_api_server_validates_them() {
+        assert_eq!(
+            errors_of(|d| {
+                d["spec"]["strategy"] =
+                    json!({"type": "Recreate", "rollingUpdate": {"maxSurge": 1}});
+            }),
+            [FieldError::forbidden(
+                "spec.strategy.rollingUpdate",
+                "may not be specified when strategy `type` is 'Recreate'"
+            )]
+        );
+        assert!(errors_of(|d| d["spec"]["strategy"] = json!({"type": "Recreate"})).is_empty());
+        let rolling = |r: Value| {
+            errors_of(|d| {
+                d["spec"]["strategy"] = json!({"type": "RollingUpdate", "rollingUpdate": r})
+            })
+        };
+        assert_eq!(
+            rolling(json!({"maxUnavailable": 0, "maxSurge": "0%"})),
+            [FieldError::invalid_shown(
+                "spec.strategy.rollingUpdate.maxUnavailable",
+                "intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}",
+                "may not be 0 when `maxSurge` is 0"
+            )]
+        );
+        assert_eq!(
+            rolling(json!({"maxUnavailable": "150%", "maxSurge": "lots"})),
+            [
+                FieldError::invalid_shown(
+                    "spec.strategy.rollingUpdate.maxSurge",
+                    "intstr.IntOrString{Type:1, IntVal:0, StrVal:\"lots\"}",
+                    "must be an integer or percentage (e.g '5%')"
+                ),
+                FieldError::invalid_shown(
+                    "spec.strategy.rollingUpdate.maxUnavailable",
+                    "intstr.IntOrString{Type:1, IntVal:0, StrVal:\"150%\"}",
+                    "must not be greater than 100%"
+                ),
+            ]
+        );
+        assert!(rolling(json!({"maxUnavailable": 0, "maxSurge": 1})).is_empty());
+        assert!(rolling(json!({"maxUnavailable": "100%", "maxSurge": 0})).is_empty());
+    }
+
+    #[test]
+    fn labels_annotations_and_ports_are_validated() {
+        let errors = errors_of(|d| {
+            d["spec"]["template"]["metadata"]["labels"]["tier"] = json!("front end");
+            d["spec"]["template"]["metadata"]["labels"]["example.com/"] = json!("x");
+            d["spec"]["template"]["metadata"]["annotations"] = json!({"a/b/c": "x"});
+            d["spec"]["template"]["spec"]["containers"][0]["ports"] =
+                json!([{"containerPort": 70000}, {"containerPort": 8080, "protocol": "HTTP"}]);
+        });
+        let fields: Vec<String> = errors.iter().map(FieldError::to_message).collect();
+        // An empty name part is both empty and unlike a name, as apimachinery says.
+        assert_eq!(errors.len(), 6, "{fields:#?}");
+        for (field, part) in [
+            (
+                "spec.template.metadata.labels",
+                "\"front end\": a valid label must be",
+            ),
+            (
+                "spec.template.metadata.labels",
+                "\"example.com/\": name part must be non-empty",
+            ),
+            (
+                "spec.template.metadata.annotations",
+                "\"a/b/c\": a qualified name must consist",
+            ),
+            (
+                "spec.template.spec.containers[0].ports[0].containerPort",
+                "70000: must be between 1 and 65535, inclusive",
+            ),
+            (
+                "spec.template.spec.containers[0].ports[1].protocol",
+                "Unsupported value: \"HTTP\"",
+            ),
+        ] {
+            assert!(
+                fields.iter().any(
+                    |f| f.starts_with(&format!("{field}: Invalid value: {part}"))
+                        || f.starts_with(&format!("{field}: {part}"))
+                ),
+                "{field}: {part} in {fields:#?}"
+            );
+        }
+        assert!(
+            errors_of(|d| {
+                d["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/part-of"] =
+                    json!("Shop_2");
+                d["spec"]["template"]["metadata"]["labels"]["empty"] = json!("");
+            })
+            .is_empty(),
+            "qualified keys and empty values are labels"
+        );
     }
 
     #[test]

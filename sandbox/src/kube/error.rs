@@ -31,6 +31,15 @@ impl FieldError {
         }
     }
 
+    /// [`Self::invalid`] with the value already as Go prints it (a struct).
+    pub(crate) fn invalid_shown(field: impl Into<String>, shown: &str, detail: &str) -> Self {
+        Self {
+            reason: "FieldValueInvalid",
+            field: field.into(),
+            detail: format!("Invalid value: {shown}: {detail}"),
+        }
+    }
+
     pub(crate) fn required(field: impl Into<String>, detail: &str) -> Self {
         let detail = if detail.is_empty() {
             "Required value".to_owned()
@@ -60,6 +69,23 @@ impl FieldError {
         }
     }
 
+    pub(crate) fn forbidden(field: impl Into<String>, detail: &str) -> Self {
+        Self {
+            reason: "FieldValueForbidden",
+            field: field.into(),
+            detail: format!("Forbidden: {detail}"),
+        }
+    }
+
+    /// `Too long: must have at most <limit> bytes`.
+    pub(crate) fn too_long(field: impl Into<String>, limit: usize) -> Self {
+        Self {
+            reason: "FieldValueTooLong",
+            field: field.into(),
+            detail: format!("Too long: must have at most {limit} bytes"),
+        }
+    }
+
     pub(crate) fn duplicate(field: impl Into<String>, value: &Value) -> Self {
         Self {
             reason: "FieldValueDuplicate",
@@ -68,7 +94,7 @@ impl FieldError {
         }
     }
 
-    fn to_message(&self) -> String {
+    pub(crate) fn to_message(&self) -> String {
         format!("{}: {}", self.field, self.detail)
     }
 }

@@ -85,6 +85,97 @@ pub(crate) fn check_label(field: &str, name: &str) -> Vec<FieldError> {
     errors
 }
 
+const QUALIFIED_MSG: &str = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+/// The most bytes an object's annotations may take, keys and values.
+const ANNOTATIONS_LIMIT: usize = 256 * 1024;
+
+/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`, the name part of a
+/// qualified name and a non-empty label value.
+fn is_qualified_part(s: &str) -> bool {
+    let alnum = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric());
+    alnum(s.chars().next())
+        && alnum(s.chars().last())
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// apimachinery's `IsQualifiedName`: `[prefix/]name`, the prefix a DNS
+/// subdomain; the messages, each to follow `Invalid value: <key>: `.
+fn qualified_name_errors(key: &str) -> Vec<String> {
+    let mut errors = Vec::new();
+    let name = match key.split('/').collect::<Vec<_>>()[..] {
+        [name] => name,
+        [prefix, name] => {
+            if prefix.is_empty() {
+                errors.push("prefix part must be non-empty".to_owned());
+            } else {
+                if prefix.len() > 253 {
+                    errors.push("prefix part must be no more than 253 characters".to_owned());
+                }
+                if !prefix.split('.').all(is_label) {
+                    errors.push(format!("prefix part {SUBDOMAIN_MSG}"));
+                }
+            }
+            name
+        }
+        _ => {
+            return vec![format!(
+                "a qualified name {QUALIFIED_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')"
+            )];
+        }
+    };
+    if name.is_empty() {
+        errors.push("name part must be non-empty".to_owned());
+    } else if name.len() > 63 {
+        errors.push("name part must be no more than 63 characters".to_owned());
+    }
+    if !is_qualified_part(name) {
+        errors.push(format!("name part {QUALIFIED_MSG}"));
+    }
+    errors
+}
+
+/// `ValidateLabels`: each key a qualified name, each value empty or a
+/// qualified name part of at most 63 characters. `labels` is the map as
+/// written; a value that is not a string is the decoder's to refuse.
+pub(crate) fn check_labels(field: &str, labels: Option<&Value>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    for (key, value) in string_map(labels) {
+        for why in qualified_name_errors(&key) {
+            errors.push(FieldError::invalid(field, &json!(key), &why));
+        }
+        if value.len() > 63 {
+            errors.push(FieldError::invalid(
+                field,
+                &json!(value),
+                "must be no more than 63 characters",
+            ));
+        }
+        if !value.is_empty() && !is_qualified_part(&value) {
+            errors.push(FieldError::invalid(field, &json!(value), LABEL_VALUE_MSG));
+        }
+    }
+    errors
+}
+
+/// `ValidateAnnotations`: each key a qualified name (read in lower case),
+/// and all of them at most 256 KiB.
+pub(crate) fn check_annotations(field: &str, annotations: Option<&Value>) -> Vec<FieldError> {
+    let annotations = string_map(annotations);
+    let mut errors = Vec::new();
+    for key in annotations.keys() {
+        for why in qualified_name_errors(&key.to_lowercase()) {
+            errors.push(FieldError::invalid(field, &json!(key), &why));
+        }
+    }
+    let size: usize = annotations.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > ANNOTATIONS_LIMIT {
+        errors.push(FieldError::too_long(field, ANNOTATIONS_LIMIT));
+    }
+    errors
+}
+
 /// Field errors for names that only need to be a valid path segment (RBAC
 /// objects may be named `system:controller:x`).
 pub(crate) fn check_path_segment(field: &str, name: &str) -> Vec<FieldError> {

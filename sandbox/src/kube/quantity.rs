@@ -21,10 +21,33 @@ const SUFFIXES: &[&str] = &[
     "", "n", "u", "m", "k", "M", "G", "T", "P", "E", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei",
 ];
 
-/// A parsed quantity: whether it is below zero is all validation needs.
+/// A parsed quantity: its sign, and its amount in billionths (rounded up,
+/// as apimachinery keeps nothing finer), `None` past what `i128` holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Quantity {
     pub(crate) negative: bool,
+    pub(crate) nanos: Option<i128>,
+}
+
+/// The amount of `digits` (a decimal with `fraction` digits after its
+/// point) times 10^`exponent` times 2^`binary`, in billionths.
+fn nanos(digits: &str, fraction: usize, exponent: i64, binary: u32) -> Option<i128> {
+    let mantissa: i128 = if digits.is_empty() {
+        0
+    } else {
+        digits.parse().ok()?
+    };
+    let scale = exponent + 9 - i64::try_from(fraction).ok()?;
+    let scaled = if scale >= 0 {
+        mantissa.checked_mul(10i128.checked_pow(u32::try_from(scale).ok()?)?)?
+    } else {
+        let divisor = 10i128.checked_pow(u32::try_from(-scale).ok()?);
+        // Smaller than a billionth of anything rounds up to one.
+        divisor.map_or(i128::from(mantissa != 0), |d| {
+            mantissa / d + i128::from(mantissa % d != 0)
+        })
+    };
+    scaled.checked_mul(1i128.checked_shl(binary)?)
 }
 
 /// `ParseQuantity`: sign, digits, an optional fraction, then a suffix.
@@ -77,8 +100,35 @@ pub(crate) fn parse(s: &str) -> Result<Quantity, &'static str> {
     let nonzero = bytes[pos..number_end]
         .iter()
         .any(|b| b.is_ascii_digit() && *b != b'0');
+    let number = &s[pos..number_end];
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    let (exponent, binary) = match suffix {
+        "n" => (-9, 0),
+        "u" => (-6, 0),
+        "m" => (-3, 0),
+        "" => (0, 0),
+        "k" => (3, 0),
+        "M" => (6, 0),
+        "G" => (9, 0),
+        "T" => (12, 0),
+        "P" => (15, 0),
+        "E" => (18, 0),
+        "Ki" => (0, 10),
+        "Mi" => (0, 20),
+        "Gi" => (0, 30),
+        "Ti" => (0, 40),
+        "Pi" => (0, 50),
+        "Ei" => (0, 60),
+        exponent => (exponent[1..].parse().unwrap_or(i64::MAX), 0),
+    };
     Ok(Quantity {
         negative: negative && nonzero,
+        nanos: nanos(
+            &format!("{whole}{fraction}"),
+            fraction.len(),
+            exponent,
+            binary,
+        ),
     })
 }
 
@@ -108,12 +158,25 @@ pub(crate) fn check(rt: &ResourceType, object: &mut Value) -> Result<Vec<FieldEr
             continue;
         };
         for (i, container) in containers.iter_mut().enumerate() {
-            for kind in ["limits", "requests"] {
+            let mut parsed = [Vec::new(), Vec::new()];
+            for (kind, parsed) in ["limits", "requests"].into_iter().zip(&mut parsed) {
                 if let Some(Value::Object(amounts)) =
                     container.pointer_mut(&format!("/resources/{kind}"))
                 {
                     let path = format!("{field}.{list}[{i}].resources.{kind}");
-                    check_map(amounts, &path, &mut errors).map_err(decode_error)?;
+                    *parsed = check_map(amounts, &path, &mut errors).map_err(decode_error)?;
+                }
+            }
+            let [limits, requests] = parsed;
+            for (name, text, request) in &requests {
+                if let Some((_, limit_text, limit)) = limits.iter().find(|(n, ..)| n == name)
+                    && request.nanos > limit.nanos
+                {
+                    errors.push(FieldError::invalid(
+                        format!("{field}.{list}[{i}].resources.requests"),
+                        &json!(text),
+                        &format!("must be less than or equal to {name} limit of {limit_text}"),
+                    ));
                 }
             }
         }
@@ -124,12 +187,14 @@ pub(crate) fn check(rt: &ResourceType, object: &mut Value) -> Result<Vec<FieldEr
     Ok(errors)
 }
 
-/// One `ResourceList`: each amount parsed, numbers made strings.
+/// One `ResourceList`: each amount parsed, numbers made strings; the
+/// amounts by name, as written and parsed.
 fn check_map(
     amounts: &mut Map<String, Value>,
     path: &str,
     errors: &mut Vec<FieldError>,
-) -> Result<(), &'static str> {
+) -> Result<Vec<(String, String, Quantity)>, &'static str> {
+    let mut parsed = Vec::with_capacity(amounts.len());
     for (name, amount) in amounts.iter_mut() {
         let text = match amount {
             Value::String(s) => s.trim().to_owned(),
@@ -138,17 +203,18 @@ fn check_map(
             Value::Null => "0".to_owned(),
             _ => return Err(FORMAT_WRONG),
         };
-        let parsed = parse(&text)?;
-        if parsed.negative {
+        let quantity = parse(&text)?;
+        if quantity.negative {
             errors.push(FieldError::invalid(
                 format!("{path}[{name}]"),
                 &json!(text),
                 "must be greater than or equal to 0",
             ));
         }
-        *amount = Value::String(text);
+        *amount = Value::String(text.clone());
+        parsed.push((name.clone(), text, quantity));
     }
-    Ok(())
+    Ok(parsed)
 }
 
 #[cfg(test)]
@@ -178,6 +244,47 @@ mod tests {
         }
         assert!(parse("-1").expect("parses").negative);
         assert!(!parse("-0").expect("parses").negative);
+    }
+
+    #[test]
+    fn amounts_compare_across_suffixes() {
+        let nanos = |s: &str| parse(s).expect("parses").nanos;
+        for (a, b) in [
+            ("1", "1000m"),
+            ("0.5", "500m"),
+            ("1Ki", "1024"),
+            ("2e3", "2k"),
+            ("1.5Gi", "1536Mi"),
+            ("1E-2", "10m"),
+            (".5", "0.5"),
+        ] {
+            assert_eq!(nanos(a), nanos(b), "{a} = {b}");
+        }
+        assert_eq!(nanos("1n"), Some(1));
+        assert_eq!(nanos("0.1n"), Some(1), "rounded up to a billionth");
+        assert!(nanos("1001m") > nanos("1"));
+        assert!(nanos("129Mi") > nanos("128Mi"));
+        assert_eq!(nanos("1e999"), None, "too large to hold");
+    }
+
+    #[test]
+    fn a_request_above_its_limit_is_invalid() {
+        let mut d = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "web", "resources": {
+                "limits": {"cpu": "1", "memory": "1Gi"},
+                "requests": {"cpu": "1500m", "memory": "1024Mi", "ephemeral-storage": "9Gi"}
+            }}
+        ]}}}});
+        let errors = check(&DEPLOYMENT, &mut d).expect("decodes");
+        assert_eq!(
+            errors,
+            [FieldError::invalid(
+                "spec.template.spec.containers[0].resources.requests",
+                &json!("1500m"),
+                "must be less than or equal to cpu limit of 1"
+            )],
+            "equal amounts and amounts without a limit are fine"
+        );
     }
 
     #[test]

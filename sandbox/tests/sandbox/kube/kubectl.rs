@@ -1419,3 +1419,99 @@ async fn an_invalid_resource_quantity_is_refused_as_a_cluster_refuses_it() {
         .success();
     assert!(out.stdout.contains("\"cpu\": \"2\""), "{}", out.stdout);
 }
+
+/// What kubectl users meet most: switching to Recreate without clearing
+/// the rolling update, a request above its limit, a label with a space.
+#[tokio::test]
+async fn invalid_strategies_requests_and_labels_are_refused_as_a_cluster_refuses_them() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    let before = deployment(&sandbox)["metadata"]["resourceVersion"].clone();
+    let refused = async |args: &[&str], says: &str| {
+        let out = kubectl.run(args).await;
+        assert_eq!(out.code, Some(1), "{args:?}: {}", out.stdout);
+        // kubectl words the start its own way per verb; the server's part
+        // is the same.
+        assert!(
+            out.stderr
+                .trim()
+                .ends_with(&format!("\"nginx-deployment\" is invalid: {says}")),
+            "{args:?}: {}",
+            out.stderr
+        );
+    };
+
+    refused(
+        &["patch", "deploy/nginx-deployment", "-p", r#"{"spec":{"strategy":{"type":"Recreate"}}}"#],
+        "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is 'Recreate'",
+    )
+    .await;
+    refused(
+        &[
+            "set", "resources", "deploy/nginx-deployment",
+            "--requests=cpu=1500m", "--limits=cpu=1",
+        ],
+        "spec.template.spec.containers[0].resources.requests: Invalid value: \"1500m\": must be less than or equal to cpu limit of 1",
+    )
+    .await;
+    refused(
+        &[
+            "patch", "deploy/nginx-deployment", "-p",
+            r#"{"spec":{"strategy":{"rollingUpdate":{"maxSurge":0,"maxUnavailable":0}}}}"#,
+        ],
+        "spec.strategy.rollingUpdate.maxUnavailable: Invalid value: intstr.IntOrString{Type:0, IntVal:0, StrVal:\"\"}: may not be 0 when `maxSurge` is 0",
+    )
+    .await;
+    refused(
+        &[
+            "patch", "deploy/nginx-deployment", "-p",
+            r#"{"spec":{"template":{"metadata":{"labels":{"tier":"front end"}}}}}"#,
+        ],
+        "spec.template.metadata.labels: Invalid value: \"front end\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+    )
+    .await;
+    assert_eq!(
+        deployment(&sandbox)["metadata"]["resourceVersion"],
+        before,
+        "nothing refused was stored"
+    );
+
+    // The way a cluster takes them: the rolling update cleared with the
+    // switch, a request within its limit.
+    kubectl
+        .run(&[
+            "patch",
+            "deploy/nginx-deployment",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"strategy":{"type":"Recreate","rollingUpdate":null}}}"#,
+        ])
+        .await
+        .success();
+    kubectl
+        .run(&[
+            "set",
+            "resources",
+            "deploy/nginx-deployment",
+            "--requests=cpu=500m",
+            "--limits=cpu=1",
+        ])
+        .await
+        .success();
+    let d = deployment(&sandbox);
+    assert_eq!(
+        d["spec"]["strategy"],
+        serde_json::json!({"type": "Recreate"})
+    );
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"],
+        "500m"
+    );
+}
