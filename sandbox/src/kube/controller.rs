@@ -2,7 +2,9 @@
 //! ReplicaSet per pod template (named `<deployment>-<pod-template-hash>`,
 //! owned by the Deployment, carrying the revision annotation), and moves
 //! replicas from the old ReplicaSets to the new one one step at a time, so
-//! that a rollout takes the configured rollout time. `status` follows
+//! that a rollout takes the configured rollout time (Recreate: every old
+//! replica in one step, then every new one; a paused Deployment only
+//! scales, and reports Progressing `Unknown`). `status` follows
 //! (observedGeneration, replicas, updatedReplicas, readyReplicas,
 //! availableReplicas, the Available and Progressing conditions), which is
 //! what `kubectl rollout status` and the worker's verification read.
@@ -169,15 +171,47 @@ struct Counts {
     new: i64,
     /// (name, replicas), oldest revision first.
     old: Vec<(String, i64)>,
+    /// The Recreate strategy: every old replica goes before a new one comes.
+    recreate: bool,
 }
 
 impl Counts {
+    /// The counts of `d`'s ReplicaSets: `new` replicas in the new one, and
+    /// the `old` ones as they are.
+    fn of(d: &Value, new: i64, old: &[Arc<Value>]) -> Self {
+        Counts {
+            new,
+            old: old
+                .iter()
+                .map(|rs| {
+                    (
+                        str_at(rs, "/metadata/name").to_owned(),
+                        int_at(rs, "/spec/replicas"),
+                    )
+                })
+                .collect(),
+            recreate: str_at(d, "/spec/strategy/type") == "Recreate",
+        }
+    }
+
     fn old_total(&self) -> i64 {
         self.old.iter().map(|(_, n)| n).sum()
     }
 
-    /// One replica moved toward `desired`; false when already there.
+    /// One step toward `desired`; false when already there. A rolling
+    /// update moves one replica a step; Recreate scales every old
+    /// ReplicaSet to zero in one step, then the new one to `desired` in
+    /// the next, as its controller does.
     fn step(&mut self, desired: i64) -> bool {
+        if self.recreate {
+            if self.old_total() > 0 {
+                self.old.iter_mut().for_each(|(_, n)| *n = 0);
+                return true;
+            }
+            let moved = self.new != desired;
+            self.new = desired;
+            return moved;
+        }
         if self.new < desired {
             self.new += 1;
             if self.new + self.old_total() > desired {
@@ -270,18 +304,7 @@ fn reconcile(
         }
     };
     let Some(new_rs) = new_rs else {
-        let counts = Counts {
-            new: 0,
-            old: owned
-                .iter()
-                .map(|rs| {
-                    (
-                        str_at(rs, "/metadata/name").to_owned(),
-                        int_at(rs, "/spec/replicas"),
-                    )
-                })
-                .collect(),
-        };
+        let counts = Counts::of(d, 0, &owned);
         write_status(
             store,
             d,
@@ -309,17 +332,16 @@ fn reconcile(
         d.clone()
     };
 
-    let mut counts = Counts {
-        new: int_at(&new_rs, "/spec/replicas"),
-        old: owned
-            .iter()
-            .map(|rs| {
-                (
-                    str_at(rs, "/metadata/name").to_owned(),
-                    int_at(rs, "/spec/replicas"),
-                )
-            })
-            .collect(),
+    let mut counts = Counts::of(&d, int_at(&new_rs, "/spec/replicas"), &owned);
+    // A paused Deployment rolls nothing out, but still scales when no
+    // rollout is half done: in one step, as Recreate does.
+    let total = match paused {
+        true if counts.old_total() > 0 => 0,
+        true => {
+            counts.recreate = true;
+            counts.steps_to(desired)
+        }
+        false => counts.steps_to(desired),
     };
     let episode = episodes
         .entry((namespace.clone(), name.clone()))
@@ -329,11 +351,11 @@ fn reconcile(
             total: 0,
             done: 0,
         });
-    if episode.generation != generation || (paused && episode.total != 0) {
+    if episode.generation != generation || (paused && episode.total - episode.done > total) {
         *episode = Episode {
             generation,
             start: now,
-            total: if paused { 0 } else { counts.steps_to(desired) },
+            total,
             done: 0,
         };
     }
@@ -356,7 +378,11 @@ fn reconcile(
         episode.done += 1;
     }
     if counts != before || progress_reason == "NewReplicaSetCreated" {
-        scale_replica_set(store, new_rs, counts.new, desired, &d, true);
+        // Recreate takes the old replicas down before the new ones come;
+        // a rolling update surges first.
+        if !counts.recreate {
+            scale_replica_set(store, new_rs.clone(), counts.new, desired, &d, true);
+        }
         for ((rs_name, n), (_, was)) in counts.old.iter().zip(&before.old) {
             if n != was
                 && let Some(rs) = owned
@@ -365,6 +391,9 @@ fn reconcile(
             {
                 scale_replica_set(store, rs.clone(), *n, desired, &d, true);
             }
+        }
+        if counts.recreate {
+            scale_replica_set(store, new_rs, counts.new, desired, &d, true);
         }
     }
     let ready = counts.new + counts.old_total();
@@ -400,12 +429,18 @@ fn stall(
     let surge = int_or_percent(&rolling["maxSurge"], desired, true);
     let unavailable = int_or_percent(&rolling["maxUnavailable"], desired, false);
     let before = counts.clone();
-    counts.new = desired.min((surge + unavailable).max(1)).max(counts.new);
-    let mut excess = (counts.old_total() - (desired - unavailable).max(0)).max(0);
-    for (_, n) in counts.old.iter_mut() {
-        let cut = excess.min(*n);
-        *n -= cut;
-        excess -= cut;
+    if counts.recreate {
+        // Every old replica is gone before the new ones, which never start.
+        counts.old.iter_mut().for_each(|(_, n)| *n = 0);
+        counts.new = desired;
+    } else {
+        counts.new = desired.min((surge + unavailable).max(1)).max(counts.new);
+        let mut excess = (counts.old_total() - (desired - unavailable).max(0)).max(0);
+        for (_, n) in counts.old.iter_mut() {
+            let cut = excess.min(*n);
+            *n -= cut;
+            excess -= cut;
+        }
     }
     let new_name = str_at(&new_rs, "/metadata/name").to_owned();
     if counts != before {
@@ -559,9 +594,11 @@ fn scale_replica_set(
     store.insert(&REPLICA_SET, rs)
 }
 
+/// A condition of `kind` with `status` ("True", "False" or "Unknown"),
+/// keeping its times from `old` while they hold.
 fn condition(
     kind: &str,
-    status: bool,
+    status: &str,
     reason: &str,
     message: String,
     old: &Value,
@@ -570,7 +607,6 @@ fn condition(
     let previous = old["status"]["conditions"]
         .as_array()
         .and_then(|cs| cs.iter().find(|c| c["type"] == kind));
-    let status = if status { "True" } else { "False" };
     let transition = match previous {
         Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
         _ => json!(now),
@@ -613,9 +649,18 @@ fn write_status(
     let now = meta::now();
     let complete = counts.new == desired && counts.old_total() == 0;
     let progressing = match new_rs {
+        // A paused Deployment is neither progressing nor stuck.
+        _ if d["spec"]["paused"] == json!(true) => condition(
+            "Progressing",
+            "Unknown",
+            "DeploymentPaused",
+            "Deployment is paused".to_owned(),
+            d,
+            &now,
+        ),
         Some(rs) if complete => condition(
             "Progressing",
-            true,
+            "True",
             "NewReplicaSetAvailable",
             format!("ReplicaSet {rs:?} has successfully progressed."),
             d,
@@ -623,7 +668,7 @@ fn write_status(
         ),
         Some(rs) if reason == "ProgressDeadlineExceeded" => condition(
             "Progressing",
-            false,
+            "False",
             reason,
             format!("ReplicaSet {rs:?} has timed out progressing."),
             d,
@@ -631,7 +676,7 @@ fn write_status(
         ),
         Some(rs) if reason == "NewReplicaSetCreated" => condition(
             "Progressing",
-            true,
+            "True",
             reason,
             format!("Created new replica set {rs:?}"),
             d,
@@ -639,7 +684,7 @@ fn write_status(
         ),
         Some(rs) if reason == "FoundNewReplicaSet" => condition(
             "Progressing",
-            true,
+            "True",
             reason,
             format!("Found new replica set {rs:?}"),
             d,
@@ -647,7 +692,7 @@ fn write_status(
         ),
         Some(rs) => condition(
             "Progressing",
-            true,
+            "True",
             "ReplicaSetUpdated",
             format!("ReplicaSet {rs:?} is progressing."),
             d,
@@ -655,7 +700,7 @@ fn write_status(
         ),
         None => condition(
             "Progressing",
-            true,
+            "Unknown",
             reason,
             "Deployment is paused".to_owned(),
             d,
@@ -666,7 +711,7 @@ fn write_status(
     let available = if available_ok {
         condition(
             "Available",
-            true,
+            "True",
             "MinimumReplicasAvailable",
             "Deployment has minimum availability.".to_owned(),
             d,
@@ -675,7 +720,7 @@ fn write_status(
     } else {
         condition(
             "Available",
-            false,
+            "False",
             "MinimumReplicasUnavailable",
             "Deployment does not have minimum availability.".to_owned(),
             d,
@@ -733,6 +778,7 @@ mod tests {
         let mut c = Counts {
             new: 0,
             old: vec![("old".to_owned(), 2)],
+            recreate: false,
         };
         assert_eq!(c.steps_to(2), 2);
         assert!(c.step(2));
@@ -740,6 +786,23 @@ mod tests {
         assert!(c.step(2));
         assert_eq!((c.new, c.old_total()), (2, 0));
         assert!(!c.step(2));
+    }
+
+    #[test]
+    fn recreate_empties_every_old_replica_set_before_the_new_one_grows() {
+        let mut c = Counts {
+            new: 0,
+            old: vec![("older".to_owned(), 1), ("old".to_owned(), 2)],
+            recreate: true,
+        };
+        assert_eq!(c.steps_to(3), 2);
+        assert!(c.step(3));
+        assert_eq!((c.new, c.old_total()), (0, 0), "never two versions at once");
+        assert!(c.step(3));
+        assert_eq!((c.new, c.old_total()), (3, 0));
+        assert!(!c.step(3));
+        assert!(c.step(5), "a scale is one step");
+        assert_eq!(c.new, 5);
     }
 
     #[test]

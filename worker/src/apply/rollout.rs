@@ -41,7 +41,14 @@ pub(super) fn status(name: &DeploymentName, d: &Deployment) -> Rollout {
     let updated = status.updated_replicas.unwrap_or(0);
     let total = status.replicas.unwrap_or(0);
     let available = status.available_replicas.unwrap_or(0);
-    if updated < want {
+    let paused = d.spec.as_ref().and_then(|s| s.paused) == Some(true);
+    if updated < want && paused {
+        // Nothing rolls out until someone resumes it; waiting would only
+        // run into the follow limit.
+        Rollout::Complete(format!(
+            "{name} is paused, so the change rolls out only once it is resumed (kubectl rollout resume)"
+        ))
+    } else if updated < want {
         Rollout::Progressing(format!(
             "{updated} of {want} new replicas of {name} updated"
         ))
@@ -106,6 +113,26 @@ mod tests {
             },
         }))
         .expect("a deployment")
+    }
+
+    #[test]
+    fn a_paused_deployment_is_not_waited_for() {
+        let name = DeploymentName::parse("web").expect("valid");
+        let mut d = deployment(3, 3, 0, 3);
+        d.spec.as_mut().expect("a spec").paused = Some(true);
+        assert_eq!(
+            status(&name, &d),
+            Rollout::Complete(
+                "web is paused, so the change rolls out only once it is resumed (kubectl rollout resume)"
+                    .to_owned()
+            )
+        );
+        d.status.as_mut().expect("a status").updated_replicas = Some(3);
+        assert_eq!(
+            status(&name, &d),
+            Rollout::Complete("web rolled out: 3 of 3 replicas available".to_owned()),
+            "a paused deployment still scales"
+        );
     }
 
     #[test]

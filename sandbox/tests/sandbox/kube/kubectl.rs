@@ -1515,3 +1515,100 @@ async fn invalid_strategies_requests_and_labels_are_refused_as_a_cluster_refuses
         "500m"
     );
 }
+
+/// Recreate never runs two versions at once: every old replica goes in one
+/// step, then the new ones come in the next. A paused Deployment still
+/// scales, and says it is paused.
+#[tokio::test]
+async fn recreate_replaces_every_pod_at_once_and_a_paused_deployment_still_scales() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    kubectl
+        .run(&[
+            "patch",
+            "deploy/nginx-deployment",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"spec":{"strategy":{"type":"Recreate","rollingUpdate":null}}}"#,
+        ])
+        .await
+        .success();
+    let old = sandbox.objects("apps/v1", "ReplicaSet", NS)[0]["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+    kubectl
+        .run(&[
+            "set",
+            "image",
+            "deploy/nginx-deployment",
+            "nginx=nginx:1.27",
+        ])
+        .await
+        .success();
+    rolled_out(&sandbox).await;
+    ready_pods(&sandbox, 2).await;
+    let new = replica_sets(&sandbox)
+        .into_iter()
+        .find(|(_, image, _)| image == "nginx:1.27")
+        .expect("a new ReplicaSet");
+    assert_eq!(new.2, 2);
+    let out = kubectl.run(&["get", "events"]).await.success();
+    let scaled: Vec<&str> = out
+        .stdout
+        .lines()
+        .filter(|l| l.contains("ScalingReplicaSet"))
+        .filter_map(|l| l.split("Scaled ").nth(1))
+        .collect();
+    let new_name = sandbox
+        .objects("apps/v1", "ReplicaSet", NS)
+        .into_iter()
+        .find(|rs| image(rs) == "nginx:1.27")
+        .and_then(|rs| rs["metadata"]["name"].as_str().map(str::to_owned))
+        .expect("a name");
+    let about = |rs: &str, direction: &str| -> Vec<&str> {
+        scaled
+            .iter()
+            .copied()
+            .filter(|l| l.starts_with(direction) && l.contains(&format!("set {rs} ")))
+            .collect()
+    };
+    assert_eq!(
+        (about(&old, "down"), about(&new_name, "up")),
+        (
+            vec![format!("down replica set {old} from 2 to 0").as_str()],
+            vec![format!("up replica set {new_name} from 0 to 2").as_str()]
+        ),
+        "one step each: {}",
+        out.stdout
+    );
+
+    kubectl
+        .run(&["rollout", "pause", "deploy/nginx-deployment"])
+        .await
+        .success();
+    kubectl
+        .run(&["scale", "deploy/nginx-deployment", "--replicas=3"])
+        .await
+        .success();
+    rolled_out(&sandbox).await;
+    ready_pods(&sandbox, 3).await;
+    let progressing = deployment(&sandbox)["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == "Progressing").cloned())
+        .expect("a Progressing condition");
+    assert_eq!(
+        (&progressing["status"], &progressing["reason"]),
+        (
+            &serde_json::json!("Unknown"),
+            &serde_json::json!("DeploymentPaused")
+        )
+    );
+}
