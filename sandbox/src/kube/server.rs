@@ -420,6 +420,27 @@ struct ResourceRequest {
 }
 
 impl ResourceRequest {
+    /// The name RBAC judges the request by: a list or watch whose field
+    /// selector asks for exactly one `metadata.name` names that object, as
+    /// the API server's request info reads it, so `resourceNames` rules
+    /// allow `kubectl get deploy web -w` and `rollout status`.
+    fn authorized_name(&self, verb: &str) -> &str {
+        if !self.name.is_empty() || !matches!(verb, "list" | "watch") {
+            return &self.name;
+        }
+        let selector = self.query.get("fieldSelector").map_or("", String::as_str);
+        let mut exact = selector.split(',').filter_map(|term| {
+            let (field, value) = term
+                .split_once("==")
+                .or_else(|| term.split_once('=').filter(|(f, _)| !f.ends_with('!')))?;
+            (field.trim() == "metadata.name").then(|| value.trim())
+        });
+        match (exact.next(), exact.next()) {
+            (Some(name), None) if !name.is_empty() && !name.contains(['/', '%']) => name,
+            _ => &self.name,
+        }
+    }
+
     fn verb(&self) -> &'static str {
         let named = !self.name.is_empty();
         match (&self.method, named) {
@@ -508,7 +529,7 @@ async fn resource(shared: &Arc<Shared>, req: ResourceRequest) -> Response {
             rt: req.rt,
             subresource: &req.subresource,
             namespace: &req.namespace,
-            name: &req.name,
+            name: req.authorized_name(verb),
         };
         if let Err(e) = rbac::authorize(&shared.auth, &store, &req.identity, attrs) {
             return e.into_response();

@@ -1612,3 +1612,86 @@ async fn recreate_replaces_every_pod_at_once_and_a_paused_deployment_still_scale
         )
     );
 }
+
+/// A list or watch for one name (`metadata.name=` in its field selector)
+/// is judged by that name, so `resourceNames` rules let `rollout status`
+/// and `get -w` through, as on a cluster; a list of them all is not.
+#[tokio::test]
+async fn a_role_for_one_deployment_by_name_lets_its_watchers_watch_it() {
+    let sandbox = rbac_builder(Duration::ZERO)
+        .anonymous_admin()
+        .start()
+        .await
+        .expect("start the sandbox");
+    let admin = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    admin
+        .run(&[
+            "create",
+            "role",
+            "watcher",
+            "--verb=get,list,watch",
+            "--resource=deployments",
+            &format!("--resource-name={NAME}"),
+        ])
+        .await
+        .success();
+    admin
+        .run(&[
+            "create",
+            "rolebinding",
+            "watcher",
+            "--role=watcher",
+            "--user=dave",
+        ])
+        .await
+        .success();
+    let dave = Kubectl::new(&sandbox.url()).acting_as("dave");
+
+    let out = dave
+        .run(&[
+            "rollout",
+            "status",
+            &format!("deployment/{NAME}"),
+            "--timeout=20s",
+        ])
+        .await
+        .success();
+    assert!(
+        out.stdout.contains("successfully rolled out"),
+        "{}",
+        out.stdout
+    );
+    let out = dave
+        .run(&[
+            "get",
+            "deployments",
+            "--field-selector",
+            &format!("metadata.name={NAME}"),
+            "--no-headers",
+        ])
+        .await
+        .success();
+    assert!(out.stdout.starts_with(NAME), "{}", out.stdout);
+    let out = dave.run(&["get", "deployments"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("cannot list resource \"deployments\""),
+        "{}",
+        out.stderr
+    );
+    let out = dave
+        .run(&[
+            "get",
+            "deployments",
+            "--field-selector",
+            "metadata.name=other",
+        ])
+        .await;
+    assert_eq!(
+        out.code,
+        Some(1),
+        "another name is not in the role: {}",
+        out.stdout
+    );
+}
