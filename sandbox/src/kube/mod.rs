@@ -72,6 +72,7 @@ mod events;
 mod faults;
 mod messages;
 mod meta;
+mod paging;
 mod patch;
 mod pods;
 mod protobuf;

@@ -33,6 +33,7 @@ use super::discovery;
 use super::error::ApiError;
 use super::faults::{Fault, RecordedRequest};
 use super::meta::{FieldSelector, LabelSelector, str_at};
+use super::paging;
 use super::patch::PatchKind;
 use super::protobuf;
 use super::rbac::{self, Attributes, Identity};
@@ -597,26 +598,30 @@ fn read(shared: &Shared, req: &ResourceRequest) -> Response {
         .filter(|o| selected.matches(o))
         .cloned()
         .collect();
-    // Paging: `continue` is the position after the last item returned.
-    let start = req
-        .query
-        .get("continue")
-        .and_then(|c| c.parse::<usize>().ok())
-        .unwrap_or(0);
+    // Paging: `continue` holds the key of the last item returned, so an
+    // item deleted or added before it moves nothing on the next page.
+    if let Some(token) = req.query.get("continue").filter(|c| !c.is_empty()) {
+        let after = match paging::decode(token) {
+            Ok(after) => after,
+            Err(e) => return e.into_response(),
+        };
+        items.retain(|o| paging::key_of(o) > after.as_key());
+    }
     let limit = req
         .query
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0);
-    let total = items.len();
-    items = items.into_iter().skip(start).collect();
     let mut metadata = json!({"resourceVersion": revision});
     if let Some(limit) = limit
         && items.len() > limit
     {
+        let remaining = items.len() - limit;
         items.truncate(limit);
-        metadata["continue"] = json!((start + limit).to_string());
-        metadata["remainingItemCount"] = json!(total - start - limit);
+        if let Some(last) = items.last() {
+            metadata["continue"] = json!(paging::encode(last, &revision));
+        }
+        metadata["remainingItemCount"] = json!(remaining);
     }
     if table {
         let mut t = table::table(req.rt, &items, &revision, include);

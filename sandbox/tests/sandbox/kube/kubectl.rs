@@ -1695,3 +1695,77 @@ async fn a_role_for_one_deployment_by_name_lets_its_watchers_watch_it() {
         out.stdout
     );
 }
+
+/// Paged lists continue after the last item returned, so deleting items
+/// already seen skips nothing; a token the server did not make is a 400.
+#[tokio::test]
+async fn paged_lists_continue_after_the_last_item_whatever_changes_before_it() {
+    let sandbox = KubeSandbox::builder()
+        .anonymous_admin()
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    for n in 1..=7 {
+        kubectl
+            .run(&["create", "configmap", &format!("cm-{n}")])
+            .await
+            .success();
+    }
+    let out = kubectl
+        .run(&["get", "configmaps", "--chunk-size=2", "-o", "name"])
+        .await
+        .success();
+    let names: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(
+        names,
+        (1..=7)
+            .map(|n| format!("configmap/cm-{n}"))
+            .collect::<Vec<_>>(),
+        "every page walked"
+    );
+
+    let raw = async |query: &str| -> Value {
+        let out = kubectl
+            .run(&[
+                "get",
+                "--raw",
+                &format!("/api/v1/namespaces/default/configmaps?{query}"),
+            ])
+            .await
+            .success();
+        serde_json::from_str(&out.stdout).expect("JSON")
+    };
+    let first = raw("limit=3").await;
+    let token = first["metadata"]["continue"]
+        .as_str()
+        .expect("a continue token")
+        .to_owned();
+    assert_eq!(first["metadata"]["remainingItemCount"], 4);
+    kubectl
+        .run(&["delete", "configmap", "cm-1", "cm-2"])
+        .await
+        .success();
+    let second = raw(&format!("limit=3&continue={token}")).await;
+    let listed: Vec<&str> = second["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|cm| cm["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(listed, ["cm-4", "cm-5", "cm-6"], "nothing skipped");
+
+    let out = kubectl
+        .run(&[
+            "get",
+            "--raw",
+            "/api/v1/namespaces/default/configmaps?limit=3&continue=garbage",
+        ])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("BadRequest") || out.stderr.contains("continue key is not valid"),
+        "{}",
+        out.stderr
+    );
+}
