@@ -16,6 +16,7 @@ use super::quantity;
 use super::resources::{self, Behaviour, NAMESPACE, POD, REPLICA_SET, ResourceType};
 use super::schema::{self, FieldValidation};
 use super::store::Store;
+use super::validation;
 
 /// Options shared by the writing verbs, and the warnings they produce.
 #[derive(Debug, Default)]
@@ -184,6 +185,7 @@ fn prepare(
         }
         Behaviour::Plain | Behaviour::Review => {}
     }
+    errors.extend(validation::errors(rt, object, old));
     errors.extend(quantity_errors);
     if errors.is_empty() {
         Ok(())
@@ -207,6 +209,12 @@ pub(crate) fn create(
 ) -> Result<Arc<Value>, ApiError> {
     check_type_meta(rt, &object)?;
     check_namespace(rt, &mut object, namespace)?;
+    if !str_at(&object, "/metadata/resourceVersion").is_empty() {
+        // The storage layer's refusal, which no API error wraps.
+        return Err(ApiError::storage(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
     let mut name = str_at(&object, "/metadata/name").to_owned();
     if name.is_empty() {
         let prefix = str_at(&object, "/metadata/generateName").to_owned();

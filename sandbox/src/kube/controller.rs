@@ -363,7 +363,11 @@ fn reconcile(
         let episode = episode.clone();
         return stall(store, &d, &owned, new_rs, counts, &episode, now);
     }
-    let interval = rollout / episode.total.max(1);
+    // A new replica counts as available only `minReadySeconds` after it is
+    // ready, and the rollout waits for it before the next step.
+    let min_ready =
+        Duration::from_secs(u64::try_from(int_at(&d, "/spec/minReadySeconds")).unwrap_or(0));
+    let interval = (rollout / episode.total.max(1)).max(min_ready);
     let due = if interval.is_zero() {
         episode.total
     } else {

@@ -171,6 +171,17 @@ pub(crate) fn validate(deployment: &Value, old: Option<&Value>) -> Vec<FieldErro
     int_field(&mut errors, spec, "revisionHistoryLimit", 0);
     int_field(&mut errors, spec, "minReadySeconds", 0);
     int_field(&mut errors, spec, "progressDeadlineSeconds", 0);
+    if let (Some(deadline), Some(min_ready)) = (
+        spec["progressDeadlineSeconds"].as_i64(),
+        spec["minReadySeconds"].as_i64(),
+    ) && deadline <= min_ready
+    {
+        errors.push(FieldError::invalid(
+            "spec.progressDeadlineSeconds",
+            &json!(deadline),
+            "must be greater than minReadySeconds",
+        ));
+    }
     let selector = &spec["selector"];
     let parsed = LabelSelector::from_object(selector);
     if selector.is_null() {
@@ -328,8 +339,15 @@ fn validate_containers(errors: &mut Vec<FieldError>, spec: &Value) {
             }
             seen.push(name);
         }
-        if str_at(c, "/image").trim().is_empty() {
+        let image = str_at(c, "/image");
+        if image.trim().is_empty() {
             errors.push(FieldError::required(format!("{path}.image"), ""));
+        } else if image.trim() != image {
+            errors.push(FieldError::invalid(
+                format!("{path}.image"),
+                &json!(image),
+                "must not have leading or trailing whitespace",
+            ));
         }
         validate_ports(errors, &path, c);
     }
@@ -607,6 +625,24 @@ mod tests {
             })
             .is_empty(),
             "qualified keys and empty values are labels"
+        );
+    }
+
+    #[test]
+    fn the_deadline_must_exceed_min_ready_and_images_have_no_outer_spaces() {
+        let errors = errors_of(|d| {
+            d["spec"]["minReadySeconds"] = json!(700);
+            d["spec"]["template"]["spec"]["containers"][0]["image"] = json!(" nginx:1.25");
+        });
+        assert_eq!(
+            errors
+                .iter()
+                .map(FieldError::to_message)
+                .collect::<Vec<_>>(),
+            [
+                "spec.progressDeadlineSeconds: Invalid value: 600: must be greater than minReadySeconds",
+                "spec.template.spec.containers[0].image: Invalid value: \" nginx:1.25\": must not have leading or trailing whitespace",
+            ]
         );
     }
 

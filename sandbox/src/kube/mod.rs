@@ -84,6 +84,7 @@ mod schema;
 mod server;
 mod store;
 mod table;
+mod validation;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};

@@ -16,6 +16,12 @@ const ALL_VERBS: &[&str] = &[
     "watch",
 ];
 
+/// Verbs of namespaces: no `deletecollection`, which would empty the
+/// cluster.
+const NAMESPACE_VERBS: &[&str] = &[
+    "create", "delete", "get", "list", "patch", "update", "watch",
+];
+
 /// Verbs of a review, which is only ever created.
 const REVIEW_VERBS: &[&str] = &["create"];
 
@@ -98,6 +104,7 @@ impl ResourceType {
     pub(crate) fn verbs(&self) -> &'static [&'static str] {
         match self.behaviour {
             Behaviour::Review => REVIEW_VERBS,
+            Behaviour::Namespace => NAMESPACE_VERBS,
             _ => ALL_VERBS,
         }
     }

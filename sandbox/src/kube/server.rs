@@ -517,6 +517,7 @@ async fn resource(shared: &Arc<Shared>, req: ResourceRequest) -> Response {
     let verb = req.verb();
     if verb.is_empty()
         || (!req.subresource.is_empty() && !matches!(verb, "get" | "update" | "patch"))
+        || (req.subresource.is_empty() && !req.rt.verbs().contains(&verb))
     {
         return ApiError::method_not_allowed().into_response();
     }

@@ -1769,3 +1769,125 @@ async fn paged_lists_continue_after_the_last_item_whatever_changes_before_it() {
         out.stderr
     );
 }
+
+/// What a cluster refuses beyond Deployments: a binding's role changed, a
+/// rule without verbs, an immutable ConfigMap changed, a Pod's spec
+/// changed beyond its images, a re-created object still carrying its
+/// resourceVersion, and every namespace deleted at once.
+#[tokio::test]
+async fn kubectl_meets_the_clusters_rules_for_roles_config_maps_pods_and_namespaces() {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .anonymous_admin()
+        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    let dir = TempDir::new();
+    let apply = async |name: &str, yaml: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, yaml).expect("write the manifest");
+        kubectl
+            .run(&["apply", "-f", path.to_str().expect("utf-8 path")])
+            .await
+    };
+    let binding = |role: &str| {
+        format!(
+            "apiVersion: rbac.authorization.k8s.io/v1\nkind: RoleBinding\nmetadata:\n  name: readers\n  namespace: default\nroleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: {role}\nsubjects:\n  - kind: User\n    name: dave\n"
+        )
+    };
+    apply("binding.yaml", &binding("view")).await.success();
+    let out = apply("binding.yaml", &binding("edit")).await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(
+        out.stderr.contains("roleRef: Invalid value: rbac.RoleRef{APIGroup:\"rbac.authorization.k8s.io\", Kind:\"ClusterRole\", Name:\"edit\"}: cannot change roleRef"),
+        "{}",
+        out.stderr
+    );
+    let out = apply(
+        "role.yaml",
+        "apiVersion: rbac.authorization.k8s.io/v1\nkind: Role\nmetadata:\n  name: nothing\n  namespace: default\nrules:\n  - apiGroups: [\"\"]\n    resources: [\"pods\"]\n    verbs: []\n",
+    )
+    .await;
+    assert!(
+        out.stderr
+            .contains("rules[0].verbs: Required value: verbs must contain at least one value"),
+        "{}",
+        out.stderr
+    );
+
+    apply(
+        "frozen.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\nimmutable: true\ndata:\n  level: \"1\"\n",
+    )
+    .await
+    .success();
+    let out = kubectl
+        .run(&[
+            "patch",
+            "configmap",
+            "frozen",
+            "-p",
+            r#"{"data":{"level":"2"}}"#,
+        ])
+        .await;
+    assert!(
+        out.stderr
+            .contains("data: Forbidden: field is immutable when `immutable` is set"),
+        "{}",
+        out.stderr
+    );
+
+    ready_pods(&sandbox, 2).await;
+    let pod = pods(&sandbox)[0]["metadata"]["name"]
+        .as_str()
+        .expect("a name")
+        .to_owned();
+    let out = kubectl
+        .run(&[
+            "patch",
+            "pod",
+            &pod,
+            "-p",
+            r#"{"spec":{"restartPolicy":"Never"}}"#,
+        ])
+        .await;
+    assert!(
+        out.stderr.contains("spec: Forbidden: pod updates may not change fields other than `spec.containers[*].image`"),
+        "{}",
+        out.stderr
+    );
+
+    // An object saved with `get -o json` and posted back as it is (kubectl
+    // create -f would drop its resourceVersion; --raw sends it).
+    let saved = kubectl
+        .run(&["get", "configmap", "frozen", "-o", "json"])
+        .await
+        .success();
+    kubectl
+        .run(&["delete", "configmap", "frozen"])
+        .await
+        .success();
+    let path = dir.path().join("saved.json");
+    std::fs::write(&path, &saved.stdout).expect("write the saved object");
+    let out = kubectl
+        .run(&[
+            "create",
+            "--raw",
+            "/api/v1/namespaces/default/configmaps",
+            "-f",
+            path.to_str().expect("utf-8 path"),
+        ])
+        .await;
+    assert!(
+        out.stderr
+            .contains("resourceVersion should not be set on objects to be created"),
+        "{}",
+        out.stderr
+    );
+
+    let out = kubectl.run(&["delete", "namespaces", "--all"]).await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert!(sandbox.object("v1", "Namespace", "", "default").is_some());
+}
