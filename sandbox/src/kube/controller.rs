@@ -60,6 +60,10 @@ struct State {
 pub(crate) async fn run(shared: Arc<Shared>) {
     let mut state = State::default();
     loop {
+        if shared.held() {
+            shared.wake.notified().await;
+            continue;
+        }
         let settings = Settings {
             rollout: shared.rollout(),
             unpullable: shared.unpullable(),

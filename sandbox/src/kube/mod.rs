@@ -132,6 +132,9 @@ pub(crate) struct Shared {
     auth: Auth,
     /// Pokes the controller after writes.
     wake: Notify,
+    /// While set, the controllers do nothing (a test's way to see what
+    /// clients do while a cluster's controllers lag).
+    held: std::sync::atomic::AtomicBool,
     /// Flips to true when the sandbox stops, ending open watches.
     stopping: tokio::sync::watch::Sender<bool>,
     address: OnceLock<String>,
@@ -172,6 +175,10 @@ impl Shared {
     pub(crate) fn set_rollout(&self, d: Duration) {
         *lock(&self.rollout) = d;
         self.wake.notify_one();
+    }
+
+    pub(crate) fn held(&self) -> bool {
+        self.held.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     pub(crate) fn unpullable(&self) -> Vec<String> {
@@ -349,6 +356,7 @@ impl KubeSandboxBuilder {
             unpullable: Mutex::new(self.unpullable),
             auth,
             wake: Notify::new(),
+            held: std::sync::atomic::AtomicBool::new(false),
             stopping: tokio::sync::watch::channel(false).0,
             address: OnceLock::new(),
         });
@@ -460,6 +468,22 @@ impl KubeSandbox {
     /// Changes the rollout time for rollouts from now on.
     pub fn set_rollout(&self, d: Duration) {
         self.shared.set_rollout(d);
+    }
+
+    /// Holds the controllers (nothing reconciles, as when a cluster's
+    /// controller manager lags) until [`Self::release_controllers`].
+    pub fn hold_controllers(&self) {
+        self.shared
+            .held
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Lets the controllers catch up with everything written meanwhile.
+    pub fn release_controllers(&self) {
+        self.shared
+            .held
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        self.shared.wake.notify_one();
     }
 
     /// Replaces the images whose pods never become ready.

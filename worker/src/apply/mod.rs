@@ -35,6 +35,11 @@ pub use rollout::Rollout;
 /// resourceVersion, so a busy rollout can conflict several times in a row.
 const CONFLICT_RETRIES: u32 = 20;
 
+/// How long a rollback waits for the deployment controller to catch up
+/// with the deployment's last change, and how often it looks.
+const OBSERVE_LIMIT: Duration = Duration::from_secs(10);
+const OBSERVE_POLL: Duration = Duration::from_millis(50);
+
 /// What applying a command came to (errors aside).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Applied {
@@ -188,6 +193,14 @@ impl Engine {
                     self.get(ns, name).await?
                 }
             };
+            let deployment = match kind {
+                // Revisions are read from the ReplicaSets, which lag the
+                // Deployment until its controller has seen its last change.
+                CommandKind::Rollback { .. } if !self.dry_run => {
+                    self.observed(ns, name, deployment).await?
+                }
+                _ => deployment,
+            };
             let recorded = annotations(&deployment)
                 .and_then(|a| a.get(fence::annotation(group)))
                 .map(String::as_str);
@@ -254,6 +267,34 @@ impl Engine {
 
     fn deployments(&self, ns: &str) -> Api<Deployment> {
         Api::namespaced(self.client.clone(), ns)
+    }
+
+    /// `d` once its controller has observed its latest generation (read
+    /// again until then, for [`OBSERVE_LIMIT`] at most; then as it is).
+    async fn observed(
+        &self,
+        ns: &str,
+        name: &DeploymentName,
+        mut d: Deployment,
+    ) -> Result<Deployment, ApplyError> {
+        let deadline = tokio::time::Instant::now() + OBSERVE_LIMIT;
+        loop {
+            let generation = d.metadata.generation.unwrap_or(0);
+            let observed = d
+                .status
+                .as_ref()
+                .and_then(|s| s.observed_generation)
+                .unwrap_or(0);
+            if observed >= generation {
+                return Ok(d);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                tracing::warn!(deployment = %name, generation, observed, "the deployment controller has not caught up; going on with what it shows");
+                return Ok(d);
+            }
+            tokio::time::sleep(OBSERVE_POLL).await;
+            d = self.get(ns, name).await?;
+        }
     }
 
     /// Whether the API says `ns` does not exist. Not knowing (the bot may

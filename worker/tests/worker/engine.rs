@@ -1,6 +1,8 @@
 //! The apply engine against the Kubernetes sandbox, under the project's
 //! least-privilege role: every command kind, fences, errors.
 
+use std::time::Duration;
+
 use chatops_sandbox::kube::Fault;
 use chatops_shared::{CommandKind, ContainerName, ImageRef, Outcome, Replicas};
 use chatops_worker::error::ApplyError;
@@ -92,6 +94,50 @@ async fn every_write_applies_and_reports_before_and_after() {
         d["metadata"]["annotations"]["chatops.dev/template-fence"],
         "test-epoch/4"
     );
+}
+
+/// A rollback reads revisions from the ReplicaSets, which the deployment
+/// controller makes after a change: one that came at once after a deploy
+/// waits for the controller to see it, rather than rolling back from what
+/// the ReplicaSets showed before (it was "no earlier revision").
+#[tokio::test]
+async fn a_rollback_right_after_a_change_waits_for_the_controller_to_see_it() {
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let engine = engine(&kube).await;
+    chatops_testkit::eventually("revision 1", crate::helpers::LIMIT, || async {
+        (!kube.objects("apps/v1", "ReplicaSet", "default").is_empty()).then_some(())
+    })
+    .await;
+    kube.hold_controllers();
+    engine
+        .apply(&command(set_image(None, "nginx:1.21"), "web"), &at(1))
+        .await
+        .expect("deploy");
+    kube.clear_requests();
+    let reads = || {
+        kube.requests()
+            .iter()
+            .filter(|r| r.method == "GET" && r.path.ends_with("/deployments/web"))
+            .count()
+    };
+    let rollback = command(CommandKind::Rollback { revision: None }, "web");
+    let position = at(2);
+    let (r, ()) = tokio::join!(engine.apply(&rollback, &position), async {
+        // Released once the rollback has read the deployment again; one
+        // that never does has answered from stale ReplicaSets by then.
+        let reread =
+            chatops_testkit::eventually("a second read", crate::helpers::LIMIT, || async {
+                (reads() >= 2).then_some(())
+            });
+        let _ = tokio::time::timeout(Duration::from_secs(5), reread).await;
+        kube.release_controllers();
+    });
+    let r = r.expect("rolled back");
+    assert_eq!(
+        r.message,
+        "rolled web back to revision 1 (nginx=nginx:1.20)"
+    );
+    assert_eq!(image(&kube, "web", 0), "nginx:1.20");
 }
 
 #[tokio::test]
