@@ -181,9 +181,8 @@ impl CommandKind {
     pub fn field_group(&self) -> Option<FieldGroup> {
         match self {
             Self::Scale { .. } => Some(FieldGroup::Replicas),
-            Self::SetImage { .. } | Self::Restart | Self::Rollback { .. } => {
-                Some(FieldGroup::Template)
-            }
+            Self::SetImage { .. } | Self::Rollback { .. } => Some(FieldGroup::Template),
+            Self::Restart => Some(FieldGroup::Restart),
             Self::Status | Self::List | Self::History => None,
         }
     }
@@ -247,8 +246,13 @@ impl fmt::Display for Verb {
 pub enum FieldGroup {
     /// `spec.replicas` (scale).
     Replicas,
-    /// `spec.template` (image, restart, rollback).
+    /// `spec.template` (image, rollback).
     Template,
+    /// The template's restart stamp (restart). A restart changes no field
+    /// an image change or another command does, so it neither supersedes
+    /// nor is superseded by them: a deploy queued before a restart is still
+    /// made when the restart was applied first.
+    Restart,
 }
 
 /// One command, as the gateway accepted it.
@@ -594,7 +598,7 @@ mod tests {
                 Some(Replicas),
                 Some(Template),
                 Some(Template),
-                Some(Template),
+                Some(Restart),
                 Some(Template),
                 Some(Template),
                 None,

@@ -17,7 +17,26 @@ pub fn annotation(group: FieldGroup) -> &'static str {
     match group {
         FieldGroup::Replicas => "chatops.dev/replicas-fence",
         FieldGroup::Template => "chatops.dev/template-fence",
+        FieldGroup::Restart => "chatops.dev/restart-fence",
     }
+}
+
+/// The fence recorded for `group` among a Deployment's annotations.
+/// Restarts were fenced with the template before they had a fence of
+/// their own: until a restart records one, the template's stands for it,
+/// so a restart applied then is not applied again.
+pub fn recorded(
+    annotations: Option<&std::collections::BTreeMap<String, String>>,
+    group: FieldGroup,
+) -> Option<&str> {
+    let annotations = annotations?;
+    annotations
+        .get(annotation(group))
+        .or_else(|| match group {
+            FieldGroup::Restart => annotations.get(annotation(FieldGroup::Template)),
+            FieldGroup::Replicas | FieldGroup::Template => None,
+        })
+        .map(String::as_str)
 }
 
 /// Where a command sits in the command stream.

@@ -201,9 +201,7 @@ impl Engine {
                 }
                 _ => deployment,
             };
-            let recorded = annotations(&deployment)
-                .and_then(|a| a.get(fence::annotation(group)))
-                .map(String::as_str);
+            let recorded = fence::recorded(annotations(&deployment), group);
             match fence::check(recorded, position) {
                 Check::AlreadyApplied => {
                     return Ok((already_applied(kind, name, &deployment), deployment));

@@ -86,9 +86,7 @@ impl Engine {
         position: &Position,
     ) -> Result<(Rollout, Check), ApplyError> {
         let d = self.get(ns, name).await?;
-        let recorded = annotations(&d)
-            .and_then(|a| a.get(fence::annotation(group)))
-            .map(String::as_str);
+        let recorded = fence::recorded(annotations(&d), group);
         Ok((status(name, &d), fence::check(recorded, position)))
     }
 }

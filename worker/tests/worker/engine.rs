@@ -280,6 +280,45 @@ async fn a_repeated_command_is_already_applied_and_a_stale_one_superseded() {
     assert_eq!(r.outcome, Outcome::Applied);
 }
 
+/// A restart changes no field a deploy does: applied out of the stream's
+/// order (two workers, a backlog), each still takes effect, as in order.
+/// A restart stays fenced against restarts, and against the template fence
+/// that recorded restarts before they had their own.
+#[tokio::test]
+async fn a_deploy_queued_before_a_restart_is_made_when_the_restart_came_first() {
+    let kube = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
+    let engine = engine(&kube).await;
+    let restart = engine
+        .apply(&command(CommandKind::Restart, "web"), &at(2))
+        .await
+        .expect("restart");
+    assert_eq!(restart.outcome, Outcome::Applied);
+    let deploy = engine
+        .apply(&command(set_image(None, "nginx:1.21"), "web"), &at(1))
+        .await
+        .expect("deploy");
+    assert_eq!(deploy.outcome, Outcome::Applied, "{}", deploy.message);
+    assert_eq!(image(&kube, "web", 0), "nginx:1.21");
+    let stale = engine
+        .apply(&command(CommandKind::Restart, "web"), &at(1))
+        .await
+        .expect("an older restart");
+    assert_eq!(stale.outcome, Outcome::Superseded, "{}", stale.message);
+
+    // Recorded before restarts had a fence of their own: the template's.
+    let legacy = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
+    let engine = crate::helpers::engine(&legacy).await;
+    engine
+        .apply(&command(set_image(None, "nginx:1.21"), "web"), &at(5))
+        .await
+        .expect("deploy");
+    let again = engine
+        .apply(&command(CommandKind::Restart, "web"), &at(5))
+        .await
+        .expect("a restart fenced by the template");
+    assert_eq!(again.outcome, Outcome::AlreadyApplied, "{}", again.message);
+}
+
 #[tokio::test]
 async fn containers_are_chosen_by_name_or_when_there_is_only_one() {
     let kube = sandbox(&[deployment_yaml(
