@@ -421,6 +421,68 @@ async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
     assert_eq!(replicas(&kube, "web"), 4);
 }
 
+/// Commands the worker had fetched but not started when it was stopped
+/// are handed back too, not left to their ack wait.
+#[tokio::test]
+async fn sigterm_hands_back_commands_fetched_but_not_started() {
+    let nats = NatsServer::start().await;
+    let names = ["web", "api", "db", "cache"];
+    let kube = sandbox(&names.map(|n| deployment_yaml(n, 1, &[("app", "app:1")]))).await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+    let settings = StreamSettings {
+        ack_wait: Duration::from_secs(300),
+        ..crate::helpers::settings()
+    };
+    streams::ensure(&js, &settings).await.expect("streams");
+    let (url, api) = (nats.url(), kube.url());
+    let spawn = || {
+        Process::spawn(
+            Path::new(env!("CARGO_BIN_EXE_worker")),
+            &[],
+            &[
+                ("NATS_URL", url.as_str()),
+                ("CLUSTER_URL", api.as_str()),
+                ("KUBERNETES_TOKEN", TOKEN),
+                ("WORKER_ADDR", "127.0.0.1:0"),
+                ("WORKER_CONCURRENCY", "2"),
+                ("CHATOPS_ACK_WAIT", "5m"),
+                ("CHATOPS_MAX_DELIVER", "3"),
+                ("CHATOPS_SHUTDOWN_GRACE", "1s"),
+            ],
+        )
+    };
+    // Two applying for two minutes; the client fetches more behind them.
+    kube.inject(
+        Fault::latency(Duration::from_secs(120))
+            .method("PATCH")
+            .times(2),
+    );
+    let commands = names.map(|n| command(scale(3), n));
+    for cmd in &commands {
+        publish(&js, cmd).await;
+    }
+    let mut first = spawn();
+    first.wait_for_line("worker started", LIMIT).await;
+    chatops_testkit::eventually("two applying and more fetched", LIMIT, || async {
+        (crate::helpers::in_flight(&js).await > 2).then_some(())
+    })
+    .await;
+    first.signal("TERM");
+    let (code, output) = first.wait(LIMIT).await;
+    assert_eq!(code, Some(0), "{output}");
+    assert!(
+        output.contains("handed back fetched commands not started"),
+        "{output}"
+    );
+
+    let mut second = spawn();
+    second.wait_for_line("worker started", LIMIT).await;
+    finals(&js, &commands.each_ref().map(|c| c.id)).await;
+    for name in names {
+        assert_eq!(replicas(&kube, name), 3, "{name}");
+    }
+}
+
 /// A worker stopped while following a rollout hands the command back; the
 /// worker that takes it finds the change made, and follows the rollout to
 /// its end, which is what the person hears (not "applied before").
