@@ -168,20 +168,24 @@ impl Ingestion {
         consumer: PullConsumer,
         shutdown: CancellationToken,
     ) -> Result<(), async_nats::Error> {
-        let messages = consumer.messages().await?;
+        let mut messages = consumer.messages().await?;
         let this = self.clone();
-        let decided = messages
-            .take_until(shutdown.clone().cancelled_owned())
-            .map(move |message| {
-                let this = this.clone();
-                async move {
-                    let message = message?;
-                    let decision = this.decide(&message).await;
-                    Ok::<_, async_nats::Error>((message, decision))
-                }
-            })
-            .buffered(CONCURRENCY);
-        tokio::pin!(decided);
+        // Boxed rather than pinned in place, to be dropped before the
+        // messages it borrows are handed back.
+        let mut decided = Box::pin(
+            messages
+                .by_ref()
+                .take_until(shutdown.clone().cancelled_owned())
+                .map(move |message| {
+                    let this = this.clone();
+                    async move {
+                        let message = message?;
+                        let decision = this.decide(&message).await;
+                        Ok::<_, async_nats::Error>((message, decision))
+                    }
+                })
+                .buffered(CONCURRENCY),
+        );
         let mut lanes = Lanes::default();
         let slots = Arc::new(tokio::sync::Semaphore::new(PUBLISHING));
         let mut publishing = tokio::task::JoinSet::new();
@@ -223,7 +227,9 @@ impl Ingestion {
             while publishing.try_join_next().is_some() {}
             lanes.forget_idle();
         }
+        drop(decided);
         while publishing.join_next().await.is_some() {}
+        chatops_shared::consume::hand_back(&mut messages).await;
         Ok(())
     }
 

@@ -122,11 +122,12 @@ impl Notifier {
         consumer: PullConsumer,
         shutdown: CancellationToken,
     ) -> Result<(), async_nats::Error> {
-        let messages = consumer.messages().await?;
+        let mut messages = consumer.messages().await?;
         let this = self.clone();
         let in_flight = InFlight::default();
         messages
-            .take_until(shutdown.cancelled_owned())
+            .by_ref()
+            .take_until(shutdown.cancelled())
             .for_each_concurrent(CONCURRENCY, move |message| {
                 let this = this.clone();
                 let in_flight = in_flight.clone();
@@ -144,6 +145,7 @@ impl Notifier {
                 }
             })
             .await;
+        chatops_shared::consume::hand_back(&mut messages).await;
         Ok(())
     }
 

@@ -13,7 +13,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
 use chatops_shared::{Command, CommandResult, ContractVersion, FieldGroup, Outcome, subjects};
-use futures::{FutureExt, StreamExt};
+use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -96,18 +96,8 @@ impl Worker {
                 }
             })
             .await;
-        // Commands the client had already fetched and no one started: hand
-        // them back at once, or they would wait out the ack wait.
-        let mut handed_back = 0;
-        while let Some(Some(Ok(message))) = messages.next().now_or_never() {
-            if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
-                tracing::warn!(error = %e, "cannot hand back a fetched command; it is redelivered after the ack wait");
-            }
-            handed_back += 1;
-        }
-        if handed_back > 0 {
-            tracing::info!(handed_back, "handed back fetched commands not started");
-        }
+        // Commands the client had already fetched and no one started.
+        chatops_shared::consume::hand_back(&mut messages).await;
         Ok(())
     }
 

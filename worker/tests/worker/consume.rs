@@ -471,7 +471,7 @@ async fn sigterm_hands_back_commands_fetched_but_not_started() {
     let (code, output) = first.wait(LIMIT).await;
     assert_eq!(code, Some(0), "{output}");
     assert!(
-        output.contains("handed back fetched commands not started"),
+        output.contains("handed back fetched messages not started"),
         "{output}"
     );
 
