@@ -168,35 +168,23 @@ impl Ingestion {
         consumer: PullConsumer,
         shutdown: CancellationToken,
     ) -> Result<(), async_nats::Error> {
-        let mut messages = consumer.messages().await?;
         let this = self.clone();
-        // Boxed rather than pinned in place, to be dropped before the
-        // messages it borrows are handed back.
-        let mut decided = Box::pin(
-            messages
-                .by_ref()
-                .take_until(shutdown.clone().cancelled_owned())
-                .map(move |message| {
-                    let this = this.clone();
-                    async move {
-                        let message = message?;
-                        let decision = this.decide(&message).await;
-                        Ok::<_, async_nats::Error>((message, decision))
-                    }
-                })
-                .buffered(CONCURRENCY),
-        );
+        // Fetched only as they are taken; on shutdown, what was fetched and
+        // not started is handed back at once.
+        let decided = chatops_shared::consume::messages(consumer, PUBLISHING, shutdown.clone())
+            .map(move |message| {
+                let this = this.clone();
+                async move {
+                    let decision = this.decide(&message).await;
+                    (message, decision)
+                }
+            })
+            .buffered(CONCURRENCY);
+        tokio::pin!(decided);
         let mut lanes = Lanes::default();
         let slots = Arc::new(tokio::sync::Semaphore::new(PUBLISHING));
         let mut publishing = tokio::task::JoinSet::new();
-        while let Some(next) = decided.next().await {
-            let (message, decision) = match next {
-                Ok(pair) => pair,
-                Err(e) => {
-                    tracing::warn!(error = %e, "event consumer error");
-                    continue;
-                }
-            };
+        while let Some((message, decision)) = decided.next().await {
             // Taken here, in stream order: a command waits for the one
             // before it on the same deployment to be stored.
             let turn = match &decision {
@@ -227,9 +215,7 @@ impl Ingestion {
             while publishing.try_join_next().is_some() {}
             lanes.forget_idle();
         }
-        drop(decided);
         while publishing.join_next().await.is_some() {}
-        chatops_shared::consume::hand_back(&mut messages).await;
         Ok(())
     }
 

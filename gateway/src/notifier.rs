@@ -122,30 +122,21 @@ impl Notifier {
         consumer: PullConsumer,
         shutdown: CancellationToken,
     ) -> Result<(), async_nats::Error> {
-        let mut messages = consumer.messages().await?;
         let this = self.clone();
         let in_flight = InFlight::default();
-        messages
-            .by_ref()
-            .take_until(shutdown.cancelled())
+        chatops_shared::consume::messages(consumer, CONCURRENCY, shutdown)
             .for_each_concurrent(CONCURRENCY, move |message| {
                 let this = this.clone();
                 let in_flight = in_flight.clone();
                 async move {
-                    match message {
-                        Ok(message) => {
-                            let Some(_relaying) = relaying(&in_flight, &message.payload) else {
-                                tracing::info!("a result already being relayed was delivered again; leaving it to the first delivery");
-                                return;
-                            };
-                            this.handle(message).await
-                        }
-                        Err(e) => tracing::warn!(error = %e, "result consumer error"),
-                    }
+                    let Some(_relaying) = relaying(&in_flight, &message.payload) else {
+                        tracing::info!("a result already being relayed was delivered again; leaving it to the first delivery");
+                        return;
+                    };
+                    this.handle(message).await;
                 }
             })
             .await;
-        chatops_shared::consume::hand_back(&mut messages).await;
         Ok(())
     }
 

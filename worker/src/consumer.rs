@@ -78,26 +78,14 @@ impl Worker {
         shutdown: CancellationToken,
         abort: CancellationToken,
     ) -> Result<(), async_nats::Error> {
-        let mut messages = consumer
-            .stream()
-            .max_messages_per_batch(concurrency)
-            .messages()
-            .await?;
-        messages
-            .by_ref()
-            .take_until(shutdown.cancelled())
+        // Fetched only as slots free up; on shutdown, what was fetched and
+        // not started is handed back at once.
+        chatops_shared::consume::messages(consumer, concurrency, shutdown)
             .for_each_concurrent(concurrency, |message| {
                 let (this, abort) = (self.clone(), abort.clone());
-                async move {
-                    match message {
-                        Ok(message) => this.handle(message, &abort).await,
-                        Err(e) => tracing::warn!(error = %e, "command consumer error"),
-                    }
-                }
+                async move { this.handle(message, &abort).await }
             })
             .await;
-        // Commands the client had already fetched and no one started.
-        chatops_shared::consume::hand_back(&mut messages).await;
         Ok(())
     }
 

@@ -421,10 +421,12 @@ async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
     assert_eq!(replicas(&kube, "web"), 4);
 }
 
-/// Commands the worker had fetched but not started when it was stopped
-/// are handed back too, not left to their ack wait.
+/// A stopped worker leaves no command behind it: what it had started is
+/// handed back after the grace period, and it holds nothing it had not
+/// started (a client-side prefetch left such commands to their ack wait,
+/// five minutes here, before another worker got them).
 #[tokio::test]
-async fn sigterm_hands_back_commands_fetched_but_not_started() {
+async fn sigterm_leaves_no_command_waiting_for_its_ack_wait() {
     let nats = NatsServer::start().await;
     let names = ["web", "api", "db", "cache"];
     let kube = sandbox(&names.map(|n| deployment_yaml(n, 1, &[("app", "app:1")]))).await;
@@ -451,7 +453,7 @@ async fn sigterm_hands_back_commands_fetched_but_not_started() {
             ],
         )
     };
-    // Two applying for two minutes; the client fetches more behind them.
+    // Two applying for two minutes, two waiting behind them.
     kube.inject(
         Fault::latency(Duration::from_secs(120))
             .method("PATCH")
@@ -463,17 +465,13 @@ async fn sigterm_hands_back_commands_fetched_but_not_started() {
     }
     let mut first = spawn();
     first.wait_for_line("worker started", LIMIT).await;
-    chatops_testkit::eventually("two applying and more fetched", LIMIT, || async {
-        (crate::helpers::in_flight(&js).await > 2).then_some(())
+    chatops_testkit::eventually("two applying", LIMIT, || async {
+        (crate::helpers::in_flight(&js).await >= 2).then_some(())
     })
     .await;
     first.signal("TERM");
     let (code, output) = first.wait(LIMIT).await;
     assert_eq!(code, Some(0), "{output}");
-    assert!(
-        output.contains("handed back fetched messages not started"),
-        "{output}"
-    );
 
     let mut second = spawn();
     second.wait_for_line("worker started", LIMIT).await;
