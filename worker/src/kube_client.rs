@@ -63,3 +63,51 @@ pub async fn client(config: &ClusterConfig) -> Result<kube::Client, ConfigError>
     kube::Client::try_from(kube_config)
         .map_err(|e| ConfigError::new(CLUSTER_URL, format!("cannot be used: {e}")))
 }
+
+/// Why the cluster cannot be used at start.
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    /// The cluster answered, refusing the worker's credentials: theirs to
+    /// correct (exit 64).
+    #[error(
+        "the cluster at {url} refuses the worker's credentials ({code}); check KUBERNETES_TOKEN (or the service account) and CLUSTER_CERT"
+    )]
+    Refused { url: String, code: u16 },
+    /// No answer (exit 69).
+    #[error("cannot reach the cluster at {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+}
+
+/// Asks the cluster for its version, as a first call that proves it is
+/// there and takes the worker's credentials: a worker that could not
+/// reach it would take commands only to hand each back. A few tries, a
+/// second apart, ride out a cluster starting alongside.
+pub async fn check(client: &kube::Client, url: &str) -> Result<(), Unusable> {
+    const TRIES: u32 = 3;
+    let mut last = String::new();
+    for attempt in 1..=TRIES {
+        match client.apiserver_version().await {
+            Ok(version) => {
+                tracing::info!(cluster = %url, version = %version.git_version, "cluster reached");
+                return Ok(());
+            }
+            Err(kube::Error::Api(status)) if matches!(status.code, 401 | 403) => {
+                return Err(Unusable::Refused {
+                    url: url.to_owned(),
+                    code: status.code,
+                });
+            }
+            Err(e) => {
+                last = e.to_string();
+                tracing::warn!(cluster = %url, attempt, error = %e, "cannot reach the cluster yet");
+            }
+        }
+        if attempt < TRIES {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    }
+    Err(Unusable::Unreachable {
+        url: url.to_owned(),
+        reason: last,
+    })
+}

@@ -37,13 +37,17 @@ pub enum StartupError {
     Streams(#[from] SetupError),
     #[error("cannot open the workers consumer: {0}")]
     Consumer(#[source] async_nats::Error),
+    #[error(transparent)]
+    Cluster(#[from] crate::kube_client::Unusable),
 }
 
 impl StartupError {
     /// Configuration and drift are 64; the rest are unavailability (69).
     pub fn exit_code(&self) -> u8 {
         match self {
-            Self::Config(_) | Self::Streams(SetupError::Drift { .. }) => {
+            Self::Config(_)
+            | Self::Streams(SetupError::Drift { .. })
+            | Self::Cluster(crate::kube_client::Unusable::Refused { .. }) => {
                 chatops_shared::config::EXIT_CONFIG
             }
             _ => 69,
@@ -77,6 +81,11 @@ impl std::fmt::Debug for Application {
 impl Application {
     pub async fn build(config: WorkerConfig) -> Result<Self, StartupError> {
         let kube = crate::kube_client::client(&config.cluster).await?;
+        let cluster = match &config.cluster {
+            chatops_shared::config::ClusterConfig::Explicit { url, .. } => url.clone(),
+            chatops_shared::config::ClusterConfig::Infer => "(inferred)".to_owned(),
+        };
+        crate::kube_client::check(&kube, &cluster).await?;
         let listener =
             TcpListener::bind(config.listen)
                 .await

@@ -104,20 +104,52 @@ async fn bad_variables_exit_64_with_one_line_naming_each() {
     }
 }
 
+/// A worker checks the cluster before NATS: unreachable is 69, a token
+/// it refuses is 64 (the operator's to correct); reachable, it goes on to
+/// NATS. A worker that started regardless took commands only to hand
+/// each back.
 #[tokio::test]
-async fn a_complete_configuration_gets_as_far_as_nats() {
-    let exit = run_to_exit(
-        worker(),
-        &[
-            ("CLUSTER_URL", "https://127.0.0.1:6443"),
-            ("KUBERNETES_TOKEN", "TOPSECRET"),
-            ("WORKER_ADDR", "127.0.0.1:0"),
-            ("NATS_URL", "nats://127.0.0.1:1"),
-        ],
-        LIMIT,
-    )
-    .await;
-    assert_eq!(exit.code, Some(69), "{exit:?}");
-    assert!(exit.stderr.contains("cannot connect to NATS"), "{exit:?}");
-    assert!(!exit.stderr.contains("TOPSECRET"));
+async fn a_worker_starts_only_with_a_cluster_that_answers_and_takes_its_token() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        listener.local_addr().expect("addr").port()
+    };
+    let nowhere = format!("http://127.0.0.1:{closed}");
+    let kube = crate::helpers::sandbox(&[]).await;
+    let url = kube.url();
+    for (cluster, token, code, says) in [
+        (
+            nowhere.as_str(),
+            "TOPSECRET",
+            69,
+            format!("cannot reach the cluster at {nowhere}"),
+        ),
+        (
+            url.as_str(),
+            "TOPSECRET",
+            64,
+            format!("the cluster at {url} refuses the worker's credentials (401)"),
+        ),
+        (
+            url.as_str(),
+            crate::helpers::TOKEN,
+            69,
+            "cannot connect to NATS".to_owned(),
+        ),
+    ] {
+        let exit = run_to_exit(
+            worker(),
+            &[
+                ("CLUSTER_URL", cluster),
+                ("KUBERNETES_TOKEN", token),
+                ("WORKER_ADDR", "127.0.0.1:0"),
+                ("NATS_URL", "nats://127.0.0.1:1"),
+            ],
+            LIMIT,
+        )
+        .await;
+        assert_eq!(exit.code, Some(code), "{exit:?}");
+        assert!(exit.stderr.contains(&says), "{says}: {exit:?}");
+        assert!(!exit.stderr.contains("TOPSECRET"));
+    }
 }
