@@ -33,19 +33,23 @@ pub async fn run(args: &HistoryArgs, env: &Env) -> Result<(), CliError> {
     };
     let entries = history::trail(&js, &filter, args.limit).await?;
     if entries.is_empty() {
-        println!("no commands");
+        say!("no commands");
         return Ok(());
     }
-    println!(
+    say!(
         "{:<6} {:<20} {:<28} {:<44} {:<16} ROOM",
-        "SEQ", "WHEN (UTC)", "WHO", "COMMAND", "OUTCOME"
+        "SEQ",
+        "WHEN (UTC)",
+        "WHO",
+        "COMMAND",
+        "OUTCOME"
     );
     for e in entries {
         let outcome = e
             .result
             .as_ref()
             .map_or("pending", CommandResult::shown_outcome);
-        println!(
+        say!(
             "{:<6} {:<20} {:<28} {:<44} {:<16} {}",
             e.seq,
             e.command

@@ -1,6 +1,16 @@
 //! The `chatops` command line: subcommands over the shared contract and the
 //! gateway's parser.
 
+/// Prints one line to stdout, as `println!` would, except that a reader
+/// gone away (`chatops history | head -1`) silences the rest of the output
+/// rather than panicking; the command itself goes on, so a replay is never
+/// cut short by its reader.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::say_line(format_args!($($arg)*))
+    };
+}
+
 pub mod demo;
 pub mod history;
 pub mod parse;
@@ -132,7 +142,32 @@ async fn setup(env: &Env) -> Result<(), CliError> {
             Action::Created => "created",
             Action::Unchanged => "already set up",
         };
-        println!("{what}: {done}");
+        say!("{what}: {done}");
     }
     Ok(())
+}
+
+/// Set once stdout's reader has gone away.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// What [`say!`] does.
+#[doc(hidden)]
+pub fn say_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    use std::sync::atomic::Ordering;
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return;
+    }
+    let mut out = std::io::stdout().lock();
+    let written = out.write_fmt(line).and_then(|()| out.write_all(b"\n"));
+    match written {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+        }
+        Err(e) => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            eprintln!("chatops: cannot write the output: {e}");
+        }
+    }
 }

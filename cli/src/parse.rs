@@ -45,11 +45,11 @@ pub fn run(args: &ParseArgs, env: &Env) -> Result<(), CliError> {
     let request = match reading::read(text, sender, policy.as_ref(), &defaults) {
         Reading::Command(request) => request,
         Reading::Help(markdown) => {
-            println!("{}", plain(&markdown));
+            say!("{}", plain(&markdown));
             return Ok(());
         }
         Reading::Refused { markdown, .. } => {
-            println!("{}", plain(&markdown));
+            say!("{}", plain(&markdown));
             return Err(CliError::Refused);
         }
     };
@@ -74,7 +74,7 @@ pub fn run(args: &ParseArgs, env: &Env) -> Result<(), CliError> {
         "subject: {}",
         subjects::command(&command.namespace, command.deployment.as_ref())
     );
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(&command).unwrap_or_default()
     );

@@ -175,7 +175,7 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
                     || [FAILED, REJECTED, NEVER_TOOK_EFFECT].contains(&kind)
                 {
                     progress.suspend(|| {
-                        println!(
+                        say!(
                             "#{:<6} {:<44} {line}",
                             stored.seq,
                             stored.command.describe()
@@ -189,11 +189,11 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
     tokio::join!(work, report);
     progress.finish_and_clear();
     let elapsed = started.elapsed();
-    println!("\n{:<20} COMMANDS", "OUTCOME");
+    say!("\n{:<20} COMMANDS", "OUTCOME");
     for (kind, count) in &summary {
-        println!("{kind:<20} {count}");
+        say!("{kind:<20} {count}");
     }
-    println!(
+    say!(
         "{:<20} {} in {:.2} s ({:.0}/s)",
         "total",
         commands.len(),

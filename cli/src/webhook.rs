@@ -84,16 +84,16 @@ pub async fn run(cmd: &WebhookCmd, env: &Env) -> Result<(), CliError> {
                 }
                 None => webex.create_webhook(&body).await?,
             };
-            println!("registered: {}", show(&hook));
+            say!("registered: {}", show(&hook));
         }
         WebhookCmd::List => {
             for w in webex.webhooks().await? {
-                println!("{}", show(&w));
+                say!("{}", show(&w));
             }
         }
         WebhookCmd::Delete { id } => {
             webex.delete_webhook(id).await?;
-            println!("deleted {id}");
+            say!("deleted {id}");
         }
         WebhookCmd::Activate { id } => {
             let hooks = webex.webhooks().await?;
@@ -109,7 +109,7 @@ pub async fn run(cmd: &WebhookCmd, env: &Env) -> Result<(), CliError> {
             for w in chosen {
                 let update = json!({"name": w.name, "targetUrl": w.target_url, "status": "active"});
                 let hook = webex.update_webhook(&w.id, &update).await?;
-                println!("active: {}", show(&hook));
+                say!("active: {}", show(&hook));
             }
         }
     }

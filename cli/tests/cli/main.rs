@@ -50,6 +50,30 @@ async fn parse_prints_the_command_the_gateway_would_publish() {
     );
 }
 
+/// `chatops ... | head -1`: a reader that stops reading is no reason to
+/// panic; the command ends as it would have.
+#[tokio::test]
+async fn output_to_a_reader_gone_away_is_dropped_without_a_panic() {
+    let mut child = tokio::process::Command::new(chatops())
+        .args(["parse", "kube scale web to 3 in prod"])
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("runs");
+    // The reader is gone before the first line is written.
+    drop(child.stdout.take());
+    let out = tokio::time::timeout(LIMIT, child.wait_with_output())
+        .await
+        .expect("exits")
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
 #[tokio::test]
 async fn parse_prints_the_reply_and_exits_2_for_what_is_not_a_command() {
     let cases = [
