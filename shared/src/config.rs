@@ -133,10 +133,10 @@ impl Env {
                 format!("is not set{also}: {meaning}"),
             ));
         };
-        if value.chars().any(char::is_whitespace) {
+        if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(ConfigError::new(
                 name,
-                "contains whitespace; a token or secret is a single word (the value is not shown)",
+                "contains whitespace or a control character; a token or secret is a single word (the value is not shown)",
             ));
         }
         Ok(SecretString::from(value.to_owned()))
@@ -329,6 +329,12 @@ impl PolicySource {
             .map(|e| e.trim().to_lowercase())
             .filter(|e| !e.is_empty())
             .collect();
+        if emails.is_empty() {
+            return Err(ConfigError::new(
+                AUTHORIZED_USERS,
+                "lists no email, which would let nobody in; set it to comma-separated emails such as 'alice@example.com', or set CHATOPS_POLICY to a policy file",
+            ));
+        }
         if let Some(bad) = emails.iter().find(|e| !is_email(e)) {
             let shown: String = bad.chars().take(64).collect();
             return Err(ConfigError::new(
@@ -569,6 +575,19 @@ mod tests {
                 Env::from_pairs([(AUTHORIZED_USERS, "alice@example.com,bob")]),
                 AUTHORIZED_USERS,
                 |e| PolicySource::from_env(e).map(drop),
+            ),
+            (
+                Env::from_pairs([(AUTHORIZED_USERS, " , ")]),
+                AUTHORIZED_USERS,
+                |e| PolicySource::from_env(e).map(drop),
+            ),
+            (
+                Env::from_pairs([
+                    (WEBEX_BOT_TOKEN, "bot-SECRET-123\u{7}"),
+                    (WEBEX_WEBHOOK_SECRET, "s"),
+                ]),
+                WEBEX_BOT_TOKEN,
+                |e| WebexConfig::from_env(e).map(drop),
             ),
             (
                 Env::from_pairs([(CHATOPS_POLICY, "/nonexistent/policy.yaml")]),
