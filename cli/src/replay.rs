@@ -3,11 +3,12 @@
 //! fences make a replay safe: what was applied is reported as such, and
 //! onto a cluster without fences the commands apply again in order. A
 //! command whose recorded result says it was rejected when it was issued
-//! (no such deployment, container or revision) is not replayed: it never
+//! (no such deployment, container or revision), or refused by the cluster
+//! before anything changed (forbidden, invalid), is not replayed: it never
 //! took effect, and replaying it would make a change that never happened
-//! (onto a deployment created since). A failed one is replayed: it may have
-//! taken effect (a rollout that failed after its change was made, a change
-//! whose answer was lost). Results are kept less long than commands
+//! (onto a deployment created since, a namespace the bot may now touch).
+//! Another failed one is replayed: it may have taken effect (a rollout that
+//! failed after its change was made, a change whose answer was lost). Results are kept less long than commands
 //! (`CHATOPS_RESULTS_MAX_AGE`): a command past that is replayed.
 
 use std::collections::{BTreeMap, HashMap};
@@ -213,7 +214,7 @@ const FAILED: &str = "failed";
 /// from failures.
 const REJECTED: &str = "rejected";
 
-/// Rejected when it was issued: not replayed.
+/// Rejected or refused when it was issued: not replayed.
 const NEVER_TOOK_EFFECT: &str = "not replayed";
 
 /// What became of one command: its kind, as the summary counts it, and
@@ -263,7 +264,7 @@ impl Replayer<'_> {
             return (skipped, known);
         }
         if let Some(then) = self.issued.get(&command.id)
-            && then.outcome == Outcome::Rejected
+            && (then.outcome == Outcome::Rejected || then.refused)
         {
             let skipped = Line::new(
                 NEVER_TOOK_EFFECT,

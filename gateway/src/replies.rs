@@ -284,6 +284,7 @@ mod tests {
             before: None,
             after: None,
             unchanged: false,
+            refused: false,
             attempts: 1,
             duration: std::time::Duration::from_millis(5),
             namespace: chatops_shared::Namespace::parse("default").expect("a namespace"),

@@ -356,6 +356,11 @@ pub struct CommandResult {
     /// changed (`applied` all the same). Absent, and false, otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unchanged: bool,
+    /// A failure the cluster answered before anything changed (forbidden,
+    /// invalid): the command never took effect, so a replay leaves it out.
+    /// Absent, and false, otherwise (a failure may have taken effect).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub refused: bool,
     /// Delivery attempts it took, counting the one that produced this result.
     pub attempts: u32,
     #[serde(with = "duration_ms", rename = "duration_ms")]
@@ -489,6 +494,7 @@ mod tests {
                 before: Some("3".into()),
                 after: Some("5".into()),
                 unchanged: false,
+                refused: false,
                 attempts: 2,
                 duration: Duration::from_millis(1234),
                 namespace: Namespace::default_namespace(),

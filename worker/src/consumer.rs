@@ -142,6 +142,8 @@ impl Worker {
             .apply_seconds
             .observe(started.elapsed().as_secs_f64());
         let attempts = u32::try_from(delivered).unwrap_or(u32::MAX);
+        // Forbidden, invalid: the cluster took nothing of it.
+        let refused = matches!(applied, Err(ApplyError::Permanent(_)));
         let (result, step) = match applied {
             Ok(applied) => {
                 // A change found already applied is a redelivery: the worker
@@ -192,7 +194,8 @@ impl Worker {
                 Step::Done(Outcome::Failed),
             ),
         };
-        let result = self.result(&command, result, attempts, started);
+        let mut result = self.result(&command, result, attempts, started);
+        result.refused = refused;
         if let Err(e) = self.publish(&result).await {
             tracing::warn!(error = %e, "cannot publish the result; the command will be redelivered");
             return Step::Retry(backoff(delivered));
@@ -224,6 +227,7 @@ impl Worker {
             before: applied.before,
             after: applied.after,
             unchanged: applied.unchanged,
+            refused: false,
             attempts,
             duration: started.elapsed(),
             namespace: command.namespace.clone(),

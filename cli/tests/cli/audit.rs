@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_nats::HeaderMap;
 use async_nats::jetstream;
-use chatops_sandbox::kube::KubeSandbox;
+use chatops_sandbox::kube::{Fault, KubeSandbox};
 use chatops_sandbox::webex::WebexSandbox;
 use chatops_shared::config::{ClusterConfig, NatsConfig};
 use chatops_shared::streams::{self, StreamSettings};
@@ -168,7 +168,17 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
         replicas: Replicas::new(2, 100).expect("valid"),
     };
     ids.push(publish(&js, typo, "app-typo", "bob@example.com").await);
-    eventually("1001 final results", LIMIT, || async {
+    // One the cluster refused (403) before anything changed.
+    original.inject(
+        Fault::status(403)
+            .path("/apis/apps/v1/namespaces/default/deployments/app-forbidden")
+            .times(1),
+    );
+    let forbidden = CommandKind::Scale {
+        replicas: Replicas::new(3, 100).expect("valid"),
+    };
+    ids.push(publish(&js, forbidden, "app-forbidden", "bob@example.com").await);
+    eventually("1002 final results", LIMIT, || async {
         let results = chatops_shared::history::final_results(&js, &Default::default())
             .await
             .ok()?;
@@ -177,9 +187,9 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
     .await;
     let expected = state(&original);
 
-    // The typo's deployment exists on the fresh cluster: the command must
-    // still not be replayed, as it never took effect.
-    let fresh = cluster_with(&["app-typo"]).await;
+    // The typo's deployment, and the refused one's, exist on the fresh
+    // cluster: neither command is replayed, as neither took effect.
+    let fresh = cluster_with(&["app-typo", "app-forbidden"]).await;
     let nats_url = nats.url();
     let env = |cluster: &KubeSandbox| {
         vec![
@@ -198,7 +208,7 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
     let exit = chatops_with(&["replay"], &pairs).await;
     assert_eq!(exit.code, Some(0), "{exit:?}");
     assert!(
-        exit.stdout.contains("applied") && exit.stdout.contains("total                1001"),
+        exit.stdout.contains("applied") && exit.stdout.contains("total                1002"),
         "{}",
         exit.stdout
     );
@@ -207,7 +217,10 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
             && exit.stdout.contains(
                 "not replayed: rejected when issued: deployment app-typo not found in namespace default"
             )
-            && exit.stdout.contains("\nnot replayed         1\n"),
+            && exit.stdout.contains(
+                "not replayed: failed when issued: the bot may not get deployments in namespace default"
+            )
+            && exit.stdout.contains("\nnot replayed         2\n"),
         "{}",
         exit.stdout
     );
@@ -217,6 +230,13 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
     assert_eq!(
         typo["spec"]["replicas"], 1,
         "a rejected command is not replayed"
+    );
+    let refused = fresh
+        .object("apps/v1", "Deployment", "default", "app-forbidden")
+        .expect("deployment");
+    assert_eq!(
+        refused["spec"]["replicas"], 1,
+        "a refused command is not replayed"
     );
     assert_eq!(
         state(&fresh),
@@ -250,8 +270,8 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
         exit.stdout
     );
     assert!(
-        exit.stdout.contains("\nnot replayed         1\n"),
-        "and the typo not replayed:\n{}",
+        exit.stdout.contains("\nnot replayed         2\n"),
+        "and the typo and the refused one not replayed:\n{}",
         exit.stdout
     );
     let writes_after = original
