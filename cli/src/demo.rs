@@ -159,11 +159,14 @@ impl Demo {
                 let _ = worker.run_until_stopped(stopped).await;
             });
         }
-        // As in production: the bot registers its webhook with a secret.
-        WebexClient::new(&demo.wx.url(), BOT_TOKEN.to_owned().into())
-            .create_webhook(&crate::webhook::body(&gateway_url, &secret))
-            .await
-            .map_err(|e| start("webhook")(e.to_string()))?;
+        // As in production: the bot registers its webhooks with a secret.
+        let webex = WebexClient::new(&demo.wx.url(), BOT_TOKEN.to_owned().into());
+        for body in crate::webhook::bodies(&gateway_url, &secret) {
+            webex
+                .create_webhook(&body)
+                .await
+                .map_err(|e| start("webhook")(e.to_string()))?;
+        }
         Ok(demo)
     }
 

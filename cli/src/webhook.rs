@@ -1,6 +1,9 @@
 //! `chatops webhook`: register, list, delete and re-activate the bot's
-//! Webex webhook (messages/created, filter `mentionedPeople=me`, signed with
-//! the configured secret).
+//! Webex webhooks (messages/created, signed with the configured secret):
+//! one for group spaces (filter `mentionedPeople=me`) and one for 1:1
+//! spaces (filter `roomType=direct`), where people write to the bot
+//! without mentioning it. A 1:1 message that does mention it comes by both;
+//! the events stream keeps one (the same message id).
 
 use chatops_gateway::webex::{WebexClient, Webhook};
 use chatops_shared::config::{ConfigError, Env, WebexConfig};
@@ -9,12 +12,22 @@ use serde_json::{Value, json};
 
 use crate::CliError;
 
-/// The webhook's name, so `list` and `register` find ours among others.
+/// The group-space webhook's name, so `list` and `register` find ours
+/// among others.
 pub const NAME: &str = "chatops";
+
+/// The 1:1-space webhook's name.
+pub const DIRECT_NAME: &str = "chatops-direct";
+
+/// Our webhooks: name and filter.
+const OURS: [(&str, &str); 2] = [
+    (NAME, "mentionedPeople=me"),
+    (DIRECT_NAME, "roomType=direct"),
+];
 
 #[derive(Debug, clap::Subcommand)]
 pub enum WebhookCmd {
-    /// Register the bot's webhook at URL (or update ours if it exists).
+    /// Register the bot's webhooks at URL (or update ours if they exist).
     ///
     /// Example: chatops webhook register --url https://bot.example.com/webhooks/webex
     Register {
@@ -33,16 +46,24 @@ pub enum WebhookCmd {
     Activate { id: Option<String> },
 }
 
-/// The body Webex takes to create the bot's webhook.
-pub fn body(target_url: &str, secret: &str) -> Value {
-    json!({
-        "name": NAME,
-        "targetUrl": target_url,
-        "resource": "messages",
-        "event": "created",
-        "filter": "mentionedPeople=me",
-        "secret": secret,
-    })
+/// The bodies Webex takes to create the bot's webhooks.
+pub fn bodies(target_url: &str, secret: &str) -> Vec<Value> {
+    OURS.iter()
+        .map(|(name, filter)| {
+            json!({
+                "name": name,
+                "targetUrl": target_url,
+                "resource": "messages",
+                "event": "created",
+                "filter": filter,
+                "secret": secret,
+            })
+        })
+        .collect()
+}
+
+fn ours(w: &Webhook) -> bool {
+    OURS.iter().any(|(name, _)| w.name == *name)
 }
 
 fn client(env: &Env) -> Result<(WebexClient, WebexConfig), ConfigError> {
@@ -74,17 +95,18 @@ pub async fn run(cmd: &WebhookCmd, env: &Env) -> Result<(), CliError> {
                     "--url must be an http(s) URL, got '{url}'"
                 )));
             }
-            let body = body(url, config.webhook_secret.expose_secret());
-            let existing = webex.webhooks().await?.into_iter().find(|w| w.name == NAME);
-            let hook = match existing {
-                Some(w) => {
-                    let mut update = body.clone();
-                    update["status"] = "active".into();
-                    webex.update_webhook(&w.id, &update).await?
-                }
-                None => webex.create_webhook(&body).await?,
-            };
-            say!("registered: {}", show(&hook));
+            let existing = webex.webhooks().await?;
+            for body in bodies(url, config.webhook_secret.expose_secret()) {
+                let hook = match existing.iter().find(|w| body["name"] == w.name.as_str()) {
+                    Some(w) => {
+                        let mut update = body.clone();
+                        update["status"] = "active".into();
+                        webex.update_webhook(&w.id, &update).await?
+                    }
+                    None => webex.create_webhook(&body).await?,
+                };
+                say!("registered: {}", show(&hook));
+            }
         }
         WebhookCmd::List => {
             for w in webex.webhooks().await? {
@@ -99,7 +121,7 @@ pub async fn run(cmd: &WebhookCmd, env: &Env) -> Result<(), CliError> {
             let hooks = webex.webhooks().await?;
             let chosen: Vec<&Webhook> = hooks
                 .iter()
-                .filter(|w| id.as_ref().map_or(w.name == NAME, |id| &w.id == id))
+                .filter(|w| id.as_ref().map_or(ours(w), |id| &w.id == id))
                 .collect();
             if chosen.is_empty() {
                 return Err(CliError::Usage(

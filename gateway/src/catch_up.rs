@@ -2,8 +2,8 @@
 //! while no gateway answered (or while Webex had disabled the webhook after
 //! failed deliveries) would go unanswered. Each gateway, when it starts and
 //! every half message age after (30 s at least), lists the bot's rooms
-//! active within the look-back and the messages there that mention it (what
-//! the webhook's `mentionedPeople=me` filter delivers), and queues each one
+//! active within the look-back and the messages there its webhooks deliver
+//! (in a group space those that mention it, in a 1:1 space all), and queues each one
 //! not processed yet as the event its webhook would have been, oldest
 //! first, marked as caught up. A message a few seconds old is left to its
 //! webhook, which may still be on its way, and looked at again then.
@@ -25,7 +25,7 @@ use chatops_shared::{CommandId, subjects};
 use tokio_util::sync::CancellationToken;
 
 use crate::ingestion::Ingestion;
-use crate::webex::{Message, PAGE, WebexError};
+use crate::webex::{Message, PAGE, Room, WebexError};
 
 /// How far back a pass looks, at least: a message missed in the last hour
 /// is answered (not acted on), however short the age limit.
@@ -116,7 +116,7 @@ impl Ingestion {
             .iter()
             .take_while(|r| r.last_activity.is_none_or(|at| at >= since))
         {
-            match self.room_mentions(&room.id, since).await {
+            match self.room_messages(room, since).await {
                 Ok(messages) => missed.extend(messages),
                 Err(e) if e.status().is_some_and(|s| s.is_client_error()) => {
                     // Most likely the bot left the room since the list.
@@ -148,17 +148,19 @@ impl Ingestion {
         Ok(pass)
     }
 
-    /// The messages of a room since `since` that mention the bot, from
-    /// others, page by page (newest first), up to `PAGES` pages.
-    async fn room_mentions(
+    /// The messages of a room since `since` that the bot's webhooks would
+    /// have delivered, from others, page by page (newest first), up to
+    /// `PAGES` pages.
+    async fn room_messages(
         &self,
-        room_id: &str,
+        room: &Room,
         since: jiff::Timestamp,
     ) -> Result<Vec<Message>, WebexError> {
+        let room_id = room.id.as_str();
         let mut found: Vec<Message> = Vec::new();
         for _ in 0..PAGES {
             let before = found.last().map(|m| m.id.as_str());
-            let page = self.webex.mentions(room_id, before).await?;
+            let page = self.webex.addressed_to_bot(room, before).await?;
             let full = page.len() >= PAGE;
             let mut older = false;
             for message in page {

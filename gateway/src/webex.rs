@@ -337,20 +337,20 @@ impl WebexClient {
         Ok(items.items)
     }
 
-    /// The messages of a room that mention the bot (one page, newest
-    /// first, those before `before` if given): what its webhook's
-    /// `mentionedPeople=me` delivers.
-    pub async fn mentions(
+    /// The messages of a room the bot's webhooks deliver (one page, newest
+    /// first, those before `before` if given): in a group space those that
+    /// mention it (`mentionedPeople=me`), in a 1:1 space all of them
+    /// (`roomType=direct`).
+    pub async fn addressed_to_bot(
         &self,
-        room_id: &str,
+        room: &Room,
         before: Option<&str>,
     ) -> Result<Vec<Message>, WebexError> {
         let max = PAGE.to_string();
-        let mut query = vec![
-            ("roomId", room_id),
-            ("mentionedPeople", "me"),
-            ("max", max.as_str()),
-        ];
+        let mut query = vec![("roomId", room.id.as_str()), ("max", max.as_str())];
+        if room.kind != "direct" {
+            query.push(("mentionedPeople", "me"));
+        }
         if let Some(before) = before {
             query.push(("beforeMessage", before));
         }

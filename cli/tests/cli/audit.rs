@@ -354,15 +354,16 @@ async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_g
     assert_eq!(exit.code, Some(0), "{exit:?}");
     assert!(
         exit.stdout.starts_with("registered: ")
-            && exit.stdout.contains("messages/created  mentionedPeople=me"),
-        "{}",
+            && exit.stdout.contains("messages/created  mentionedPeople=me")
+            && exit.stdout.contains("messages/created  roomType=direct"),
+        "one for group spaces, one for 1:1 spaces:\n{}",
         exit.stdout
     );
     let again = chatops_with(&["webhook", "register", "--url", &target], &env).await;
     assert_eq!(again.code, Some(0), "{again:?}");
     assert_eq!(
         wx.webhooks().len(),
-        1,
+        2,
         "registering twice updates, not duplicates"
     );
 
@@ -381,6 +382,26 @@ async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_g
         chatops_gateway::intake::sign(b"the-secret", &body),
         "signed with the configured secret"
     );
+    // A 1:1 message, which mentions nobody, comes too.
+    let direct = wx
+        .send_as(
+            "alice@example.com",
+            chatops_sandbox::webex::MessageDraft {
+                to_person_email: Some(wx.bot().email().to_owned()),
+                text: Some("status web".to_owned()),
+                ..Default::default()
+            },
+        )
+        .expect("a 1:1 message");
+    eventually("the 1:1 message at the target", LIMIT, || async {
+        received
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|(_, body)| String::from_utf8_lossy(body).contains(&direct.id))
+            .then_some(())
+    })
+    .await;
 
     let list = chatops_with(&["webhook", "list"], &env).await;
     assert!(
@@ -388,16 +409,23 @@ async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_g
         "{}",
         list.stdout
     );
-    let id = list
+    let ids: Vec<String> = list
         .stdout
-        .split_whitespace()
-        .next()
-        .expect("an id")
-        .to_owned();
+        .lines()
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect();
+    assert_eq!(ids.len(), 2, "{}", list.stdout);
     let activate = chatops_with(&["webhook", "activate"], &env).await;
     assert_eq!(activate.code, Some(0), "{activate:?}");
-    let delete = chatops_with(&["webhook", "delete", &id], &env).await;
-    assert_eq!(delete.code, Some(0), "{delete:?}");
+    assert_eq!(
+        activate.stdout.matches("active: ").count(),
+        2,
+        "{activate:?}"
+    );
+    for id in &ids {
+        let delete = chatops_with(&["webhook", "delete", id], &env).await;
+        assert_eq!(delete.code, Some(0), "{delete:?}");
+    }
     assert!(wx.webhooks().is_empty());
     let missing = chatops_with(&["webhook", "list"], &[("WEBEX_BOT_TOKEN", "bot-token")]).await;
     assert_eq!(missing.code, Some(64), "no secret configured: {missing:?}");

@@ -144,7 +144,17 @@ async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_star
     crate::flow::register_webhook(&wx, &target).await;
     let change = say(&wx, ALICE, "scale web to 3");
     let question = say(&wx, ALICE, "status web");
-    let delivered = wx.await_deliveries(2, LIMIT).await.expect("tried");
+    // And one in a 1:1 space, which mentions nobody.
+    wx.send_as(
+        ALICE,
+        chatops_sandbox::webex::MessageDraft {
+            to_person_email: Some(wx.bot().email().to_owned()),
+            text: Some("status web".to_owned()),
+            ..Default::default()
+        },
+    )
+    .expect("a 1:1 message");
+    let delivered = wx.await_deliveries(3, LIMIT).await.expect("tried");
     assert!(
         delivered.iter().all(|d| d.status.is_none()),
         "nobody answered the webhooks"
@@ -155,8 +165,8 @@ async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_star
     // Short, so that the second gateway below looks after it has passed.
     settings.streams.duplicate_window = Duration::from_millis(200);
     let first = TestGateway::start(settings.clone()).await;
-    eventually("the question's command", LIMIT, || async {
-        (first.stored(COMMANDS_STREAM).await == 1).then_some(())
+    eventually("the questions' commands", LIMIT, || async {
+        (first.stored(COMMANDS_STREAM).await == 2).then_some(())
     })
     .await;
     let bot = wx.bot().id.clone();
@@ -182,7 +192,7 @@ async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_star
         "a question gets its answer, not a receipt"
     );
     eventually("the first gateway's catch-up", LIMIT, || async {
-        (catch_up(&first, "queued").await == 2.0).then_some(())
+        (catch_up(&first, "queued").await == 3.0).then_some(())
     })
     .await;
     first.stop().await;
@@ -197,11 +207,11 @@ async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_star
     })
     .await;
     assert_eq!(catch_up(&second, "queued").await, 0.0);
-    assert_eq!(second.stored(EVENTS_STREAM).await, 2, "queued once each");
+    assert_eq!(second.stored(EVENTS_STREAM).await, 3, "queued once each");
     assert_eq!(
         second.stored(COMMANDS_STREAM).await,
-        1,
-        "the question alone"
+        2,
+        "the questions alone"
     );
     assert_eq!(replies_to(&change).len(), 1, "answered once");
 }

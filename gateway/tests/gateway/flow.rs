@@ -64,18 +64,25 @@ async fn world_with(tune: impl FnOnce(&mut chatops_gateway::config::GatewayConfi
     World { nats, wx, gw }
 }
 
+/// The bot's webhooks as `chatops webhook register` makes them: group
+/// spaces' mentions, and every 1:1 message.
 pub async fn register_webhook(wx: &WebexSandbox, gateway: &str) {
     let bot = WebexClient::new(&wx.url(), BOT_TOKEN.to_owned().into());
-    bot.create_webhook(&serde_json::json!({
-        "name": "chatops",
-        "targetUrl": format!("{gateway}/webhooks/webex"),
-        "resource": "messages",
-        "event": "created",
-        "filter": "mentionedPeople=me",
-        "secret": SECRET,
-    }))
-    .await
-    .expect("register the webhook");
+    for (name, filter) in [
+        ("chatops", "mentionedPeople=me"),
+        ("chatops-direct", "roomType=direct"),
+    ] {
+        bot.create_webhook(&serde_json::json!({
+            "name": name,
+            "targetUrl": format!("{gateway}/webhooks/webex"),
+            "resource": "messages",
+            "event": "created",
+            "filter": filter,
+            "secret": SECRET,
+        }))
+        .await
+        .expect("register the webhook");
+    }
 }
 
 impl World {
@@ -628,6 +635,76 @@ async fn a_replies_record_that_cannot_be_read_holds_the_reply_back_rather_than_d
     );
     w.notifier_idle().await;
     assert_eq!(w.wx.thread(&message.id).len(), 2, "one result, once");
+}
+
+/// In a 1:1 space people write to the bot without mentioning it (Webex
+/// offers no mention there); the message comes by the 1:1 webhook, and is
+/// answered in that space. One that does mention it comes by both
+/// webhooks, and is answered once.
+#[tokio::test]
+async fn a_one_to_one_message_is_a_command_without_a_mention() {
+    let w = world().await;
+    let direct = |text: &str| {
+        w.wx.send_as(
+            ALICE,
+            chatops_sandbox::webex::MessageDraft {
+                to_person_email: Some(w.wx.bot().email().to_owned()),
+                markdown: Some(text.to_owned()),
+                ..Default::default()
+            },
+        )
+        .expect("a 1:1 message")
+    };
+    let plain = direct("scale web to 3");
+    assert_ne!(plain.room_id, w.wx.default_room_id());
+    let bot = w.wx.bot().id.clone();
+    let answered = |message: &Message| {
+        let message_id = message.id.clone();
+        let bot = bot.clone();
+        move |wx: &WebexSandbox| {
+            let replies: Vec<Message> = wx
+                .thread(&message_id)
+                .into_iter()
+                .filter(|m| m.person_id == bot)
+                .collect();
+            (!replies.is_empty()).then_some(replies)
+        }
+    };
+    let replies =
+        w.wx.wait_for("the receipt in the 1:1 space", LIMIT, answered(&plain))
+            .await
+            .expect("answered");
+    assert!(
+        replies[0]
+            .markdown
+            .as_deref()
+            .unwrap_or_default()
+            .contains("queued: `scale web to 3 in default`"),
+        "{replies:?}"
+    );
+    assert_eq!(replies[0].room_id, plain.room_id);
+
+    let mentioned = direct(&format!("{} scale web to 4", w.wx.bot().mention()));
+    w.wx.wait_for("the mentioned one answered", LIMIT, answered(&mentioned))
+        .await
+        .expect("answered");
+    w.wx.wait_for("both webhooks to deliver it", LIMIT, |wx| {
+        let answered = wx
+            .deliveries()
+            .into_iter()
+            .filter(|d| d.body.contains(&mentioned.id) && d.status == Some(200))
+            .count();
+        (answered == 2).then_some(())
+    })
+    .await
+    .expect("delivered twice");
+    w.notifier_idle().await;
+    let replies =
+        w.wx.thread(&mentioned.id)
+            .into_iter()
+            .filter(|m| m.person_id == bot)
+            .count();
+    assert_eq!(replies, 1, "and was answered once");
 }
 
 /// Webex lets a message be edited ten times; a long rollout reports more
