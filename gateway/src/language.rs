@@ -327,7 +327,7 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
         }
         (Form::Status, [d]) => request(CommandKind::Status, Some(deployment(d)?)),
         (Form::History, [d]) => request(CommandKind::History, Some(deployment(d)?)),
-        (Form::List, []) => request(CommandKind::List, None),
+        (Form::List, []) => request(CommandKind::List { only: Vec::new() }, None),
         _ => Err(malformed()),
     }
 }

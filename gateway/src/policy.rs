@@ -21,6 +21,7 @@
 use std::path::Path;
 
 use chatops_shared::config::PolicySource;
+use chatops_shared::names::glob;
 use chatops_shared::{DeploymentName, Namespace, Verb};
 use serde::Deserialize;
 
@@ -242,6 +243,30 @@ impl Policy {
 
     /// Allows the request, or says why not: the refusal names the most
     /// specific thing the actor may not do.
+    /// The deployments a permitted `list` may show (`access` without a
+    /// deployment): the patterns of the person's rules that grant it here,
+    /// or none (all of them) when one of those grants every deployment.
+    /// A rule limited to some deployments does not show the others.
+    pub fn visible_deployments(&self, access: &Access<'_>) -> Vec<String> {
+        let granting: Vec<&Rule> = self
+            .rules_for(access.email)
+            .filter(|rule| rule.check(access).1.is_none())
+            .collect();
+        if granting
+            .iter()
+            .any(|rule| rule.deployments.iter().any(|p| p == "*"))
+        {
+            return Vec::new();
+        }
+        let mut patterns: Vec<String> = granting
+            .iter()
+            .flat_map(|rule| rule.deployments.iter().cloned())
+            .collect();
+        patterns.sort();
+        patterns.dedup();
+        patterns
+    }
+
     pub fn authorize(&self, access: &Access<'_>) -> Result<(), Denied> {
         if let Some(denial) = self.refuses_outright(access.email, access.room_id) {
             return Err(denial);
@@ -334,29 +359,6 @@ impl Rule {
     }
 }
 
-/// `*` matches any run of characters, `?` one; everything else itself.
-fn glob(pattern: &str, s: &str) -> bool {
-    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
-    let (mut pi, mut si) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while si < s.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
-            pi += 1;
-            si += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, si));
-            pi += 1;
-        } else if let Some((sp, ss)) = star {
-            pi = sp + 1;
-            si = ss + 1;
-            star = Some((sp, ss + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -400,27 +402,6 @@ rules:
             namespace,
             deployment,
             replicas: None,
-        }
-    }
-
-    #[test]
-    fn globs() {
-        for (p, s, want) in [
-            ("*", "", true),
-            ("*", "web", true),
-            ("web*", "web", true),
-            ("web*", "web-2", true),
-            ("web*", "api", false),
-            ("team-*", "team-a", true),
-            ("team-*", "team", false),
-            ("a?c", "abc", true),
-            ("a?c", "ac", false),
-            ("*-db", "orders-db", true),
-            ("*-db", "orders-dbx", false),
-            ("prod", "prod", true),
-            ("prod", "production", false),
-        ] {
-            assert_eq!(glob(p, s), want, "{p:?} {s:?}");
         }
     }
 

@@ -78,6 +78,7 @@ pub fn read(
             return refused(replies::rejected(email, &e, &verbs), "invalid");
         }
     };
+    let mut request = request;
     if let Some(policy) = policy {
         let access = Access {
             email,
@@ -93,6 +94,9 @@ pub fn read(
         if let Err(denial) = policy.authorize(&access) {
             tracing::info!(actor = %email, %denial, "command denied by policy");
             return refused(replies::denied(email, &denial), "denied");
+        }
+        if let CommandKind::List { only } = &mut request.kind {
+            *only = policy.visible_deployments(&access);
         }
     }
     Reading::Command(request)
@@ -172,6 +176,45 @@ mod tests {
             markdown.contains("did you mean 'status web'?"),
             "{markdown}"
         );
+    }
+
+    /// `list` shows a person a policy limits to some deployments those
+    /// alone; one granted every deployment by some rule sees them all.
+    #[test]
+    fn a_list_carries_the_deployments_the_sender_may_see() {
+        let dir = std::env::temp_dir().join(format!("chatops-reading-{}", uuid::Uuid::now_v7()));
+        let yaml = "rules:\n  - users: [alice@example.com]\n    verbs: [status, list]\n    deployments: [\"web*\"]\n  - users: [alice@example.com]\n    verbs: [list]\n    namespaces: [staging]\n    deployments: [\"api\", \"web*\"]\n  - users: [bob@example.com]\n    verbs: [list]\n    deployments: [api]\n  - users: [bob@example.com]\n    verbs: [list]\n    namespaces: [staging]\n";
+        let policy = Policy::from_yaml(yaml, &dir.join("policy.yaml"), 20).expect("policy");
+        let only = |email: &str, text: &str| match read(
+            text,
+            Sender {
+                email,
+                room_id: "room",
+            },
+            Some(&policy),
+            &defaults(),
+        ) {
+            Reading::Command(request) => match request.kind {
+                CommandKind::List { only } => only,
+                other => panic!("{other:?}"),
+            },
+            _ => panic!("{text:?} was not a command"),
+        };
+        assert_eq!(only("alice@example.com", "list"), ["web*"]);
+        assert_eq!(
+            only("alice@example.com", "list in staging"),
+            ["api", "web*"]
+        );
+        assert_eq!(only("bob@example.com", "list"), ["api"]);
+        assert!(
+            only("bob@example.com", "list in staging").is_empty(),
+            "all of them"
+        );
+        let policy = Policy::authorized_users(&["alice@example.com".to_owned()], 20);
+        let Reading::Command(request) = read("list", ALICE, Some(&policy), &defaults()) else {
+            panic!("list was not a command");
+        };
+        assert_eq!(request.kind, CommandKind::List { only: Vec::new() });
     }
 
     #[test]

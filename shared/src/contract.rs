@@ -136,7 +136,12 @@ pub enum CommandKind {
         revision: Option<u64>,
     },
     Status,
-    List,
+    List {
+        /// Name patterns (`*`, `?`) of the deployments the asker may see
+        /// (a policy that limits them to some); empty: all.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        only: Vec<String>,
+    },
     History,
 }
 
@@ -149,7 +154,7 @@ impl CommandKind {
             Self::Restart => Verb::Restart,
             Self::Rollback { .. } => Verb::Rollback,
             Self::Status => Verb::Status,
-            Self::List => Verb::List,
+            Self::List { .. } => Verb::List,
             Self::History => Verb::History,
         }
     }
@@ -171,7 +176,7 @@ impl CommandKind {
             Self::Rollback { revision: None } => format!("rollback {d}"),
             Self::Rollback { revision: Some(r) } => format!("rollback {d} to {r}"),
             Self::Status => format!("status {d}"),
-            Self::List => "list".to_owned(),
+            Self::List { .. } => "list".to_owned(),
             Self::History => format!("history {d}"),
         };
         format!("{what} in {namespace}")
@@ -183,7 +188,7 @@ impl CommandKind {
             Self::Scale { .. } => Some(FieldGroup::Replicas),
             Self::SetImage { .. } | Self::Rollback { .. } => Some(FieldGroup::Template),
             Self::Restart => Some(FieldGroup::Restart),
-            Self::Status | Self::List | Self::History => None,
+            Self::Status | Self::List { .. } | Self::History => None,
         }
     }
 }
@@ -440,7 +445,7 @@ mod tests {
             CommandKind::Rollback { revision: None },
             CommandKind::Rollback { revision: Some(3) },
             CommandKind::Status,
-            CommandKind::List,
+            CommandKind::List { only: Vec::new() },
             CommandKind::History,
         ]
     }
@@ -448,7 +453,7 @@ mod tests {
     #[test]
     fn every_command_kind_round_trips_through_json() {
         for kind in every_kind() {
-            let deployment = (kind != CommandKind::List).then_some("web");
+            let deployment = (!matches!(kind, CommandKind::List { .. })).then_some("web");
             let cmd = command(kind, deployment);
             let json = serde_json::to_string(&cmd).expect("serialises");
             let back: Command = serde_json::from_str(&json).expect("deserialises");

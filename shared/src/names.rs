@@ -258,9 +258,54 @@ impl<'de> Deserialize<'de> for Replicas {
     }
 }
 
+/// A name pattern, as policies and `list` use them: `*` matches any run
+/// of characters, `?` one; everything else itself.
+pub fn glob(pattern: &str, s: &str) -> bool {
+    let (p, s): (Vec<char>, Vec<char>) = (pattern.chars().collect(), s.chars().collect());
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == s[si]) {
+            pi += 1;
+            si += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, si));
+            pi += 1;
+        } else if let Some((sp, ss)) = star {
+            pi = sp + 1;
+            si = ss + 1;
+            star = Some((sp, ss + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn globs() {
+        for (p, s, want) in [
+            ("*", "", true),
+            ("*", "web", true),
+            ("web*", "web", true),
+            ("web*", "web-2", true),
+            ("web*", "api", false),
+            ("team-*", "team-a", true),
+            ("team-*", "team", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("*-db", "orders-db", true),
+            ("*-db", "orders-dbx", false),
+            ("prod", "prod", true),
+            ("prod", "production", false),
+        ] {
+            assert_eq!(glob(p, s), want, "{p:?} {s:?}");
+        }
+    }
 
     #[test]
     fn namespaces_at_the_edges() {

@@ -121,8 +121,8 @@ impl Engine {
     ) -> Result<Applied, ApplyError> {
         let ns = command.namespace.as_str();
         let Some(name) = command.deployment.as_ref() else {
-            return match command.kind {
-                CommandKind::List => read::list(self, ns).await,
+            return match &command.kind {
+                CommandKind::List { only } => read::list(self, ns, only).await,
                 _ => Err(ApplyError::Permanent(
                     "this command needs a deployment".to_owned(),
                 )),
@@ -131,7 +131,7 @@ impl Engine {
         match &command.kind {
             CommandKind::Status => read::status(self, ns, name).await,
             CommandKind::History => read::history(self, ns, name).await,
-            CommandKind::List => read::list(self, ns).await,
+            CommandKind::List { only } => read::list(self, ns, only).await,
             _ => {
                 let (applied, _) = self.apply_write(command, position, None).await?;
                 Ok(applied)
@@ -220,7 +220,7 @@ impl Engine {
                 CommandKind::Rollback { revision } => {
                     rollback::plan(self, ns, name, &deployment, *revision).await?
                 }
-                CommandKind::Status | CommandKind::History | CommandKind::List => {
+                CommandKind::Status | CommandKind::History | CommandKind::List { .. } => {
                     return Err(ApplyError::Permanent(
                         "a read-only command has no fence".to_owned(),
                     ));

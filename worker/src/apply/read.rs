@@ -1,6 +1,7 @@
 //! The read-only commands: `status`, `list`, `history`. They change nothing
 //! and need no fence.
 
+use chatops_shared::names::glob;
 use chatops_shared::text::count;
 use chatops_shared::{CommandResult, DeploymentName, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -65,7 +66,13 @@ pub(super) async fn status(
     Ok(Applied::new(Outcome::Applied, message).change(None, Some(replicas(&d).to_string())))
 }
 
-pub(super) async fn list(engine: &Engine, ns: &str) -> Result<Applied, ApplyError> {
+/// The deployments of `ns`; with `only`, those whose names match one of
+/// its patterns (all a person limited to some may see).
+pub(super) async fn list(
+    engine: &Engine,
+    ns: &str,
+    only: &[String],
+) -> Result<Applied, ApplyError> {
     engine.limiter.acquire().await;
     let list = engine
         .deployments(ns)
@@ -93,9 +100,27 @@ pub(super) async fn list(engine: &Engine, ns: &str) -> Result<Applied, ApplyErro
             format!("no deployments in namespace {ns}"),
         ));
     }
-    let total = list.items.len();
-    let mut lines: Vec<String> = list
+    let shown: Vec<&Deployment> = list
         .items
+        .iter()
+        .filter(|d| {
+            let name = d.metadata.name.as_deref().unwrap_or_default();
+            only.is_empty() || only.iter().any(|p| glob(p, name))
+        })
+        .collect();
+    let of_yours = if only.is_empty() {
+        String::new()
+    } else {
+        format!(" of those you may see ({})", only.join(", "))
+    };
+    if shown.is_empty() {
+        return Ok(Applied::new(
+            Outcome::Applied,
+            format!("no deployments in namespace {ns}{of_yours}"),
+        ));
+    }
+    let total = shown.len();
+    let mut lines: Vec<String> = shown
         .iter()
         .take(LIST_LIMIT)
         .map(|d| {
@@ -118,7 +143,7 @@ pub(super) async fn list(engine: &Engine, ns: &str) -> Result<Applied, ApplyErro
     Ok(Applied::new(
         Outcome::Applied,
         format!(
-            "{} in {ns}: {}",
+            "{} in {ns}{of_yours}: {}",
             count(total, "deployment", "deployments"),
             lines.join("; ")
         ),

@@ -224,7 +224,7 @@ async fn read_only_commands_change_nothing() {
         "{}",
         status.message
     );
-    let mut list_cmd = command(CommandKind::List, "web");
+    let mut list_cmd = command(CommandKind::List { only: Vec::new() }, "web");
     list_cmd.deployment = None;
     let list = engine.apply(&list_cmd, &at(2)).await.expect("list");
     assert!(
@@ -233,6 +233,27 @@ async fn read_only_commands_change_nothing() {
             && list.message.contains("web"),
         "{}",
         list.message
+    );
+    // A person a policy limits to some deployments sees those alone.
+    list_cmd.kind = CommandKind::List {
+        only: vec!["we?".to_owned(), "nope*".to_owned()],
+    };
+    let narrowed = engine.apply(&list_cmd, &at(2)).await.expect("list");
+    assert!(
+        narrowed
+            .message
+            .starts_with("1 deployment in default of those you may see (we?, nope*): web ")
+            && !narrowed.message.contains("api"),
+        "{}",
+        narrowed.message
+    );
+    list_cmd.kind = CommandKind::List {
+        only: vec!["nope*".to_owned()],
+    };
+    let none = engine.apply(&list_cmd, &at(2)).await.expect("list");
+    assert_eq!(
+        none.message,
+        "no deployments in namespace default of those you may see (nope*)"
     );
     let history = engine
         .apply(&command(CommandKind::History, "web"), &at(3))
@@ -433,7 +454,7 @@ roleRef:
   name: reader
 ";
     let list_in = |ns: &str| {
-        let mut list = command(CommandKind::List, "web");
+        let mut list = command(CommandKind::List { only: Vec::new() }, "web");
         list.deployment = None;
         list.namespace = chatops_shared::Namespace::parse(ns).expect("valid");
         list
