@@ -227,6 +227,25 @@ impl Requirement {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct LabelSelector(Vec<Requirement>);
 
+impl Requirement {
+    /// What makes the requirement one the API server refuses: a key that
+    /// is no qualified name, a value that is no label value.
+    fn invalid(&self) -> Option<String> {
+        let (key, values): (&str, &[String]) = match self {
+            Self::Equals(k, v) | Self::NotEquals(k, v) => (k, std::slice::from_ref(v)),
+            Self::In(k, vs) | Self::NotIn(k, vs) => (k, vs),
+            Self::Exists(k) | Self::NotExists(k) => (k, &[]),
+        };
+        if let Some(why) = qualified_name_errors(key).into_iter().next() {
+            return Some(format!("key: Invalid value: {key:?}: {why}"));
+        }
+        values.iter().enumerate().find_map(|(i, value)| {
+            let bad = value.len() > 63 || (!value.is_empty() && !is_qualified_part(value));
+            bad.then(|| format!("values[{i}][{key}]: Invalid value: {value:?}: {LABEL_VALUE_MSG}"))
+        })
+    }
+}
+
 impl LabelSelector {
     pub(crate) fn parse(s: &str) -> Result<Self, ApiError> {
         let mut reqs = Vec::new();
@@ -235,11 +254,17 @@ impl LabelSelector {
             if term.is_empty() {
                 continue;
             }
-            reqs.push(parse_term(term).ok_or_else(|| {
+            let requirement = parse_term(term).ok_or_else(|| {
                 ApiError::bad_request(format!(
                     "unable to parse requirement: found '{term}', expected: key, '=', '==', '!=', 'in', 'notin'"
                 ))
-            })?);
+            })?;
+            if let Some(why) = requirement.invalid() {
+                return Err(ApiError::bad_request(format!(
+                    "unable to parse requirement: {why}"
+                )));
+            }
+            reqs.push(requirement);
         }
         Ok(Self(reqs))
     }
@@ -495,6 +520,36 @@ mod tests {
         ] {
             let parsed = LabelSelector::parse(selector).expect("parses");
             assert_eq!(parsed.matches(&l), expected, "{selector}");
+        }
+    }
+
+    #[test]
+    fn a_selector_with_a_bad_key_or_value_is_a_bad_request() {
+        for bad in [
+            "app=we b",
+            "app===",
+            "app in (web,a b)",
+            "-app=web",
+            "app!=x y",
+        ] {
+            let e = LabelSelector::parse(bad).expect_err(bad);
+            assert_eq!(e.status()["code"], 400, "{bad}");
+            assert!(
+                e.status()["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("unable to parse requirement: ")),
+                "{bad}: {}",
+                e.status()
+            );
+        }
+        for good in [
+            "app=web",
+            "app.kubernetes.io/name in (web, api)",
+            "!tier",
+            "tier=",
+            "a==b",
+        ] {
+            assert!(LabelSelector::parse(good).is_ok(), "{good}");
         }
     }
 
