@@ -153,7 +153,7 @@ impl Form {
             Form::Restart => "restart web",
             Form::Rollback => "rollback web to 2",
             Form::Status => "status web",
-            Form::List => "list in prod",
+            Form::List => "list",
             Form::History => "history web",
             Form::Help => "help",
         }

@@ -268,7 +268,7 @@ mod tests {
         let error = crate::language::parse("frobnicate", &defaults).expect_err("no verb");
         let reader = rejected("carol@example.com", &error, &[Verb::Status, Verb::List]);
         assert!(
-            reader.ends_with("Try `status web`, `list in prod`, or `help` for every command."),
+            reader.ends_with("Try `status web`, `list`, or `help` for every command."),
             "the examples are of what the person may use: {reader}"
         );
         assert!(reply("scale web to x").contains("got 'x' (e.g. 'scale web to 3'). Say `help`"));
