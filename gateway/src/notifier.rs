@@ -293,7 +293,19 @@ impl Notifier {
             parent_id: Some(result.origin.reply_parent().to_owned()),
             markdown: replies::result(result),
         };
-        self.webex.post_message(&message).await.map(|m| m.id)
+        match self.webex.post_message(&message).await {
+            // The thread is gone (its first message deleted since): the
+            // reply goes to the room, which still has the person in it.
+            Err(e) if e.status() == Some(reqwest::StatusCode::BAD_REQUEST) => {
+                tracing::info!(error = %e, "cannot reply in the thread; posting to the room");
+                let unthreaded = NewMessage {
+                    parent_id: None,
+                    ..message
+                };
+                self.webex.post_message(&unthreaded).await.map(|m| m.id)
+            }
+            posted => posted.map(|m| m.id),
+        }
     }
 
     /// A reply to this result already in the thread, by its marker.

@@ -707,6 +707,45 @@ async fn a_one_to_one_message_is_a_command_without_a_mention() {
     assert_eq!(replies, 1, "and was answered once");
 }
 
+/// A person who deleted their command after its receipt still hears how
+/// it ended: Webex refuses a reply to a deleted message, so the result
+/// goes to the room.
+#[tokio::test]
+async fn a_result_whose_command_was_deleted_is_posted_to_the_room() {
+    let w = world().await;
+    let (message, command) = w.acknowledged_command(ALICE, "scale web to 2").await;
+    chatops_testkit::http()
+        .delete(format!("{}/messages/{}", w.wx.url(), message.id))
+        .bearer_auth("alice-token")
+        .send()
+        .await
+        .expect("Webex answers")
+        .error_for_status()
+        .expect("the message is deleted");
+    w.publish_result(
+        &command,
+        Outcome::Applied,
+        "scaled web from 1 to 2 replicas",
+    )
+    .await;
+    let bot = w.wx.bot().id.clone();
+    let posted =
+        w.wx.wait_for("the result in the room", LIMIT, |wx| {
+            wx.messages_in(wx.default_room_id()).into_iter().find(|m| {
+                m.person_id == bot
+                    && m.markdown
+                        .as_deref()
+                        .is_some_and(|md| md.contains("Nicely done! scaled web from 1 to 2"))
+            })
+        })
+        .await
+        .expect("posted");
+    assert_eq!(
+        posted.parent_id, None,
+        "not in the deleted message's thread"
+    );
+}
+
 /// Webex lets a message be edited ten times; a long rollout reports more
 /// often than that.
 #[tokio::test]
