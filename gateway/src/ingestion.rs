@@ -171,12 +171,15 @@ impl Ingestion {
         let this = self.clone();
         // Fetched only as they are taken; on shutdown, what was fetched and
         // not started is handed back at once.
-        let decided = chatops_shared::consume::messages(consumer, PUBLISHING, shutdown.clone())
-            .map(move |message| {
+        // A message holds its fetch slot until its decision leaves the
+        // ordered buffer below, so none waits fetched and not started.
+        let fetching = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        let decided = chatops_shared::consume::messages(consumer, fetching, shutdown.clone())
+            .map(move |(message, fetched)| {
                 let this = this.clone();
                 async move {
                     let decision = this.decide(&message).await;
-                    (message, decision)
+                    (message, decision, fetched)
                 }
             })
             .buffered(CONCURRENCY);
@@ -184,7 +187,8 @@ impl Ingestion {
         let mut lanes = Lanes::default();
         let slots = Arc::new(tokio::sync::Semaphore::new(PUBLISHING));
         let mut publishing = tokio::task::JoinSet::new();
-        while let Some((message, decision)) = decided.next().await {
+        while let Some((message, decision, fetched)) = decided.next().await {
+            drop(fetched);
             // Taken here, in stream order: a command waits for the one
             // before it on the same deployment to be stored.
             let turn = match &decision {

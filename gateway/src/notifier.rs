@@ -126,11 +126,14 @@ impl Notifier {
     ) -> Result<(), async_nats::Error> {
         let this = self.clone();
         let in_flight = InFlight::default();
-        chatops_shared::consume::messages(consumer, CONCURRENCY, shutdown)
-            .for_each_concurrent(CONCURRENCY, move |message| {
+        let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
+        chatops_shared::consume::messages(consumer, slots, shutdown)
+            .for_each_concurrent(None, move |(message, slot)| {
                 let this = this.clone();
                 let in_flight = in_flight.clone();
                 async move {
+                    // Held until the result is relayed (or left alone).
+                    let _slot = slot;
                     let Some(_relaying) = relaying(&in_flight, &message.payload) else {
                         tracing::info!("a result already being relayed was delivered again; leaving it to the first delivery");
                         return;

@@ -3,10 +3,13 @@
 use std::future::Future;
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::consumer::pull::Batch;
 use async_nats::jetstream::{AckKind, Message};
 use futures::{Stream, StreamExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 /// Runs `work` while telling JetStream every `every` that the message is
@@ -35,47 +38,61 @@ pub fn progress_period(ack_wait: Duration) -> Duration {
 /// How long one pull request waits for messages before it ends empty.
 const PULL_WAIT: Duration = Duration::from_secs(1);
 
-/// How long to wait before asking again after a pull request failed.
-const PULL_RETRY: Duration = Duration::from_secs(1);
+/// The longest wait before asking again after pull requests failed (the
+/// wait doubles from 50 ms up to it, and starts again after a message).
+const PULL_RETRY_MAX: Duration = Duration::from_secs(5);
 
-/// The consumer's messages, pulled `batch` at a time, one request after
-/// the last is used up, until `shutdown`; then whatever the current
-/// request still brings is handed back (NAKed) and the stream ends.
+/// A message and the slot it holds: the caller drops the slot when it is
+/// done with the message (acked, NAKed or handed on), and only then can
+/// another message be fetched in its place.
+pub type Taken = (Message, OwnedSemaphorePermit);
+
+/// The consumer's messages, each with one of `slots`' permits, until
+/// `shutdown`; then whatever the open pull request still brings is handed
+/// back (NAKed) and the stream ends.
 ///
-/// A client-side prefetch (async-nats' `messages()`) keeps pull requests
-/// open and messages buffered that a stopping process would leave to their
-/// ack wait (30 s by default) before anyone else got them. Here nothing is
-/// fetched but what the caller takes, and a stop reads its last request
-/// to its end (a second at most), so every message it fetched is either
+/// A pull request asks for as many messages as there are free slots, so
+/// nothing is fetched that no one is ready to start: async-nats'
+/// prefetching stream kept messages buffered, and its requests open, that
+/// a stopping process left to their ack wait (30 s by default) before
+/// anyone else got them, and a buffered batch outliving its request's
+/// client-side timer was dropped the same way. A stop reads the open
+/// request to its end (about a second), so every message it fetched is
 /// handled or handed back at once.
 pub fn messages(
     consumer: PullConsumer,
-    batch: usize,
+    slots: Arc<Semaphore>,
     shutdown: CancellationToken,
-) -> impl Stream<Item = Message> + Send {
+) -> impl Stream<Item = Taken> + Send {
     let state = Pull {
         consumer,
-        batch: batch.max(1),
+        slots,
         shutdown,
         current: None,
+        reserved: Vec::new(),
+        failures: 0,
         handed_back: 0,
     };
     futures::stream::unfold(state, |mut pull| async move {
-        let message = pull.next().await?;
-        Some((message, pull))
+        let taken = pull.next().await?;
+        Some((taken, pull))
     })
 }
 
 struct Pull {
     consumer: PullConsumer,
-    batch: usize,
+    slots: Arc<Semaphore>,
     shutdown: CancellationToken,
     current: Option<Batch>,
+    /// Slots held for the messages the open request may still bring.
+    reserved: Vec<OwnedSemaphorePermit>,
+    /// Failed requests in a row, for the wait before the next.
+    failures: u32,
     handed_back: usize,
 }
 
 impl Pull {
-    async fn next(&mut self) -> Option<Message> {
+    async fn next(&mut self) -> Option<Taken> {
         loop {
             let stopping = self.shutdown.is_cancelled();
             let Some(current) = self.current.as_mut() else {
@@ -107,20 +124,51 @@ impl Pull {
                     }
                     self.handed_back += 1;
                 }
-                Some(Ok(message)) => return Some(message),
-                Some(Err(e)) => tracing::warn!(error = %e, "pull request error"),
-                None => self.current = None,
+                Some(Ok(message)) => {
+                    self.failures = 0;
+                    match self.reserved.pop() {
+                        Some(slot) => return Some((message, slot)),
+                        // More than was asked for: never by the server's
+                        // count, but not taken without a slot either.
+                        None => {
+                            if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
+                                tracing::warn!(error = %e, "cannot hand back a message fetched beyond the free slots");
+                            }
+                        }
+                    }
+                }
+                Some(Err(e)) => {
+                    // The request ended with a status (a leader election,
+                    // a deleted consumer): wait before the next.
+                    tracing::warn!(error = %e, "pull request error");
+                    self.failures += 1;
+                    self.current = None;
+                    self.reserved.clear();
+                    self.pause().await;
+                }
+                None => {
+                    self.current = None;
+                    self.reserved.clear();
+                }
             }
         }
     }
 
-    /// A new pull request, or `None` after waiting out a failure (or the
-    /// shutdown that came meanwhile).
-    async fn request(&self) -> Option<Batch> {
+    /// A new pull request for as many messages as there are free slots
+    /// (one at least, awaited), or `None` after a failure or a shutdown.
+    async fn request(&mut self) -> Option<Batch> {
+        let first = tokio::select! {
+            slot = self.slots.clone().acquire_owned() => slot.ok()?,
+            () = self.shutdown.cancelled() => return None,
+        };
+        self.reserved.push(first);
+        while let Ok(slot) = self.slots.clone().try_acquire_owned() {
+            self.reserved.push(slot);
+        }
         let asked = self
             .consumer
             .batch()
-            .max_messages(self.batch)
+            .max_messages(self.reserved.len())
             .expires(PULL_WAIT)
             .messages()
             .await;
@@ -128,12 +176,23 @@ impl Pull {
             Ok(batch) => Some(batch),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot ask for messages; asking again");
-                tokio::select! {
-                    () = tokio::time::sleep(PULL_RETRY) => {}
-                    () = self.shutdown.cancelled() => {}
-                }
+                self.reserved.clear();
+                self.failures += 1;
+                self.pause().await;
                 None
             }
+        }
+    }
+
+    /// Waits before the next request after failures: 50 ms doubling up to
+    /// [`PULL_RETRY_MAX`], or until shutdown.
+    async fn pause(&self) {
+        let wait = Duration::from_millis(50)
+            .saturating_mul(1 << self.failures.min(7))
+            .min(PULL_RETRY_MAX);
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = self.shutdown.cancelled() => {}
         }
     }
 }

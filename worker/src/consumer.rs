@@ -80,10 +80,14 @@ impl Worker {
     ) -> Result<(), async_nats::Error> {
         // Fetched only as slots free up; on shutdown, what was fetched and
         // not started is handed back at once.
-        chatops_shared::consume::messages(consumer, concurrency, shutdown)
-            .for_each_concurrent(concurrency, |message| {
+        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        chatops_shared::consume::messages(consumer, slots, shutdown)
+            .for_each_concurrent(None, |(message, slot)| {
                 let (this, abort) = (self.clone(), abort.clone());
-                async move { this.handle(message, &abort).await }
+                async move {
+                    this.handle(message, &abort).await;
+                    drop(slot);
+                }
             })
             .await;
         Ok(())

@@ -201,8 +201,11 @@ impl Engine {
                 }
                 _ => deployment,
             };
-            let recorded = fence::recorded(annotations(&deployment), group);
-            match fence::check(recorded, position) {
+            let fences = fence::groups(kind, group);
+            let checks = fences
+                .iter()
+                .map(|g| fence::check(fence::recorded(annotations(&deployment), *g), position));
+            match fence::combine(checks) {
                 Check::AlreadyApplied => {
                     return Ok((already_applied(kind, name, &deployment), deployment));
                 }
@@ -227,7 +230,7 @@ impl Engine {
                 }
             };
             match self
-                .patch(ns, name, &deployment, plan.ops, group, position)
+                .patch(ns, name, &deployment, plan.ops, &fences, position)
                 .await
             {
                 Ok(mut updated) => {
@@ -320,7 +323,7 @@ impl Engine {
         })
     }
 
-    /// JSON-patches `ops` together with the fence annotation, under the read
+    /// JSON-patches `ops` together with the fence annotations, under the read
     /// resourceVersion: a concurrent change makes the API answer 409.
     async fn patch(
         &self,
@@ -328,7 +331,7 @@ impl Engine {
         name: &DeploymentName,
         read: &Deployment,
         mut ops: Vec<Value>,
-        group: FieldGroup,
+        fences: &[FieldGroup],
         position: &Position,
     ) -> Result<Deployment, ApplyError> {
         let rv = read.metadata.resource_version.clone().unwrap_or_default();
@@ -336,12 +339,15 @@ impl Engine {
             0,
             json!({"op": "replace", "path": "/metadata/resourceVersion", "value": rv}),
         );
-        ops.push(annotation_op(
-            "/metadata/annotations",
-            annotations(read).is_some(),
-            fence::annotation(group),
-            &position.encode(),
-        ));
+        for (i, group) in fences.iter().enumerate() {
+            // The first fence written makes the map if there was none.
+            ops.push(annotation_op(
+                "/metadata/annotations",
+                i > 0 || annotations(read).is_some(),
+                fence::annotation(*group),
+                &position.encode(),
+            ));
+        }
         let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).map_err(|e| {
             ApplyError::Permanent(format!("internal error building the patch: {e}"))
         })?;

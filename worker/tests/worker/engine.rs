@@ -326,6 +326,54 @@ async fn a_deploy_queued_before_a_restart_is_made_when_the_restart_came_first() 
         .expect("an older restart");
     assert_eq!(stale.outcome, Outcome::Superseded, "{}", stale.message);
 
+    // A rollback replaces the whole template, restart stamp and all: one
+    // queued before a restart that was applied first is superseded by it,
+    // and a restart queued before an applied rollback is too.
+    let kube = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
+    let engine = crate::helpers::engine(&kube).await;
+    engine
+        .apply(&command(set_image(None, "nginx:1.21"), "web"), &at(1))
+        .await
+        .expect("deploy");
+    engine
+        .apply(&command(CommandKind::Restart, "web"), &at(3))
+        .await
+        .expect("restart");
+    let rollback = engine
+        .apply(
+            &command(CommandKind::Rollback { revision: None }, "web"),
+            &at(2),
+        )
+        .await
+        .expect("an older rollback");
+    assert_eq!(
+        rollback.outcome,
+        Outcome::Superseded,
+        "{}",
+        rollback.message
+    );
+    let rollback = engine
+        .apply(
+            &command(CommandKind::Rollback { revision: None }, "web"),
+            &at(5),
+        )
+        .await
+        .expect("a rollback");
+    assert_eq!(rollback.outcome, Outcome::Applied, "{}", rollback.message);
+    let restart = engine
+        .apply(&command(CommandKind::Restart, "web"), &at(4))
+        .await
+        .expect("an older restart");
+    assert_eq!(restart.outcome, Outcome::Superseded, "{}", restart.message);
+    let again = engine
+        .apply(
+            &command(CommandKind::Rollback { revision: None }, "web"),
+            &at(5),
+        )
+        .await
+        .expect("the rollback redelivered");
+    assert_eq!(again.outcome, Outcome::AlreadyApplied, "{}", again.message);
+
     // Recorded before restarts had a fence of their own: the template's.
     let legacy = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
     let engine = crate::helpers::engine(&legacy).await;
