@@ -94,6 +94,35 @@ pub fn pointer_escape(key: &str) -> String {
     key.replace('~', "~0").replace('/', "~1")
 }
 
+/// The fences a command of `kind` (in `group`) checks and records: its
+/// group's, and for a rollback the restart fence too, since it replaces the
+/// whole template, the restart stamp with it.
+pub fn groups(kind: &chatops_shared::CommandKind, group: FieldGroup) -> Vec<FieldGroup> {
+    match kind {
+        chatops_shared::CommandKind::Rollback { .. } => {
+            vec![FieldGroup::Template, FieldGroup::Restart]
+        }
+        _ => vec![group],
+    }
+}
+
+/// What several fences say together: applied if one says this very
+/// command was; else superseded by the latest later one; else apply.
+pub fn combine(checks: impl IntoIterator<Item = Check>) -> Check {
+    checks
+        .into_iter()
+        .fold(Check::Apply, |so_far, check| match (so_far, check) {
+            (Check::AlreadyApplied, _) | (_, Check::AlreadyApplied) => Check::AlreadyApplied,
+            (Check::Superseded { by: a }, Check::Superseded { by: b }) => {
+                Check::Superseded { by: a.max(b) }
+            }
+            (Check::Superseded { by }, Check::Apply) | (Check::Apply, Check::Superseded { by }) => {
+                Check::Superseded { by }
+            }
+            (Check::Apply, Check::Apply) => Check::Apply,
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,33 +164,4 @@ mod tests {
         );
         assert_eq!(pointer_escape("a~b"), "a~0b");
     }
-}
-
-/// The fences a command of `kind` (in `group`) checks and records: its
-/// group's, and for a rollback the restart fence too, since it replaces the
-/// whole template, the restart stamp with it.
-pub fn groups(kind: &chatops_shared::CommandKind, group: FieldGroup) -> Vec<FieldGroup> {
-    match kind {
-        chatops_shared::CommandKind::Rollback { .. } => {
-            vec![FieldGroup::Template, FieldGroup::Restart]
-        }
-        _ => vec![group],
-    }
-}
-
-/// What several fences say together: applied if one says this very
-/// command was; else superseded by the latest later one; else apply.
-pub fn combine(checks: impl IntoIterator<Item = Check>) -> Check {
-    checks
-        .into_iter()
-        .fold(Check::Apply, |so_far, check| match (so_far, check) {
-            (Check::AlreadyApplied, _) | (_, Check::AlreadyApplied) => Check::AlreadyApplied,
-            (Check::Superseded { by: a }, Check::Superseded { by: b }) => {
-                Check::Superseded { by: a.max(b) }
-            }
-            (Check::Superseded { by }, Check::Apply) | (Check::Apply, Check::Superseded { by }) => {
-                Check::Superseded { by }
-            }
-            (Check::Apply, Check::Apply) => Check::Apply,
-        })
 }
