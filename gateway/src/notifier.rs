@@ -32,10 +32,10 @@ const CONCURRENCY: usize = 64;
 
 /// Tries to record a posted reply before giving up: the record is what
 /// stops a redelivery from posting it again, so it is worth riding out a
-/// NATS restart or a new stream leader's election for (about 30 s: waits
-/// of 0.2 s doubling up to 5 s; the result's ack deadline is extended
-/// meanwhile).
-const RECORD_ATTEMPTS: u32 = 12;
+/// NATS restart or a new stream leader's election for (about 16 s: waits
+/// of 0.2 s doubling up to 5 s, within the gateway's 20 s shutdown grace;
+/// the result's ack deadline is extended meanwhile).
+const RECORD_ATTEMPTS: u32 = 8;
 
 /// Results being relayed by this gateway: (command, final?).
 type InFlight = Arc<Mutex<HashSet<(CommandId, bool)>>>;

@@ -171,6 +171,18 @@ impl Policy {
             if rule.users.is_empty() && rule.domains.is_empty() {
                 return Err(invalid(format!("rule {n} names no users and no domains")));
             }
+            // An empty list would grant nothing by name and, to `list`,
+            // read as no limit at all.
+            for (field, list) in [
+                ("namespaces", &rule.namespaces),
+                ("deployments", &rule.deployments),
+            ] {
+                if list.is_empty() {
+                    return Err(invalid(format!(
+                        "rule {n} has an empty {field} list; leave it out to mean all"
+                    )));
+                }
+            }
             let mut verbs = Vec::new();
             for v in &rule.verbs {
                 if v == "*" {
@@ -241,8 +253,6 @@ impl Policy {
         None
     }
 
-    /// Allows the request, or says why not: the refusal names the most
-    /// specific thing the actor may not do.
     /// The deployments a permitted `list` may show (`access` without a
     /// deployment): the patterns of the person's rules that grant it here,
     /// or none (all of them) when one of those grants every deployment.
@@ -267,6 +277,8 @@ impl Policy {
         patterns
     }
 
+    /// Allows the request, or says why not: the refusal names the most
+    /// specific thing the actor may not do.
     pub fn authorize(&self, access: &Access<'_>) -> Result<(), Denied> {
         if let Some(denial) = self.refuses_outright(access.email, access.room_id) {
             return Err(denial);
@@ -402,6 +414,21 @@ rules:
             namespace,
             deployment,
             replicas: None,
+        }
+    }
+
+    #[test]
+    fn an_empty_namespaces_or_deployments_list_is_refused_at_load() {
+        for field in ["namespaces", "deployments"] {
+            let yaml = format!(
+                "rules:\n  - users: [bob@example.com]\n    verbs: [list]\n    {field}: []\n"
+            );
+            let e = Policy::from_yaml(&yaml, Path::new("policy.yaml"), 20).expect_err(field);
+            assert!(
+                e.to_string()
+                    .contains(&format!("rule 1 has an empty {field} list")),
+                "{e}"
+            );
         }
     }
 

@@ -146,8 +146,9 @@ impl Worker {
             .apply_seconds
             .observe(started.elapsed().as_secs_f64());
         let attempts = u32::try_from(delivered).unwrap_or(u32::MAX);
-        // Forbidden, invalid: the cluster took nothing of it.
-        let refused = matches!(applied, Err(ApplyError::Permanent(_)));
+        // Forbidden, invalid: the cluster took nothing of it, unless an
+        // earlier delivery (whose worker stopped) had made the change.
+        let refused = delivered == 1 && matches!(applied, Err(ApplyError::Permanent(_)));
         let (result, step) = match applied {
             Ok(applied) => {
                 // A change found already applied is a redelivery: the worker

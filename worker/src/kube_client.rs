@@ -84,13 +84,25 @@ pub enum Unusable {
 /// second apart, ride out a cluster starting alongside.
 pub async fn check(client: &kube::Client, url: &str) -> Result<(), Unusable> {
     const TRIES: u32 = 3;
+    const TRY_FOR: std::time::Duration = std::time::Duration::from_secs(5);
     let mut last = String::new();
     for attempt in 1..=TRIES {
-        match client.apiserver_version().await {
+        // kube's own connect timeout is 30 s: a silent address would take
+        // a minute and a half to give up on.
+        let answer = tokio::time::timeout(TRY_FOR, client.apiserver_version())
+            .await
+            .unwrap_or_else(|_| {
+                Err(kube::Error::Service(
+                    format!("no answer within {}s", TRY_FOR.as_secs()).into(),
+                ))
+            });
+        match answer {
             Ok(version) => {
                 tracing::info!(cluster = %url, version = %version.git_version, "cluster reached");
                 return Ok(());
             }
+            // 401; a 403 means the same on a cluster that answers /version
+            // only to some.
             Err(kube::Error::Api(status)) if matches!(status.code, 401 | 403) => {
                 return Err(Unusable::Refused {
                     url: url.to_owned(),

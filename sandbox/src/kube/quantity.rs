@@ -37,11 +37,18 @@ fn nanos(digits: &str, fraction: usize, exponent: i64, binary: u32) -> Option<i1
     } else {
         digits.parse().ok()?
     };
-    let scale = exponent + 9 - i64::try_from(fraction).ok()?;
+    if mantissa == 0 {
+        return Some(0);
+    }
+    let scale = exponent
+        .saturating_add(9)
+        .saturating_sub(i64::try_from(fraction).ok()?);
     let scaled = if scale >= 0 {
         mantissa.checked_mul(10i128.checked_pow(u32::try_from(scale).ok()?)?)?
     } else {
-        let divisor = 10i128.checked_pow(u32::try_from(-scale).ok()?);
+        let divisor = u32::try_from(scale.unsigned_abs())
+            .ok()
+            .and_then(|power| 10i128.checked_pow(power));
         // Smaller than a billionth of anything rounds up to one.
         divisor.map_or(i128::from(mantissa != 0), |d| {
             mantissa / d + i128::from(mantissa % d != 0)
@@ -119,7 +126,16 @@ pub(crate) fn parse(s: &str) -> Result<Quantity, &'static str> {
         "Ti" => (0, 40),
         "Pi" => (0, 50),
         "Ei" => (0, 60),
-        exponent => (exponent[1..].parse().unwrap_or(i64::MAX), 0),
+        // An exponent past i64 is read by its sign.
+        exponent => {
+            let digits = &exponent[1..];
+            let fallback = if digits.starts_with('-') {
+                i64::MIN
+            } else {
+                i64::MAX
+            };
+            (digits.parse().unwrap_or(fallback), 0)
+        }
     };
     Ok(Quantity {
         negative: negative && nonzero,
@@ -169,8 +185,10 @@ pub(crate) fn check(rt: &ResourceType, object: &mut Value) -> Result<Vec<FieldEr
             }
             let [limits, requests] = parsed;
             for (name, text, request) in &requests {
+                // An amount too large to hold is larger than any other.
+                let amount = |q: &Quantity| q.nanos.unwrap_or(i128::MAX);
                 if let Some((_, limit_text, limit)) = limits.iter().find(|(n, ..)| n == name)
-                    && request.nanos > limit.nanos
+                    && amount(request) > amount(limit)
                 {
                     errors.push(FieldError::invalid(
                         format!("{field}.{list}[{i}].resources.requests"),
@@ -265,6 +283,19 @@ mod tests {
         assert!(nanos("1001m") > nanos("1"));
         assert!(nanos("129Mi") > nanos("128Mi"));
         assert_eq!(nanos("1e999"), None, "too large to hold");
+        for huge in [
+            "1e9223372036854775807",
+            "1e99999999999999999999",
+            "0.0000000000e-9223372036854775808",
+        ] {
+            assert!(parse(huge).is_ok(), "{huge} parses without a panic");
+        }
+        assert_eq!(
+            nanos("1e-99999999999999999999"),
+            Some(1),
+            "tiny, rounded up"
+        );
+        assert_eq!(nanos("0e-99999999999999999999"), Some(0));
     }
 
     #[test]
