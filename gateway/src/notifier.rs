@@ -127,7 +127,7 @@ impl Notifier {
         let this = self.clone();
         let in_flight = InFlight::default();
         let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-        chatops_shared::consume::messages(consumer, slots, shutdown)
+        chatops_shared::consume::messages(consumer, slots, 1, shutdown)
             .for_each_concurrent(None, move |(message, slot)| {
                 let this = this.clone();
                 let in_flight = in_flight.clone();

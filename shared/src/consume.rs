@@ -59,13 +59,21 @@ pub type Taken = (Message, OwnedSemaphorePermit);
 /// client-side timer was dropped the same way. A stop reads the open
 /// request to its end (about a second), so every message it fetched is
 /// handled or handed back at once.
+///
+/// A request waits for `least` free slots (one at least) before it asks:
+/// a caller whose slots free one at a time under load (ingestion, in
+/// order) then makes one request for several messages instead of one
+/// each. A caller whose slots may stay taken for long (a followed rollout)
+/// asks with one free.
 pub fn messages(
     consumer: PullConsumer,
     slots: Arc<Semaphore>,
+    least: u32,
     shutdown: CancellationToken,
 ) -> impl Stream<Item = Taken> + Send {
     let state = Pull {
         consumer,
+        least: least.max(1),
         slots,
         shutdown,
         current: None,
@@ -81,6 +89,7 @@ pub fn messages(
 
 struct Pull {
     consumer: PullConsumer,
+    least: u32,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
     current: Option<Batch>,
@@ -155,12 +164,15 @@ impl Pull {
     }
 
     /// A new pull request for as many messages as there are free slots
-    /// (one at least, awaited), or `None` after a failure or a shutdown.
+    /// (`least` at least, awaited), or `None` after a failure or a shutdown.
     async fn request(&mut self) -> Option<Batch> {
-        let first = tokio::select! {
-            slot = self.slots.clone().acquire_owned() => slot.ok()?,
+        let mut first = tokio::select! {
+            slots = self.slots.clone().acquire_many_owned(self.least) => slots.ok()?,
             () = self.shutdown.cancelled() => return None,
         };
+        while first.num_permits() > 1 {
+            self.reserved.extend(first.split(1));
+        }
         self.reserved.push(first);
         while let Ok(slot) = self.slots.clone().try_acquire_owned() {
             self.reserved.push(slot);
