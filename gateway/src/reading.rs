@@ -50,7 +50,7 @@ pub fn read(
         tracing::info!(actor = %email, %denial, "message refused before parsing");
         return refused(replies::refused(email, &denial), "denied");
     }
-    let request = match language::parse(text, defaults) {
+    let mut request = match language::parse(text, defaults) {
         Ok(Parsed::Command(request)) => request,
         Ok(Parsed::Help) => {
             let max = match policy {
@@ -78,7 +78,6 @@ pub fn read(
             return refused(replies::rejected(email, &e, &verbs), "invalid");
         }
     };
-    let mut request = request;
     if let Some(policy) = policy {
         let access = Access {
             email,

@@ -97,12 +97,14 @@ pub fn pointer_escape(key: &str) -> String {
 /// The fences a command of `kind` (in `group`) checks and records: its
 /// group's, and for a rollback the restart fence too, since it replaces the
 /// whole template, the restart stamp with it.
-pub fn groups(kind: &chatops_shared::CommandKind, group: FieldGroup) -> Vec<FieldGroup> {
-    match kind {
-        chatops_shared::CommandKind::Rollback { .. } => {
-            vec![FieldGroup::Template, FieldGroup::Restart]
+pub fn groups(kind: &chatops_shared::CommandKind, group: FieldGroup) -> &'static [FieldGroup] {
+    match (kind, group) {
+        (chatops_shared::CommandKind::Rollback { .. }, _) => {
+            &[FieldGroup::Template, FieldGroup::Restart]
         }
-        _ => vec![group],
+        (_, FieldGroup::Replicas) => &[FieldGroup::Replicas],
+        (_, FieldGroup::Template) => &[FieldGroup::Template],
+        (_, FieldGroup::Restart) => &[FieldGroup::Restart],
     }
 }
 

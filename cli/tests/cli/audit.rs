@@ -224,20 +224,15 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
         "{}",
         exit.stdout
     );
-    let typo = fresh
-        .object("apps/v1", "Deployment", "default", "app-typo")
-        .expect("deployment");
-    assert_eq!(
-        typo["spec"]["replicas"], 1,
-        "a rejected command is not replayed"
-    );
-    let refused = fresh
-        .object("apps/v1", "Deployment", "default", "app-forbidden")
-        .expect("deployment");
-    assert_eq!(
-        refused["spec"]["replicas"], 1,
-        "a refused command is not replayed"
-    );
+    for (name, what) in [
+        ("app-typo", "a rejected command"),
+        ("app-forbidden", "a refused command"),
+    ] {
+        let d = fresh
+            .object("apps/v1", "Deployment", "default", name)
+            .expect("deployment");
+        assert_eq!(d["spec"]["replicas"], 1, "{what} is not replayed");
+    }
     assert_eq!(
         state(&fresh),
         expected,
@@ -386,11 +381,7 @@ async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_g
     let direct = wx
         .send_as(
             "alice@example.com",
-            chatops_sandbox::webex::MessageDraft {
-                to_person_email: Some(wx.bot().email().to_owned()),
-                text: Some("status web".to_owned()),
-                ..Default::default()
-            },
+            chatops_sandbox::webex::MessageDraft::direct(wx.bot().email(), "status web"),
         )
         .expect("a 1:1 message");
     eventually("the 1:1 message at the target", LIMIT, || async {

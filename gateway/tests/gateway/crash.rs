@@ -147,11 +147,7 @@ async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_star
     // And one in a 1:1 space, which mentions nobody.
     wx.send_as(
         ALICE,
-        chatops_sandbox::webex::MessageDraft {
-            to_person_email: Some(wx.bot().email().to_owned()),
-            text: Some("status web".to_owned()),
-            ..Default::default()
-        },
+        chatops_sandbox::webex::MessageDraft::direct(wx.bot().email(), "status web"),
     )
     .expect("a 1:1 message");
     let delivered = wx.await_deliveries(3, LIMIT).await.expect("tried");

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_nats::jetstream::{self, consumer};
 use chatops_gateway::intake::sign;
 use chatops_gateway::webex::WebexClient;
-use chatops_sandbox::webex::{Fault, Message, WebexSandbox};
+use chatops_sandbox::webex::{Fault, Message, MessageDraft, WebexSandbox};
 use chatops_shared::config::PolicySource;
 use chatops_shared::streams::{
     COMMANDS_STREAM, EVENTS_STREAM, NOTIFIER_CONSUMER, REPLIES_BUCKET, RESULTS_STREAM,
@@ -645,35 +645,12 @@ async fn a_replies_record_that_cannot_be_read_holds_the_reply_back_rather_than_d
 async fn a_one_to_one_message_is_a_command_without_a_mention() {
     let w = world().await;
     let direct = |text: &str| {
-        w.wx.send_as(
-            ALICE,
-            chatops_sandbox::webex::MessageDraft {
-                to_person_email: Some(w.wx.bot().email().to_owned()),
-                markdown: Some(text.to_owned()),
-                ..Default::default()
-            },
-        )
-        .expect("a 1:1 message")
+        w.wx.send_as(ALICE, MessageDraft::direct(w.wx.bot().email(), text))
+            .expect("a 1:1 message")
     };
     let plain = direct("scale web to 3");
     assert_ne!(plain.room_id, w.wx.default_room_id());
-    let bot = w.wx.bot().id.clone();
-    let answered = |message: &Message| {
-        let message_id = message.id.clone();
-        let bot = bot.clone();
-        move |wx: &WebexSandbox| {
-            let replies: Vec<Message> = wx
-                .thread(&message_id)
-                .into_iter()
-                .filter(|m| m.person_id == bot)
-                .collect();
-            (!replies.is_empty()).then_some(replies)
-        }
-    };
-    let replies =
-        w.wx.wait_for("the receipt in the 1:1 space", LIMIT, answered(&plain))
-            .await
-            .expect("answered");
+    let replies = w.replies(&plain, 1).await;
     assert!(
         replies[0]
             .markdown
@@ -685,9 +662,7 @@ async fn a_one_to_one_message_is_a_command_without_a_mention() {
     assert_eq!(replies[0].room_id, plain.room_id);
 
     let mentioned = direct(&format!("{} scale web to 4", w.wx.bot().mention()));
-    w.wx.wait_for("the mentioned one answered", LIMIT, answered(&mentioned))
-        .await
-        .expect("answered");
+    w.replies(&mentioned, 1).await;
     w.wx.wait_for("both webhooks to deliver it", LIMIT, |wx| {
         let answered = wx
             .deliveries()
@@ -699,12 +674,11 @@ async fn a_one_to_one_message_is_a_command_without_a_mention() {
     .await
     .expect("delivered twice");
     w.notifier_idle().await;
-    let replies =
-        w.wx.thread(&mentioned.id)
-            .into_iter()
-            .filter(|m| m.person_id == bot)
-            .count();
-    assert_eq!(replies, 1, "and was answered once");
+    assert_eq!(
+        w.replies(&mentioned, 1).await.len(),
+        1,
+        "and was answered once"
+    );
 }
 
 /// A person who deleted their command after its receipt still hears how

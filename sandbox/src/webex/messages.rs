@@ -89,6 +89,15 @@ impl MessageDraft {
         }
     }
 
+    /// Markdown to `email` in the sender's 1:1 space with them.
+    pub fn direct(email: &str, markdown: &str) -> Self {
+        Self {
+            to_person_email: Some(email.to_owned()),
+            markdown: Some(markdown.to_owned()),
+            ..Self::default()
+        }
+    }
+
     /// The same message as a reply in the thread of `parent_id`.
     pub fn in_thread(mut self, parent_id: &str) -> Self {
         self.parent_id = Some(parent_id.to_owned());

@@ -230,7 +230,7 @@ impl Engine {
                 }
             };
             match self
-                .patch(ns, name, &deployment, plan.ops, &fences, position)
+                .patch(ns, name, &deployment, plan.ops, fences, position)
                 .await
             {
                 Ok(mut updated) => {

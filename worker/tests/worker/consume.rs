@@ -356,35 +356,41 @@ async fn followed_rollouts_report_progress_then_completion_or_the_deadline() {
     );
 }
 
-#[tokio::test]
-async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
-    let nats = NatsServer::start().await;
-    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
-    // An ack wait longer than `finals` waits: the command must be handed
-    // back at once, not found again when its ack wait runs out.
+/// The streams with a five-minute ack wait, longer than `finals` waits: a
+/// command a stopping worker does not hand back at once is not seen again
+/// in time.
+async fn long_ack_wait(nats: &NatsServer) -> async_nats::jetstream::Context {
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
     let settings = StreamSettings {
         ack_wait: Duration::from_secs(300),
         ..crate::helpers::settings()
     };
     streams::ensure(&js, &settings).await.expect("streams");
+    js
+}
+
+/// A worker process for [`long_ack_wait`]'s streams, with `extra`
+/// variables (its shutdown grace, its concurrency).
+fn stoppable_worker(nats: &NatsServer, kube: &KubeSandbox, extra: &[(&str, &str)]) -> Process {
     let (url, api) = (nats.url(), kube.url());
-    let env = |grace: &'static str| {
-        vec![
-            ("NATS_URL", url.clone()),
-            ("CLUSTER_URL", api.clone()),
-            ("KUBERNETES_TOKEN", TOKEN.to_owned()),
-            ("WORKER_ADDR", "127.0.0.1:0".to_owned()),
-            ("CHATOPS_ACK_WAIT", "5m".to_owned()),
-            ("CHATOPS_MAX_DELIVER", "3".to_owned()),
-            ("CHATOPS_SHUTDOWN_GRACE", grace.to_owned()),
-        ]
-    };
-    let spawn = |vars: Vec<(&'static str, String)>| {
-        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        Process::spawn(Path::new(env!("CARGO_BIN_EXE_worker")), &[], &pairs)
-    };
-    let mut first = spawn(env("1s"));
+    let mut vars = vec![
+        ("NATS_URL", url.as_str()),
+        ("CLUSTER_URL", api.as_str()),
+        ("KUBERNETES_TOKEN", TOKEN),
+        ("WORKER_ADDR", "127.0.0.1:0"),
+        ("CHATOPS_ACK_WAIT", "5m"),
+        ("CHATOPS_MAX_DELIVER", "3"),
+    ];
+    vars.extend_from_slice(extra);
+    Process::spawn(Path::new(env!("CARGO_BIN_EXE_worker")), &[], &vars)
+}
+
+#[tokio::test]
+async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = long_ack_wait(&nats).await;
+    let mut first = stoppable_worker(&nats, &kube, &[("CHATOPS_SHUTDOWN_GRACE", "1s")]);
     first.wait_for_line("worker started", LIMIT).await;
     kube.inject(
         Fault::latency(Duration::from_secs(120))
@@ -407,7 +413,7 @@ async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
     );
     assert!(output.contains("handing them back"), "{output}");
 
-    let mut second = spawn(env("25s"));
+    let mut second = stoppable_worker(&nats, &kube, &[("CHATOPS_SHUTDOWN_GRACE", "25s")]);
     second.wait_for_line("worker started", LIMIT).await;
     let results = finals(&js, &[cmd.id]).await;
     assert!(
@@ -430,25 +436,13 @@ async fn sigterm_leaves_no_command_waiting_for_its_ack_wait() {
     let nats = NatsServer::start().await;
     let names = ["web", "api", "db", "cache"];
     let kube = sandbox(&names.map(|n| deployment_yaml(n, 1, &[("app", "app:1")]))).await;
-    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
-    let settings = StreamSettings {
-        ack_wait: Duration::from_secs(300),
-        ..crate::helpers::settings()
-    };
-    streams::ensure(&js, &settings).await.expect("streams");
-    let (url, api) = (nats.url(), kube.url());
+    let js = long_ack_wait(&nats).await;
     let spawn = || {
-        Process::spawn(
-            Path::new(env!("CARGO_BIN_EXE_worker")),
-            &[],
+        stoppable_worker(
+            &nats,
+            &kube,
             &[
-                ("NATS_URL", url.as_str()),
-                ("CLUSTER_URL", api.as_str()),
-                ("KUBERNETES_TOKEN", TOKEN),
-                ("WORKER_ADDR", "127.0.0.1:0"),
                 ("WORKER_CONCURRENCY", "2"),
-                ("CHATOPS_ACK_WAIT", "5m"),
-                ("CHATOPS_MAX_DELIVER", "3"),
                 ("CHATOPS_SHUTDOWN_GRACE", "1s"),
             ],
         )

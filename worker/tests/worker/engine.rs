@@ -307,85 +307,51 @@ async fn a_repeated_command_is_already_applied_and_a_stale_one_superseded() {
 /// that recorded restarts before they had their own.
 #[tokio::test]
 async fn a_deploy_queued_before_a_restart_is_made_when_the_restart_came_first() {
-    let kube = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
-    let engine = engine(&kube).await;
-    let restart = engine
-        .apply(&command(CommandKind::Restart, "web"), &at(2))
-        .await
-        .expect("restart");
-    assert_eq!(restart.outcome, Outcome::Applied);
-    let deploy = engine
-        .apply(&command(set_image(None, "nginx:1.21"), "web"), &at(1))
-        .await
-        .expect("deploy");
-    assert_eq!(deploy.outcome, Outcome::Applied, "{}", deploy.message);
-    assert_eq!(image(&kube, "web", 0), "nginx:1.21");
-    let stale = engine
-        .apply(&command(CommandKind::Restart, "web"), &at(1))
-        .await
-        .expect("an older restart");
-    assert_eq!(stale.outcome, Outcome::Superseded, "{}", stale.message);
-
-    // A rollback replaces the whole template, restart stamp and all: one
-    // queued before a restart that was applied first is superseded by it,
-    // and a restart queued before an applied rollback is too.
-    let kube = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
-    let engine = crate::helpers::engine(&kube).await;
-    engine
-        .apply(&command(set_image(None, "nginx:1.21"), "web"), &at(1))
-        .await
-        .expect("deploy");
-    engine
-        .apply(&command(CommandKind::Restart, "web"), &at(3))
-        .await
-        .expect("restart");
-    let rollback = engine
-        .apply(
-            &command(CommandKind::Rollback { revision: None }, "web"),
-            &at(2),
-        )
-        .await
-        .expect("an older rollback");
-    assert_eq!(
-        rollback.outcome,
-        Outcome::Superseded,
-        "{}",
-        rollback.message
-    );
-    let rollback = engine
-        .apply(
-            &command(CommandKind::Rollback { revision: None }, "web"),
-            &at(5),
-        )
-        .await
-        .expect("a rollback");
-    assert_eq!(rollback.outcome, Outcome::Applied, "{}", rollback.message);
-    let restart = engine
-        .apply(&command(CommandKind::Restart, "web"), &at(4))
-        .await
-        .expect("an older restart");
-    assert_eq!(restart.outcome, Outcome::Superseded, "{}", restart.message);
-    let again = engine
-        .apply(
-            &command(CommandKind::Rollback { revision: None }, "web"),
-            &at(5),
-        )
-        .await
-        .expect("the rollback redelivered");
-    assert_eq!(again.outcome, Outcome::AlreadyApplied, "{}", again.message);
-
-    // Recorded before restarts had a fence of their own: the template's.
-    let legacy = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
-    let engine = crate::helpers::engine(&legacy).await;
-    engine
-        .apply(&command(set_image(None, "nginx:1.21"), "web"), &at(5))
-        .await
-        .expect("deploy");
-    let again = engine
-        .apply(&command(CommandKind::Restart, "web"), &at(5))
-        .await
-        .expect("a restart fenced by the template");
-    assert_eq!(again.outcome, Outcome::AlreadyApplied, "{}", again.message);
+    let rollback = || CommandKind::Rollback { revision: None };
+    let deploy = || set_image(None, "nginx:1.21");
+    // Each case on a deployment of its own: commands at stream positions,
+    // applied in the order listed, and the outcome each must have.
+    let cases: [&[(CommandKind, u64, Outcome)]; 3] = [
+        &[
+            (CommandKind::Restart, 2, Outcome::Applied),
+            (deploy(), 1, Outcome::Applied),
+            (CommandKind::Restart, 1, Outcome::Superseded),
+        ],
+        // A rollback replaces the whole template, restart stamp and all:
+        // one queued before a restart that was applied first is superseded
+        // by it, and a restart queued before an applied rollback is too.
+        &[
+            (deploy(), 1, Outcome::Applied),
+            (CommandKind::Restart, 3, Outcome::Applied),
+            (rollback(), 2, Outcome::Superseded),
+            (rollback(), 5, Outcome::Applied),
+            (CommandKind::Restart, 4, Outcome::Superseded),
+            (rollback(), 5, Outcome::AlreadyApplied),
+        ],
+        // Recorded before restarts had a fence of their own: the template's.
+        &[
+            (deploy(), 5, Outcome::Applied),
+            (CommandKind::Restart, 5, Outcome::AlreadyApplied),
+        ],
+    ];
+    for (i, case) in cases.into_iter().enumerate() {
+        let kube = sandbox(&[deployment_yaml("web", 2, &[("nginx", "nginx:1.20")])]).await;
+        let engine = engine(&kube).await;
+        for (kind, seq, want) in case {
+            let r = engine
+                .apply(&command(kind.clone(), "web"), &at(*seq))
+                .await
+                .unwrap_or_else(|e| panic!("case {i}, {kind:?} at {seq}: {e}"));
+            assert_eq!(
+                r.outcome, *want,
+                "case {i}, {kind:?} at {seq}: {}",
+                r.message
+            );
+        }
+        if i == 0 {
+            assert_eq!(image(&kube, "web", 0), "nginx:1.21");
+        }
+    }
 }
 
 #[tokio::test]

@@ -46,6 +46,14 @@ fn replica_sets(sandbox: &KubeSandbox) -> Vec<(u64, String, i64)> {
     out
 }
 
+/// The sandbox most tests here start from: `nginx-deployment.yaml`, its
+/// rollouts done at once.
+fn nginx_sandbox() -> chatops_sandbox::kube::KubeSandboxBuilder {
+    KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
+}
+
 /// Waits until the controller has finished rolling the deployment out.
 async fn rolled_out(sandbox: &KubeSandbox) {
     eventually(
@@ -925,12 +933,7 @@ async fn ready_pods(sandbox: &KubeSandbox, n: usize) -> Vec<Value> {
 
 #[tokio::test]
 async fn kubectl_sees_the_pods_of_each_replica_set_follow_scaling_deletion_and_rollouts() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
-        .start()
-        .await
-        .expect("start the sandbox");
+    let sandbox = nginx_sandbox().start().await.expect("start the sandbox");
     let kubectl = Kubectl::new(&sandbox.url());
     rolled_out(&sandbox).await;
     ready_pods(&sandbox, 2).await;
@@ -1169,9 +1172,7 @@ async fn kubectl_run_starts_a_pod_of_its_own() {
 
 #[tokio::test]
 async fn pods_of_an_unpullable_image_show_image_pull_back_off() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
+    let sandbox = nginx_sandbox()
         .unpullable_image("nginx:bad")
         .start()
         .await
@@ -1217,12 +1218,7 @@ async fn pods_of_an_unpullable_image_show_image_pull_back_off() {
 
 #[tokio::test]
 async fn kubectl_reads_the_events_the_controllers_record() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
-        .start()
-        .await
-        .expect("start the sandbox");
+    let sandbox = nginx_sandbox().start().await.expect("start the sandbox");
     let kubectl = Kubectl::new(&sandbox.url());
     rolled_out(&sandbox).await;
     ready_pods(&sandbox, 2).await;
@@ -1330,12 +1326,7 @@ async fn kubectl_reads_the_events_the_controllers_record() {
 
 #[tokio::test]
 async fn an_invalid_resource_quantity_is_refused_as_a_cluster_refuses_it() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
-        .start()
-        .await
-        .expect("start the sandbox");
+    let sandbox = nginx_sandbox().start().await.expect("start the sandbox");
     let kubectl = Kubectl::new(&sandbox.url());
     rolled_out(&sandbox).await;
     ready_pods(&sandbox, 2).await;
@@ -1424,12 +1415,7 @@ async fn an_invalid_resource_quantity_is_refused_as_a_cluster_refuses_it() {
 /// the rolling update, a request above its limit, a label with a space.
 #[tokio::test]
 async fn invalid_strategies_requests_and_labels_are_refused_as_a_cluster_refuses_them() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
-        .start()
-        .await
-        .expect("start the sandbox");
+    let sandbox = nginx_sandbox().start().await.expect("start the sandbox");
     let kubectl = Kubectl::new(&sandbox.url());
     rolled_out(&sandbox).await;
     let before = deployment(&sandbox)["metadata"]["resourceVersion"].clone();
@@ -1521,12 +1507,7 @@ async fn invalid_strategies_requests_and_labels_are_refused_as_a_cluster_refuses
 /// scales, and says it is paused.
 #[tokio::test]
 async fn recreate_replaces_every_pod_at_once_and_a_paused_deployment_still_scales() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
-        .start()
-        .await
-        .expect("start the sandbox");
+    let sandbox = nginx_sandbox().start().await.expect("start the sandbox");
     let kubectl = Kubectl::new(&sandbox.url());
     rolled_out(&sandbox).await;
     kubectl
@@ -1776,10 +1757,8 @@ async fn paged_lists_continue_after_the_last_item_whatever_changes_before_it() {
 /// resourceVersion, and every namespace deleted at once.
 #[tokio::test]
 async fn kubectl_meets_the_clusters_rules_for_roles_config_maps_pods_and_namespaces() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
+    let sandbox = nginx_sandbox()
         .anonymous_admin()
-        .seed_yaml(&super::helpers::manifest("nginx-deployment.yaml"))
         .start()
         .await
         .expect("start the sandbox");
