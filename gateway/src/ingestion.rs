@@ -50,10 +50,6 @@ const CONCURRENCY: usize = 32;
 /// Events being published, recorded and acked at once.
 const PUBLISHING: usize = 64;
 
-/// Ingestion's slots free one at a time, in stream order: a pull request
-/// waits for this many, so a backlog is fetched several events a request.
-const FETCH_AT_LEAST: u32 = 8;
-
 /// One lock per command subject (a deployment, or a namespace for `list`),
 /// taken in stream order, so commands on one deployment are published one
 /// after the other in the order they came, while commands on different
@@ -173,21 +169,24 @@ impl Ingestion {
         shutdown: CancellationToken,
     ) -> Result<(), async_nats::Error> {
         let this = self.clone();
-        // Fetched only as they are taken; on shutdown, what was fetched and
-        // not started is handed back at once.
-        // A message holds its fetch slot until its decision leaves the
-        // ordered buffer below, so none waits fetched and not started.
+        // A message holds its slot until its decision leaves the ordered
+        // buffer below; on shutdown, what was fetched and not started is
+        // handed back at once.
         let fetching = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-        let decided =
-            chatops_shared::consume::messages(consumer, fetching, FETCH_AT_LEAST, shutdown.clone())
-                .map(move |(message, fetched)| {
-                    let this = this.clone();
-                    async move {
-                        let decision = this.decide(&message).await;
-                        (message, decision, fetched)
-                    }
-                })
-                .buffered(CONCURRENCY);
+        let decided = chatops_shared::consume::messages(
+            self.jetstream.clone(),
+            consumer,
+            fetching,
+            shutdown.clone(),
+        )
+        .map(move |(message, fetched)| {
+            let this = this.clone();
+            async move {
+                let decision = this.decide(&message).await;
+                (message, decision, fetched)
+            }
+        })
+        .buffered(CONCURRENCY);
         tokio::pin!(decided);
         let mut lanes = Lanes::default();
         let slots = Arc::new(tokio::sync::Semaphore::new(PUBLISHING));

@@ -57,6 +57,7 @@ impl Drop for Relaying {
 
 #[derive(Debug)]
 pub struct Notifier {
+    pub jetstream: jetstream::Context,
     pub webex: WebexClient,
     pub replies: chatops_shared::streams::Record,
     pub progress_every: Duration,
@@ -127,7 +128,7 @@ impl Notifier {
         let this = self.clone();
         let in_flight = InFlight::default();
         let slots = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-        chatops_shared::consume::messages(consumer, slots, 1, shutdown)
+        chatops_shared::consume::messages(self.jetstream.clone(), consumer, slots, shutdown)
             .for_each_concurrent(None, move |(message, slot)| {
                 let this = this.clone();
                 let in_flight = in_flight.clone();

@@ -162,6 +162,7 @@ impl Application {
         let progress_every = chatops_shared::consume::progress_period(self.config.streams.ack_wait);
         let mut tasks = tokio::task::JoinSet::new();
         let notifier = Arc::new(Notifier {
+            jetstream: self.state.jetstream.clone(),
             webex: webex.clone(),
             replies: self.replies,
             progress_every,

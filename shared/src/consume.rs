@@ -1,15 +1,17 @@
 //! Helpers for JetStream consumers shared by the gateway and the workers.
 
+use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use std::sync::Arc;
-
 use async_nats::jetstream::consumer::PullConsumer;
-use async_nats::jetstream::consumer::pull::Batch;
-use async_nats::jetstream::{AckKind, Message};
+use async_nats::jetstream::consumer::pull::BatchConfig;
+use async_nats::jetstream::{AckKind, Context, Message};
+use async_nats::{StatusCode, Subject, Subscriber};
 use futures::{Stream, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 /// Runs `work` while telling JetStream every `every` that the message is
@@ -38,47 +40,66 @@ pub fn progress_period(ack_wait: Duration) -> Duration {
 /// How long one pull request waits for messages before it ends empty.
 const PULL_WAIT: Duration = Duration::from_secs(1);
 
+/// How long after its expiry a pull request is surely over, whether or not
+/// its end was heard (a reconnection loses the server's word of it).
+const PULL_OVER: Duration = Duration::from_secs(2);
+
 /// The longest wait before asking again after pull requests failed (the
 /// wait doubles from 50 ms up to it, and starts again after a message).
 const PULL_RETRY_MAX: Duration = Duration::from_secs(5);
 
 /// A message and the slot it holds: the caller drops the slot when it is
 /// done with the message (acked, NAKed or handed on), and only then can
-/// another message be fetched in its place.
+/// another message start in its place.
 pub type Taken = (Message, OwnedSemaphorePermit);
 
 /// The consumer's messages, each with one of `slots`' permits, until
-/// `shutdown`; then whatever the open pull request still brings is handed
-/// back (NAKed) and the stream ends.
+/// `shutdown`; then what was fetched and not started, and whatever the
+/// open pull requests still bring, is handed back (NAKed) and the stream
+/// ends. `slots` has all its permits free when it is given.
 ///
-/// A pull request asks for as many messages as there are free slots, so
-/// nothing is fetched that no one is ready to start: async-nats'
-/// prefetching stream kept messages buffered, and its requests open, that
-/// a stopping process left to their ack wait (30 s by default) before
-/// anyone else got them, and a buffered batch outliving its request's
-/// client-side timer was dropped the same way. A stop reads the open
-/// request to its end (about a second), so every message it fetched is
-/// handled or handed back at once.
+/// As many messages as there are slots are fetched ahead of them, and
+/// asked for again once half have come, so a slot freed under load starts
+/// its next message at once, and a pull request brings many messages:
 ///
-/// A request waits for `least` free slots (one at least) before it asks:
-/// a caller whose slots free one at a time under load (ingestion, in
-/// order) then makes one request for several messages instead of one
-/// each. A caller whose slots may stay taken for long (a followed rollout)
-/// asks with one free.
+/// - Asking only for free slots (one request per freed slot, several
+///   requests open at once) made nats-server 2.9 walk its queue of waiting
+///   requests until it held a core, and workers fell to 300 of 1,000
+///   commands/s with 50 ms Kubernetes calls; one request at a time for the
+///   free slots left slots idle (756/s).
+/// - async-nats' own prefetching stream fetches ahead as well, but a
+///   stopping process cannot reach what it buffered, which waited for its
+///   ack wait (30 s by default) before anyone else got it. Here a stop
+///   hands back at once what was fetched ahead, and reads the open
+///   requests to their end (about a second) to hand back what they bring.
+/// - A message fetched ahead that waits for a slot (every slot taken by
+///   long rollouts) is kept from its ack wait as a started one is. Handed
+///   back instead, each hand-back counted as a delivery, and commands ran
+///   out of deliveries when every Kubernetes call took 2 s.
+///
+/// All requests share one reply subject: a subscription each had the
+/// server change its subscriptions twice a request.
 pub fn messages(
+    jetstream: Context,
     consumer: PullConsumer,
     slots: Arc<Semaphore>,
-    least: u32,
     shutdown: CancellationToken,
 ) -> impl Stream<Item = Taken> + Send {
+    let inbox = Subject::from(jetstream.client().new_inbox());
     let state = Pull {
+        window: slots.available_permits().max(1),
+        wait_limit: progress_period(consumer.cached_info().config.ack_wait),
+        jetstream,
         consumer,
-        least: least.max(1),
         slots,
         shutdown,
-        current: None,
-        reserved: Vec::new(),
+        inbox,
+        replies: None,
+        ahead: VecDeque::new(),
+        asked: 0,
+        open: VecDeque::new(),
         failures: 0,
+        retry_at: None,
         handed_back: 0,
     };
     futures::stream::unfold(state, |mut pull| async move {
@@ -88,123 +109,260 @@ pub fn messages(
 }
 
 struct Pull {
+    jetstream: Context,
     consumer: PullConsumer,
-    least: u32,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
-    current: Option<Batch>,
-    /// Slots held for the messages the open request may still bring.
-    reserved: Vec<OwnedSemaphorePermit>,
+    /// How many messages may be fetched ahead (asked for or waiting).
+    window: usize,
+    /// How often a fetched message waiting for a slot is kept from its
+    /// ack wait.
+    wait_limit: Duration,
+    /// The reply subject of every pull request, and its subscription.
+    inbox: Subject,
+    replies: Option<Subscriber>,
+    /// Fetched, waiting for a slot, oldest first, with when each came.
+    ahead: VecDeque<(Instant, Message)>,
+    /// Asked for and not come yet.
+    asked: usize,
+    /// The open requests, oldest first: when each is surely over, and how
+    /// many messages it asked for.
+    open: VecDeque<(Instant, usize)>,
     /// Failed requests in a row, for the wait before the next.
     failures: u32,
+    /// No request before this, after a failure.
+    retry_at: Option<Instant>,
     handed_back: usize,
+}
+
+/// What came on the reply subject, other than a message.
+enum Status {
+    /// A request ended with this many of its messages not brought.
+    Ended(usize),
+    /// A request ended or was refused, for this reason.
+    Failed(String),
+    /// Nothing for us (a heartbeat).
+    Nothing,
+}
+
+fn read(jetstream: &Context, message: async_nats::Message) -> Result<Message, Status> {
+    let Some(status) = message.status.filter(|s| *s != StatusCode::OK) else {
+        return Ok(Message {
+            message,
+            context: jetstream.clone(),
+        });
+    };
+    let not_brought = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Nats-Pending-Messages"))
+        .and_then(|n| n.as_str().parse().ok());
+    Err(match (status, not_brought) {
+        (StatusCode::IDLE_HEARTBEAT, _) => Status::Nothing,
+        (StatusCode::TIMEOUT, Some(n)) => Status::Ended(n),
+        // Ended early (a leader election, a deleted consumer).
+        (_, Some(n)) => {
+            tracing::warn!(%status, description = ?message.description, "a pull request ended early");
+            Status::Ended(n)
+        }
+        // Refused, or ended without a count: what it asked for is
+        // forgotten once it is surely over.
+        _ => Status::Failed(format!(
+            "{status} {}",
+            message.description.unwrap_or_default()
+        )),
+    })
 }
 
 impl Pull {
     async fn next(&mut self) -> Option<Taken> {
         loop {
-            let stopping = self.shutdown.is_cancelled();
-            let Some(current) = self.current.as_mut() else {
-                if stopping {
-                    if self.handed_back > 0 {
-                        tracing::info!(
-                            handed_back = self.handed_back,
-                            "handed back fetched messages not started"
-                        );
+            self.forget_over();
+            if self.shutdown.is_cancelled() {
+                return self.hand_back().await;
+            }
+            if !self.ahead.is_empty()
+                && let Ok(slot) = self.slots.clone().try_acquire_owned()
+            {
+                let (_, message) = self.ahead.pop_front()?;
+                return Some((message, slot));
+            }
+            if self.replies.is_none() {
+                match self.jetstream.client().subscribe(self.inbox.clone()).await {
+                    Ok(replies) => self.replies = Some(replies),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot subscribe to pull replies");
+                        self.failed();
+                        self.pause().await;
+                        continue;
                     }
-                    return None;
                 }
-                self.current = self.request().await;
+            }
+            let low = self.asked + self.ahead.len() <= self.window / 2;
+            let now = Instant::now();
+            if low && self.retry_at.is_none_or(|at| at <= now) {
+                self.ask().await;
                 continue;
-            };
-            let next = if stopping {
-                current.next().await
-            } else {
-                tokio::select! {
-                    next = current.next() => next,
-                    // Stop taking; the request is still read to its end.
-                    () = self.shutdown.cancelled() => continue,
+            }
+            let waiting = !self.ahead.is_empty();
+            let wake = [
+                self.retry_at.filter(|_| low),
+                self.open.front().map(|o| o.0),
+                self.ahead.front().map(|a| a.0 + self.wait_limit),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let wake = async {
+                match wake {
+                    Some(at) => tokio::time::sleep_until(at).await,
+                    None => std::future::pending().await,
                 }
             };
-            match next {
-                Some(Ok(message)) if stopping => {
-                    if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
-                        tracing::warn!(error = %e, "cannot hand back a fetched message; it is redelivered after the ack wait");
-                    }
-                    self.handed_back += 1;
+            let free = self.slots.clone().acquire_owned();
+            let replies = self.replies.as_mut()?;
+            tokio::select! {
+                reply = replies.next() => match reply {
+                    Some(reply) => self.take(reply).await,
+                    None => self.replies = None,
+                },
+                slot = free, if waiting => {
+                    let slot = slot.ok()?;
+                    let (_, message) = self.ahead.pop_front()?;
+                    return Some((message, slot));
                 }
-                Some(Ok(message)) => {
-                    self.failures = 0;
-                    match self.reserved.pop() {
-                        Some(slot) => return Some((message, slot)),
-                        // More than was asked for: never by the server's
-                        // count, but not taken without a slot either.
-                        None => {
-                            if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
-                                tracing::warn!(error = %e, "cannot hand back a message fetched beyond the free slots");
-                            }
-                        }
-                    }
-                }
-                Some(Err(e)) => {
-                    // The request ended with a status (a leader election,
-                    // a deleted consumer): wait before the next.
-                    tracing::warn!(error = %e, "pull request error");
-                    self.failures += 1;
-                    self.current = None;
-                    self.reserved.clear();
-                    self.pause().await;
-                }
-                None => {
-                    self.current = None;
-                    self.reserved.clear();
-                }
+                () = wake => self.keep_waiting().await,
+                // Stop taking; what was fetched is handed back above.
+                () = self.shutdown.cancelled() => {}
             }
         }
     }
 
-    /// A new pull request for as many messages as there are free slots
-    /// (`least` at least, awaited), or `None` after a failure or a shutdown.
-    async fn request(&mut self) -> Option<Batch> {
-        let mut first = tokio::select! {
-            slots = self.slots.clone().acquire_many_owned(self.least) => slots.ok()?,
-            () = self.shutdown.cancelled() => return None,
+    /// A message fetched, or the accounting of a request's end.
+    async fn take(&mut self, reply: async_nats::Message) {
+        match read(&self.jetstream, reply) {
+            Ok(message) => {
+                self.asked = self.asked.saturating_sub(1);
+                self.failures = 0;
+                self.ahead.push_back((Instant::now(), message));
+            }
+            Err(Status::Ended(not_brought)) => self.asked = self.asked.saturating_sub(not_brought),
+            Err(Status::Failed(why)) => {
+                tracing::warn!(%why, "pull request failed");
+                self.failed();
+            }
+            Err(Status::Nothing) => {}
+        }
+    }
+
+    /// A new pull request, for as many messages as fit the window.
+    async fn ask(&mut self) {
+        self.retry_at = None;
+        let n = self.window - self.asked - self.ahead.len();
+        let request = BatchConfig {
+            batch: n,
+            expires: Some(PULL_WAIT),
+            ..BatchConfig::default()
         };
-        while first.num_permits() > 1 {
-            self.reserved.extend(first.split(1));
-        }
-        self.reserved.push(first);
-        while let Ok(slot) = self.slots.clone().try_acquire_owned() {
-            self.reserved.push(slot);
-        }
-        let asked = self
+        match self
             .consumer
-            .batch()
-            .max_messages(self.reserved.len())
-            .expires(PULL_WAIT)
-            .messages()
-            .await;
-        match asked {
-            Ok(batch) => Some(batch),
+            .request_batch(request, self.inbox.clone())
+            .await
+        {
+            Ok(()) => {
+                self.open
+                    .push_back((Instant::now() + PULL_WAIT + PULL_OVER, n));
+                self.asked += n;
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot ask for messages; asking again");
-                self.reserved.clear();
-                self.failures += 1;
-                self.pause().await;
-                None
+                self.failed();
             }
         }
     }
 
-    /// Waits before the next request after failures: 50 ms doubling up to
-    /// [`PULL_RETRY_MAX`], or until shutdown.
-    async fn pause(&self) {
+    /// Forgets what no open request can still bring: what the requests
+    /// surely over asked for, whose end was not heard.
+    fn forget_over(&mut self) {
+        let now = Instant::now();
+        while self.open.front().is_some_and(|(over, _)| *over <= now) {
+            self.open.pop_front();
+        }
+        let live: usize = self.open.iter().map(|(_, n)| n).sum();
+        self.asked = self.asked.min(live);
+    }
+
+    /// Tells JetStream that the fetched messages waiting for a slot for a
+    /// while are still wanted, so they are not redelivered meanwhile.
+    async fn keep_waiting(&mut self) {
+        let now = Instant::now();
+        while self
+            .ahead
+            .front()
+            .is_some_and(|(came, _)| *came + self.wait_limit <= now)
+        {
+            let Some((_, message)) = self.ahead.pop_front() else {
+                break;
+            };
+            if let Err(e) = message.ack_with(AckKind::Progress).await {
+                tracing::warn!(error = %e, "cannot extend the ack deadline of a fetched message");
+            }
+            self.ahead.push_back((now, message));
+        }
+    }
+
+    /// No request for a while after failures: 50 ms doubling up to
+    /// [`PULL_RETRY_MAX`].
+    fn failed(&mut self) {
+        self.failures += 1;
         let wait = Duration::from_millis(50)
             .saturating_mul(1 << self.failures.min(7))
             .min(PULL_RETRY_MAX);
+        self.retry_at = Some(Instant::now() + wait);
+    }
+
+    async fn pause(&self) {
+        let at = self.retry_at.unwrap_or_else(Instant::now);
         tokio::select! {
-            () = tokio::time::sleep(wait) => {}
+            () = tokio::time::sleep_until(at) => {}
             () = self.shutdown.cancelled() => {}
         }
+    }
+
+    /// Hands back what was fetched and not started, and what the open
+    /// requests still bring, reading them to their end.
+    async fn hand_back(&mut self) -> Option<Taken> {
+        loop {
+            while let Some((_, message)) = self.ahead.pop_front() {
+                hand_back(&message).await;
+                self.handed_back += 1;
+            }
+            self.forget_over();
+            let over = self.open.front().map_or_else(Instant::now, |o| o.0);
+            let Some(replies) = self.replies.as_mut().filter(|_| self.asked > 0) else {
+                break;
+            };
+            tokio::select! {
+                reply = replies.next() => match reply {
+                    Some(reply) => self.take(reply).await,
+                    None => break,
+                },
+                () = tokio::time::sleep_until(over) => {}
+            }
+        }
+        if self.handed_back > 0 {
+            tracing::info!(
+                handed_back = self.handed_back,
+                "handed back fetched messages not started"
+            );
+            self.handed_back = 0;
+        }
+        None
+    }
+}
+
+async fn hand_back(message: &Message) {
+    if let Err(e) = message.ack_with(AckKind::Nak(None)).await {
+        tracing::warn!(error = %e, "cannot hand back a fetched message; it is redelivered after the ack wait");
     }
 }

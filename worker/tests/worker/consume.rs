@@ -428,9 +428,10 @@ async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
 }
 
 /// A stopped worker leaves no command behind it: what it had started is
-/// handed back after the grace period, and it holds nothing it had not
-/// started (a client-side prefetch left such commands to their ack wait,
-/// five minutes here, before another worker got them).
+/// handed back after the grace period, and what it had fetched and not
+/// started is handed back at once (async-nats' prefetching stream left
+/// such commands to their ack wait, five minutes here, before another
+/// worker got them).
 #[tokio::test]
 async fn sigterm_leaves_no_command_waiting_for_its_ack_wait() {
     let nats = NatsServer::start().await;
