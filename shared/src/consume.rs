@@ -5,6 +5,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::connection::State;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::{AckKind, Context, Message};
@@ -121,7 +122,8 @@ struct Pull {
     /// The reply subject of every pull request, and its subscription.
     inbox: Subject,
     replies: Option<Subscriber>,
-    /// Fetched, waiting for a slot, oldest first, with when each came.
+    /// Fetched, waiting for a slot, in stream order, with when each came
+    /// or was last kept from its ack wait.
     ahead: VecDeque<(Instant, Message)>,
     /// Asked for and not come yet.
     asked: usize,
@@ -224,7 +226,11 @@ impl Pull {
             tokio::select! {
                 reply = replies.next() => match reply {
                     Some(reply) => self.take(reply).await,
-                    None => self.replies = None,
+                    None => {
+                        self.replies = None;
+                        self.failed();
+                        self.pause().await;
+                    }
                 },
                 slot = free, if waiting => {
                     let slot = slot.ok()?;
@@ -257,6 +263,12 @@ impl Pull {
 
     /// A new pull request, for as many messages as fit the window.
     async fn ask(&mut self) {
+        // Disconnected, a request would wait in the client and reach the
+        // server with every other one made meanwhile.
+        if self.jetstream.client().connection_state() != State::Connected {
+            self.failed();
+            return;
+        }
         self.retry_at = None;
         let n = self.window - self.asked - self.ahead.len();
         let request = BatchConfig {
@@ -292,32 +304,33 @@ impl Pull {
         self.asked = self.asked.min(live);
     }
 
-    /// Tells JetStream that the fetched messages waiting for a slot for a
-    /// while are still wanted, so they are not redelivered meanwhile.
+    /// Tells JetStream that the fetched messages waiting for a slot are
+    /// still wanted, so they are not redelivered meanwhile; all at once,
+    /// so they keep their order.
     async fn keep_waiting(&mut self) {
         let now = Instant::now();
-        while self
+        if self
             .ahead
             .front()
-            .is_some_and(|(came, _)| *came + self.wait_limit <= now)
+            .is_none_or(|(kept, _)| *kept + self.wait_limit > now)
         {
-            let Some((_, message)) = self.ahead.pop_front() else {
-                break;
-            };
+            return;
+        }
+        for (kept, message) in &mut self.ahead {
             if let Err(e) = message.ack_with(AckKind::Progress).await {
                 tracing::warn!(error = %e, "cannot extend the ack deadline of a fetched message");
             }
-            self.ahead.push_back((now, message));
+            *kept = now;
         }
     }
 
     /// No request for a while after failures: 50 ms doubling up to
     /// [`PULL_RETRY_MAX`].
     fn failed(&mut self) {
-        self.failures += 1;
         let wait = Duration::from_millis(50)
             .saturating_mul(1 << self.failures.min(7))
             .min(PULL_RETRY_MAX);
+        self.failures += 1;
         self.retry_at = Some(Instant::now() + wait);
     }
 
