@@ -63,11 +63,11 @@ pub type Taken = (Message, OwnedSemaphorePermit);
 /// asked for again once half have come, so a slot freed under load starts
 /// its next message at once, and a pull request brings many messages:
 ///
-/// - Asking only for free slots (one request per freed slot, several
-///   requests open at once) made nats-server 2.9 walk its queue of waiting
-///   requests until it held a core, and workers fell to 300 of 1,000
-///   commands/s with 50 ms Kubernetes calls; one request at a time for the
-///   free slots left slots idle (756/s).
+/// - Asking only for free slots, one request per freed slot with several
+///   open at once, raised nats-server's CPU by half at 200 commands/s, and
+///   nats-server 2.9 went on to hold a core for about 40 s after a load;
+///   one request at a time for the free slots left slots idle (756 of
+///   1,000 commands/s with 50 ms Kubernetes calls).
 /// - async-nats' own prefetching stream fetches ahead as well, but a
 ///   stopping process cannot reach what it buffered, which waited for its
 ///   ack wait (30 s by default) before anyone else got it. Here a stop
@@ -89,7 +89,7 @@ pub fn messages(
     let inbox = Subject::from(jetstream.client().new_inbox());
     let state = Pull {
         window: slots.available_permits().max(1),
-        wait_limit: progress_period(consumer.cached_info().config.ack_wait),
+        keep_every: progress_period(consumer.cached_info().config.ack_wait),
         jetstream,
         consumer,
         slots,
@@ -101,7 +101,6 @@ pub fn messages(
         open: VecDeque::new(),
         failures: 0,
         retry_at: None,
-        handed_back: 0,
     };
     futures::stream::unfold(state, |mut pull| async move {
         let taken = pull.next().await?;
@@ -116,9 +115,9 @@ struct Pull {
     shutdown: CancellationToken,
     /// How many messages may be fetched ahead (asked for or waiting).
     window: usize,
-    /// How often a fetched message waiting for a slot is kept from its
-    /// ack wait.
-    wait_limit: Duration,
+    /// How often the fetched messages waiting for a slot are kept from
+    /// their ack wait.
+    keep_every: Duration,
     /// The reply subject of every pull request, and its subscription.
     inbox: Subject,
     replies: Option<Subscriber>,
@@ -134,7 +133,6 @@ struct Pull {
     failures: u32,
     /// No request before this, after a failure.
     retry_at: Option<Instant>,
-    handed_back: usize,
 }
 
 /// What came on the reply subject, other than a message.
@@ -181,7 +179,7 @@ impl Pull {
         loop {
             self.forget_over();
             if self.shutdown.is_cancelled() {
-                return self.hand_back().await;
+                return self.stop().await;
             }
             if !self.ahead.is_empty()
                 && let Ok(slot) = self.slots.clone().try_acquire_owned()
@@ -210,7 +208,7 @@ impl Pull {
             let wake = [
                 self.retry_at.filter(|_| low),
                 self.open.front().map(|o| o.0),
-                self.ahead.front().map(|a| a.0 + self.wait_limit),
+                self.ahead.front().map(|a| a.0 + self.keep_every),
             ]
             .into_iter()
             .flatten()
@@ -312,7 +310,7 @@ impl Pull {
         if self
             .ahead
             .front()
-            .is_none_or(|(kept, _)| *kept + self.wait_limit > now)
+            .is_none_or(|(kept, _)| *kept + self.keep_every > now)
         {
             return;
         }
@@ -344,11 +342,12 @@ impl Pull {
 
     /// Hands back what was fetched and not started, and what the open
     /// requests still bring, reading them to their end.
-    async fn hand_back(&mut self) -> Option<Taken> {
+    async fn stop(&mut self) -> Option<Taken> {
+        let mut handed_back = 0usize;
         loop {
             while let Some((_, message)) = self.ahead.pop_front() {
                 hand_back(&message).await;
-                self.handed_back += 1;
+                handed_back += 1;
             }
             self.forget_over();
             let over = self.open.front().map_or_else(Instant::now, |o| o.0);
@@ -363,12 +362,8 @@ impl Pull {
                 () = tokio::time::sleep_until(over) => {}
             }
         }
-        if self.handed_back > 0 {
-            tracing::info!(
-                handed_back = self.handed_back,
-                "handed back fetched messages not started"
-            );
-            self.handed_back = 0;
+        if handed_back > 0 {
+            tracing::info!(handed_back, "handed back fetched messages not started");
         }
         None
     }
