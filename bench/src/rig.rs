@@ -273,8 +273,9 @@ impl Webex {
             .id)
     }
 
-    /// Every `POST /v1/messages` the bot made, as the sandbox recorded it.
-    pub async fn bot_posts(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+    /// Every `POST /v1/messages` the bot made after the record `after` (a
+    /// `seq`; 0 for all), as the sandbox recorded it.
+    pub async fn bot_posts(&self, after: u64) -> anyhow::Result<Vec<serde_json::Value>> {
         Ok(self
             .http
             .get(format!("{}/_sandbox/requests", self.base))
@@ -282,6 +283,7 @@ impl Webex {
                 ("method", "POST"),
                 ("path", "/v1/messages"),
                 ("actor", self.bot_email.as_str()),
+                ("after", &after.to_string()),
             ])
             .send()
             .await?

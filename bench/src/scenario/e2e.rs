@@ -4,7 +4,7 @@
 //! Every hop is a real process: gateway (intake, ingestion, notifier), two
 //! workers, nats-server and both sandboxes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -52,9 +52,9 @@ const CONSUMERS: [(&str, &str); 3] = [
 /// stream. When the bench made nine such API calls a second, the pipeline
 /// stalled for about 30 s in five runs of six at 1,000/s with 50 ms
 /// Kubernetes calls, and in none of two runs without them. Samples are now
-/// fewer and cost a third as much. (Probed every 3 s through a later run
-/// with 15,000 pending, a call took 1–80 ms; one stall was seen since, cause
-/// unknown. Round 3 in `bench/FINDINGS.md` tells the story.)
+/// fewer and cost a third as much, and the drain after the load reads the
+/// Webex sandbox's replies instead. (Round 3 in `bench/FINDINGS.md` tells
+/// the story; round 9 saw the stall again while the drain still polled.)
 struct Backlogs {
     consumers: Vec<PullConsumer>,
 }
@@ -90,6 +90,17 @@ impl Backlogs {
     async fn total(&mut self) -> u64 {
         self.each().await.iter().sum()
     }
+}
+
+/// The message a bot's post is the final reply to: a reply in a thread
+/// that carries the command's reference.
+fn final_reply_to(post: &serde_json::Value) -> Option<&str> {
+    let body = &post["body"];
+    let markdown = body["markdown"].as_str()?;
+    markdown
+        .contains("(ref ")
+        .then(|| body["parentId"].as_str())
+        .flatten()
 }
 
 /// How often the backlog is sampled while a load of `seconds` runs: a
@@ -212,16 +223,6 @@ async fn one(
     samples.push((sent_for.as_secs_f64(), backlog_end));
     found.cpu.push(watch.stop("e2e", &case));
 
-    // Drain: wait until every consumer is empty, then read the replies.
-    let deadline = Instant::now() + DRAIN_LIMIT;
-    while backlogs.total().await > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    let drained_after = started.elapsed();
-    found.memory.gateway_loaded(gateway.proc.usage());
-    for w in &workers {
-        found.memory.worker_loaded(w.usage());
-    }
     let sent: HashMap<&str, i64> = run
         .sent
         .iter()
@@ -233,10 +234,36 @@ async fn one(
             )
         })
         .collect();
+
+    // Drain: read the bot's replies as the Webex sandbox records them until
+    // every accepted webhook has its final one. Only what is new is read
+    // each time, and nats-server is not asked (see `Backlogs`).
+    let deadline = Instant::now() + DRAIN_LIMIT;
+    let (mut posts, mut after, mut finished) = (Vec::new(), 0, HashSet::new());
+    loop {
+        let new = webex.bot_posts(after).await?;
+        after = new.last().and_then(|p| p["seq"].as_u64()).unwrap_or(after);
+        finished.extend(
+            new.iter()
+                .filter_map(|post| final_reply_to(post))
+                .filter(|parent| sent.contains_key(parent))
+                .map(str::to_owned),
+        );
+        posts.extend(new);
+        if finished.len() >= sent.len() || Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let drained_after = started.elapsed();
+    found.memory.gateway_loaded(gateway.proc.usage());
+    for w in &workers {
+        found.memory.worker_loaded(w.usage());
+    }
     let (mut finals, mut acks, mut outcomes) =
         (Samples::default(), Samples::default(), HashMap::new());
     let mut last_reply_us = 0i64;
-    for post in webex.bot_posts().await? {
+    for post in &posts {
         let body = &post["body"];
         let (Some(parent), Some(markdown)) = (body["parentId"].as_str(), body["markdown"].as_str())
         else {

@@ -2,7 +2,8 @@
 //! uses), and the layer that records every API request:
 //!
 //! - `GET /_sandbox/info`: API URL, default room, bot and people;
-//! - `GET|DELETE /_sandbox/requests[?method=&path=&actor=]`: every `/v1` request;
+//! - `GET|DELETE /_sandbox/requests[?method=&path=&actor=&after=]`: every `/v1`
+//!   request (`after`: only those with a greater `seq`, for polling);
 //! - `GET|DELETE /_sandbox/deliveries`: every webhook delivery;
 //! - `GET|POST|DELETE /_sandbox/faults`: see [`faults`](super::faults).
 //!
@@ -112,18 +113,30 @@ pub(crate) async fn record(
     response
 }
 
-/// `GET /_sandbox/requests?method=&path=&actor=`
+/// `GET /_sandbox/requests?method=&path=&actor=&after=`
+///
+/// `after` is a `seq` already seen: a poller reads only what is new, so
+/// polling costs what arrived since, not everything recorded.
 pub(crate) async fn requests(
     State(shared): State<Arc<Shared>>,
     query: ListQuery,
-) -> Json<Vec<RecordedRequest>> {
+) -> Result<Json<Vec<RecordedRequest>>, ApiError> {
     let method = query.get("method");
     let path = query.get("path");
     let actor = query.get("actor");
+    let after = match query.get("after") {
+        None => None,
+        Some(a) => Some(a.parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("after must be a seq (a whole number), not {a:?}."))
+        })?),
+    };
     let store = shared.lock();
-    Json(
-        store
-            .requests
+    // Requests are recorded in `seq` order.
+    let start = after.map_or(0, |after| {
+        store.requests.partition_point(|r| r.seq <= after)
+    });
+    Ok(Json(
+        store.requests[start..]
             .iter()
             .filter(|r| {
                 method
@@ -134,7 +147,7 @@ pub(crate) async fn requests(
             .filter(|r| actor.as_ref().is_none_or(|a| r.actor.as_ref() == Some(a)))
             .cloned()
             .collect(),
-    )
+    ))
 }
 
 pub(crate) async fn clear_requests(State(shared): State<Arc<Shared>>) -> StatusCode {

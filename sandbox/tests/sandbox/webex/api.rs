@@ -423,6 +423,30 @@ async fn every_request_is_recorded_with_its_caller_but_never_a_token() {
             .all(|r| r["status"] == 200 && r["trackingId"].as_str().is_some_and(|t| !t.is_empty()))
     );
 
+    // A poller reads only what came after the last seq it saw.
+    let first_seq = replies[0]["seq"].as_u64().expect("a seq");
+    let newer: Vec<Value> = http()
+        .get(format!("{}/requests", wx.control_url()))
+        .query(&[
+            ("actor", "kube@webex.bot"),
+            ("after", &first_seq.to_string()),
+        ])
+        .send()
+        .await
+        .expect("GET ?after=")
+        .json()
+        .await
+        .expect("a list");
+    let texts: Vec<&Value> = newer.iter().map(|r| &r["body"]["markdown"]).collect();
+    assert_eq!(texts, [&json!("second reply")]);
+    let bad_after = http()
+        .get(format!("{}/requests", wx.control_url()))
+        .query(&[("after", "yesterday")])
+        .send()
+        .await
+        .expect("GET ?after=yesterday");
+    assert_eq!(bad_after.status(), 400);
+
     let all = http()
         .get(format!("{}/requests", wx.control_url()))
         .send()
