@@ -11,7 +11,7 @@ use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::{AckKind, Context, Message};
 use async_nats::{StatusCode, Subject, Subscriber};
 use futures::{Stream, StreamExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
@@ -55,9 +55,10 @@ const PULL_RETRY_MAX: Duration = Duration::from_secs(5);
 pub type Taken = (Message, OwnedSemaphorePermit);
 
 /// The consumer's messages, each with one of `slots`' permits, until
-/// `shutdown`; then what was fetched and not started, and whatever the
-/// open pull requests still bring, is handed back (NAKed) and the stream
-/// ends. `slots` has all its permits free when it is given.
+/// `shutdown` (or until the stream is dropped); then what was fetched and
+/// not started, and whatever the open pull requests still bring, is handed
+/// back (NAKed) and the stream ends. `slots` has all its permits free when
+/// it is given.
 ///
 /// As many messages as there are slots are fetched ahead of them, and
 /// asked for again once half have come, so a slot freed under load starts
@@ -78,6 +79,12 @@ pub type Taken = (Message, OwnedSemaphorePermit);
 ///   back instead, each hand-back counted as a delivery, and commands ran
 ///   out of deliveries when every Kubernetes call took 2 s.
 ///
+/// The pulling runs in a task of its own, so fetched messages are kept
+/// from their ack wait even while the caller does not poll the stream (its
+/// own work blocked, say). Only one message at a time waits for the caller
+/// between the two, already holding its slot; if the stream is dropped
+/// rather than ended by `shutdown`, that one waits for its ack wait.
+///
 /// All requests share one reply subject: a subscription each had the
 /// server change its subscriptions twice a request.
 pub fn messages(
@@ -87,13 +94,16 @@ pub fn messages(
     shutdown: CancellationToken,
 ) -> impl Stream<Item = Taken> + Send {
     let inbox = Subject::from(jetstream.client().new_inbox());
-    let state = Pull {
+    let (out, taken) = mpsc::channel(1);
+    let pull = Pull {
         window: slots.available_permits().max(1),
         keep_every: progress_period(consumer.cached_info().config.ack_wait),
         jetstream,
         consumer,
         slots,
         shutdown,
+        out,
+        handing: None,
         inbox,
         replies: None,
         ahead: VecDeque::new(),
@@ -102,9 +112,10 @@ pub fn messages(
         failures: 0,
         retry_at: None,
     };
-    futures::stream::unfold(state, |mut pull| async move {
-        let taken = pull.next().await?;
-        Some((taken, pull))
+    tokio::spawn(pull.run());
+    futures::stream::unfold(taken, |mut taken| async move {
+        let next = taken.recv().await?;
+        Some((next, taken))
     })
 }
 
@@ -113,6 +124,10 @@ struct Pull {
     consumer: PullConsumer,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
+    /// Where taken messages go to the caller, and room reserved there for
+    /// the next one.
+    out: mpsc::Sender<Taken>,
+    handing: Option<mpsc::OwnedPermit<Taken>>,
     /// How many messages may be fetched ahead (asked for or waiting).
     window: usize,
     /// How often the fetched messages waiting for a slot are kept from
@@ -175,17 +190,20 @@ fn read(jetstream: &Context, message: async_nats::Message) -> Result<Message, St
 }
 
 impl Pull {
-    async fn next(&mut self) -> Option<Taken> {
+    /// Pulls until `shutdown` or until the caller drops the stream, then
+    /// hands back what it holds.
+    async fn run(mut self) {
         loop {
             self.forget_over();
-            if self.shutdown.is_cancelled() {
+            if self.shutdown.is_cancelled() || self.out.is_closed() {
                 return self.stop().await;
             }
             if !self.ahead.is_empty()
+                && self.handing.is_some()
                 && let Ok(slot) = self.slots.clone().try_acquire_owned()
             {
-                let (_, message) = self.ahead.pop_front()?;
-                return Some((message, slot));
+                self.hand_on(slot);
+                continue;
             }
             if self.replies.is_none() {
                 match self.jetstream.client().subscribe(self.inbox.clone()).await {
@@ -205,6 +223,7 @@ impl Pull {
                 continue;
             }
             let waiting = !self.ahead.is_empty();
+            let room = waiting && self.handing.is_none();
             let wake = [
                 self.retry_at.filter(|_| low),
                 self.open.front().map(|o| o.0),
@@ -219,8 +238,11 @@ impl Pull {
                     None => std::future::pending().await,
                 }
             };
+            let reserve = self.out.clone().reserve_owned();
             let free = self.slots.clone().acquire_owned();
-            let replies = self.replies.as_mut()?;
+            let Some(replies) = self.replies.as_mut() else {
+                continue;
+            };
             tokio::select! {
                 reply = replies.next() => match reply {
                     Some(reply) => self.take(reply).await,
@@ -230,15 +252,29 @@ impl Pull {
                         self.pause().await;
                     }
                 },
-                slot = free, if waiting => {
-                    let slot = slot.ok()?;
-                    let (_, message) = self.ahead.pop_front()?;
-                    return Some((message, slot));
-                }
+                // Room for one message with the caller; then a slot for it.
+                reserved = reserve, if room => match reserved {
+                    Ok(permit) => self.handing = Some(permit),
+                    Err(_) => return self.stop().await,
+                },
+                slot = free, if waiting && !room => match slot {
+                    Ok(slot) => self.hand_on(slot),
+                    Err(_) => return self.stop().await,
+                },
                 () = wake => self.keep_waiting().await,
                 // Stop taking; what was fetched is handed back above.
                 () = self.shutdown.cancelled() => {}
+                () = self.out.closed() => {}
             }
+        }
+    }
+
+    /// The oldest fetched message, with `slot`, to the caller.
+    fn hand_on(&mut self, slot: OwnedSemaphorePermit) {
+        if let Some(permit) = self.handing.take()
+            && let Some((_, message)) = self.ahead.pop_front()
+        {
+            permit.send((message, slot));
         }
     }
 
@@ -342,7 +378,7 @@ impl Pull {
 
     /// Hands back what was fetched and not started, and what the open
     /// requests still bring, reading them to their end.
-    async fn stop(&mut self) -> Option<Taken> {
+    async fn stop(&mut self) {
         let mut handed_back = 0usize;
         loop {
             while let Some((_, message)) = self.ahead.pop_front() {
@@ -365,7 +401,6 @@ impl Pull {
         if handed_back > 0 {
             tracing::info!(handed_back, "handed back fetched messages not started");
         }
-        None
     }
 }
 

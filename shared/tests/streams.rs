@@ -1,5 +1,6 @@
 //! Stream and consumer set-up against a real nats-server.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chatops_shared::streams::{self, Action, Drifted, SetupError, StreamSettings};
@@ -276,4 +277,167 @@ async fn records_read_their_writes_with_direct_gets_and_through_the_api() {
     let config = stream_info(&js, streams::REPLIES_BUCKET).await.config;
     assert!(!config.allow_direct, "the existing stream was changed");
     reads_its_writes(&record).await;
+}
+
+/// A stream of `count` messages on `pull.<n>` and a consumer of it that
+/// waits `ack_wait` for each acknowledgement.
+async fn pull_setup(
+    js: &async_nats::jetstream::Context,
+    count: usize,
+    ack_wait: Duration,
+) -> async_nats::jetstream::consumer::PullConsumer {
+    use async_nats::jetstream::{consumer, stream};
+    let stream = js
+        .create_stream(stream::Config {
+            name: "PULL".to_owned(),
+            subjects: vec!["pull.>".to_owned()],
+            ..stream::Config::default()
+        })
+        .await
+        .expect("create the stream");
+    for n in 0..count {
+        js.publish(format!("pull.{n}"), n.to_string().into())
+            .await
+            .expect("publish")
+            .await
+            .expect("stored");
+    }
+    stream
+        .create_consumer(consumer::pull::Config {
+            durable_name: Some("puller".to_owned()),
+            ack_policy: consumer::AckPolicy::Explicit,
+            ack_wait,
+            ..consumer::pull::Config::default()
+        })
+        .await
+        .expect("create the consumer")
+}
+
+/// The consumer's info as the server has it now.
+async fn consumer_info(
+    consumer: &async_nats::jetstream::consumer::PullConsumer,
+) -> async_nats::jetstream::consumer::Info {
+    consumer
+        .clone()
+        .info()
+        .await
+        .expect("consumer info")
+        .clone()
+}
+
+/// Waits until the consumer has `n` messages delivered and not acked.
+async fn until_ack_pending(consumer: &async_nats::jetstream::consumer::PullConsumer, n: usize) {
+    chatops_testkit::eventually(
+        &format!("{n} messages delivered and not acked"),
+        Duration::from_secs(10),
+        || {
+            let mut consumer = consumer.clone();
+            async move {
+                let info = consumer.info().await.ok()?;
+                (info.num_ack_pending == n).then_some(())
+            }
+        },
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetched_messages_keep_their_order_and_first_delivery_while_the_caller_is_busy() {
+    use chatops_shared::consume::{self, messages, with_progress};
+    use futures::StreamExt;
+
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    let ack_wait = Duration::from_secs(1);
+    let consumer = pull_setup(&js, 4, ack_wait).await;
+    let slots = Arc::new(tokio::sync::Semaphore::new(2));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut taken = Box::pin(messages(
+        js.clone(),
+        consumer.clone(),
+        slots,
+        shutdown.clone(),
+    ));
+    let (first, first_slot) = taken.next().await.expect("a first message");
+    let (second, second_slot) = taken.next().await.expect("a second message");
+    // Both slots are held, and the other two are fetched ahead of them.
+    until_ack_pending(&consumer, 4).await;
+
+    // The caller works on its two for three ack waits without polling the
+    // stream: nothing of the four may reach its ack wait meanwhile.
+    let every = consume::progress_period(ack_wait);
+    with_progress(
+        &first,
+        every,
+        with_progress(&second, every, tokio::time::sleep(ack_wait * 3)),
+    )
+    .await;
+
+    first.ack().await.expect("ack");
+    second.ack().await.expect("ack");
+    drop((first_slot, second_slot));
+    let mut next = Vec::new();
+    for _ in 0..2 {
+        let (message, slot) = taken.next().await.expect("a fetched message");
+        let meta = message.info().expect("JetStream metadata");
+        next.push((meta.stream_sequence, meta.delivered));
+        message.ack().await.expect("ack");
+        drop(slot);
+    }
+    assert_eq!(next, [(3, 1), (4, 1)], "(stream sequence, deliveries)");
+
+    shutdown.cancel();
+    let again: Vec<u64> = taken
+        .map(|(message, _)| message.info().map_or(0, |meta| meta.stream_sequence))
+        .collect()
+        .await;
+    assert!(again.is_empty(), "delivered again: {again:?}");
+    // Past their ack wait, the server would have delivered them again to
+    // the next pull request.
+    let info = consumer_info(&consumer).await;
+    assert_eq!(
+        (info.delivered.consumer_sequence, info.num_redelivered),
+        (4, 0),
+        "(deliveries, redelivered): {info:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_stream_hands_back_what_it_fetched_at_once() {
+    use chatops_shared::consume::messages;
+    use futures::StreamExt;
+
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    // Only a hand-back frees a fetched message within the test's time.
+    let consumer = pull_setup(&js, 3, Duration::from_secs(300)).await;
+    let slots = Arc::new(tokio::sync::Semaphore::new(1));
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let mut taken = Box::pin(messages(js.clone(), consumer.clone(), slots, shutdown));
+    let (first, slot) = taken.next().await.expect("a first message");
+    // The one slot is held; the second message is fetched ahead of it.
+    until_ack_pending(&consumer, 2).await;
+    drop(taken);
+
+    // Another puller gets it now, not after the ack wait.
+    let mut again = consumer
+        .fetch()
+        .max_messages(1)
+        .expires(Duration::from_secs(5))
+        .messages()
+        .await
+        .expect("a fetch");
+    let message = again
+        .next()
+        .await
+        .expect("the fetched message, handed back")
+        .expect("a message");
+    let meta = message.info().expect("JetStream metadata");
+    assert_eq!(
+        (meta.stream_sequence, meta.delivered),
+        (2, 2),
+        "(stream sequence, deliveries)"
+    );
+    first.ack().await.expect("ack");
+    drop(slot);
 }
