@@ -2,7 +2,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_nats::connection::State;
@@ -11,9 +11,10 @@ use async_nats::jetstream::consumer::pull::BatchConfig;
 use async_nats::jetstream::{AckKind, Context, Message};
 use async_nats::{StatusCode, Subject, Subscriber};
 use futures::{Stream, StreamExt};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, DropGuard};
 
 /// Runs `work` while telling JetStream every `every` that the message is
 /// still being worked on, so a slow step (a rate-limited reply, a long
@@ -72,8 +73,8 @@ pub type Taken = (Message, OwnedSemaphorePermit);
 /// - async-nats' own prefetching stream fetches ahead as well, but a
 ///   stopping process cannot reach what it buffered, which waited for its
 ///   ack wait (30 s by default) before anyone else got it. Here a stop
-///   hands back at once what was fetched ahead, and reads the open
-///   requests to their end (about a second) to hand back what they bring.
+///   reads the open requests to their end (a second at most), then hands
+///   back at once what was fetched and not taken.
 /// - A message fetched ahead that waits for a slot (every slot taken by
 ///   long rollouts) is kept from its ack wait as a started one is. Handed
 ///   back instead, each hand-back counted as a delivery, and commands ran
@@ -81,9 +82,11 @@ pub type Taken = (Message, OwnedSemaphorePermit);
 ///
 /// The pulling runs in a task of its own, so fetched messages are kept
 /// from their ack wait even while the caller does not poll the stream (its
-/// own work blocked, say). Only one message at a time waits for the caller
-/// between the two, already holding its slot; if the stream is dropped
-/// rather than ended by `shutdown`, that one waits for its ack wait.
+/// own work blocked, say). It offers one message at a time, with its slot,
+/// and keeps it from its ack wait too until the caller's poll takes it; a
+/// stop takes back an offer not taken. Dropping the stream stops it as
+/// `shutdown` does. Must be called within a Tokio runtime; a panic of the
+/// pull is raised again in the caller's poll.
 ///
 /// All requests share one reply subject: a subscription each had the
 /// server change its subscriptions twice a request.
@@ -94,16 +97,17 @@ pub fn messages(
     shutdown: CancellationToken,
 ) -> impl Stream<Item = Taken> + Send {
     let inbox = Subject::from(jetstream.client().new_inbox());
-    let (out, taken) = mpsc::channel(1);
+    let stop = shutdown.child_token();
+    let offer = Arc::new(Offer::default());
     let pull = Pull {
         window: slots.available_permits().max(1),
         keep_every: progress_period(consumer.cached_info().config.ack_wait),
         jetstream,
         consumer,
         slots,
-        shutdown,
-        out,
-        handing: None,
+        shutdown: stop.clone(),
+        offer: offer.clone(),
+        offered: None,
         inbox,
         replies: None,
         ahead: VecDeque::new(),
@@ -112,11 +116,61 @@ pub fn messages(
         failures: 0,
         retry_at: None,
     };
-    tokio::spawn(pull.run());
-    futures::stream::unfold(taken, |mut taken| async move {
-        let next = taken.recv().await?;
-        Some((next, taken))
+    let taking = Taking {
+        offer,
+        pull: tokio::spawn(pull.run()),
+        _stop: stop.drop_guard(),
+    };
+    futures::stream::unfold(taking, |mut taking| async move {
+        let next = taking.next().await?;
+        Some((next, taking))
     })
+}
+
+/// The one message (with its slot) the pull offers the caller at a time.
+#[derive(Default)]
+struct Offer {
+    message: Mutex<Option<Taken>>,
+    /// The pull put a message in.
+    made: Notify,
+    /// The caller took the message out.
+    taken: Notify,
+}
+
+impl Offer {
+    fn lock(&self) -> MutexGuard<'_, Option<Taken>> {
+        self.message.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The caller's end: takes what the pull offers, until the pull ends.
+struct Taking {
+    offer: Arc<Offer>,
+    pull: JoinHandle<()>,
+    /// Stops the pull when the stream is dropped.
+    _stop: DropGuard,
+}
+
+impl Taking {
+    async fn next(&mut self) -> Option<Taken> {
+        loop {
+            if let Some(taken) = self.offer.lock().take() {
+                self.offer.taken.notify_one();
+                return Some(taken);
+            }
+            tokio::select! {
+                () = self.offer.made.notified() => {}
+                ended = &mut self.pull => {
+                    if let Err(e) = ended
+                        && e.is_panic()
+                    {
+                        std::panic::resume_unwind(e.into_panic());
+                    }
+                    return None;
+                }
+            }
+        }
+    }
 }
 
 struct Pull {
@@ -124,10 +178,10 @@ struct Pull {
     consumer: PullConsumer,
     slots: Arc<Semaphore>,
     shutdown: CancellationToken,
-    /// Where taken messages go to the caller, and room reserved there for
-    /// the next one.
-    out: mpsc::Sender<Taken>,
-    handing: Option<mpsc::OwnedPermit<Taken>>,
+    /// Shared with the caller, and a copy of the message in it with when
+    /// it was offered or last kept from its ack wait (until it is taken).
+    offer: Arc<Offer>,
+    offered: Option<(Instant, Message)>,
     /// How many messages may be fetched ahead (asked for or waiting).
     window: usize,
     /// How often the fetched messages waiting for a slot are kept from
@@ -195,14 +249,15 @@ impl Pull {
     async fn run(mut self) {
         loop {
             self.forget_over();
-            if self.shutdown.is_cancelled() || self.out.is_closed() {
+            if self.shutdown.is_cancelled() {
                 return self.stop().await;
             }
-            if !self.ahead.is_empty()
-                && self.handing.is_some()
+            let offering = self.still_offered();
+            if !offering
+                && !self.ahead.is_empty()
                 && let Ok(slot) = self.slots.clone().try_acquire_owned()
             {
-                self.hand_on(slot);
+                self.make_offer(slot);
                 continue;
             }
             if self.replies.is_none() {
@@ -223,11 +278,10 @@ impl Pull {
                 continue;
             }
             let waiting = !self.ahead.is_empty();
-            let room = waiting && self.handing.is_none();
             let wake = [
                 self.retry_at.filter(|_| low),
                 self.open.front().map(|o| o.0),
-                self.ahead.front().map(|a| a.0 + self.keep_every),
+                self.kept_since().map(|kept| kept + self.keep_every),
             ]
             .into_iter()
             .flatten()
@@ -238,7 +292,6 @@ impl Pull {
                     None => std::future::pending().await,
                 }
             };
-            let reserve = self.out.clone().reserve_owned();
             let free = self.slots.clone().acquire_owned();
             let Some(replies) = self.replies.as_mut() else {
                 continue;
@@ -252,30 +305,43 @@ impl Pull {
                         self.pause().await;
                     }
                 },
-                // Room for one message with the caller; then a slot for it.
-                reserved = reserve, if room => match reserved {
-                    Ok(permit) => self.handing = Some(permit),
-                    Err(_) => return self.stop().await,
-                },
-                slot = free, if waiting && !room => match slot {
-                    Ok(slot) => self.hand_on(slot),
+                // Looked at again above.
+                () = self.offer.taken.notified(), if offering => {}
+                slot = free, if waiting && !offering => match slot {
+                    Ok(slot) => self.make_offer(slot),
                     Err(_) => return self.stop().await,
                 },
                 () = wake => self.keep_waiting().await,
                 // Stop taking; what was fetched is handed back above.
                 () = self.shutdown.cancelled() => {}
-                () = self.out.closed() => {}
             }
         }
     }
 
-    /// The oldest fetched message, with `slot`, to the caller.
-    fn hand_on(&mut self, slot: OwnedSemaphorePermit) {
-        if let Some(permit) = self.handing.take()
-            && let Some((_, message)) = self.ahead.pop_front()
-        {
-            permit.send((message, slot));
+    /// Whether the caller has yet to take the offered message.
+    fn still_offered(&mut self) -> bool {
+        if self.offered.is_some() && self.offer.lock().is_none() {
+            self.offered = None;
         }
+        self.offered.is_some()
+    }
+
+    /// Offers the oldest fetched message, with `slot`, to the caller.
+    fn make_offer(&mut self, slot: OwnedSemaphorePermit) {
+        let Some((kept, message)) = self.ahead.pop_front() else {
+            return;
+        };
+        self.offered = Some((kept, message.clone()));
+        *self.offer.lock() = Some((message, slot));
+        self.offer.made.notify_one();
+    }
+
+    /// When the longest-waiting message held for the caller was last kept
+    /// from its ack wait.
+    fn kept_since(&self) -> Option<Instant> {
+        let offered = self.offered.as_ref().map(|o| o.0);
+        let ahead = self.ahead.front().map(|a| a.0);
+        offered.into_iter().chain(ahead).min()
     }
 
     /// A message fetched, or the accounting of a request's end.
@@ -338,19 +404,20 @@ impl Pull {
         self.asked = self.asked.min(live);
     }
 
-    /// Tells JetStream that the fetched messages waiting for a slot are
-    /// still wanted, so they are not redelivered meanwhile; all at once,
-    /// so they keep their order.
+    /// Tells JetStream that the fetched messages held for the caller (the
+    /// one offered, and those waiting for a slot) are still wanted, so they
+    /// are not redelivered meanwhile; all at once, so they keep their order.
     async fn keep_waiting(&mut self) {
         let now = Instant::now();
         if self
-            .ahead
-            .front()
-            .is_none_or(|(kept, _)| *kept + self.keep_every > now)
+            .kept_since()
+            .is_none_or(|kept| kept + self.keep_every > now)
         {
             return;
         }
-        for (kept, message) in &mut self.ahead {
+        self.still_offered();
+        let offered = self.offered.iter_mut();
+        for (kept, message) in offered.chain(&mut self.ahead) {
             if let Err(e) = message.ack_with(AckKind::Progress).await {
                 tracing::warn!(error = %e, "cannot extend the ack deadline of a fetched message");
             }
@@ -377,14 +444,15 @@ impl Pull {
     }
 
     /// Hands back what was fetched and not started, and what the open
-    /// requests still bring, reading them to their end.
+    /// requests still bring, once they are read to their end (a second at
+    /// most): a message handed back while one of them is open would come
+    /// back to it, a delivery more, and be handed back again.
     async fn stop(&mut self) {
-        let mut handed_back = 0usize;
+        let not_taken = self.offer.lock().take();
+        if let Some((message, _slot)) = not_taken {
+            self.ahead.push_front((Instant::now(), message));
+        }
         loop {
-            while let Some((_, message)) = self.ahead.pop_front() {
-                hand_back(&message).await;
-                handed_back += 1;
-            }
             self.forget_over();
             let over = self.open.front().map_or_else(Instant::now, |o| o.0);
             let Some(replies) = self.replies.as_mut().filter(|_| self.asked > 0) else {
@@ -397,6 +465,10 @@ impl Pull {
                 },
                 () = tokio::time::sleep_until(over) => {}
             }
+        }
+        let handed_back = self.ahead.len();
+        for (_, message) in self.ahead.drain(..) {
+            hand_back(&message).await;
         }
         if handed_back > 0 {
             tracing::info!(handed_back, "handed back fetched messages not started");

@@ -343,13 +343,26 @@ async fn until_ack_pending(consumer: &async_nats::jetstream::consumer::PullConsu
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetched_messages_keep_their_order_and_first_delivery_while_the_caller_is_busy() {
+    // The caller holds one slot of two (the next message is offered to it
+    // and not taken), or both (the next ones wait for a slot).
+    for held in [1, 2] {
+        caller_busy_for_three_ack_waits(held).await;
+    }
+}
+
+/// Three messages, two slots, a 1 s ack wait: the caller takes `held` and
+/// works on them for three ack waits without polling the stream. Every
+/// message is then delivered once, in stream order. (With fewer fetched
+/// than slots, the pull keeps a request open, and the server would
+/// deliver it any message past its ack wait.)
+async fn caller_busy_for_three_ack_waits(held: usize) {
     use chatops_shared::consume::{self, messages, with_progress};
     use futures::StreamExt;
 
     let server = NatsServer::start().await;
     let js = jetstream(&server).await;
     let ack_wait = Duration::from_secs(1);
-    let consumer = pull_setup(&js, 4, ack_wait).await;
+    let consumer = pull_setup(&js, 3, ack_wait).await;
     let slots = Arc::new(tokio::sync::Semaphore::new(2));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let mut taken = Box::pin(messages(
@@ -358,47 +371,52 @@ async fn fetched_messages_keep_their_order_and_first_delivery_while_the_caller_i
         slots,
         shutdown.clone(),
     ));
-    let (first, first_slot) = taken.next().await.expect("a first message");
-    let (second, second_slot) = taken.next().await.expect("a second message");
-    // Both slots are held, and the other two are fetched ahead of them.
-    until_ack_pending(&consumer, 4).await;
+    let mut working = Vec::new();
+    for _ in 0..held {
+        working.push(taken.next().await.expect("a message"));
+    }
 
-    // The caller works on its two for three ack waits without polling the
-    // stream: nothing of the four may reach its ack wait meanwhile.
+    // The caller's own messages get progress acks, as a worker's do; the
+    // rest are fetched meanwhile, and all three wait out three ack waits.
     let every = consume::progress_period(ack_wait);
-    with_progress(
-        &first,
-        every,
-        with_progress(&second, every, tokio::time::sleep(ack_wait * 3)),
-    )
-    .await;
+    let done = tokio_util::sync::CancellationToken::new();
+    let keep = working
+        .iter()
+        .map(|(message, _)| with_progress(message, every, done.cancelled()));
+    tokio::join!(futures::future::join_all(keep), async {
+        until_ack_pending(&consumer, 3).await;
+        tokio::time::sleep(ack_wait * 3).await;
+        done.cancel();
+    });
 
-    first.ack().await.expect("ack");
-    second.ack().await.expect("ack");
-    drop((first_slot, second_slot));
-    let mut next = Vec::new();
-    for _ in 0..2 {
-        let (message, slot) = taken.next().await.expect("a fetched message");
-        let meta = message.info().expect("JetStream metadata");
-        next.push((meta.stream_sequence, meta.delivered));
+    for (message, slot) in working {
         message.ack().await.expect("ack");
         drop(slot);
     }
-    assert_eq!(next, [(3, 1), (4, 1)], "(stream sequence, deliveries)");
+    let mut rest = Vec::new();
+    for _ in held..3 {
+        let (message, slot) = taken.next().await.expect("a fetched message");
+        let meta = message.info().expect("JetStream metadata");
+        rest.push((meta.stream_sequence, meta.delivered));
+        message.ack().await.expect("ack");
+        drop(slot);
+    }
+    let expected: Vec<(u64, i64)> = (held as u64 + 1..=3).map(|seq| (seq, 1)).collect();
+    assert_eq!(rest, expected, "held {held}: (stream sequence, deliveries)");
 
     shutdown.cancel();
     let again: Vec<u64> = taken
         .map(|(message, _)| message.info().map_or(0, |meta| meta.stream_sequence))
         .collect()
         .await;
-    assert!(again.is_empty(), "delivered again: {again:?}");
+    assert!(again.is_empty(), "held {held}: delivered again: {again:?}");
     // Past their ack wait, the server would have delivered them again to
     // the next pull request.
     let info = consumer_info(&consumer).await;
     assert_eq!(
         (info.delivered.consumer_sequence, info.num_redelivered),
-        (4, 0),
-        "(deliveries, redelivered): {info:?}"
+        (3, 0),
+        "held {held}: (deliveries, redelivered): {info:?}"
     );
 }
 
@@ -411,33 +429,30 @@ async fn a_dropped_stream_hands_back_what_it_fetched_at_once() {
     let js = jetstream(&server).await;
     // Only a hand-back frees a fetched message within the test's time.
     let consumer = pull_setup(&js, 3, Duration::from_secs(300)).await;
-    let slots = Arc::new(tokio::sync::Semaphore::new(1));
+    let slots = Arc::new(tokio::sync::Semaphore::new(2));
     let shutdown = tokio_util::sync::CancellationToken::new();
     let mut taken = Box::pin(messages(js.clone(), consumer.clone(), slots, shutdown));
     let (first, slot) = taken.next().await.expect("a first message");
-    // The one slot is held; the second message is fetched ahead of it.
-    until_ack_pending(&consumer, 2).await;
+    // The second is offered and not taken, the third fetched ahead.
+    until_ack_pending(&consumer, 3).await;
     drop(taken);
 
-    // Another puller gets it now, not after the ack wait.
-    let mut again = consumer
-        .fetch()
-        .max_messages(1)
+    // Another puller gets both now, not after the ack wait.
+    let again: Vec<(u64, i64)> = consumer
+        .batch()
+        .max_messages(2)
         .expires(Duration::from_secs(5))
         .messages()
         .await
-        .expect("a fetch");
-    let message = again
-        .next()
-        .await
-        .expect("the fetched message, handed back")
-        .expect("a message");
-    let meta = message.info().expect("JetStream metadata");
-    assert_eq!(
-        (meta.stream_sequence, meta.delivered),
-        (2, 2),
-        "(stream sequence, deliveries)"
-    );
+        .expect("a fetch")
+        .map(|message| {
+            let message = message.expect("a message");
+            let meta = message.info().expect("metadata");
+            (meta.stream_sequence, meta.delivered)
+        })
+        .collect()
+        .await;
+    assert_eq!(again, [(2, 2), (3, 2)], "(stream sequence, deliveries)");
     first.ack().await.expect("ack");
     drop(slot);
 }

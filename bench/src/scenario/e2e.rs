@@ -237,7 +237,8 @@ async fn one(
 
     // Drain: read the bot's replies as the Webex sandbox records them until
     // every accepted webhook has its final one. Only what is new is read
-    // each time, and nats-server is not asked (see `Backlogs`).
+    // each time, and nats-server is not asked (see `Backlogs`). A second
+    // final reply that would come after the last first one is not seen.
     let deadline = Instant::now() + DRAIN_LIMIT;
     let (mut posts, mut after, mut finished) = (Vec::new(), 0, HashSet::new());
     loop {
@@ -262,6 +263,9 @@ async fn one(
     }
     let (mut finals, mut acks, mut outcomes) =
         (Samples::default(), Samples::default(), HashMap::new());
+    // A second final reply to one message is a doubled answer: counted,
+    // and left out of the latencies.
+    let (mut answered, mut doubled) = (HashSet::new(), 0usize);
     let mut last_reply_us = 0i64;
     for post in &posts {
         let body = &post["body"];
@@ -281,6 +285,10 @@ async fn one(
         let received_us = received.as_microsecond();
         let latency = u64::try_from(received_us - sent_us).unwrap_or(0);
         if markdown.contains("(ref ") {
+            if !answered.insert(parent) {
+                doubled += 1;
+                continue;
+            }
             finals.push_micros(latency);
             last_reply_us = last_reply_us.max(received_us);
             let kind = [
@@ -299,7 +307,12 @@ async fn one(
             acks.push_micros(latency);
         }
     }
-    let unfinished = count.saturating_sub(finals.len());
+    let unfinished = count.saturating_sub(answered.len());
+    if doubled > 0 {
+        found.failures.push(format!(
+            "end to end at {case}: {doubled} second final replies to one message"
+        ));
+    }
     if unfinished > 0 || run.accepted() != count {
         found.failures.push(format!(
             "end to end at {case}: {} of {count} webhooks accepted, {unfinished} without a final reply after {drained_after:?}",
