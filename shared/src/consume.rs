@@ -455,6 +455,7 @@ impl Pull {
         loop {
             self.forget_over();
             let over = self.open.front().map_or_else(Instant::now, |o| o.0);
+            let keep = self.kept_since().map(|kept| kept + self.keep_every);
             let Some(replies) = self.replies.as_mut().filter(|_| self.asked > 0) else {
                 break;
             };
@@ -463,7 +464,9 @@ impl Pull {
                     Some(reply) => self.take(reply).await,
                     None => break,
                 },
-                () = tokio::time::sleep_until(over) => {}
+                () = tokio::time::sleep_until(keep.map_or(over, |keep| keep.min(over))) => {
+                    self.keep_waiting().await;
+                }
             }
         }
         let handed_back = self.ahead.len();
