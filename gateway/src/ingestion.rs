@@ -23,7 +23,7 @@ use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
 use chatops_shared::text::count;
-use chatops_shared::{Actor, Command, CommandId, ContractVersion, Origin, subjects};
+use chatops_shared::{Actor, Command, CommandId, ContractVersion, Origin, consume, subjects};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -173,25 +173,26 @@ impl Ingestion {
         // buffer below; on shutdown, what was fetched and not started is
         // handed back at once.
         let fetching = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-        let decided = chatops_shared::consume::messages(
-            self.jetstream.clone(),
-            consumer,
-            fetching,
-            shutdown.clone(),
-        )
-        .map(move |(message, fetched)| {
-            let this = this.clone();
-            async move {
-                let decision = this.decide(&message).await;
-                (message, decision, fetched)
-            }
-        })
-        .buffered(CONCURRENCY);
+        let decided =
+            consume::messages(self.jetstream.clone(), consumer, fetching, shutdown.clone())
+                .map(move |(message, fetched)| {
+                    let this = this.clone();
+                    async move {
+                        // From here until it is acked or handed back, the event may
+                        // wait on the ones before it, for as long as a publish
+                        // waits out a NATS outage: redelivered meanwhile, another
+                        // gateway would answer it a second time.
+                        let kept = consume::keep_alive(&message, this.progress_every);
+                        let decision = this.decide(&message).await;
+                        (message, decision, fetched, kept)
+                    }
+                })
+                .buffered(CONCURRENCY);
         tokio::pin!(decided);
         let mut lanes = Lanes::default();
         let slots = Arc::new(tokio::sync::Semaphore::new(PUBLISHING));
         let mut publishing = tokio::task::JoinSet::new();
-        while let Some((message, decision, fetched)) = decided.next().await {
+        while let Some((message, decision, fetched, kept)) = decided.next().await {
             drop(fetched);
             // Taken here, in stream order: a command waits for the one
             // before it on the same deployment to be stored.
@@ -218,7 +219,7 @@ impl Ingestion {
                     Ok(message_id) => this.finish(&message, message_id).await,
                     Err(e) => nak(&message, &e).await,
                 }
-                drop(slot);
+                drop((kept, slot));
             });
             while publishing.try_join_next().is_some() {}
             lanes.forget_idle();
@@ -457,11 +458,8 @@ impl Ingestion {
             Decision::Reply { reply, outcome } => (reply, *outcome),
             Decision::Publish { ack: None, .. } | Decision::Skip(_) => return Ok(()),
         };
-        let posting = chatops_shared::consume::with_progress(
-            message,
-            self.progress_every,
-            self.webex.post_message(reply),
-        );
+        let posting =
+            consume::with_progress(message, self.progress_every, self.webex.post_message(reply));
         match posting.await {
             Ok(_) => {
                 self.metrics.reply("posted");
@@ -513,13 +511,9 @@ impl Ingestion {
                     payload.into(),
                     PUBLISH_BUDGET,
                 );
-                let stored = chatops_shared::consume::with_progress(
-                    message,
-                    self.progress_every,
-                    publishing,
-                )
-                .await
-                .map_err(|e| Transient::new("publishing the command", e))?;
+                let stored = consume::with_progress(message, self.progress_every, publishing)
+                    .await
+                    .map_err(|e| Transient::new("publishing the command", e))?;
                 tracing::info!(
                     command_id = %command.id,
                     seq = stored.sequence,

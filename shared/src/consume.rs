@@ -34,6 +34,17 @@ pub async fn with_progress<F: Future>(message: &Message, every: Duration, work: 
     }
 }
 
+/// Keeps `message` from its ack wait, as [`with_progress`] does, until the
+/// returned guard is dropped: for a message that waits between steps
+/// rather than in one (decided, then queued behind the ones before it).
+pub fn keep_alive(message: &Message, every: Duration) -> DropGuard {
+    let kept = CancellationToken::new();
+    let message = message.clone();
+    let done = kept.clone();
+    tokio::spawn(async move { with_progress(&message, every, done.cancelled()).await });
+    kept.drop_guard()
+}
+
 /// How often to send progress acks for a consumer with this ack wait.
 pub fn progress_period(ack_wait: Duration) -> Duration {
     (ack_wait / 3).max(Duration::from_millis(100))

@@ -456,3 +456,51 @@ async fn a_dropped_stream_hands_back_what_it_fetched_at_once() {
     first.ack().await.expect("ack");
     drop(slot);
 }
+
+#[tokio::test]
+async fn a_message_kept_alive_is_not_redelivered_until_let_go() {
+    use chatops_shared::consume::{keep_alive, progress_period};
+    use futures::StreamExt;
+
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    let ack_wait = Duration::from_secs(1);
+    let consumer = pull_setup(&js, 1, ack_wait).await;
+    let pull = |wait: Duration| {
+        let consumer = consumer.clone();
+        async move {
+            consumer
+                .batch()
+                .max_messages(1)
+                .expires(wait)
+                .messages()
+                .await
+                .expect("a pull request")
+                .map(|message| message.expect("a message"))
+                .collect::<Vec<_>>()
+                .await
+        }
+    };
+    let first = pull(Duration::from_secs(5)).await;
+    let [message] = first.as_slice() else {
+        panic!("one message, got {}", first.len());
+    };
+    let kept = keep_alive(message, progress_period(ack_wait));
+
+    // A request open for three ack waits gets nothing.
+    let during = pull(ack_wait * 3).await;
+    assert!(
+        during.is_empty(),
+        "redelivered while kept: {}",
+        during.len()
+    );
+
+    // Let go, it comes again after its ack wait.
+    drop(kept);
+    let after = pull(Duration::from_secs(5)).await;
+    let delivered: Vec<i64> = after
+        .iter()
+        .map(|m| m.info().expect("metadata").delivered)
+        .collect();
+    assert_eq!(delivered, [2]);
+}
