@@ -264,7 +264,9 @@ impl Ingestion {
             .is_some())
     }
 
-    /// Stage one (concurrent): read, parse, authorise.
+    /// Stage one (concurrent): read, parse, authorise. The caller keeps
+    /// `message` from its ack wait (see `run`) through this stage and the
+    /// next.
     pub async fn decide(&self, message: &jetstream::Message) -> Result<Decision, Transient> {
         let envelope: Envelope<'_> = match serde_json::from_slice(&message.payload) {
             Ok(e) => e,
@@ -332,7 +334,7 @@ impl Ingestion {
             } if caught_up => self.missed_change(&text, &command),
             decision => decision,
         };
-        self.answer(message, &decision).await?;
+        self.answer(&decision).await?;
         Ok(decision)
     }
 
@@ -448,19 +450,13 @@ impl Ingestion {
 
     /// Posts the decision's answer in the thread (still in the concurrent
     /// stage): the acknowledgement of a change, or the refusal.
-    async fn answer(
-        &self,
-        message: &jetstream::Message,
-        decision: &Decision,
-    ) -> Result<(), Transient> {
+    async fn answer(&self, decision: &Decision) -> Result<(), Transient> {
         let (reply, outcome) = match decision {
             Decision::Publish { ack: Some(ack), .. } => (ack, "acknowledged"),
             Decision::Reply { reply, outcome } => (reply, *outcome),
             Decision::Publish { ack: None, .. } | Decision::Skip(_) => return Ok(()),
         };
-        let posting =
-            consume::with_progress(message, self.progress_every, self.webex.post_message(reply));
-        match posting.await {
+        match self.webex.post_message(reply).await {
             Ok(_) => {
                 self.metrics.reply("posted");
                 Ok(())
@@ -502,18 +498,18 @@ impl Ingestion {
                 headers.insert(subjects::COMMAND_ID_HEADER, command.id.to_string().as_str());
                 let payload = serde_json::to_vec(&command)
                     .map_err(|e| Transient::new("encoding the command", e))?;
-                // Held (with progress acks) through a NATS restart or an
-                // election, so the event does not spend its deliveries.
-                let publishing = chatops_shared::nats::publish_durably(
+                // Held (the event kept from its ack wait by `run`) through
+                // a NATS restart or an election, so the event does not
+                // spend its deliveries.
+                let stored = chatops_shared::nats::publish_durably(
                     &self.jetstream,
                     subject,
                     headers,
                     payload.into(),
                     PUBLISH_BUDGET,
-                );
-                let stored = consume::with_progress(message, self.progress_every, publishing)
-                    .await
-                    .map_err(|e| Transient::new("publishing the command", e))?;
+                )
+                .await
+                .map_err(|e| Transient::new("publishing the command", e))?;
                 tracing::info!(
                     command_id = %command.id,
                     seq = stored.sequence,

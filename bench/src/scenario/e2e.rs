@@ -92,13 +92,16 @@ impl Backlogs {
     }
 }
 
+/// What marks the bot's final reply to a command: its reference.
+const FINAL_MARK: &str = "(ref ";
+
 /// The message a bot's post is the final reply to: a reply in a thread
 /// that carries the command's reference.
 fn final_reply_to(post: &serde_json::Value) -> Option<&str> {
     let body = &post["body"];
     let markdown = body["markdown"].as_str()?;
     markdown
-        .contains("(ref ")
+        .contains(FINAL_MARK)
         .then(|| body["parentId"].as_str())
         .flatten()
 }
@@ -284,7 +287,7 @@ async fn one(
         };
         let received_us = received.as_microsecond();
         let latency = u64::try_from(received_us - sent_us).unwrap_or(0);
-        if markdown.contains("(ref ") {
+        if markdown.contains(FINAL_MARK) {
             if !answered.insert(parent) {
                 doubled += 1;
                 continue;

@@ -124,12 +124,14 @@ pub(crate) async fn requests(
     let method = query.get("method");
     let path = query.get("path");
     let actor = query.get("actor");
-    let after = match query.get("after") {
-        None => None,
-        Some(a) => Some(a.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("after must be a seq (a whole number), not {a:?}."))
-        })?),
-    };
+    let after = query
+        .get("after")
+        .map(|a| {
+            a.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!("after must be a seq (a whole number), not {a:?}."))
+            })
+        })
+        .transpose()?;
     let store = shared.lock();
     // Requests are recorded in `seq` order.
     let start = after.map_or(0, |after| {

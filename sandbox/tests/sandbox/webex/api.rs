@@ -378,6 +378,19 @@ async fn injected_faults_hit_only_the_next_n_matching_requests() {
     );
 }
 
+/// The sandbox's records of API requests that match `query`.
+async fn recorded(wx: &WebexSandbox, query: &[(&str, &str)]) -> Vec<Value> {
+    http()
+        .get(format!("{}/requests", wx.control_url()))
+        .query(query)
+        .send()
+        .await
+        .expect("GET /_sandbox/requests")
+        .json()
+        .await
+        .expect("a list")
+}
+
 #[tokio::test]
 async fn every_request_is_recorded_with_its_caller_but_never_a_token() {
     let wx = sandbox().await;
@@ -402,19 +415,15 @@ async fn every_request_is_recorded_with_its_caller_but_never_a_token() {
         .await
         .expect("GET");
 
-    let replies: Vec<Value> = http()
-        .get(format!("{}/requests", wx.control_url()))
-        .query(&[
+    let replies = recorded(
+        &wx,
+        &[
             ("method", "POST"),
             ("path", "/v1/messages"),
             ("actor", "kube@webex.bot"),
-        ])
-        .send()
-        .await
-        .expect("GET /_sandbox/requests")
-        .json()
-        .await
-        .expect("a list");
+        ],
+    )
+    .await;
     let texts: Vec<&Value> = replies.iter().map(|r| &r["body"]["markdown"]).collect();
     assert_eq!(texts, [&json!("first reply"), &json!("second reply")]);
     assert!(
@@ -425,18 +434,14 @@ async fn every_request_is_recorded_with_its_caller_but_never_a_token() {
 
     // A poller reads only what came after the last seq it saw.
     let first_seq = replies[0]["seq"].as_u64().expect("a seq");
-    let newer: Vec<Value> = http()
-        .get(format!("{}/requests", wx.control_url()))
-        .query(&[
+    let newer = recorded(
+        &wx,
+        &[
             ("actor", "kube@webex.bot"),
             ("after", &first_seq.to_string()),
-        ])
-        .send()
-        .await
-        .expect("GET ?after=")
-        .json()
-        .await
-        .expect("a list");
+        ],
+    )
+    .await;
     let texts: Vec<&Value> = newer.iter().map(|r| &r["body"]["markdown"]).collect();
     assert_eq!(texts, [&json!("second reply")]);
     let bad_after = http()
