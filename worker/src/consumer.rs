@@ -21,6 +21,7 @@ use crate::apply::{Applied, Engine, Rollout};
 use crate::error::ApplyError;
 use crate::fence::{Check, Position};
 use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
+use crate::order::{self, Earlier};
 
 /// How long a result keeps trying to reach the stream.
 const PUBLISH_BUDGET: Duration = Duration::from_secs(60);
@@ -34,6 +35,8 @@ pub struct Worker {
     pub jetstream: jetstream::Context,
     /// The command stream's epoch (see [`crate::fence`]).
     pub epoch: String,
+    /// What a relative rollback waits for (see [`crate::order`]).
+    pub earlier: Earlier,
     pub max_deliver: i64,
     /// How long one delivery keeps retrying transient errors before it is
     /// handed back with a NAK.
@@ -141,7 +144,10 @@ impl Worker {
             seq,
         };
         let started = Instant::now();
-        let applied = self.apply_with_retries(&command, &position).await;
+        let applied = match self.wait_for_earlier(&command, &position).await {
+            Ok(()) => self.apply_with_retries(&command, &position).await,
+            Err(e) => Err(e),
+        };
         self.metrics
             .apply_seconds
             .observe(started.elapsed().as_secs_f64());
@@ -201,6 +207,12 @@ impl Worker {
         };
         let mut result = self.result(&command, result, attempts, started);
         result.refused = refused;
+        // Before the result: a rollback waiting for this command may go on
+        // once it is marked.
+        if let Err(e) = self.earlier.mark(&command.kind, &position).await {
+            tracing::warn!(error = %e, "cannot mark the command decided; it will be redelivered");
+            return Step::Retry(backoff(delivered));
+        }
         if let Err(e) = self.publish(&result).await {
             tracing::warn!(error = %e, "cannot publish the result; the command will be redelivered");
             return Step::Retry(backoff(delivered));
@@ -319,6 +331,55 @@ impl Worker {
                 last = text;
             }
             tokio::time::sleep(ROLLOUT_POLL).await;
+        }
+    }
+
+    /// Waits, within the retry budget, until the commands before a
+    /// relative rollback on its deployment are decided (see
+    /// [`crate::order`]); a transient error if they are not by then.
+    async fn wait_for_earlier(
+        &self,
+        command: &Command,
+        position: &Position,
+    ) -> Result<(), ApplyError> {
+        let Some(name) = command
+            .deployment
+            .as_ref()
+            .filter(|_| order::waits(&command.kind))
+        else {
+            return Ok(());
+        };
+        let subject = subjects::command(&command.namespace, Some(name));
+        let deadline = Instant::now() + self.retry_budget;
+        let mut pause = Duration::from_millis(50);
+        loop {
+            // A deployment that cannot be read is the apply's to report.
+            let Ok(deployment) = self.engine.get(command.namespace.as_str(), name).await else {
+                return Ok(());
+            };
+            let pending = self
+                .earlier
+                .undecided(&subject, position, &deployment)
+                .await
+                .map_err(|e| ApplyError::Transient {
+                    message: format!("cannot read the commands sent before this one: {e}"),
+                    retry_after: None,
+                })?;
+            let Some(first) = pending.first() else {
+                return Ok(());
+            };
+            if Instant::now() + pause >= deadline {
+                return Err(ApplyError::Transient {
+                    message: format!("an earlier command on {name} (#{first}) is not done yet"),
+                    retry_after: None,
+                });
+            }
+            tracing::debug!(
+                ?pending,
+                "waiting for the commands sent before this rollback"
+            );
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_secs(1));
         }
     }
 

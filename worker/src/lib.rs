@@ -8,4 +8,5 @@ pub mod fence;
 pub mod kube_client;
 pub mod limiter;
 pub mod metrics;
+pub mod order;
 pub mod startup;

@@ -111,6 +111,8 @@ impl Application {
             .get_consumer::<pull::Config>(streams::WORKERS_CONSUMER)
             .await
             .map_err(StartupError::Consumer)?;
+        let decided =
+            streams::ensure_record(&jetstream, streams::PROCESSED_BUCKET, &config.streams).await?;
         let metrics = Arc::new(Metrics::default());
         let worker = Arc::new(Worker {
             engine: Engine::new(
@@ -118,6 +120,10 @@ impl Application {
                 Arc::new(Limiter::new(config.kube_qps, config.kube_burst)),
             ),
             jetstream,
+            earlier: crate::order::Earlier {
+                commands: stream,
+                decided,
+            },
             epoch,
             max_deliver: config.streams.max_deliver,
             retry_budget: config.streams.ack_wait,

@@ -308,7 +308,12 @@ impl Engine {
             .is_ok_and(|found| found.is_none())
     }
 
-    async fn get(&self, ns: &str, name: &DeploymentName) -> Result<Deployment, ApplyError> {
+    /// Reads a deployment (through the rate limiter).
+    pub(crate) async fn get(
+        &self,
+        ns: &str,
+        name: &DeploymentName,
+    ) -> Result<Deployment, ApplyError> {
         self.limiter.acquire().await;
         self.deployments(ns).get(name.as_str()).await.map_err(|e| {
             ApplyError::from_kube(

@@ -10,7 +10,8 @@ use chatops_shared::{CommandKind, ImageRef, Outcome, Replicas};
 use chatops_testkit::{NatsServer, Process};
 
 use crate::helpers::{
-    LIMIT, TOKEN, command, deployment_yaml, finals, image, jetstream, publish, replicas, sandbox,
+    LIMIT, TOKEN, command, deployment_yaml, finals, image, in_flight, jetstream, publish, replicas,
+    sandbox,
 };
 
 /// Starts a worker process; returns once it consumes.
@@ -531,4 +532,104 @@ async fn a_rollout_overtaken_by_a_later_change_says_so() {
         "{}",
         done[&second.id].message
     );
+}
+
+/// `deploy nginx:1.22` then `rollback web`, sent back to back: the
+/// rollback means "undo that deploy", whichever worker slot gets which. The
+/// deploy's read of the deployment is held 1.5 s, so without the wait the
+/// rollback ran first (to nginx:1.20) and the deploy was superseded.
+#[tokio::test]
+async fn a_rollback_sent_after_a_deploy_waits_for_it_and_undoes_it() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    let _w = worker(&nats, &kube, "4").await;
+    let first = command(deploy("nginx:1.21"), "web");
+    publish(&js, &first).await;
+    finals(&js, &[first.id]).await;
+
+    kube.inject(
+        Fault::latency(Duration::from_millis(1500))
+            .method("GET")
+            .path("/apis/apps/v1/namespaces/default/deployments/web")
+            .times(1),
+    );
+    let change = command(deploy("nginx:1.22"), "web");
+    publish(&js, &change).await;
+    chatops_testkit::eventually("the deploy taken by the worker", LIMIT, || async {
+        (in_flight(&js).await == 1).then_some(())
+    })
+    .await;
+    let rollback = command(CommandKind::Rollback { revision: None }, "web");
+    publish(&js, &rollback).await;
+    let done = finals(&js, &[change.id, rollback.id]).await;
+    assert_eq!(
+        done[&change.id].outcome,
+        Outcome::Applied,
+        "{:?}",
+        done[&change.id]
+    );
+    assert_eq!(
+        done[&rollback.id].outcome,
+        Outcome::Applied,
+        "{:?}",
+        done[&rollback.id]
+    );
+    assert_eq!(image(&kube, "web", 0), "nginx:1.21", "the deploy undone");
+}
+
+/// A rollback waits only for what may still change its deployment: a
+/// command refused before it is marked decided, so the rollback does not
+/// wait for an older command on another deployment (a rollout followed
+/// for 10 s, which holds the consumer's ack floor below both).
+#[tokio::test]
+async fn a_rollback_does_not_wait_for_a_refused_command_before_it() {
+    let nats = NatsServer::start().await;
+    let api = deployment_yaml("api", 1, &[("api", "api:1")]).replace(
+        "spec:\n  replicas: 1",
+        "spec:\n  progressDeadlineSeconds: 10\n  replicas: 1",
+    );
+    let kube = KubeSandbox::builder()
+        .rollout(Duration::from_millis(300))
+        .seed_yaml(&deployment_yaml("web", 1, &[("nginx", "nginx:1.20")]))
+        .seed_yaml(&api)
+        .unpullable_image("api:broken")
+        .anonymous_admin()
+        .start()
+        .await
+        .expect("sandbox");
+    let js = jetstream(&nats).await;
+    let _w = following_worker(&nats, &kube).await;
+    let first = command(deploy("nginx:1.21"), "web");
+    publish(&js, &first).await;
+    finals(&js, &[first.id]).await;
+    let stuck = command(deploy("api:broken"), "api");
+    publish(&js, &stuck).await;
+    being_followed(&js, &stuck).await;
+
+    let refused = command(
+        CommandKind::SetImage {
+            container: Some(chatops_shared::ContainerName::parse("nosuch").expect("valid")),
+            image: chatops_shared::ImageRef::parse("nginx:9").expect("valid"),
+        },
+        "web",
+    );
+    publish(&js, &refused).await;
+    let rollback = command(CommandKind::Rollback { revision: None }, "web");
+    publish(&js, &rollback).await;
+    let done = finals(&js, &[refused.id, rollback.id]).await;
+    assert_eq!(done[&refused.id].outcome, Outcome::Rejected);
+    assert_eq!(
+        done[&rollback.id].outcome,
+        Outcome::Applied,
+        "{:?}",
+        done[&rollback.id]
+    );
+    let all = crate::helpers::results(&js).await;
+    assert!(
+        all[&stuck.id].iter().all(|r| !r.outcome.is_final()),
+        "the rollback went on while api's rollout was still followed: {:?}",
+        all[&stuck.id]
+    );
+    assert_eq!(image(&kube, "web", 0), "nginx:1.20");
 }

@@ -1,0 +1,131 @@
+//! Order for commands whose meaning depends on what came before them.
+//!
+//! `rollback web` means "the revision before the current one", and the
+//! current one is whatever the commands sent before it left. The fences
+//! keep stale commands from overwriting newer ones, but they do not make
+//! a worker wait: two workers taking `deploy web:2 to web` and
+//! `rollback web` at once could roll back first (to the revision before
+//! the one meant), and the deploy would then be superseded. So a rollback
+//! without a revision first waits until every earlier command on its
+//! deployment that changes the pod template is decided: applied or
+//! superseded (its fence says so), ended (a mark the worker that ended it
+//! records), or behind the consumer's ack floor.
+
+use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
+use chatops_shared::streams::{Record, WORKERS_CONSUMER};
+use chatops_shared::{Command, CommandKind, FieldGroup};
+use k8s_openapi::api::apps::v1::Deployment;
+
+use crate::fence::{self, Check, Position};
+
+/// What a relative rollback reads to find the commands it must wait for.
+#[derive(Debug, Clone)]
+pub struct Earlier {
+    /// The command stream.
+    pub commands: Stream,
+    /// Where ended commands are marked (CHATOPS_PROCESSED).
+    pub decided: Record,
+}
+
+/// Whether `kind` must wait for the commands before it: a rollback to
+/// "the previous revision", which is previous only once they are done.
+pub fn waits(kind: &CommandKind) -> bool {
+    matches!(kind, CommandKind::Rollback { revision: None })
+}
+
+/// Whether a command of `kind` is one a relative rollback waits for.
+fn awaited(kind: &CommandKind) -> bool {
+    matches!(
+        kind.field_group(),
+        Some(FieldGroup::Template | FieldGroup::Restart)
+    )
+}
+
+impl Earlier {
+    fn key(position: &Position) -> String {
+        format!("decided.{}.{}", position.epoch, position.seq)
+    }
+
+    /// Records that the command at `position` has its final result, if it
+    /// is one a relative rollback could wait for.
+    pub async fn mark(
+        &self,
+        kind: &CommandKind,
+        position: &Position,
+    ) -> Result<(), async_nats::Error> {
+        if !awaited(kind) {
+            return Ok(());
+        }
+        self.decided.put(&Self::key(position), "").await
+    }
+
+    /// The earlier commands on `subject` (before `position`) that change
+    /// the template or restart it and are not decided yet, as
+    /// `deployment` (read just now) and the marks tell.
+    pub async fn undecided(
+        &self,
+        subject: &str,
+        position: &Position,
+        deployment: &Deployment,
+    ) -> Result<Vec<u64>, async_nats::Error> {
+        let annotations = deployment.metadata.annotations.as_ref();
+        let fenced = |group| {
+            fence::recorded(annotations, group)
+                .and_then(Position::decode)
+                .filter(|p| p.epoch == position.epoch)
+                .map_or(0, |p| p.seq)
+        };
+        // Whatever is at or below the ack floor was acked: decided.
+        let floor = self
+            .commands
+            .consumer_info(WORKERS_CONSUMER)
+            .await?
+            .ack_floor
+            .stream_sequence;
+        let mut next = fenced(FieldGroup::Template)
+            .min(fenced(FieldGroup::Restart))
+            .max(floor)
+            + 1;
+        let mut pending = Vec::new();
+        while next < position.seq {
+            let message = match self
+                .commands
+                .get_first_raw_message_by_subject(subject, next)
+                .await
+            {
+                Ok(message) => message,
+                Err(e) if e.kind() == RawMessageErrorKind::NoMessageFound => break,
+                Err(e) => return Err(e.into()),
+            };
+            if message.sequence >= position.seq {
+                break;
+            }
+            next = message.sequence + 1;
+            // One this build cannot read is never applied by it either.
+            let Ok(command) = serde_json::from_slice::<Command>(&message.payload) else {
+                continue;
+            };
+            let Some(group) = command
+                .kind
+                .field_group()
+                .filter(|_| awaited(&command.kind))
+            else {
+                continue;
+            };
+            let at = Position {
+                epoch: position.epoch.clone(),
+                seq: message.sequence,
+            };
+            let fences = fence::groups(&command.kind, group)
+                .iter()
+                .map(|g| fence::check(fence::recorded(annotations, *g), &at));
+            if fence::combine(fences) != Check::Apply {
+                continue;
+            }
+            if self.decided.get(&Self::key(&at)).await?.is_none() {
+                pending.push(message.sequence);
+            }
+        }
+        Ok(pending)
+    }
+}
