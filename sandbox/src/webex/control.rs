@@ -186,7 +186,8 @@ pub(crate) async fn info(State(shared): State<Arc<Shared>>, request: Request) ->
         .map_or_else(|| shared.addr.to_string(), str::to_owned);
     let store = shared.lock();
     Json(Info {
-        api_url: format!("http://{host}/v1"),
+        // As the SDKs take it: their base URL ends in a slash.
+        api_url: format!("http://{host}/v1/"),
         default_room_id: store.default_room_id.clone(),
         bot: store.bot().cloned(),
         people: store.people.iter().map(|r| r.person.clone()).collect(),

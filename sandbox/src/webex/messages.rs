@@ -416,7 +416,15 @@ pub(crate) async fn list(
         }
         let before_seq = match query.get("beforeMessage") {
             None => u64::MAX,
-            Some(id) => store.readable_message(&me, &id)?.seq,
+            Some(id) => {
+                let before = store.readable_message(&me, &id)?;
+                if before.message.room_id != room.id {
+                    return Err(ApiError::bad_request(
+                        "beforeMessage is not a message of this room.",
+                    ));
+                }
+                before.seq
+            }
         };
         let mut items: Vec<(u64, Message)> = store
             .messages

@@ -318,6 +318,16 @@ struct NewRoom {
     /// Moderated from the start, with the creator as its moderator.
     #[serde(default)]
     is_locked: bool,
+    /// Rooms of a team: teams are not served.
+    team_id: Option<String>,
+}
+
+/// A room of a team asked for: answered as `/v1/teams` is, rather than
+/// with a room outside any team or every room.
+fn teams_not_served() -> ApiError {
+    ApiError::not_found(
+        "The Webex sandbox does not serve teams (teamId); it serves people, rooms, memberships, messages, webhooks and attachment actions.",
+    )
 }
 
 pub(crate) async fn create(
@@ -326,6 +336,9 @@ pub(crate) async fn create(
     body: Bytes,
 ) -> Result<Json<Room>, ApiError> {
     let new: NewRoom = parse_body(&body)?;
+    if new.team_id.is_some() {
+        return Err(teams_not_served());
+    }
     let title = new
         .title
         .filter(|t| !t.trim().is_empty())
@@ -342,6 +355,9 @@ pub(crate) async fn list(
     query: ListQuery,
 ) -> Result<Response, ApiError> {
     let max = query.max(100, 1000)?;
+    if query.get("teamId").is_some() {
+        return Err(teams_not_served());
+    }
     let kind = match query.get("type").as_deref() {
         None => None,
         Some("direct") => Some(RoomType::Direct),

@@ -131,6 +131,13 @@ impl Filter {
                     allowed.join(", ")
                 )));
             }
+            // `roomId` or `roomId=` would match nothing, ever: a webhook
+            // that stays silent is worse than a refusal.
+            if value.is_empty() {
+                return Err(ApiError::bad_request(format!(
+                    "Invalid filter {key:?}: it needs a value ({key}=...)."
+                )));
+            }
             pairs.push((key.into_owned(), value.into_owned()));
         }
         Ok(Self(pairs))
@@ -153,6 +160,11 @@ impl Filter {
                     .is_some_and(|f| !f.is_empty());
                 value == if has { "true" } else { "false" }
             }
+            // Addresses match in any case, as everywhere else.
+            "personEmail" => data
+                .get(key)
+                .and_then(|v| v.as_str())
+                .is_some_and(|email| email.eq_ignore_ascii_case(value)),
             _ => match data.get(key) {
                 Some(serde_json::Value::String(s)) => s == value,
                 Some(serde_json::Value::Bool(b)) => value == if *b { "true" } else { "false" },
@@ -266,7 +278,9 @@ pub(crate) async fn create(
             event,
             filter: new.filter.filter(|f| !f.is_empty()),
             secret: new.secret.filter(|s| !s.is_empty()),
-            org_id: store.org_id.clone(),
+            // Webhooks (and so their envelopes) carry the organisation's
+            // bare uuid in base64, not its full id.
+            org_id: ids::opaque(&ids::raw_uuid(&store.org_id)),
             created_by: ids::raw_uuid(&me.id),
             app_id: store.app_id.clone(),
             owned_by: "creator".to_owned(),
@@ -397,9 +411,24 @@ mod tests {
     }
 
     #[test]
-    fn unknown_filter_keys_are_refused() {
+    fn unknown_filter_keys_and_empty_values_are_refused() {
         let err = Filter::parse(Some("colour=red"), "messages").expect_err("refused");
         assert!(matches!(err, ApiError::BadRequest(m) if m.contains("colour")));
+        for empty in ["roomId", "roomId=", "roomType=group&personEmail="] {
+            let err = Filter::parse(Some(empty), "messages").expect_err(empty);
+            assert!(matches!(err, ApiError::BadRequest(m) if m.contains("needs a value")));
+        }
+    }
+
+    #[test]
+    fn person_email_filters_match_in_any_case() {
+        let data = json!({"personEmail": "alice@example.com"});
+        let filter =
+            Filter::parse(Some("personEmail=Alice@Example.COM"), "messages").expect("a filter");
+        assert!(filter.matches("X", &data));
+        let other =
+            Filter::parse(Some("personEmail=bob@example.com"), "messages").expect("a filter");
+        assert!(!other.matches("X", &data));
     }
 
     #[test]

@@ -14,8 +14,10 @@ webhook must have been told about, and "ALL OK" at the end; on the first
 mismatch prints "FAIL <check>: <why>" and exits 1.
 """
 
+import base64
 import datetime
 import os
+import re
 import sys
 import time
 import traceback
@@ -33,6 +35,7 @@ USER_EMAIL = ENV["USER_EMAIL"]
 ROOM_ID = ENV["ROOM_ID"]
 TARGET_URL = ENV["TARGET_URL"]
 SECRET = ENV["WEBHOOK_SECRET"]
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 UNAUTHORIZED = "The request requires a valid access token set in the Authorization request header."
 
 
@@ -63,6 +66,9 @@ def main():
     bot = WebexAPI(access_token=ENV["BOT_TOKEN"], base_url=API)
     user = WebexAPI(access_token=ENV["USER_TOKEN"], base_url=API)
 
+    # The sandbox's own info gives the base URL as the SDK takes it.
+    info = requests.get(f"{CONTROL}/info", timeout=5).json()
+    expect("people.me", info["apiUrl"] == API, f"apiUrl {info['apiUrl']!r}, wanted {API!r}")
     me = bot.people.me()
     expect("people.me", me.type == "bot", f"type {me.type!r}")
     expect("people.me", me.displayName == BOT_NAME, f"displayName {me.displayName!r}")
@@ -96,7 +102,22 @@ def main():
     expect("webhooks.create", hook.status == "active", f"status {hook.status!r}")
     expect("webhooks.create", hook.filter == "mentionedPeople=me", f"filter {hook.filter!r}")
     expect("webhooks.create", isinstance(hook.created, datetime.datetime), f"created {hook.created!r}")
+    # Webhooks carry their organisation's bare uuid in base64, as in the
+    # fixture envelope.
+    org = base64.urlsafe_b64decode(hook.orgId + "=" * (-len(hook.orgId) % 4)).decode()
+    expect("webhooks.create", UUID.fullmatch(org) is not None, f"orgId {hook.orgId!r} is {org!r}")
     ok("webhooks.create")
+
+    # A filter without a value would never match: refused, as unknown keys are.
+    for bad in ("roomId", "roomId=", "colour=red"):
+        expect_api_error(
+            "webhooks.create filter",
+            400,
+            lambda bad=bad: bot.webhooks.create(
+                name="x", targetUrl=TARGET_URL, resource="messages", event="created", filter=bad
+            ),
+        )
+    ok("webhooks.create filter")
 
     command = user.messages.create(
         roomId=ROOM_ID, markdown=f"<@personEmail:{me.emails[0]}|{BOT_NAME}> scale web to 3"
@@ -133,6 +154,19 @@ def main():
     threaded = [m.id for m in user.messages.list(roomId=ROOM_ID, parentId=command.id)]
     expect("messages.list", threaded == [reply.id], f"thread {threaded!r}")
     ok("messages.list")
+
+    other = user.rooms.create(title="elsewhere")
+    elsewhere = user.messages.create(roomId=other.id, text="status web")
+    expect_api_error(
+        "messages.list beforeMessage", 400, lambda: list(user.messages.list(roomId=ROOM_ID, beforeMessage=elsewhere.id))
+    )
+    user.rooms.delete(other.id)
+    ok("messages.list beforeMessage")
+
+    # Teams are not served: a team's rooms are not answered with every room.
+    expect_api_error("rooms.list teamId", 404, lambda: list(user.rooms.list(teamId=ROOM_ID)))
+    expect_api_error("rooms.create teamId", 404, lambda: user.rooms.create(title="t", teamId=ROOM_ID))
+    ok("rooms teamId")
 
     edited = user.messages.update(messageId=posted[2], roomId=ROOM_ID, markdown="**status** web-0 please")
     expect("messages.update", edited.text == "status web-0 please", f"text {edited.text!r}")
