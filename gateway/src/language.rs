@@ -561,7 +561,10 @@ pub(crate) mod tests {
             ("scale web up to 5", "'up' is not part of it"),
             ("scale the web up to 5", "'the' and 'up' are not part of it"),
             ("rollback web to rev 2", "'rev' is not part of it"),
-            ("rollback web to the previous", "has 1 word more than"),
+            (
+                "rollback web to the previous",
+                "cannot act on 'to the previous'",
+            ),
             (
                 "status web prod",
                 "'status web prod' has 1 word more than 'status <deployment>'",
@@ -651,6 +654,17 @@ pub(crate) mod tests {
             ("scale web to 0 if errors spike", "cannot act on 'if'"),
             ("scale web to 5 (just kidding)", "cannot act on 'kidding)'"),
             ("scale web to 5 more", "cannot act on 'more'"),
+            // Nor are any other words after a whole change: they may say
+            // when, or how much, and counting them invites dropping them.
+            ("scale web to 5 at 10pm", "cannot act on 'at 10pm'"),
+            ("scale web to 5 minus 1", "cannot act on 'minus 1'"),
+            ("scale web to 5 x2", "cannot act on 'x2'"),
+            ("restart web jk", "cannot act on 'jk'"),
+            ("rollback web to 2 per zone", "cannot act on 'per zone'"),
+            (
+                "deploy nginx:1.2 to web each zone",
+                "cannot act on 'each zone'",
+            ),
             ("scale web by 2", "scale sets the count to have"),
             (
                 "scale web to +2",
@@ -719,7 +733,7 @@ pub(crate) mod tests {
                 "set image web to nginx:1 right now please",
                 "has 4 words more than",
             ),
-            ("deploy nginx:1 to web web2", "has 1 word more than"),
+            ("deploy nginx:1 to web web2", "the bot cannot act on 'web2'"),
             // Only a whole command is offered back.
             ("please scale web", "I don't know the command 'please'"),
             (

@@ -3,7 +3,7 @@
 //! the policy again for the command found. Ingestion acts on the reading;
 //! `chatops parse` prints it, so the two cannot drift apart.
 
-use chatops_shared::{CommandKind, Verb};
+use chatops_shared::{CommandKind, ReplicasError, Verb};
 
 use crate::language::{self, Defaults, ParseError, Parsed, Request};
 use crate::policy::{Access, Policy};
@@ -50,15 +50,13 @@ pub fn read(
         tracing::info!(actor = %email, %denial, "message refused before parsing");
         return refused(replies::refused(email, &denial), "denied");
     }
+    let max = match policy {
+        Some(policy) => policy.max_replicas_for(email),
+        None => Some(defaults.max_replicas),
+    };
     let mut request = match language::parse(text, defaults) {
         Ok(Parsed::Command(request)) => request,
-        Ok(Parsed::Help) => {
-            let max = match policy {
-                Some(policy) => policy.max_replicas_for(email),
-                None => Some(defaults.max_replicas),
-            };
-            return Reading::Help(replies::help(email, &verbs(), max));
-        }
+        Ok(Parsed::Help) => return Reading::Help(replies::help(email, &verbs(), max)),
         Err(e) => {
             tracing::info!(error = %e, "not a command");
             let verbs = verbs();
@@ -73,6 +71,16 @@ pub fn read(
                     like: None,
                     command: None,
                 },
+                // Told "from 0 to 50", a person allowed 10 would only be
+                // refused again: the bound said is the sender's own.
+                ParseError::Replicas(ReplicasError::OutOfRange { got, max: bot })
+                    if max.is_some_and(|own| own < bot) =>
+                {
+                    ParseError::Replicas(ReplicasError::OutOfRange {
+                        got,
+                        max: max.unwrap_or(bot),
+                    })
+                }
                 e => e,
             };
             return refused(replies::rejected(email, &e, &verbs), "invalid");
@@ -139,6 +147,18 @@ mod tests {
         assert_eq!(outcome(&over), "denied");
         let within = read("scale web to 5", ALICE, Some(&policy), &defaults());
         assert_eq!(outcome(&within), "a command");
+    }
+
+    #[test]
+    fn a_count_over_the_bots_bound_is_told_against_the_senders_own() {
+        let policy = Policy::authorized_users(&["alice@example.com".to_owned()], 5);
+        let Reading::Refused { markdown, outcome } =
+            read("scale web to 60", ALICE, Some(&policy), &defaults())
+        else {
+            panic!("60 replicas were read as a command");
+        };
+        assert_eq!(outcome, "invalid");
+        assert!(markdown.contains("from 0 to 5, got '60'"), "{markdown}");
     }
 
     #[test]

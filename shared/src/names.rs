@@ -190,6 +190,9 @@ pub enum ReplicasError {
     OutOfRange { got: String, max: u32 },
     #[error("replicas is the count to have, not a change to it; got '{}' (e.g. 'scale web to 5')", quote(.got))]
     Relative { got: String },
+    /// "007", "00": a stray zero could as well be a missing digit.
+    #[error("replicas is written without leading zeros, got '{}' (e.g. 'scale web to 5')", quote(.got))]
+    LeadingZero { got: String },
 }
 
 /// A replica count within `0..=max`, where `max` comes from the policy.
@@ -227,6 +230,9 @@ impl Replicas {
         let digits = s.strip_prefix('-').unwrap_or(s);
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(not_a_number());
+        }
+        if digits.len() > 1 && digits.starts_with('0') {
+            return Err(ReplicasError::LeadingZero { got: s.to_owned() });
         }
         // Longer than any i128: certainly out of range, whatever the sign.
         let n: i128 = match s.parse() {
@@ -419,6 +425,14 @@ mod tests {
             said(&format!("-{huge}"))
         );
         assert_eq!(Replicas::parse("25", 10), out_of_range("25"));
+        // A stray zero could as well be a missing digit ("00", "05").
+        for s in ["00", "007", "05", "-01"] {
+            assert_eq!(
+                Replicas::parse(s, 10),
+                Err(ReplicasError::LeadingZero { got: s.to_owned() }),
+                "{s}"
+            );
+        }
         for s in ["", "three", "3.5", "1e3", " 3", "0x10", "-", "٣"] {
             let err = Replicas::parse(s, 10).expect_err(s);
             assert!(err.to_string().contains("from 0 to 10"), "{s:?}: {err}");

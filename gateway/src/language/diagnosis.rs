@@ -156,10 +156,24 @@ pub(super) fn malformed(form: Form, words: &[&str], ends_with_namespace: bool) -
             form,
         };
     }
-    ParseError::Malformed {
-        verb: form,
-        why: mismatch(form, words, ends_with_namespace),
-    }
+    let why = match mismatch(form, words, ends_with_namespace) {
+        Mismatch::Said(why) => why,
+        Mismatch::TooMany(n) => {
+            if let Some(rest) = after_a_change(form, words.get(1..).unwrap_or_default()) {
+                return ParseError::Qualified { word: rest, form };
+            }
+            too_many(&words.join(" "), n, form)
+        }
+    };
+    ParseError::Malformed { verb: form, why }
+}
+
+/// How words differ from a form.
+enum Mismatch {
+    /// Said so.
+    Said(String),
+    /// This many words too many, none of which can be named.
+    TooMany(usize),
 }
 
 /// Words that change what a command says (negations, conditions,
@@ -182,35 +196,19 @@ fn is_qualifier(word: &str) -> bool {
 /// another word stands, a word too many, or what is missing. A word is
 /// named as too many only where taking it out cannot leave another command
 /// than the one meant.
-fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> String {
+fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> Mismatch {
     let typed = words.join(" ");
     let (all, words) = (words, words.get(1..).unwrap_or_default());
-    let syntax: Vec<&str> = form.syntax().split(' ').skip(1).collect();
-    // `rollback <deployment> [to <revision>]`: with and without the part
-    // in brackets. (A bracket within one slot, `[<container>=]<image:tag>`,
-    // is part of that slot.)
-    let start = syntax
-        .iter()
-        .position(|t| t.starts_with('[') && !t.contains(']'));
-    let patterns: Vec<Vec<&str>> = match start {
-        Some(i) => vec![
-            syntax[..i].to_vec(),
-            syntax
-                .iter()
-                .map(|t| t.trim_start_matches('[').trim_end_matches(']'))
-                .collect(),
-        ],
-        None => vec![syntax],
-    };
+    let patterns = patterns(form);
     // The pattern nearest in length to what was typed; the longer on a tie.
     let Some(pattern) = patterns
         .iter()
         .min_by_key(|p| (p.len().abs_diff(words.len()), std::cmp::Reverse(p.len())))
     else {
-        return "say `help` for its form".to_owned();
+        return Mismatch::Said("say `help` for its form".to_owned());
     };
     if words.last().is_some_and(|w| w.eq_ignore_ascii_case("in")) {
-        return "'in' needs a namespace after it".to_owned();
+        return Mismatch::Said("'in' needs a namespace after it".to_owned());
     }
     // `in <namespace>` anywhere but at the end: taken out, the command
     // would run in another namespace.
@@ -221,7 +219,7 @@ fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> String {
         let clause = quote(&words[at..=at + 1].join(" "));
         let after = &words[at + 2..];
         let rest: Vec<&str> = words[..at].iter().chain(after).copied().collect();
-        return if ends_with_namespace {
+        return Mismatch::Said(if ends_with_namespace {
             "it names a namespace twice; keep one 'in <namespace>', at the end".to_owned()
         } else if !after.is_empty() && after.iter().all(|w| is_filler(w)) {
             format!("'{}' is not part of it", quote(&after.join(" ")))
@@ -232,29 +230,29 @@ fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> String {
                 "'{}' follows '{clause}', and a command ends with its namespace",
                 quote(&after.join(" "))
             )
-        };
+        });
     }
     match extra_words(pattern, words) {
         Some(Extra::Named(parts)) => {
             let quoted: Vec<String> = parts.iter().map(|p| format!("'{}'", quote(p))).collect();
-            return match quoted.as_slice() {
+            return Mismatch::Said(match quoted.as_slice() {
                 [one] => format!("{one} is not part of it"),
                 many => format!("{} are not part of it", many.join(" and ")),
-            };
+            });
         }
         // Naming one would send the person to another command, as likely
         // as not the wrong one.
-        Some(Extra::Unclear(n)) => return too_many(&typed, n, form),
+        Some(Extra::Unclear(n)) => return Mismatch::TooMany(n),
         None => {}
     }
     let is_slot = |t: &str| t.contains('<');
     for (i, expected) in pattern.iter().enumerate() {
         let Some(word) = words.get(i) else {
-            return format!(
+            return Mismatch::Said(format!(
                 "'{}' needs '{}' after it",
                 quote(&all[..=i].join(" ")),
                 pattern[i..].join(" ")
-            );
+            ));
         };
         if is_slot(expected) {
             // The word belongs further on: what this slot wants is missing
@@ -263,11 +261,11 @@ fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> String {
                 .iter()
                 .any(|later| fits_slot(pattern, later, word));
             if belongs_later && !fits_slot(pattern, expected, word) {
-                return format!("'{expected}' is missing before '{word}'");
+                return Mismatch::Said(format!("'{expected}' is missing before '{word}'"));
             }
         } else if !word.eq_ignore_ascii_case(expected) {
             if form == Form::Scale && word.eq_ignore_ascii_case("by") {
-                return "scale sets the count to have, as in 'scale web to 5'; it cannot add or take away".to_owned();
+                return Mismatch::Said("scale sets the count to have, as in 'scale web to 5'; it cannot add or take away".to_owned());
             }
             // "scale web 5": the keyword left out, not replaced.
             let with_keyword: Vec<&str> = words[..i]
@@ -277,22 +275,70 @@ fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> String {
                 .chain(words[i..].iter().copied())
                 .collect();
             if fits(pattern, &with_keyword) {
-                return format!("'{expected}' is missing before '{}'", quote(word));
+                return Mismatch::Said(format!("'{expected}' is missing before '{}'", quote(word)));
             }
-            return format!(
+            return Mismatch::Said(format!(
                 "'{}' stands where '{expected}' should{}",
                 quote(word),
                 odd_characters(word)
-            );
+            ));
         }
     }
-    match &words[pattern.len()..] {
+    let why = match &words[pattern.len()..] {
         [] => format!("'{}' is not {}", quote(&typed), form.syntax()),
         extra if extra.iter().all(|w| is_filler(w)) => {
             format!("'{}' is not part of it", quote(&extra.join(" ")))
         }
-        extra => too_many(&typed, extra.len(), form),
+        extra => return Mismatch::TooMany(extra.len()),
+    };
+    Mismatch::Said(why)
+}
+
+/// The shapes of `form` after its verb: `rollback <deployment> [to
+/// <revision>]` with and without the part in brackets, the shorter first.
+/// (A bracket within one slot, `[<container>=]<image:tag>`, is part of
+/// that slot.)
+fn patterns(form: Form) -> Vec<Vec<&'static str>> {
+    let syntax: Vec<&str> = form.syntax().split(' ').skip(1).collect();
+    let start = syntax
+        .iter()
+        .position(|t| t.starts_with('[') && !t.contains(']'));
+    match start {
+        Some(i) => vec![
+            syntax[..i].to_vec(),
+            syntax
+                .iter()
+                .map(|t| t.trim_start_matches('[').trim_end_matches(']'))
+                .collect(),
+        ],
+        None => vec![syntax],
     }
+}
+
+/// Words after a whole change ("scale web to 5 at 10pm", "scale web to 5
+/// minus 1", "deploy nginx:1.2 to web web2"), other than filler words:
+/// they may say when, how much, or something else again, and a reply
+/// counting them would invite sending the change without them.
+fn after_a_change(form: Form, words: &[&str]) -> Option<String> {
+    let changes = form.verb().is_some_and(|verb| verb.is_write());
+    // A namespace clause among them is told apart elsewhere.
+    if !changes || words.iter().any(|w| w.eq_ignore_ascii_case("in")) {
+        return None;
+    }
+    let patterns = patterns(form);
+    // "deploy nginx:1.2 to the web", "rollback web to rev 2": one word
+    // is too many, and it is named.
+    if patterns
+        .iter()
+        .any(|pattern| matches!(extra_words(pattern, words), Some(Extra::Named(_))))
+    {
+        return None;
+    }
+    patterns.iter().rev().find_map(|pattern| {
+        let rest = words.get(pattern.len()..).filter(|rest| !rest.is_empty())?;
+        let whole = fits(pattern, &words[..pattern.len()]);
+        (whole && !rest.iter().all(|w| is_filler(w))).then(|| rest.join(" "))
+    })
 }
 
 /// "'status web prod' has 1 word more than 'status <deployment>'".
