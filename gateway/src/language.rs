@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use chatops_shared::text::odd_characters;
+use chatops_shared::text::{is_invisible, odd_characters};
 use diagnosis::meant;
 
 mod diagnosis;
@@ -240,7 +240,7 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
     // is answered without it. A change is not made from it: "restart web?"
     // may be asking, and in "set image web nginx=nginx:1.2." the '.' would
     // be part of the tag.
-    let text = text.trim();
+    let text = trim_invisible(text);
     let bare = text.trim_end_matches(END_PUNCTUATION).trim_end();
     for joint in [";", "&&"] {
         if bare.contains(joint) {
@@ -257,6 +257,19 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         }),
         parsed => Ok(parsed),
     }
+}
+
+/// `text` without the white space and the invisible characters that copy
+/// and paste leave at its edges (a direction mark, a zero-width space, a
+/// soft hyphen, an emoji's variation selector). At the start, marks that
+/// change how the rest is laid out (overrides, embeddings, isolates, a
+/// right-to-left mark) are kept: others in the room may see another
+/// command than the one run, so it is refused.
+fn trim_invisible(text: &str) -> &str {
+    let lays_out =
+        |c: char| matches!(u32::from(c), 0x061C | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069);
+    text.trim_start_matches(|c: char| c.is_whitespace() || (is_invisible(c) && !lays_out(c)))
+        .trim_end_matches(|c: char| c.is_whitespace() || is_invisible(c) || c == '\u{FE0F}')
 }
 
 /// Parses one command, punctuation and all.
@@ -460,6 +473,15 @@ pub(crate) mod tests {
             ("list in prod", "list in prod"),
             ("history web", "history web in default"),
             ("  scale   web   to   5  ", "scale web to 5 in default"),
+            // What copy and paste leaves at the edges.
+            ("\u{200b}scale web to 4\u{200f}", "scale web to 4 in default"),
+            ("\u{feff}restart web\u{ad}", "restart web in default"),
+            ("scale web to 4\u{fe0f}\u{202e}", "scale web to 4 in default"),
+            // A mark that lays out what follows is not: the room may show
+            // another command than the one run.
+            ("\u{202e}scale web to 4", ""),
+            ("\u{200f}scale web to 4", ""),
+            ("scale web\u{200b} to 4", ""),
         ];
         for (text, want) in cases {
             if want.is_empty() {
