@@ -474,9 +474,15 @@ pub(crate) mod tests {
             ("history web", "history web in default"),
             ("  scale   web   to   5  ", "scale web to 5 in default"),
             // What copy and paste leaves at the edges.
-            ("\u{200b}scale web to 4\u{200f}", "scale web to 4 in default"),
+            (
+                "\u{200b}scale web to 4\u{200f}",
+                "scale web to 4 in default",
+            ),
             ("\u{feff}restart web\u{ad}", "restart web in default"),
-            ("scale web to 4\u{fe0f}\u{202e}", "scale web to 4 in default"),
+            (
+                "scale web to 4\u{fe0f}\u{202e}",
+                "scale web to 4 in default",
+            ),
             // A mark that lays out what follows is not: the room may show
             // another command than the one run.
             ("\u{202e}scale web to 4", ""),
@@ -612,6 +618,14 @@ pub(crate) mod tests {
             (
                 "list web",
                 "that is not how list works: 'web' is not part of it",
+            ),
+            (
+                "list prod",
+                "'prod' is not part of it; a namespace is named after 'in', as in 'list in prod'",
+            ),
+            (
+                "list deployments",
+                "list works: 'deployments' is not part of it",
             ),
             ("history", "'history' needs '<deployment>' after it"),
             ("history web web", "'web' is not part of it"),
@@ -825,6 +839,32 @@ pub(crate) mod tests {
         assert_eq!(err.form(), Some(Form::Scale));
         let err = parse("scael web to 3", &defaults()).expect_err("not run");
         assert_eq!(err.form(), None, "the command offered needs no usage line");
+        // kubectl's rollout words name the command that does the same.
+        for (typed, meant) in [
+            ("rollout undo web", "; did you mean 'rollback web'?"),
+            (
+                "rollout undo web to 2",
+                "; did you mean 'rollback web to 2'?",
+            ),
+            (
+                "rollout restart web in prod",
+                "; did you mean 'restart web in prod'?",
+            ),
+            ("rollout status web", "; did you mean 'status web'?"),
+            ("rollout history web", "; did you mean 'history web'?"),
+            (
+                "rollout undo web --to-revision=2",
+                "; did you mean 'rollback'?",
+            ),
+            ("rollout pause web", ""),
+        ] {
+            let err = parse(typed, &defaults()).expect_err(typed).to_string();
+            assert_eq!(
+                err,
+                format!("I don't know the command 'rollout'{meant}"),
+                "{typed}"
+            );
+        }
     }
 
     #[test]

@@ -119,8 +119,20 @@ pub fn rejected(email: &str, error: &ParseError, verbs: &[Verb]) -> String {
 }
 
 pub fn denied(email: &str, denial: &Denied) -> String {
+    // A question refused changes nothing anyway: no need to say so.
+    let asked_a_question = match denial {
+        Denied::Verb(verb) | Denied::Namespace { verb, .. } | Denied::Deployment { verb, .. } => {
+            !verb.is_write()
+        }
+        Denied::Unknown | Denied::Room | Denied::Replicas { .. } => false,
+    };
+    let note = if asked_a_question {
+        ""
+    } else {
+        " Nothing was changed."
+    };
     format!(
-        "{} Sorry, {}. Nothing was changed.",
+        "{} Sorry, {}.{note}",
         mention(email),
         escape(&denial.to_string())
     )
@@ -197,6 +209,20 @@ fn noted_result(result: &CommandResult, note: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refused_change_says_nothing_changed_and_a_refused_question_does_not() {
+        let change = denied("a@example.com", &Denied::Verb(Verb::Scale));
+        assert!(
+            change.ends_with("you may not use 'scale'. Nothing was changed."),
+            "{change}"
+        );
+        let question = denied("a@example.com", &Denied::Verb(Verb::Status));
+        assert!(
+            question.ends_with("you may not use 'status'."),
+            "{question}"
+        );
+    }
 
     #[test]
     fn echoed_input_cannot_mention_or_format() {

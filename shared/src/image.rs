@@ -50,6 +50,8 @@ pub enum ImageError {
         "the digest '{0}' must be 'algorithm:hex', e.g. 'sha256:' followed by 64 lowercase hex digits"
     )]
     BadDigest(String),
+    #[error("the digest '{0}' has uppercase hex digits; digests are written in lowercase")]
+    DigestCase(String),
     #[error(
         "the digest '{digest}' has {got} hex digits, but {algorithm} digests have exactly {want} lowercase hex digits"
     )]
@@ -71,7 +73,11 @@ impl ImageRef {
         if s.is_empty() {
             return Err(ImageError::Empty);
         }
-        if let Some(c) = s.chars().find(|c| !c.is_ascii_graphic()) {
+        // Letters, digits, separators, the registry's port and IPv6
+        // brackets, the digest's '@': anything else (a quote around the
+        // image, a comma after it) is no part of any reference.
+        let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/:@[]+".contains(c);
+        if let Some(c) = s.chars().find(|c| !allowed(*c)) {
             return Err(ImageError::InvalidCharacter(describe(c)));
         }
         let (rest, digest) = match s.split_once('@') {
@@ -142,15 +148,14 @@ fn check_digest(digest: &str) -> Result<(), ImageError> {
     }
     let registered = [("sha256", 64), ("sha384", 96), ("sha512", 128)];
     match registered.iter().find(|(name, _)| *name == algorithm) {
-        Some(&(algorithm, want))
-            if hex.len() != want || hex.chars().any(|c| c.is_ascii_uppercase()) =>
-        {
-            Err(ImageError::DigestLength {
-                digest: quote(digest),
-                algorithm,
-                got: hex.len(),
-                want,
-            })
+        Some(&(algorithm, want)) if hex.len() != want => Err(ImageError::DigestLength {
+            digest: quote(digest),
+            algorithm,
+            got: hex.len(),
+            want,
+        }),
+        Some(_) if hex.chars().any(|c| c.is_ascii_uppercase()) => {
+            Err(ImageError::DigestCase(quote(digest)))
         }
         // Unregistered algorithms: the grammar asks for at least 128 bits.
         None if hex.len() < 32 => Err(bad()),
@@ -321,7 +326,7 @@ mod tests {
             (&format!("web@sha256:{SHA}0"), "exactly 64"),
             (
                 &format!("web@sha256:{}", SHA.to_uppercase()),
-                "lowercase hex",
+                "has uppercase hex digits; digests are written in lowercase",
             ),
             ("web@sha256", "algorithm:hex"),
             ("web@:abc", "algorithm:hex"),
@@ -340,8 +345,11 @@ mod tests {
             ("[::1]x/web", "registry"),
             ("[::1]:5000/Web", "must be lowercase"),
             (&long_name, "at most 255"),
-            ("web;rm -rf", "a space"),
-            ("$(id)", "must be lowercase"),
+            ("web;rm -rf", "contains ';'"),
+            ("$(id)", "contains '$'"),
+            ("\"nginx:1.21\"", "contains '\"'"),
+            ("nginx:1.21,", "contains ','"),
+            ("`nginx:1`", "contains '`'"),
         ];
         for (s, why) in cases {
             let err = ImageRef::parse(s).expect_err(s).to_string();

@@ -4,7 +4,7 @@
 //! named as too many only where taking it out leaves the command meant.
 
 use chatops_shared::text::{count, odd_characters};
-use chatops_shared::{Replicas, quote};
+use chatops_shared::{Namespace, Replicas, quote};
 
 use super::{
     Defaults, END_PUNCTUATION, Form, ParseError, Parsed, VERBS, deployment, form_of, image_spec,
@@ -61,11 +61,15 @@ pub(super) fn unknown_verb(words: &[&str], defaults: &Defaults) -> ParseError {
             form,
         };
     }
-    let like = misspelt(word);
+    // kubectl's words ("rollout undo web") count as the verb they name.
+    let (like, rest) = match kubectl_rollout(words) {
+        Some(form) => (Some(form), &words[2..]),
+        None => (misspelt(word), &words[1..]),
+    };
     let command = like.filter(|form| *form != Form::Help).and_then(|form| {
         let verb = form.to_string();
         let command: Vec<&str> = std::iter::once(verb.as_str())
-            .chain(words[1..].iter().copied())
+            .chain(rest.iter().copied())
             .collect();
         let command = command.join(" ");
         // A command too long to quote whole is not offered.
@@ -76,6 +80,24 @@ pub(super) fn unknown_verb(words: &[&str], defaults: &Defaults) -> ParseError {
         word: word.to_owned(),
         like,
         command,
+    }
+}
+
+/// `kubectl rollout undo|restart|status|history ...`, typed without
+/// `kubectl`: the form that does the same.
+fn kubectl_rollout(words: &[&str]) -> Option<Form> {
+    let [first, second, ..] = words else {
+        return None;
+    };
+    if !first.eq_ignore_ascii_case("rollout") {
+        return None;
+    }
+    match second.to_ascii_lowercase().as_str() {
+        "undo" => Some(Form::Rollback),
+        "restart" => Some(Form::Restart),
+        "status" => Some(Form::Status),
+        "history" => Some(Form::History),
+        _ => None,
     }
 }
 
@@ -231,6 +253,16 @@ fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> Mismatch {
                 quote(&after.join(" "))
             )
         });
+    }
+    // "list prod": the namespace to list, without its 'in'.
+    if let (Form::List, [word]) = (form, words)
+        && !is_filler(word)
+        && Namespace::parse(word).is_ok()
+    {
+        return Mismatch::Said(format!(
+            "'{0}' is not part of it; a namespace is named after 'in', as in 'list in {0}'",
+            quote(word)
+        ));
     }
     match extra_words(pattern, words) {
         Some(Extra::Named(parts)) => {
