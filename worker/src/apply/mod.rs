@@ -308,15 +308,17 @@ impl Engine {
             .is_ok_and(|found| found.is_none())
     }
 
-    /// Reads a deployment (through the rate limiter).
+    /// Reads a deployment (through the rate limiter). One that is missing
+    /// because its namespace is says so, where the bot may read namespaces.
     pub(crate) async fn get(
         &self,
         ns: &str,
         name: &DeploymentName,
     ) -> Result<Deployment, ApplyError> {
         self.limiter.acquire().await;
-        self.deployments(ns).get(name.as_str()).await.map_err(|e| {
-            ApplyError::from_kube(
+        let error = match self.deployments(ns).get(name.as_str()).await {
+            Ok(deployment) => return Ok(deployment),
+            Err(e) => ApplyError::from_kube(
                 e,
                 Doing {
                     verb: "get",
@@ -324,8 +326,12 @@ impl Engine {
                     name: Some(name.as_str()),
                     namespace: ns,
                 },
-            )
-        })
+            ),
+        };
+        if matches!(error, ApplyError::Rejected(_)) && self.namespace_is_missing(ns).await {
+            return Err(ApplyError::Rejected(format!("namespace {ns} not found")));
+        }
+        Err(error)
     }
 
     /// JSON-patches `ops` together with the fence annotations, under the read

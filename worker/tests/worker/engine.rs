@@ -438,10 +438,11 @@ async fn what_the_cluster_lacks_is_refused_and_forbidden_fails_at_once_in_plain_
 }
 
 /// A bot bound cluster-wide may read namespaces, so `list` can tell a
-/// namespace that is not there from one without deployments: Kubernetes
-/// lists both as empty.
+/// namespace that is not there from one without deployments (Kubernetes
+/// lists both as empty), and a command for a deployment a missing
+/// namespace from a missing deployment.
 #[tokio::test]
-async fn list_tells_a_missing_namespace_from_an_empty_one_where_it_may_read_namespaces() {
+async fn a_missing_namespace_is_told_apart_where_the_bot_may_read_namespaces() {
     const READER: &str = "apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRole
 metadata:
@@ -449,7 +450,7 @@ metadata:
 rules:
   - apiGroups: [\"apps\"]
     resources: [\"deployments\"]
-    verbs: [\"list\"]
+    verbs: [\"get\", \"list\"]
   - apiGroups: [\"\"]
     resources: [\"namespaces\"]
     verbs: [\"get\"]
@@ -503,6 +504,28 @@ roleRef:
         .await
         .expect("an empty namespace is listed");
     assert_eq!(quiet.message, "no deployments in namespace quiet");
+    // So can a command for one deployment.
+    let status_in = |ns: &str| {
+        let mut status = command(CommandKind::Status, "web");
+        status.namespace = chatops_shared::Namespace::parse(ns).expect("valid");
+        status
+    };
+    let err = engine
+        .apply(&status_in("nosuchns"), &at(3))
+        .await
+        .expect_err("no such namespace");
+    assert!(
+        matches!(&err, ApplyError::Rejected(m) if m == "namespace nosuchns not found"),
+        "{err:?}"
+    );
+    let err = engine
+        .apply(&status_in("quiet"), &at(4))
+        .await
+        .expect_err("no such deployment");
+    assert!(
+        matches!(&err, ApplyError::Rejected(m) if m == "deployment web not found in namespace quiet"),
+        "{err:?}"
+    );
     assert_eq!(writes(&kube), 0, "nothing was changed");
 }
 
