@@ -66,22 +66,17 @@ pub struct ReadError {
 /// How long to wait for the next message of a stream being read to its end.
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Reads every message of `stream` under `filter_subject` from `start`, up
-/// to the last one stored when the read began, as (sequence, payload).
+/// Reads every message of `stream` under `filter_subject` from where
+/// `deliver_policy` says, up to the last one stored when the read began,
+/// as (sequence, payload).
 async fn read(
     js: &Context,
     stream: &'static str,
     filter_subject: String,
-    start: Option<u64>,
+    deliver_policy: DeliverPolicy,
 ) -> Result<Vec<(u64, bytes::Bytes)>, ReadError> {
     let err = |source: async_nats::Error| ReadError { stream, source };
     let handle = js.get_stream(stream).await.map_err(|e| err(e.into()))?;
-    let deliver_policy = match start {
-        Some(seq) => DeliverPolicy::ByStartSequence {
-            start_sequence: seq.max(1),
-        },
-        None => DeliverPolicy::All,
-    };
     let consumer = handle
         .create_consumer(pull::OrderedConfig {
             filter_subject,
@@ -121,7 +116,13 @@ async fn read(
 /// cannot read are skipped with a warning.
 pub async fn commands(js: &Context, filter: &Filter) -> Result<Vec<Stored>, ReadError> {
     let subject = subjects::commands_filter(filter.namespace.as_ref(), filter.deployment.as_ref());
-    let raw = read(js, COMMANDS_STREAM, subject, filter.from_seq).await?;
+    let deliver_policy = match filter.from_seq {
+        Some(seq) => DeliverPolicy::ByStartSequence {
+            start_sequence: seq.max(1),
+        },
+        None => DeliverPolicy::All,
+    };
+    let raw = read(js, COMMANDS_STREAM, subject, deliver_policy).await?;
     Ok(raw
         .into_iter()
         .filter_map(
@@ -142,9 +143,18 @@ pub async fn final_results(
     js: &Context,
     filter: &Filter,
 ) -> Result<HashMap<CommandId, CommandResult>, ReadError> {
+    results_since(js, filter, DeliverPolicy::All).await
+}
+
+/// The final results stored from `deliver_policy` on.
+async fn results_since(
+    js: &Context,
+    filter: &Filter,
+    deliver_policy: DeliverPolicy,
+) -> Result<HashMap<CommandId, CommandResult>, ReadError> {
     let subject = subjects::commands_filter(filter.namespace.as_ref(), filter.deployment.as_ref())
         .replacen("chatops.commands", "chatops.results", 1);
-    let raw = read(js, RESULTS_STREAM, subject, None).await?;
+    let raw = read(js, RESULTS_STREAM, subject, deliver_policy).await?;
     let mut out = HashMap::new();
     for (_, payload) in raw {
         if let Ok(result) = serde_json::from_slice::<CommandResult>(&payload)
@@ -156,11 +166,58 @@ pub async fn final_results(
     Ok(out)
 }
 
+/// How far back the trail first looks for its commands, in stream
+/// sequences; it looks four times further each time it finds too few.
+const TRAIL_WINDOW: u64 = 1024;
+
+/// How much earlier than a command its result may be stamped: the gateway
+/// stamps commands, nats-server results, and their clocks may differ.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
+
 /// The last `limit` commands matching `filter`, with their final results.
+/// Only the end of the streams is read: the commands from a window of the
+/// last sequences (widened until it holds `limit` of them, or the whole
+/// stream), and the results stored since the oldest of them was issued.
 pub async fn trail(js: &Context, filter: &Filter, limit: usize) -> Result<Vec<Entry>, ReadError> {
-    let commands = commands(js, filter).await?;
-    let mut results = final_results(js, filter).await?;
+    let last = js
+        .get_stream(COMMANDS_STREAM)
+        .await
+        .map_err(|e| ReadError {
+            stream: COMMANDS_STREAM,
+            source: e.into(),
+        })?
+        .cached_info()
+        .state
+        .last_sequence;
+    let mut window = TRAIL_WINDOW;
+    let commands = loop {
+        let start = last
+            .saturating_sub(window)
+            .max(filter.from_seq.unwrap_or(1));
+        let found = commands(
+            js,
+            &Filter {
+                from_seq: Some(start),
+                ..filter.clone()
+            },
+        )
+        .await?;
+        if found.len() >= limit || start <= filter.from_seq.unwrap_or(1) {
+            break found;
+        }
+        window = window.saturating_mul(4);
+    };
     let skip = commands.len().saturating_sub(limit);
+    let oldest = commands.get(skip).map(|s| s.command.issued_at);
+    let mut results = match oldest {
+        Some(issued) => {
+            let since = issued.as_nanosecond() - i128::from(CLOCK_SKEW.as_secs()) * 1_000_000_000;
+            let start_time = time::OffsetDateTime::from_unix_timestamp_nanos(since)
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+            results_since(js, filter, DeliverPolicy::ByStartTime { start_time }).await?
+        }
+        None => HashMap::new(),
+    };
     Ok(commands
         .into_iter()
         .skip(skip)

@@ -115,10 +115,12 @@ impl Application {
             streams::ensure_record(&jetstream, streams::PROCESSED_BUCKET, &config.streams).await?;
         let metrics = Arc::new(Metrics::default());
         let worker = Arc::new(Worker {
+            // `history` answers with the last commands from the streams too.
             engine: Engine::new(
                 kube,
                 Arc::new(Limiter::new(config.kube_qps, config.kube_burst)),
-            ),
+            )
+            .with_audit(jetstream.clone()),
             jetstream,
             earlier: crate::order::Earlier {
                 commands: stream,

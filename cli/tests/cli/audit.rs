@@ -302,6 +302,63 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
     }
 }
 
+/// `history` reads the end of the streams, looking further back until it
+/// has as many commands as asked: a deployment's one command 3,000 others
+/// ago is found, and a busy one's last three are its newest.
+#[tokio::test]
+async fn history_finds_a_quiet_deployments_commands_behind_a_busy_ones() {
+    let nats = NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+    streams::ensure(&js, &StreamSettings::default())
+        .await
+        .expect("streams");
+    let scale = |n: i128| CommandKind::Scale {
+        replicas: Replicas::new(n, 100).expect("valid"),
+    };
+    publish(&js, scale(7), "quiet", "carol@example.com").await;
+    for i in 0..3000 {
+        publish(&js, scale(i % 50), "busy", "alice@example.com").await;
+    }
+    let nats_url = nats.url();
+    let exit = chatops_with(
+        &["history", "--deployment", "quiet"],
+        &[("NATS_URL", nats_url.as_str())],
+    )
+    .await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    let lines: Vec<&str> = exit.stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        2,
+        "header and the one command:\n{}",
+        exit.stdout
+    );
+    assert!(
+        lines[1].starts_with("1 ") && lines[1].contains("carol@example.com"),
+        "{}",
+        exit.stdout
+    );
+    assert!(
+        lines[1].contains("scale quiet to 7") && lines[1].contains("pending"),
+        "{}",
+        exit.stdout
+    );
+
+    let exit = chatops_with(
+        &["history", "--deployment", "busy", "--limit", "3"],
+        &[("NATS_URL", nats_url.as_str())],
+    )
+    .await;
+    assert_eq!(exit.code, Some(0), "{exit:?}");
+    let seqs: Vec<&str> = exit
+        .stdout
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert_eq!(seqs, ["2999", "3000", "3001"], "{}", exit.stdout);
+}
+
 #[tokio::test]
 async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_gateway() {
     let wx = WebexSandbox::builder()

@@ -633,3 +633,25 @@ async fn a_rollback_does_not_wait_for_a_refused_command_before_it() {
     );
     assert_eq!(image(&kube, "web", 0), "nginx:1.20");
 }
+
+/// The in-chat `history` shows who ran what lately, from the streams, as
+/// `chatops history` does, besides the revisions.
+#[tokio::test]
+async fn history_in_the_room_tells_who_ran_what() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    let _w = worker(&nats, &kube, "4").await;
+    let change = command(scale(3), "web");
+    publish(&js, &change).await;
+    finals(&js, &[change.id]).await;
+    let history = command(CommandKind::History, "web");
+    publish(&js, &history).await;
+    let done = finals(&js, &[history.id]).await;
+    let message = &done[&history.id].message;
+    assert!(
+        message.contains("last commands: ")
+            && message.contains("alice@example.com 'scale web to 3 in default': applied"),
+        "{message}"
+    );
+}
