@@ -210,7 +210,9 @@ impl Engine {
                     return Ok((already_applied(kind, name, &deployment), deployment));
                 }
                 Check::Superseded { by } => {
-                    return Ok((superseded(kind, name, by, &deployment), deployment));
+                    let later = self.describe_command(by).await;
+                    let applied = superseded(kind, name, by, later.as_deref(), &deployment);
+                    return Ok((applied, deployment));
                 }
                 Check::Apply => {}
             }
@@ -296,6 +298,24 @@ impl Engine {
             tokio::time::sleep(OBSERVE_POLL).await;
             d = self.get(ns, name).await?;
         }
+    }
+
+    /// "bob@example.com's 'scale web to 5 in default'": the command at
+    /// `seq` of the command stream, where the engine reads the streams.
+    async fn describe_command(&self, seq: u64) -> Option<String> {
+        let stream = self
+            .audit
+            .as_ref()?
+            .get_stream_no_info(chatops_shared::streams::COMMANDS_STREAM)
+            .await
+            .ok()?;
+        let message = stream.get_raw_message(seq).await.ok()?;
+        let command: Command = serde_json::from_slice(&message.payload).ok()?;
+        Some(format!(
+            "{}'s '{}'",
+            command.actor.email,
+            command.describe()
+        ))
     }
 
     /// Whether the API says `ns` does not exist. Not knowing (the bot may
@@ -447,17 +467,25 @@ fn already_applied(kind: &CommandKind, name: &DeploymentName, d: &Deployment) ->
     .change(None, Some(now))
 }
 
-fn superseded(kind: &CommandKind, name: &DeploymentName, by: u64, d: &Deployment) -> Applied {
+/// `later`: who sent the command at `by`, and what it said, where known.
+fn superseded(
+    kind: &CommandKind,
+    name: &DeploymentName,
+    by: u64,
+    later: Option<&str>,
+    d: &Deployment,
+) -> Applied {
     let (what, now) = match kind {
         CommandKind::Scale { .. } => ("replicas", count(replicas(d), "replica", "replicas")),
         _ => ("pod template", images(d)),
     };
+    let later = later.map_or_else(|| format!("#{by}"), |l| format!("#{by}, {l}"));
     Applied::new(
         Outcome::Superseded,
         // Whether this command took effect before the later one is not
         // known here (a worker may have applied it and stopped before its
         // result was published): only that it must not undo the later one.
-        format!("a later command (#{by}) has since set the {what} of {name}, and this one is not applied over it; it is now {now}"),
+        format!("a later command ({later}) has since set the {what} of {name}, and this one is not applied over it; it is now {now}"),
     )
     .change(None, Some(now))
 }

@@ -655,3 +655,37 @@ async fn history_in_the_room_tells_who_ran_what() {
         "{message}"
     );
 }
+
+/// A command overtaken by a later one says which: its number, who sent it
+/// and what it said.
+#[tokio::test]
+async fn a_superseded_command_names_the_command_that_overtook_it() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    let _w = worker(&nats, &kube, "4").await;
+    kube.inject(
+        Fault::latency(Duration::from_millis(1500))
+            .method("GET")
+            .path("/apis/apps/v1/namespaces/default/deployments/web")
+            .times(1),
+    );
+    let first = command(scale(3), "web");
+    publish(&js, &first).await;
+    chatops_testkit::eventually("the first taken by the worker", LIMIT, || async {
+        (in_flight(&js).await == 1).then_some(())
+    })
+    .await;
+    let second = command(scale(5), "web");
+    let seq = publish(&js, &second).await;
+    let done = finals(&js, &[first.id, second.id]).await;
+    assert_eq!(done[&first.id].outcome, Outcome::Superseded);
+    assert!(
+        done[&first.id].message.starts_with(&format!(
+            "a later command (#{seq}, alice@example.com's 'scale web to 5 in default') has since set the replicas of web"
+        )),
+        "{}",
+        done[&first.id].message
+    );
+    assert_eq!(replicas(&kube, "web"), 5);
+}
