@@ -66,12 +66,10 @@ fn ours(w: &Webhook) -> bool {
     OURS.iter().any(|(name, _)| w.name == *name)
 }
 
-fn client(env: &Env) -> Result<(WebexClient, WebexConfig), ConfigError> {
-    let config = WebexConfig::from_env(env)?;
-    Ok((
-        WebexClient::new(&config.api_url, config.bot_token.clone()),
-        config,
-    ))
+/// A client for the bot's token; only `register` needs the webhook secret.
+fn client(env: &Env) -> Result<WebexClient, ConfigError> {
+    let (token, api_url) = WebexConfig::api_from_env(env)?;
+    Ok(WebexClient::new(&api_url, token))
 }
 
 fn show(w: &Webhook) -> String {
@@ -87,7 +85,7 @@ fn show(w: &Webhook) -> String {
 }
 
 pub async fn run(cmd: &WebhookCmd, env: &Env) -> Result<(), CliError> {
-    let (webex, config) = client(env)?;
+    let webex = client(env)?;
     match cmd {
         WebhookCmd::Register { url } => {
             if !(url.starts_with("https://") || url.starts_with("http://")) {
@@ -95,8 +93,9 @@ pub async fn run(cmd: &WebhookCmd, env: &Env) -> Result<(), CliError> {
                     "--url must be an http(s) URL, got '{url}'"
                 )));
             }
+            let secret = WebexConfig::webhook_secret_from_env(env)?;
             let existing = webex.webhooks().await?;
-            for body in bodies(url, config.webhook_secret.expose_secret()) {
+            for body in bodies(url, secret.expose_secret()) {
                 let hook = match existing.iter().find(|w| body["name"] == w.name.as_str()) {
                     Some(w) => {
                         let mut update = body.clone();

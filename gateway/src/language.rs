@@ -260,16 +260,18 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
 }
 
 /// `text` without the white space and the invisible characters that copy
-/// and paste leave at its edges (a direction mark, a zero-width space, a
-/// soft hyphen, an emoji's variation selector). At the start, marks that
-/// change how the rest is laid out (overrides, embeddings, isolates, a
-/// right-to-left mark) are kept: others in the room may see another
-/// command than the one run, so it is refused.
+/// and paste leave at its edges (a zero-width space, a soft hyphen, a
+/// direction mark at the end, an emoji's variation selector). Marks that
+/// reorder what follows them (overrides, embeddings, isolates) are kept
+/// wherever they are, and so is a right-to-left mark at the start: others
+/// in the room may see another command than the one run, so it is refused.
 fn trim_invisible(text: &str) -> &str {
-    let lays_out =
-        |c: char| matches!(u32::from(c), 0x061C | 0x200F | 0x202A..=0x202E | 0x2066..=0x2069);
+    let reorders = |c: char| matches!(u32::from(c), 0x202A..=0x202E | 0x2066..=0x2069);
+    let lays_out = |c: char| reorders(c) || matches!(u32::from(c), 0x061C | 0x200F);
     text.trim_start_matches(|c: char| c.is_whitespace() || (is_invisible(c) && !lays_out(c)))
-        .trim_end_matches(|c: char| c.is_whitespace() || is_invisible(c) || c == '\u{FE0F}')
+        .trim_end_matches(|c: char| {
+            c.is_whitespace() || (is_invisible(c) && !reorders(c)) || c == '\u{FE0F}'
+        })
 }
 
 /// Parses one command, punctuation and all.
@@ -480,12 +482,13 @@ pub(crate) mod tests {
             ),
             ("\u{feff}restart web\u{ad}", "restart web in default"),
             (
-                "scale web to 4\u{fe0f}\u{202e}",
+                "scale web to 4\u{fe0f}\u{200e}",
                 "scale web to 4 in default",
             ),
             // A mark that lays out what follows is not: the room may show
             // another command than the one run.
             ("\u{202e}scale web to 4", ""),
+            ("scale web to 4\u{202e}", ""),
             ("\u{200f}scale web to 4", ""),
             ("scale web\u{200b} to 4", ""),
         ];

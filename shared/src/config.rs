@@ -269,13 +269,21 @@ impl WebexConfig {
     pub const DEFAULT_API_URL: &'static str = "https://webexapis.com/v1";
 
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let (bot_token, api_url) = Self::api_from_env(env)?;
+        Ok(Self {
+            bot_token,
+            webhook_secret: Self::webhook_secret_from_env(env)?,
+            api_url,
+            bot_name: env.get(WEBEX_BOT_NAME).map(str::to_owned),
+        })
+    }
+
+    /// The bot's token and the API base: all that calling Webex takes
+    /// (listing webhooks needs no webhook secret).
+    pub fn api_from_env(env: &Env) -> Result<(SecretString, String), ConfigError> {
         let bot_token = env.secret(
             &[WEBEX_BOT_TOKEN],
             "the bot's access token from the Webex developer portal",
-        )?;
-        let webhook_secret = env.secret(
-            &[WEBEX_WEBHOOK_SECRET, WEBEX_ENCRYPTION_SECRET],
-            "the secret the webhook was registered with; without it no delivery can be verified",
         )?;
         let api_url = env.parse_or(
             WEBEX_API_URL,
@@ -283,12 +291,15 @@ impl WebexConfig {
             "an http(s) URL such as 'https://webexapis.com/v1'",
             |s| http_url(s).map(|u| u.trim_end_matches('/').to_owned()),
         )?;
-        Ok(Self {
-            bot_token,
-            webhook_secret,
-            api_url,
-            bot_name: env.get(WEBEX_BOT_NAME).map(str::to_owned),
-        })
+        Ok((bot_token, api_url))
+    }
+
+    /// The secret webhooks are registered with and deliveries verified by.
+    pub fn webhook_secret_from_env(env: &Env) -> Result<SecretString, ConfigError> {
+        env.secret(
+            &[WEBEX_WEBHOOK_SECRET, WEBEX_ENCRYPTION_SECRET],
+            "the secret the webhook was registered with; without it no delivery can be verified",
+        )
     }
 }
 

@@ -451,7 +451,10 @@ async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_g
     })
     .await;
 
-    let list = chatops_with(&["webhook", "list"], &env).await;
+    // Listing (and deleting, and activating) needs no webhook secret.
+    let without_secret = [env[0], env[2]];
+    let list = chatops_with(&["webhook", "list"], &without_secret).await;
+    assert_eq!(list.code, Some(0), "{list:?}");
     assert!(
         list.stdout.contains(&target) && list.stdout.contains("active"),
         "{}",
@@ -475,6 +478,8 @@ async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_g
         assert_eq!(delete.code, Some(0), "{delete:?}");
     }
     assert!(wx.webhooks().is_empty());
-    let missing = chatops_with(&["webhook", "list"], &[("WEBEX_BOT_TOKEN", "bot-token")]).await;
+    let missing = chatops_with(&["webhook", "register", "--url", &target], &without_secret).await;
     assert_eq!(missing.code, Some(64), "no secret configured: {missing:?}");
+    assert!(missing.stderr.contains("WEBEX_WEBHOOK_SECRET"), "{missing:?}");
+    assert!(wx.webhooks().is_empty(), "nothing registered without the secret");
 }

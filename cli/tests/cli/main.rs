@@ -80,7 +80,7 @@ async fn parse_prints_the_reply_and_exits_2_for_what_is_not_a_command() {
         ("scale web", "Expected `scale <deployment> to <replicas>`"),
         ("delete web", "I don't know the command 'delete'"),
         ("scale web to 99", "from 0 to 50, got '99'"),
-        ("deploy <@all> to web", "must be 'algorithm:hex'"),
+        ("deploy <@all> to web", "the image reference contains '<'"),
         ("deploy Web:1 to web", "must be lowercase"),
     ];
     for (text, want) in cases {
