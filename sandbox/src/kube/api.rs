@@ -106,12 +106,15 @@ pub(crate) fn random_suffix() -> String {
         .collect()
 }
 
-/// Defaults, type checks and validation of the kinds that have them.
+/// Defaults, type checks and validation of the kinds that have them;
+/// `immutable` are the errors of changed identity metadata an update found,
+/// which the server reports after those of the labels and annotations.
 fn prepare(
     rt: &ResourceType,
     object: &mut Value,
     old: Option<&Value>,
     opts: &mut Write,
+    immutable: Vec<FieldError>,
 ) -> Result<(), ApiError> {
     let name = str_at(object, "/metadata/name").to_owned();
     if rt.behaviour == Behaviour::Deployment {
@@ -153,6 +156,7 @@ fn prepare(
         "metadata.annotations",
         object.pointer("/metadata/annotations"),
     ));
+    errors.extend(immutable);
     match rt.behaviour {
         Behaviour::Deployment => {
             deployment::apply_defaults(object);
@@ -209,12 +213,6 @@ pub(crate) fn create(
 ) -> Result<Arc<Value>, ApiError> {
     check_type_meta(rt, &object)?;
     check_namespace(rt, &mut object, namespace)?;
-    if !str_at(&object, "/metadata/resourceVersion").is_empty() {
-        // The storage layer's refusal, which no API error wraps.
-        return Err(ApiError::storage(
-            "resourceVersion should not be set on objects to be created",
-        ));
-    }
     let mut name = str_at(&object, "/metadata/name").to_owned();
     if name.is_empty() {
         let prefix = str_at(&object, "/metadata/generateName").to_owned();
@@ -239,12 +237,19 @@ pub(crate) fn create(
     if rt.namespaced && store.get(&NAMESPACE, "", namespace).is_none() {
         return Err(ApiError::namespace_not_found(namespace));
     }
+    object["apiVersion"] = json!(rt.api_version());
+    object["kind"] = json!(rt.kind);
+    prepare(rt, &mut object, None, opts, Vec::new())?;
+    // What storage refuses, after validation: a resourceVersion (only a
+    // dry run, which never reaches storage, lets one by), then a taken name.
+    if !opts.dry_run && sets_resource_version(&object) {
+        return Err(ApiError::bad_request(
+            "resourceVersion should not be set on objects to be created",
+        ));
+    }
     if store.get(rt, namespace, &name).is_some() {
         return Err(ApiError::already_exists(rt, &name));
     }
-    object["apiVersion"] = json!(rt.api_version());
-    object["kind"] = json!(rt.kind);
-    prepare(rt, &mut object, None, opts)?;
     let metadata = &mut object["metadata"];
     metadata["uid"] = json!(uuid::Uuid::new_v4().to_string());
     metadata["creationTimestamp"] = json!(meta::now());
@@ -269,6 +274,15 @@ pub(crate) fn create(
     Ok(store.insert(rt, object))
 }
 
+/// Whether storage would see a resourceVersion in an object to create:
+/// one that reads as a number other than 0 (storage ignores what it cannot
+/// parse, as it does "0").
+fn sets_resource_version(object: &Value) -> bool {
+    str_at(object, "/metadata/resourceVersion")
+        .parse::<u64>()
+        .is_ok_and(|rv| rv != 0)
+}
+
 /// The stored object, shared (a write copies it only to change it).
 fn existing(
     store: &Store,
@@ -280,6 +294,39 @@ fn existing(
         .shared(rt, namespace, name)
         .cloned()
         .ok_or_else(|| ApiError::not_found(rt, name))
+}
+
+/// The name in a written object must be the one on the URL.
+fn check_name(object: &Value, name: &str) -> Result<(), ApiError> {
+    let given = str_at(object, "/metadata/name");
+    if given != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({given}) does not match the name on the URL ({name})"
+        )));
+    }
+    Ok(())
+}
+
+/// A `uid` in a replacing object is a precondition, as its
+/// `resourceVersion` is.
+fn check_uid_precondition(
+    rt: &ResourceType,
+    name: &str,
+    written: &Value,
+    current: &Value,
+) -> Result<(), ApiError> {
+    let wanted = str_at(written, "/metadata/uid");
+    let actual = str_at(current, "/metadata/uid");
+    if !wanted.is_empty() && wanted != actual {
+        return Err(ApiError::conflict_because(
+            rt,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {wanted}, UID in object meta: {actual}"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// A `resourceVersion` in a written object is a precondition.
@@ -307,6 +354,18 @@ fn finish_update(
     opts: &mut Write,
     writes_status: bool,
 ) -> Result<Arc<Value>, ApiError> {
+    // A uid left out keeps the stored one; another is refused with the
+    // other validation errors (the status subresource's too).
+    let uid = str_at(&new, "/metadata/uid");
+    let immutable = if uid.is_empty() || uid == str_at(old, "/metadata/uid") {
+        Vec::new()
+    } else {
+        vec![FieldError::invalid(
+            "metadata.uid",
+            &json!(uid),
+            "field is immutable",
+        )]
+    };
     for field in [
         "name",
         "namespace",
@@ -335,7 +394,7 @@ fn finish_update(
             new["status"] = old["status"].clone();
         }
     }
-    prepare(rt, &mut new, Some(old), opts)?;
+    prepare(rt, &mut new, Some(old), opts, immutable)?;
     if has_generation(rt) && new["spec"] != old["spec"] {
         let generation = old["metadata"]["generation"].as_i64().unwrap_or(0);
         new["metadata"]["generation"] = json!(generation + 1);
@@ -358,13 +417,9 @@ pub(crate) fn update(
 ) -> Result<Arc<Value>, ApiError> {
     check_type_meta(rt, &object)?;
     check_namespace(rt, &mut object, namespace)?;
-    let given = str_at(&object, "/metadata/name");
-    if given != name {
-        return Err(ApiError::bad_request(format!(
-            "the name of the object ({given}) does not match the name on the URL ({name})"
-        )));
-    }
+    check_name(&object, name)?;
     let old = existing(store, rt, namespace, name)?;
+    check_uid_precondition(rt, name, &object, &old)?;
     check_precondition(rt, name, &object, &old)?;
     finish_update(store, rt, &old, object, opts, writes_status)
 }
@@ -384,10 +439,11 @@ pub(crate) fn patch(
     let old = existing(store, rt, namespace, name)?;
     let mut new = Value::clone(&old);
     patch::apply(kind, &mut new, body)?;
+    // The patched object is held to the URL as a replacing one is: its
+    // namespace (filled in when removed), then its name.
+    check_namespace(rt, &mut new, namespace)?;
+    check_name(&new, name)?;
     check_precondition(rt, name, &new, &old)?;
-    if !new["metadata"].is_object() {
-        new["metadata"] = json!({});
-    }
     finish_update(store, rt, &old, new, opts, writes_status)
 }
 
@@ -624,9 +680,12 @@ pub(crate) fn seed(store: &mut Store, object: Value) -> Result<(), String> {
     }
     let name = str_at(&object, "/metadata/name").to_owned();
     let result = if store.get(rt, &namespace, &name).is_some() {
+        // A manifest saved from a cluster replaces the object whatever
+        // version and uid it was saved with.
         let mut object = object;
         if let Some(m) = object["metadata"].as_object_mut() {
             m.remove("resourceVersion");
+            m.remove("uid");
         }
         update(
             store,

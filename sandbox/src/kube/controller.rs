@@ -9,6 +9,12 @@
 //! availableReplicas, the Available and Progressing conditions), which is
 //! what `kubectl rollout status` and the worker's verification read.
 //!
+//! The sizes of a Deployment's ReplicaSets are the controller's: one
+//! scaled by anyone else, or deleted (and so made anew at 0), is put back
+//! at once to the size the rollout had left it with, as a cluster's
+//! controller sets it back. No new generation tells of such a change, so
+//! the controller remembers those sizes rather than trusting what it finds.
+//!
 //! A replica is ready as soon as its step is taken, unless its template
 //! names an image configured as unpullable; then the rollout stalls as on a
 //! cluster (new pods never ready, old ones kept within `maxUnavailable`)
@@ -43,6 +49,11 @@ struct Episode {
     start: Instant,
     total: u32,
     done: u32,
+    /// The replicas the controller left each of the Deployment's
+    /// ReplicaSets with, by name. One found with others was changed by
+    /// someone else (scaled, or deleted and so made anew), which no new
+    /// generation tells.
+    left: HashMap<String, i64>,
 }
 
 /// What the controller remembers between passes.
@@ -202,6 +213,32 @@ impl Counts {
         self.old.iter().map(|(_, n)| n).sum()
     }
 
+    /// The replicas of each ReplicaSet by name, the new one's `new_name`.
+    fn sizes(&self, new_name: Option<&str>) -> HashMap<String, i64> {
+        self.old
+            .iter()
+            .cloned()
+            .chain(new_name.map(|name| (name.to_owned(), self.new)))
+            .collect()
+    }
+
+    /// Whether any ReplicaSet's replicas differ from `other`'s.
+    fn moved_from(&self, other: &Counts) -> bool {
+        self.new != other.new || self.old != other.old
+    }
+
+    /// Puts back the replicas the controller `left` each ReplicaSet with,
+    /// whoever changed them since: it owns their sizes. An old one it never
+    /// sized (owned by hand) has none.
+    fn restore(&mut self, new_name: Option<&str>, left: &HashMap<String, i64>) {
+        if let Some(n) = new_name.and_then(|name| left.get(name)) {
+            self.new = *n;
+        }
+        for (name, n) in &mut self.old {
+            *n = left.get(name).copied().unwrap_or(0);
+        }
+    }
+
     /// One step toward `desired`; false when already there. A rolling
     /// update moves one replica a step; Recreate scales every old
     /// ReplicaSet to zero in one step, then the new one to `desired` in
@@ -307,8 +344,34 @@ fn reconcile(
             Some(store.insert(&REPLICA_SET, new_replica_set(d, max_revision + 1)))
         }
     };
+    let unpullable = settings.unpullable.as_slice();
+    let episode = episodes
+        .entry((namespace.clone(), name.clone()))
+        .or_insert_with(|| Episode {
+            generation: -1,
+            start: now,
+            total: 0,
+            done: 0,
+            left: HashMap::new(),
+        });
     let Some(new_rs) = new_rs else {
-        let counts = Counts::of(d, 0, &owned);
+        // Paused before its template rolled out: nothing moves, but what
+        // others changed is put back.
+        let observed = Counts::of(d, 0, &owned);
+        let mut counts = observed.clone();
+        if episode.generation == generation {
+            counts.restore(None, &episode.left);
+        } else {
+            *episode = Episode {
+                generation,
+                start: now,
+                total: 0,
+                done: 0,
+                left: HashMap::new(),
+            };
+        }
+        resize_old(store, d, &owned, &observed, &counts, unpullable);
+        episode.left = counts.sizes(None);
         write_status(
             store,
             d,
@@ -336,7 +399,13 @@ fn reconcile(
         d.clone()
     };
 
-    let mut counts = Counts::of(&d, int_at(&new_rs, "/spec/replicas"), &owned);
+    let observed = Counts::of(&d, int_at(&new_rs, "/spec/replicas"), &owned);
+    let mut counts = observed.clone();
+    if episode.generation == generation {
+        // The rollout goes on from where the controller left it, not from
+        // where someone else put a ReplicaSet.
+        counts.restore(Some(&new_name), &episode.left);
+    }
     // A paused Deployment rolls nothing out, but still scales when no
     // rollout is half done: in one step, as Recreate does.
     let total = match paused {
@@ -347,25 +416,21 @@ fn reconcile(
         }
         false => counts.steps_to(desired),
     };
-    let episode = episodes
-        .entry((namespace.clone(), name.clone()))
-        .or_insert_with(|| Episode {
-            generation: -1,
-            start: now,
-            total: 0,
-            done: 0,
-        });
     if episode.generation != generation || (paused && episode.total - episode.done > total) {
         *episode = Episode {
             generation,
             start: now,
             total,
             done: 0,
+            left: HashMap::new(),
         };
     }
-    if images(&d).any(|i| settings.unpullable.iter().any(|u| u == i)) {
-        let episode = episode.clone();
-        return stall(store, &d, &owned, new_rs, counts, &episode, now);
+    if images(&d).any(|i| unpullable.iter().any(|u| u == i)) {
+        let (next, counts) = stall(
+            store, &d, &owned, new_rs, &observed, counts, episode, now, unpullable,
+        );
+        episode.left = counts.sizes(Some(&new_name));
+        return next;
     }
     // A new replica counts as available only `minReadySeconds` after it is
     // ready, and the rollout waits for it before the next step.
@@ -380,35 +445,48 @@ fn reconcile(
             .unwrap_or(u32::MAX)
             .min(episode.total)
     };
-    let before = counts.clone();
     while episode.done < due {
         counts.step(desired);
         episode.done += 1;
     }
-    if counts != before || progress_reason == "NewReplicaSetCreated" {
+    if counts.moved_from(&observed) || progress_reason == "NewReplicaSetCreated" {
         // Recreate takes the old replicas down before the new ones come;
         // a rolling update surges first.
         if !counts.recreate {
-            scale_replica_set(store, new_rs.clone(), counts.new, desired, &d, true);
+            scale_replica_set(store, new_rs.clone(), counts.new, &d, unpullable);
         }
-        for ((rs_name, n), (_, was)) in counts.old.iter().zip(&before.old) {
-            if n != was
-                && let Some(rs) = owned
-                    .iter()
-                    .find(|rs| str_at(rs, "/metadata/name") == rs_name)
-            {
-                scale_replica_set(store, rs.clone(), *n, desired, &d, true);
-            }
-        }
+        resize_old(store, &d, &owned, &observed, &counts, unpullable);
         if counts.recreate {
-            scale_replica_set(store, new_rs, counts.new, desired, &d, true);
+            scale_replica_set(store, new_rs, counts.new, &d, unpullable);
         }
     }
+    episode.left = counts.sizes(Some(&new_name));
     let ready = counts.new + counts.old_total();
     write_status(store, &d, &counts, ready, Some(&new_name), progress_reason);
     clean_up_history(store, &d, &namespace, &uid);
 
     (episode.done < episode.total).then(|| episode.start + interval * (episode.done + 1))
+}
+
+/// Sizes each old ReplicaSet whose replicas in `counts` differ from those
+/// `observed`.
+fn resize_old(
+    store: &mut Store,
+    d: &Value,
+    owned: &[Arc<Value>],
+    observed: &Counts,
+    counts: &Counts,
+    unpullable: &[String],
+) {
+    for ((rs_name, n), (_, was)) in counts.old.iter().zip(&observed.old) {
+        if n != was
+            && let Some(rs) = owned
+                .iter()
+                .find(|rs| str_at(rs, "/metadata/name") == rs_name)
+        {
+            scale_replica_set(store, rs.clone(), *n, d, unpullable);
+        }
+    }
 }
 
 /// The images of a Deployment's pod template.
@@ -423,20 +501,25 @@ fn images(d: &Value) -> impl Iterator<Item = &str> {
 /// A rollout whose new pods never become ready: the new ReplicaSet surges,
 /// the old ones shrink only as far as `maxUnavailable` allows, and after
 /// `progressDeadlineSeconds` the Deployment reports the deadline exceeded.
+///
+/// `counts` are where the controller left the ReplicaSets, `observed` where
+/// they are; returns when the deadline is due and the counts it set.
+#[allow(clippy::too_many_arguments)] // the rollout's whole state, spelled out
 fn stall(
     store: &mut Store,
     d: &Value,
     owned: &[Arc<Value>],
     new_rs: Arc<Value>,
+    observed: &Counts,
     mut counts: Counts,
     episode: &Episode,
     now: Instant,
-) -> Option<Instant> {
+    unpullable: &[String],
+) -> (Option<Instant>, Counts) {
     let desired = int_at(d, "/spec/replicas");
     let rolling = &d["spec"]["strategy"]["rollingUpdate"];
     let surge = int_or_percent(&rolling["maxSurge"], desired, true);
     let unavailable = int_or_percent(&rolling["maxUnavailable"], desired, false);
-    let before = counts.clone();
     if counts.recreate {
         // Every old replica is gone before the new ones, which never start.
         counts.old.iter_mut().for_each(|(_, n)| *n = 0);
@@ -451,17 +534,9 @@ fn stall(
         }
     }
     let new_name = str_at(&new_rs, "/metadata/name").to_owned();
-    if counts != before {
-        scale_replica_set(store, new_rs, counts.new, desired, d, false);
-        for ((rs_name, n), (_, was)) in counts.old.iter().zip(&before.old) {
-            if n != was
-                && let Some(rs) = owned
-                    .iter()
-                    .find(|rs| str_at(rs, "/metadata/name") == rs_name)
-            {
-                scale_replica_set(store, rs.clone(), *n, desired, d, true);
-            }
-        }
+    if counts.moved_from(observed) {
+        scale_replica_set(store, new_rs, counts.new, d, unpullable);
+        resize_old(store, d, owned, observed, &counts, unpullable);
     }
     let deadline_seconds = u64::try_from(int_at(d, "/spec/progressDeadlineSeconds")).unwrap_or(0);
     let deadline = episode.start + Duration::from_secs(deadline_seconds);
@@ -478,7 +553,7 @@ fn stall(
         Some(&new_name),
         reason,
     );
-    (now < deadline).then_some(deadline)
+    ((now < deadline).then_some(deadline), counts)
 }
 
 /// The controller keeps copying the Deployment's own annotations (such as
@@ -553,16 +628,18 @@ fn set_or_remove(map: &mut Value, key: &str, n: i64) {
     }
 }
 
-/// Sets a ReplicaSet's replicas (all ready, or none ready), with the
-/// controller's desired/max annotations.
+/// Sets a ReplicaSet's replicas, with the controller's desired/max
+/// annotations, and the status its Pods will have: all ready, or none when
+/// an image of its template cannot be pulled.
 fn scale_replica_set(
     store: &mut Store,
     before: Arc<Value>,
     replicas: i64,
-    desired: i64,
     d: &Value,
-    ready: bool,
+    unpullable: &[String],
 ) -> Arc<Value> {
+    let desired = int_at(d, "/spec/replicas");
+    let ready = pods::pullable(&before["spec"]["template"]["spec"], unpullable);
     let mut rs = Value::clone(&before);
     let was = int_at(&rs, "/spec/replicas");
     if was != replicas {

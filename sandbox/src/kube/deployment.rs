@@ -171,10 +171,10 @@ pub(crate) fn validate(deployment: &Value, old: Option<&Value>) -> Vec<FieldErro
     int_field(&mut errors, spec, "revisionHistoryLimit", 0);
     int_field(&mut errors, spec, "minReadySeconds", 0);
     int_field(&mut errors, spec, "progressDeadlineSeconds", 0);
-    if let (Some(deadline), Some(min_ready)) = (
-        spec["progressDeadlineSeconds"].as_i64(),
-        spec["minReadySeconds"].as_i64(),
-    ) && deadline <= min_ready
+    // minReadySeconds left out is 0, which a deadline must exceed too.
+    let min_ready = spec["minReadySeconds"].as_i64().unwrap_or(0);
+    if let Some(deadline) = spec["progressDeadlineSeconds"].as_i64()
+        && deadline <= min_ready
     {
         errors.push(FieldError::invalid(
             "spec.progressDeadlineSeconds",
@@ -642,6 +642,25 @@ mod tests {
             [
                 "spec.progressDeadlineSeconds: Invalid value: 600: must be greater than minReadySeconds",
                 "spec.template.spec.containers[0].image: Invalid value: \" nginx:1.25\": must not have leading or trailing whitespace",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_deadline_of_zero_is_refused_when_min_ready_seconds_is_left_out() {
+        let errors = errors_of(|d| {
+            if let Some(spec) = d["spec"].as_object_mut() {
+                spec.remove("minReadySeconds");
+            }
+            d["spec"]["progressDeadlineSeconds"] = json!(0);
+        });
+        assert_eq!(
+            errors
+                .iter()
+                .map(FieldError::to_message)
+                .collect::<Vec<_>>(),
+            [
+                "spec.progressDeadlineSeconds: Invalid value: 0: must be greater than minReadySeconds"
             ]
         );
     }

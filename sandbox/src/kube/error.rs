@@ -295,12 +295,6 @@ impl ApiError {
         .with_details(json!({"causes": [{"reason": "UnexpectedServerResponse", "message": cause}]}))
     }
 
-    /// An error the storage layer returns as a plain Go error: the server
-    /// answers 500 with no reason (`Error from server: <message>`).
-    pub(crate) fn storage(message: impl Into<String>) -> Self {
-        Self::new(500, "", message)
-    }
-
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }

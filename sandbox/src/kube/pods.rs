@@ -5,11 +5,11 @@
 //! deleted with the `SuccessfulCreate` / `SuccessfulDelete` Events a real
 //! controller records. A Pod deleted by hand is replaced, as on a cluster.
 //!
-//! Pods are Running at once. How many are Ready follows the ReplicaSet's
-//! `status.readyReplicas`, which the deployment controller decides (a
-//! ReplicaSet of no Deployment counts every pullable Pod ready); a Pod of
-//! an image configured as unpullable waits in `ImagePullBackOff`, as the
-//! kubelet leaves it.
+//! Pods are Running and Ready at once; a Pod of an image configured as
+//! unpullable waits in `ImagePullBackOff`, as the kubelet leaves it. A
+//! ReplicaSet's status is counted from its Pods, whoever owns it (the
+//! deployment controller writes what its Pods will be along with their
+//! number; a ReplicaSet scaled by anyone else gets it here).
 //!
 //! Only the ReplicaSets written since the last pass (or whose Pods were)
 //! are looked at, and only their own Pods, through the store's index by
@@ -50,7 +50,8 @@ fn containers(spec: &Value) -> &[Value] {
         .unwrap_or_default()
 }
 
-fn pullable(spec: &Value, unpullable: &[String]) -> bool {
+/// Whether the kubelet can pull every image of a pod spec.
+pub(crate) fn pullable(spec: &Value, unpullable: &[String]) -> bool {
     containers(spec)
         .iter()
         .all(|c| !unpullable.iter().any(|u| c["image"] == u.as_str()))
@@ -119,33 +120,15 @@ pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullab
         }
     }
 
-    let owned_by_deployment = rs["metadata"]["ownerReferences"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|r| r["kind"] == "Deployment" && r["controller"] == true);
     let template_spec = &rs["spec"]["template"]["spec"];
-    let mut ready_left = if owned_by_deployment {
-        usize::try_from(int_at(&rs, "/status/readyReplicas")).unwrap_or(0)
-    } else if pullable(template_spec, unpullable) {
-        desired
-    } else {
-        0
-    };
-    let mut next_state = |spec: &Value| {
-        if !pullable(spec, unpullable) {
-            PodState::ImagePullBackOff
-        } else if ready_left > 0 {
-            ready_left -= 1;
+    let next_state = |spec: &Value| {
+        if pullable(spec, unpullable) {
             PodState::Ready
         } else {
-            PodState::NotReady
+            PodState::ImagePullBackOff
         }
     };
 
-    // The Pods there keep their readiness where they can: ready ones are
-    // served first.
-    pods.sort_by_key(|p| state_of(p) != PodState::Ready);
     let mut states = Vec::with_capacity(desired);
     for pod in &pods {
         let want = next_state(&pod["spec"]);
@@ -171,10 +154,8 @@ pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullab
         states.push(want);
     }
 
-    if !owned_by_deployment {
-        let ready = states.iter().filter(|s| **s == PodState::Ready).count();
-        write_status(store, &rs, states.len(), ready);
-    }
+    let ready = states.iter().filter(|s| **s == PodState::Ready).count();
+    write_status(store, &rs, states.len(), ready);
 }
 
 fn int_rv(pod: &Value) -> u64 {
@@ -183,8 +164,7 @@ fn int_rv(pod: &Value) -> u64 {
         .unwrap_or(0)
 }
 
-/// The status of a ReplicaSet no Deployment runs (a Deployment's are
-/// written by the deployment controller).
+/// A ReplicaSet's status, from its Pods.
 fn write_status(store: &mut Store, rs: &Arc<Value>, replicas: usize, ready: usize) {
     let mut status = json!({
         "replicas": replicas,
@@ -478,15 +458,19 @@ mod tests {
     }
 
     #[test]
-    fn a_deleted_pod_is_replaced_and_readiness_follows_the_replica_set() {
+    fn a_deleted_pod_is_replaced_and_a_deployments_replica_set_counts_its_pods() {
         let mut store = Store::default();
+        // Scaled by someone else than its Deployment: the status it has
+        // counts the Pods it had.
         store.insert(&REPLICA_SET, replica_set(2, 1, "web"));
         reconcile(&mut store, "default", "web-abc", &[]);
         let states: Vec<PodState> = pods(&store).into_iter().map(state_of).collect();
+        assert_eq!(states, [PodState::Ready; 2]);
+        let rs = store.get(&REPLICA_SET, "default", "web-abc").expect("kept");
         assert_eq!(
-            states.iter().filter(|s| **s == PodState::Ready).count(),
-            1,
-            "{states:?}"
+            rs["status"],
+            json!({"replicas": 2, "fullyLabeledReplicas": 2, "readyReplicas": 2,
+                   "availableReplicas": 2, "observedGeneration": 1})
         );
         let gone = str_at(pods(&store)[0], "/metadata/name").to_owned();
         store.remove(&POD, "default", &gone);

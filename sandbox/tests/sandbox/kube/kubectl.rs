@@ -1462,6 +1462,17 @@ async fn invalid_strategies_requests_and_labels_are_refused_as_a_cluster_refuses
         "spec.template.metadata.labels: Invalid value: \"front end\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
     )
     .await;
+    // minReadySeconds left out is 0, which the deadline must exceed.
+    refused(
+        &[
+            "patch",
+            "deploy/nginx-deployment",
+            "-p",
+            r#"{"spec":{"progressDeadlineSeconds":0}}"#,
+        ],
+        "spec.progressDeadlineSeconds: Invalid value: 0: must be greater than minReadySeconds",
+    )
+    .await;
     assert_eq!(
         deployment(&sandbox)["metadata"]["resourceVersion"],
         before,
@@ -1860,8 +1871,9 @@ async fn kubectl_meets_the_clusters_rules_for_roles_config_maps_pods_and_namespa
         ])
         .await;
     assert!(
-        out.stderr
-            .contains("resourceVersion should not be set on objects to be created"),
+        out.stderr.contains(
+            "Error from server (BadRequest): resourceVersion should not be set on objects to be created"
+        ),
         "{}",
         out.stderr
     );
