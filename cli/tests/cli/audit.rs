@@ -480,6 +480,12 @@ async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_g
     assert!(wx.webhooks().is_empty());
     let missing = chatops_with(&["webhook", "register", "--url", &target], &without_secret).await;
     assert_eq!(missing.code, Some(64), "no secret configured: {missing:?}");
-    assert!(missing.stderr.contains("WEBEX_WEBHOOK_SECRET"), "{missing:?}");
-    assert!(wx.webhooks().is_empty(), "nothing registered without the secret");
+    assert!(
+        missing.stderr.contains("WEBEX_WEBHOOK_SECRET"),
+        "{missing:?}"
+    );
+    assert!(
+        wx.webhooks().is_empty(),
+        "nothing registered without the secret"
+    );
 }
