@@ -126,6 +126,7 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
         from_seq: args.from_seq,
         since: args.since,
         until: args.until,
+        changes_only: false,
     };
     let commands = history::commands(&js, &filter).await?;
     let issued = history::final_results(&js, &filter).await?;

@@ -27,6 +27,8 @@ pub struct Filter {
     pub from_seq: Option<u64>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
+    /// Only changes: no `status`, `list` or `history`.
+    pub changes_only: bool,
 }
 
 impl Filter {
@@ -36,6 +38,7 @@ impl Filter {
             .is_none_or(|a| a.eq_ignore_ascii_case(&command.actor.email))
             && self.since.is_none_or(|t| command.issued_at >= t)
             && self.until.is_none_or(|t| command.issued_at <= t)
+            && (!self.changes_only || command.kind.verb().is_write())
     }
 }
 
@@ -179,7 +182,7 @@ const CLOCK_SKEW: Duration = Duration::from_secs(300);
 /// last sequences (widened until it holds `limit` of them, or the whole
 /// stream), and the results stored since the oldest of them was issued.
 pub async fn trail(js: &Context, filter: &Filter, limit: usize) -> Result<Vec<Entry>, ReadError> {
-    let last = js
+    let state = js
         .get_stream(COMMANDS_STREAM)
         .await
         .map_err(|e| ReadError {
@@ -188,12 +191,12 @@ pub async fn trail(js: &Context, filter: &Filter, limit: usize) -> Result<Vec<En
         })?
         .cached_info()
         .state
-        .last_sequence;
+        .clone();
+    // Nothing before the first message kept, or before the filter's start.
+    let first = state.first_sequence.max(filter.from_seq.unwrap_or(1));
     let mut window = TRAIL_WINDOW;
     let commands = loop {
-        let start = last
-            .saturating_sub(window)
-            .max(filter.from_seq.unwrap_or(1));
+        let start = state.last_sequence.saturating_sub(window).max(first);
         let found = commands(
             js,
             &Filter {
@@ -202,7 +205,7 @@ pub async fn trail(js: &Context, filter: &Filter, limit: usize) -> Result<Vec<En
             },
         )
         .await?;
-        if found.len() >= limit || start <= filter.from_seq.unwrap_or(1) {
+        if found.len() >= limit || start <= first {
             break found;
         }
         window = window.saturating_mul(4);

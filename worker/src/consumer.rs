@@ -14,6 +14,7 @@ use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
 use chatops_shared::{Command, CommandResult, ContractVersion, FieldGroup, Outcome, subjects};
 use futures::StreamExt;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
@@ -37,6 +38,9 @@ pub struct Worker {
     pub epoch: String,
     /// What a relative rollback waits for (see [`crate::order`]).
     pub earlier: Earlier,
+    /// One per command in flight at most; a waiting rollback lends its
+    /// own back (see [`crate::order`]).
+    pub slots: Arc<Semaphore>,
     pub max_deliver: i64,
     /// How long one delivery keeps retrying transient errors before it is
     /// handed back with a NAK.
@@ -77,13 +81,12 @@ impl Worker {
     pub async fn run(
         self: Arc<Self>,
         consumer: PullConsumer,
-        concurrency: usize,
         shutdown: CancellationToken,
         abort: CancellationToken,
     ) -> Result<(), async_nats::Error> {
         // On shutdown, what was fetched and not started is handed back at
         // once.
-        let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+        let slots = self.slots.clone();
         chatops_shared::consume::messages(self.jetstream.clone(), consumer, slots, shutdown)
             .for_each_concurrent(None, |(message, slot)| {
                 let (this, abort) = (self.clone(), abort.clone());
@@ -208,10 +211,10 @@ impl Worker {
         let mut result = self.result(&command, result, attempts, started);
         result.refused = refused;
         // Before the result: a rollback waiting for this command may go on
-        // once it is marked.
+        // once it is marked. Unmarked, it is decided once acked (the ack
+        // floor passes it) or old enough; its result matters more.
         if let Err(e) = self.earlier.mark(&command.kind, &position).await {
-            tracing::warn!(error = %e, "cannot mark the command decided; it will be redelivered");
-            return Step::Retry(backoff(delivered));
+            tracing::warn!(error = %e, "cannot mark the command decided; a rollback after it may wait longer");
         }
         if let Err(e) = self.publish(&result).await {
             tracing::warn!(error = %e, "cannot publish the result; the command will be redelivered");
@@ -336,7 +339,8 @@ impl Worker {
 
     /// Waits, within the retry budget, until the commands before a
     /// relative rollback on its deployment are decided (see
-    /// [`crate::order`]); a transient error if they are not by then.
+    /// [`crate::order`]); a transient error if they are not by then. Its
+    /// slot is lent back meanwhile.
     async fn wait_for_earlier(
         &self,
         command: &Command,
@@ -352,35 +356,44 @@ impl Worker {
         let subject = subjects::command(&command.namespace, Some(name));
         let deadline = Instant::now() + self.retry_budget;
         let mut pause = Duration::from_millis(50);
-        loop {
-            // A deployment that cannot be read is the apply's to report.
-            let Ok(deployment) = self.engine.get(command.namespace.as_str(), name).await else {
-                return Ok(());
+        let mut lent = None;
+        let waited = loop {
+            let pending = match self.engine.get(command.namespace.as_str(), name).await {
+                Ok(deployment) => self
+                    .earlier
+                    .undecided(&subject, position, &deployment)
+                    .await
+                    .map_err(|e| ApplyError::Transient {
+                        message: format!("cannot read the commands sent before this one: {e}"),
+                        retry_after: None,
+                    }),
+                Err(e @ ApplyError::Transient { .. }) => Err(e),
+                // A deployment that is not there, or may not be read, is
+                // the apply's to report.
+                Err(_) => break Ok(()),
             };
-            let pending = self
-                .earlier
-                .undecided(&subject, position, &deployment)
-                .await
-                .map_err(|e| ApplyError::Transient {
-                    message: format!("cannot read the commands sent before this one: {e}"),
-                    retry_after: None,
-                })?;
-            let Some(first) = pending.first() else {
-                return Ok(());
+            let not_yet = match pending {
+                Ok(pending) => match pending.first() {
+                    None => break Ok(()),
+                    Some(first) => ApplyError::Transient {
+                        message: format!("an earlier command on {name} (#{first}) is not done yet"),
+                        retry_after: None,
+                    },
+                },
+                Err(e) => e,
             };
             if Instant::now() + pause >= deadline {
-                return Err(ApplyError::Transient {
-                    message: format!("an earlier command on {name} (#{first}) is not done yet"),
-                    retry_after: None,
-                });
+                break Err(not_yet);
             }
-            tracing::debug!(
-                ?pending,
-                "waiting for the commands sent before this rollback"
-            );
+            lent.get_or_insert_with(|| order::Lent::new(&self.slots));
+            tracing::debug!(error = %not_yet, "waiting for the commands sent before this rollback");
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));
+        };
+        if let Some(lent) = lent {
+            lent.take_back().await;
         }
+        waited
     }
 
     async fn apply_with_retries(

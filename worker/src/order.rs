@@ -9,12 +9,19 @@
 //! without a revision first waits until every earlier command on its
 //! deployment that changes the pod template is decided: applied or
 //! superseded (its fence says so), ended (a mark the worker that ended it
-//! records), or behind the consumer's ack floor.
+//! records), behind the consumer's ack floor, or stored so long ago that
+//! no delivery of it can still be under way.
+//!
+//! While it waits, its slot is lent back to the worker: the commands it
+//! waits for may be in this very worker's window of fetched messages.
+
+use std::time::Duration;
 
 use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
 use chatops_shared::streams::{Record, WORKERS_CONSUMER};
 use chatops_shared::{Command, CommandKind, FieldGroup};
 use k8s_openapi::api::apps::v1::Deployment;
+use tokio::sync::Semaphore;
 
 use crate::fence::{self, Check, Position};
 
@@ -25,6 +32,11 @@ pub struct Earlier {
     pub commands: Stream,
     /// Where ended commands are marked (CHATOPS_PROCESSED).
     pub decided: Record,
+    /// How long after it was stored a command may still be handled: all
+    /// its deliveries, their NAK delays and followed rollouts. Older ones
+    /// are decided, marked or not (a build before the marks, a worker that
+    /// stopped on the last delivery).
+    pub horizon: Duration,
 }
 
 /// Whether `kind` must wait for the commands before it: a rollback to
@@ -68,6 +80,8 @@ impl Earlier {
         position: &Position,
         deployment: &Deployment,
     ) -> Result<Vec<u64>, async_nats::Error> {
+        let now = jiff::Timestamp::now().as_second();
+        let horizon = i64::try_from(self.horizon.as_secs()).unwrap_or(i64::MAX);
         let annotations = deployment.metadata.annotations.as_ref();
         let fenced = |group| {
             fence::recorded(annotations, group)
@@ -101,6 +115,9 @@ impl Earlier {
                 break;
             }
             next = message.sequence + 1;
+            if now.saturating_sub(message.time.unix_timestamp()) > horizon {
+                continue;
+            }
             // One this build cannot read is never applied by it either.
             let Ok(command) = serde_json::from_slice::<Command>(&message.payload) else {
                 continue;
@@ -127,5 +144,38 @@ impl Earlier {
             }
         }
         Ok(pending)
+    }
+}
+
+/// A waiting command's slot, lent back to the worker until [`Lent::take_back`].
+#[derive(Debug)]
+pub struct Lent<'a> {
+    slots: &'a Semaphore,
+    back: bool,
+}
+
+impl<'a> Lent<'a> {
+    pub fn new(slots: &'a Semaphore) -> Self {
+        slots.add_permits(1);
+        Self { slots, back: false }
+    }
+
+    /// Waits for a free slot and takes it in place of the one lent.
+    pub async fn take_back(mut self) {
+        if let Ok(permit) = self.slots.acquire().await {
+            permit.forget();
+        }
+        self.back = true;
+    }
+}
+
+impl Drop for Lent<'_> {
+    /// Given up while waiting (the worker stops): a free slot is taken
+    /// back if there is one; else the worker runs one more at once until
+    /// it stops.
+    fn drop(&mut self) {
+        if !self.back {
+            self.slots.forget_permits(1);
+        }
     }
 }

@@ -125,7 +125,9 @@ impl Application {
             earlier: crate::order::Earlier {
                 commands: stream,
                 decided,
+                horizon: handling_horizon(&config),
             },
+            slots: Arc::new(tokio::sync::Semaphore::new(config.concurrency)),
             epoch,
             max_deliver: config.streams.max_deliver,
             retry_budget: config.streams.ack_wait,
@@ -174,12 +176,7 @@ impl Application {
         let mut consuming = tokio::spawn(
             self.worker
                 .clone()
-                .run(
-                    self.consumer,
-                    self.concurrency,
-                    token.clone(),
-                    abort.clone(),
-                )
+                .run(self.consumer, token.clone(), abort.clone())
                 .in_current_span(),
         );
         let served = axum::serve(self.listener, router)
@@ -210,6 +207,18 @@ impl Application {
         tracing::info!("worker stopped");
         served
     }
+}
+
+/// How long after it was stored a command may still be handled: each of
+/// its deliveries retries for an ack wait and may follow its rollout, and
+/// waits up to a minute (the longest NAK delay) and an ack wait before the
+/// next.
+fn handling_horizon(config: &WorkerConfig) -> Duration {
+    let deliveries = u32::try_from(config.streams.max_deliver.max(1)).unwrap_or(u32::MAX);
+    let one = config.streams.ack_wait * 2
+        + Duration::from_secs(60)
+        + config.follow_rollout.unwrap_or_default();
+    one.saturating_mul(deliveries)
 }
 
 async fn metrics(State(metrics): State<Arc<Metrics>>) -> impl IntoResponse {

@@ -158,19 +158,18 @@ pub(super) async fn history(
     let d = engine.get(ns, name).await?;
     let mut parts = Vec::new();
     if let Some(js) = &engine.audit {
+        // Who changed what: questions, this one among them, are left out.
         let filter = chatops_shared::history::Filter {
             namespace: chatops_shared::Namespace::parse(ns).ok(),
             deployment: Some(name.clone()),
+            changes_only: true,
             ..Default::default()
         };
-        match chatops_shared::history::trail(js, &filter, 6).await {
+        match chatops_shared::history::trail(js, &filter, 5).await {
             Ok(entries) => {
-                // The newest is this very `history` command: leave it out.
                 let lines: Vec<String> = entries
                     .iter()
                     .rev()
-                    .filter(|e| e.command.kind != chatops_shared::CommandKind::History)
-                    .take(5)
                     .map(|e| {
                         let outcome = e
                             .result

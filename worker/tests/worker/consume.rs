@@ -537,7 +537,8 @@ async fn a_rollout_overtaken_by_a_later_change_says_so() {
 /// `deploy nginx:1.22` then `rollback web`, sent back to back: the
 /// rollback means "undo that deploy", whichever worker slot gets which. The
 /// deploy's read of the deployment is held 1.5 s, so without the wait the
-/// rollback ran first (to nginx:1.20) and the deploy was superseded.
+/// rollback ran first (to nginx:1.20) and the deploy was superseded; the
+/// rollback's own first read fails (503), which must not end its wait.
 #[tokio::test]
 async fn a_rollback_sent_after_a_deploy_waits_for_it_and_undoes_it() {
     let nats = NatsServer::start().await;
@@ -550,6 +551,12 @@ async fn a_rollback_sent_after_a_deploy_waits_for_it_and_undoes_it() {
 
     kube.inject(
         Fault::latency(Duration::from_millis(1500))
+            .method("GET")
+            .path("/apis/apps/v1/namespaces/default/deployments/web")
+            .times(1),
+    );
+    kube.inject(
+        Fault::status(503)
             .method("GET")
             .path("/apis/apps/v1/namespaces/default/deployments/web")
             .times(1),
@@ -634,8 +641,57 @@ async fn a_rollback_does_not_wait_for_a_refused_command_before_it() {
     assert_eq!(image(&kube, "web", 0), "nginx:1.20");
 }
 
-/// The in-chat `history` shows who ran what lately, from the streams, as
-/// `chatops history` does, besides the revisions.
+/// A worker with one slot: the deploy fails for a while and is handed
+/// back, and the rollback after it takes the slot and waits. The deploy,
+/// fetched again by the same worker, gets the slot the rollback lends:
+/// the rollback undoes it on its first delivery, instead of waiting out
+/// its budget and being handed back.
+#[tokio::test]
+async fn a_waiting_rollback_lends_its_slot_to_the_command_it_waits_for() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    let _w = worker(&nats, &kube, "1").await;
+    let first = command(deploy("nginx:1.21"), "web");
+    publish(&js, &first).await;
+    finals(&js, &[first.id]).await;
+
+    // More failures than one delivery's 2 s of retries.
+    kube.inject(
+        Fault::status(503)
+            .method("PATCH")
+            .path("/apis/apps/v1/namespaces/default/deployments/web")
+            .times(6),
+    );
+    let change = command(deploy("nginx:1.22"), "web");
+    publish(&js, &change).await;
+    let rollback = command(CommandKind::Rollback { revision: None }, "web");
+    publish(&js, &rollback).await;
+    let done = finals(&js, &[change.id, rollback.id]).await;
+    assert_eq!(
+        done[&change.id].outcome,
+        Outcome::Applied,
+        "{:?}",
+        done[&change.id]
+    );
+    assert!(done[&change.id].attempts >= 2, "{:?}", done[&change.id]);
+    assert_eq!(
+        done[&rollback.id].outcome,
+        Outcome::Applied,
+        "{:?}",
+        done[&rollback.id]
+    );
+    assert_eq!(
+        done[&rollback.id].attempts, 1,
+        "the rollback waited on its first delivery: {:?}",
+        done[&rollback.id]
+    );
+    assert_eq!(image(&kube, "web", 0), "nginx:1.21", "the deploy undone");
+}
+
+/// The in-chat `history` shows who changed what lately, from the streams,
+/// as `chatops history` does, besides the revisions; questions are left
+/// out.
 #[tokio::test]
 async fn history_in_the_room_tells_who_ran_what() {
     let nats = NatsServer::start().await;
@@ -644,14 +700,17 @@ async fn history_in_the_room_tells_who_ran_what() {
     let _w = worker(&nats, &kube, "4").await;
     let change = command(scale(3), "web");
     publish(&js, &change).await;
-    finals(&js, &[change.id]).await;
+    let status = command(CommandKind::Status, "web");
+    publish(&js, &status).await;
+    finals(&js, &[change.id, status.id]).await;
     let history = command(CommandKind::History, "web");
     publish(&js, &history).await;
     let done = finals(&js, &[history.id]).await;
     let message = &done[&history.id].message;
     assert!(
         message.contains("last commands: ")
-            && message.contains("alice@example.com 'scale web to 3 in default': applied"),
+            && message.contains("alice@example.com 'scale web to 3 in default': applied")
+            && !message.contains("'status web"),
         "{message}"
     );
 }
