@@ -315,6 +315,39 @@ impl Policy {
         verbs
     }
 
+    /// The rules that limit this actor to some namespaces or deployments
+    /// in this room, each as "`scale`, `status` in namespaces `team-*` on
+    /// deployments `web*`" (for `help`). None when every rule is open.
+    pub fn limits_for(&self, email: &str, room_id: &str) -> Vec<String> {
+        let any = |patterns: &[String]| patterns.iter().any(|p| p == "*");
+        let listed = |patterns: &[String]| {
+            patterns
+                .iter()
+                .map(|p| format!("`{}`", p.replace('`', "")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        self.rules_for(email)
+            .filter(|r| Self::room_allowed(r.rooms.as_ref(), room_id))
+            .filter(|r| !any(&r.namespaces) || !any(&r.deployments))
+            .map(|r| {
+                let verbs: Vec<String> = r
+                    .verbs
+                    .iter()
+                    .map(|v| format!("`{}`", v.as_str()))
+                    .collect();
+                let mut limit = verbs.join(", ");
+                if !any(&r.namespaces) {
+                    limit.push_str(&format!(" in namespaces {}", listed(&r.namespaces)));
+                }
+                if !any(&r.deployments) {
+                    limit.push_str(&format!(" on deployments {}", listed(&r.deployments)));
+                }
+                limit
+            })
+            .collect()
+    }
+
     /// The largest `scale` this actor may ask for anywhere (for `help`).
     pub fn max_replicas_for(&self, email: &str) -> Option<u32> {
         self.rules_for(email).map(|r| r.max_replicas).max()

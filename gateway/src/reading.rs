@@ -56,7 +56,10 @@ pub fn read(
     };
     let mut request = match language::parse(text, defaults) {
         Ok(Parsed::Command(request)) => request,
-        Ok(Parsed::Help) => return Reading::Help(replies::help(email, &verbs(), max)),
+        Ok(Parsed::Help) => {
+            let limits = policy.map_or_else(Vec::new, |p| p.limits_for(email, room_id));
+            return Reading::Help(replies::help(email, &verbs(), max, &limits));
+        }
         Err(e) => {
             tracing::info!(error = %e, "not a command");
             let verbs = verbs();
@@ -172,6 +175,32 @@ mod tests {
         assert!(markdown.contains("up to 20 replicas"), "{markdown}");
         let reading = read("scale web to 21", ALICE, None, &defaults());
         assert_eq!(outcome(&reading), "invalid");
+    }
+
+    #[test]
+    fn help_says_where_a_persons_rules_hold_them() {
+        let dir = std::env::temp_dir().join(format!("chatops-reading-{}", uuid::Uuid::now_v7()));
+        let yaml = "rules:\n  - users: [alice@example.com]\n    verbs: [\"*\"]\n  - domains: [ops.example.com]\n    verbs: [scale, status]\n    namespaces: [default, \"team-*\"]\n    deployments: [\"web*\"]\n    max_replicas: 10\n";
+        let policy = Policy::from_yaml(yaml, &dir.join("policy.yaml"), 20).expect("policy");
+        let help = |email| match read(
+            "help",
+            Sender {
+                email,
+                room_id: "room",
+            },
+            Some(&policy),
+            &defaults(),
+        ) {
+            Reading::Help(markdown) => markdown,
+            other => panic!("help was read as {}", outcome(&other)),
+        };
+        let bob = help("bob@ops.example.com");
+        assert!(
+            bob.contains("You may scale up to 10 replicas.\nYour rules limit where:\n- `scale`, `status` in namespaces `default`, `team-*` on deployments `web*`"),
+            "{bob}"
+        );
+        let alice = help("alice@example.com");
+        assert!(!alice.contains("limit where"), "{alice}");
     }
 
     #[test]

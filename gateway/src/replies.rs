@@ -152,7 +152,9 @@ pub fn refused(email: &str, denial: &Denied) -> String {
     format!("{} Sorry, {denial}.", mention(email))
 }
 
-pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>) -> String {
+/// `limits`: the person's rules that hold them to some namespaces or
+/// deployments, as [`crate::policy::Policy::limits_for`] words them.
+pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>, limits: &[String]) -> String {
     if verbs.is_empty() {
         return refused(email, &Denied::Unknown);
     }
@@ -165,6 +167,10 @@ pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>) -> String {
     lines.push("Add `in <namespace>` to any command to choose the namespace.".to_owned());
     if let Some(max) = max_replicas.filter(|_| verbs.contains(&Verb::Scale)) {
         lines.push(format!("You may scale up to {max} replicas."));
+    }
+    if !limits.is_empty() {
+        lines.push("Your rules limit where:".to_owned());
+        lines.extend(limits.iter().map(|limit| format!("- {limit}")));
     }
     lines.join("\n")
 }
@@ -415,7 +421,7 @@ mod tests {
 
     #[test]
     fn help_shows_only_what_the_actor_may_use() {
-        let text = help("bob@example.com", &[Verb::Status, Verb::List], None);
+        let text = help("bob@example.com", &[Verb::Status, Verb::List], None, &[]);
         assert!(
             text.contains("`status <deployment>`") && text.contains("`list`"),
             "{text}"
@@ -424,11 +430,11 @@ mod tests {
             !text.contains("`scale") && !text.contains("`deploy "),
             "{text}"
         );
-        let text = help("a@example.com", &Verb::ALL, Some(10));
+        let text = help("a@example.com", &Verb::ALL, Some(10), &[]);
         for form in Form::ALL.iter().filter(|f| **f != Form::Help) {
             assert!(text.contains(form.syntax()), "{text}");
         }
         assert!(text.contains("up to 10 replicas"));
-        assert!(help("x@example.com", &[], None).contains("not authorised"));
+        assert!(help("x@example.com", &[], None, &[]).contains("not authorised"));
     }
 }
