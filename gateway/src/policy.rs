@@ -350,7 +350,10 @@ impl Policy {
 
     /// The largest `scale` this actor may ask for anywhere (for `help`).
     pub fn max_replicas_for(&self, email: &str) -> Option<u32> {
-        self.rules_for(email).map(|r| r.max_replicas).max()
+        self.rules_for(email)
+            .filter(|r| r.verbs.contains(&Verb::Scale))
+            .map(|r| r.max_replicas)
+            .max()
     }
 }
 

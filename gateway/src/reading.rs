@@ -180,7 +180,7 @@ mod tests {
     #[test]
     fn help_says_where_a_persons_rules_hold_them() {
         let dir = std::env::temp_dir().join(format!("chatops-reading-{}", uuid::Uuid::now_v7()));
-        let yaml = "rules:\n  - users: [alice@example.com]\n    verbs: [\"*\"]\n  - domains: [ops.example.com]\n    verbs: [scale, status]\n    namespaces: [default, \"team-*\"]\n    deployments: [\"web*\"]\n    max_replicas: 10\n";
+        let yaml = "rules:\n  - users: [alice@example.com]\n    verbs: [\"*\"]\n  - domains: [ops.example.com]\n    verbs: [scale, status]\n    namespaces: [default, \"team-*\"]\n    deployments: [\"web*\"]\n    max_replicas: 10\n  - users: [bob@ops.example.com]\n    verbs: [history]\n    max_replicas: 40\n";
         let policy = Policy::from_yaml(yaml, &dir.join("policy.yaml"), 20).expect("policy");
         let help = |email| match read(
             "help",
@@ -196,6 +196,8 @@ mod tests {
         };
         let bob = help("bob@ops.example.com");
         assert!(
+            // The bound of a rule that lets him scale, not of one that
+            // does not (40).
             bob.contains("You may scale up to 10 replicas.\nYour rules limit where:\n- `scale`, `status` in namespaces `default`, `team-*` on deployments `web*`"),
             "{bob}"
         );

@@ -166,7 +166,10 @@ pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>, limits: &[St
     }
     lines.push("Add `in <namespace>` to any command to choose the namespace.".to_owned());
     if let Some(max) = max_replicas.filter(|_| verbs.contains(&Verb::Scale)) {
-        lines.push(format!("You may scale up to {max} replicas."));
+        lines.push(format!(
+            "You may scale up to {}.",
+            chatops_shared::text::count(max, "replica", "replicas")
+        ));
     }
     if !limits.is_empty() {
         lines.push("Your rules limit where:".to_owned());

@@ -36,9 +36,9 @@ pub struct Worker {
     pub jetstream: jetstream::Context,
     /// The command stream's epoch (see [`crate::fence`]).
     pub epoch: String,
-    /// What a relative rollback waits for (see [`crate::order`]).
+    /// What a template change waits for (see [`crate::order`]).
     pub earlier: Earlier,
-    /// One per command in flight at most; a waiting rollback lends its
+    /// One per command in flight at most; a waiting command lends its
     /// own back (see [`crate::order`]).
     pub slots: Arc<Semaphore>,
     pub max_deliver: i64,
@@ -210,11 +210,11 @@ impl Worker {
         };
         let mut result = self.result(&command, result, attempts, started);
         result.refused = refused;
-        // Before the result: a rollback waiting for this command may go on
+        // Before the result: a change waiting for this command may go on
         // once it is marked. Unmarked, it is decided once acked (the ack
         // floor passes it) or old enough; its result matters more.
         if let Err(e) = self.earlier.mark(&command.kind, &position).await {
-            tracing::warn!(error = %e, "cannot mark the command decided; a rollback after it may wait longer");
+            tracing::warn!(error = %e, "cannot mark the command decided; a change after it may wait longer");
         }
         if let Err(e) = self.publish(&result).await {
             tracing::warn!(error = %e, "cannot publish the result; the command will be redelivered");
@@ -281,10 +281,14 @@ impl Worker {
                 .await;
             if let Ok((_, Check::Superseded { by })) = &read {
                 // Its rollout is now the later command's to tell.
+                let later = match self.engine.describe_command(*by).await {
+                    Some(later) => format!("#{by}, {later}"),
+                    None => format!("#{by}"),
+                };
                 return Applied {
                     outcome: Outcome::Applied,
                     message: format!(
-                        "{}; then a later command (#{by}) changed {name} again, before this rollout finished",
+                        "{}; then a later command ({later}) changed {name} again, before this rollout finished",
                         applied.message
                     ),
                     ..applied
@@ -337,10 +341,10 @@ impl Worker {
         }
     }
 
-    /// Waits, within the retry budget, until the commands before a
-    /// relative rollback on its deployment are decided (see
-    /// [`crate::order`]); a transient error if they are not by then. Its
-    /// slot is lent back meanwhile.
+    /// Waits, within the retry budget, until the template changes before
+    /// this one on its deployment are decided (see [`crate::order`]); a
+    /// transient error if they are not by then. Its slot is lent back
+    /// meanwhile.
     async fn wait_for_earlier(
         &self,
         command: &Command,
@@ -386,7 +390,7 @@ impl Worker {
                 break Err(not_yet);
             }
             lent.get_or_insert_with(|| order::Lent::new(&self.slots));
-            tracing::debug!(error = %not_yet, "waiting for the commands sent before this rollback");
+            tracing::debug!(error = %not_yet, "waiting for the changes sent before this one");
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_secs(1));
         };

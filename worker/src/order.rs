@@ -1,19 +1,25 @@
-//! Order for commands whose meaning depends on what came before them.
+//! Order for the changes to a deployment's pod template.
 //!
-//! `rollback web` means "the revision before the current one", and the
-//! current one is whatever the commands sent before it left. The fences
-//! keep stale commands from overwriting newer ones, but they do not make
-//! a worker wait: two workers taking `deploy web:2 to web` and
-//! `rollback web` at once could roll back first (to the revision before
-//! the one meant), and the deploy would then be superseded. So a rollback
-//! without a revision first waits until every earlier command on its
-//! deployment that changes the pod template is decided: applied or
+//! The fences keep stale commands from overwriting newer ones, but they do
+//! not make a worker wait, and "later wins" is not "applied in order" for
+//! changes that build on what came before: `rollback web` means the
+//! revision before the current one; `set image web side=envoy:2` after
+//! `set image web app=web:2` means both; a restart after a rollback means
+//! the rolled-back template, restarted. Two workers taking such commands at
+//! once (two people typing, a backlog after the workers were down) could
+//! apply the later first, and the earlier was then superseded or rolled
+//! back to the wrong revision. So every command that changes the template
+//! or restarts it (`deploy`, `set image`, `restart`, `rollback`) first
+//! waits until every earlier one on its deployment is decided: applied or
 //! superseded (its fence says so), ended (a mark the worker that ended it
 //! records), behind the consumer's ack floor, or stored so long ago that
-//! no delivery of it can still be under way.
+//! no delivery of it can still be under way. Scales wait for nothing: a
+//! count is absolute, the later one is meant, and the replicas have a
+//! fence of their own.
 //!
-//! While it waits, its slot is lent back to the worker: the commands it
-//! waits for may be in this very worker's window of fetched messages.
+//! While it waits, a command's slot is lent back to the worker: the
+//! commands it waits for may be in this very worker's window of fetched
+//! messages.
 
 use std::time::Duration;
 
@@ -25,7 +31,7 @@ use tokio::sync::Semaphore;
 
 use crate::fence::{self, Check, Position};
 
-/// What a relative rollback reads to find the commands it must wait for.
+/// What a template change reads to find the commands it must wait for.
 #[derive(Debug, Clone)]
 pub struct Earlier {
     /// The command stream.
@@ -39,14 +45,9 @@ pub struct Earlier {
     pub horizon: Duration,
 }
 
-/// Whether `kind` must wait for the commands before it: a rollback to
-/// "the previous revision", which is previous only once they are done.
+/// Whether `kind` changes the pod template or restarts it: such a command
+/// waits for the earlier ones, and is waited for.
 pub fn waits(kind: &CommandKind) -> bool {
-    matches!(kind, CommandKind::Rollback { revision: None })
-}
-
-/// Whether a command of `kind` is one a relative rollback waits for.
-fn awaited(kind: &CommandKind) -> bool {
     matches!(
         kind.field_group(),
         Some(FieldGroup::Template | FieldGroup::Restart)
@@ -59,13 +60,13 @@ impl Earlier {
     }
 
     /// Records that the command at `position` has its final result, if it
-    /// is one a relative rollback could wait for.
+    /// is one a later template change waits for.
     pub async fn mark(
         &self,
         kind: &CommandKind,
         position: &Position,
     ) -> Result<(), async_nats::Error> {
-        if !awaited(kind) {
+        if !waits(kind) {
             return Ok(());
         }
         self.decided.put(&Self::key(position), "").await
@@ -122,11 +123,7 @@ impl Earlier {
             let Ok(command) = serde_json::from_slice::<Command>(&message.payload) else {
                 continue;
             };
-            let Some(group) = command
-                .kind
-                .field_group()
-                .filter(|_| awaited(&command.kind))
-            else {
+            let Some(group) = command.kind.field_group().filter(|_| waits(&command.kind)) else {
                 continue;
             };
             let at = Position {

@@ -302,7 +302,7 @@ impl Engine {
 
     /// "bob@example.com's 'scale web to 5 in default'": the command at
     /// `seq` of the command stream, where the engine reads the streams.
-    async fn describe_command(&self, seq: u64) -> Option<String> {
+    pub(crate) async fn describe_command(&self, seq: u64) -> Option<String> {
         let stream = self
             .audit
             .as_ref()?

@@ -1,5 +1,6 @@
 //! Following a rollout the way `kubectl rollout status` decides it.
 
+use chatops_shared::text::count;
 use chatops_shared::{DeploymentName, FieldGroup};
 use k8s_openapi::api::apps::v1::Deployment;
 
@@ -54,8 +55,8 @@ pub(super) fn status(name: &DeploymentName, d: &Deployment) -> Rollout {
         ))
     } else if total > updated {
         Rollout::Progressing(format!(
-            "{} old replicas of {name} pending termination",
-            total - updated
+            "{} of {name} pending termination",
+            count(total - updated, "old replica", "old replicas")
         ))
     } else if total > want {
         // Scaled down: the replicas above the count are still going.

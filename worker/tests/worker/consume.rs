@@ -521,7 +521,7 @@ async fn a_rollout_overtaken_by_a_later_change_says_so() {
     assert!(
         done[&first.id]
             .message
-            .contains("then a later command (#2) changed web again, before this rollout finished"),
+            .contains("then a later command (#2, alice@example.com's 'deploy nginx:1.22 to web in default') changed web again, before this rollout finished"),
         "{}",
         done[&first.id].message
     );
@@ -747,4 +747,77 @@ async fn a_superseded_command_names_the_command_that_overtook_it() {
         done[&first.id].message
     );
     assert_eq!(replicas(&kube, "web"), 5);
+}
+
+/// Publishes `first`, waits until a worker holds it (its read of `web`
+/// held 1.5 s), then publishes `second`: the second is taken while the
+/// first is still being applied. Returns both final results.
+async fn overlapping(
+    js: &async_nats::jetstream::Context,
+    kube: &KubeSandbox,
+    first: &chatops_shared::Command,
+    second: &chatops_shared::Command,
+) -> std::collections::BTreeMap<chatops_shared::CommandId, chatops_shared::CommandResult> {
+    kube.inject(
+        Fault::latency(Duration::from_millis(1500))
+            .method("GET")
+            .path("/apis/apps/v1/namespaces/default/deployments/web")
+            .times(1),
+    );
+    publish(js, first).await;
+    chatops_testkit::eventually("the first taken by a worker", LIMIT, || async {
+        (in_flight(js).await == 1).then_some(())
+    })
+    .await;
+    publish(js, second).await;
+    finals(js, &[first.id, second.id]).await
+}
+
+/// Changes to the template that build on each other are applied in the
+/// order sent, whichever worker slot takes which: a restart after a
+/// rollback restarts the rolled-back template (the rollback was
+/// superseded by the restart), and an image set on one container after
+/// another's keeps both (the first was superseded).
+#[tokio::test]
+async fn template_changes_sent_together_are_applied_in_the_order_sent() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml(
+        "web",
+        1,
+        &[("app", "app:1"), ("side", "side:1")],
+    )])
+    .await;
+    let js = jetstream(&nats).await;
+    let _w = worker(&nats, &kube, "4").await;
+    let set = |container: &str, image: &str| CommandKind::SetImage {
+        container: Some(chatops_shared::ContainerName::parse(container).expect("valid")),
+        image: ImageRef::parse(image).expect("valid"),
+    };
+    let first = command(set("app", "app:2"), "web");
+    publish(&js, &first).await;
+    finals(&js, &[first.id]).await;
+
+    let rollback = command(CommandKind::Rollback { revision: None }, "web");
+    let restart = command(CommandKind::Restart, "web");
+    let done = overlapping(&js, &kube, &rollback, &restart).await;
+    for id in [rollback.id, restart.id] {
+        assert_eq!(done[&id].outcome, Outcome::Applied, "{:?}", done[&id]);
+    }
+    assert_eq!(
+        image(&kube, "web", 0),
+        "app:1",
+        "rolled back, then restarted"
+    );
+
+    let app = command(set("app", "app:3"), "web");
+    let side = command(set("side", "side:3"), "web");
+    let done = overlapping(&js, &kube, &app, &side).await;
+    for id in [app.id, side.id] {
+        assert_eq!(done[&id].outcome, Outcome::Applied, "{:?}", done[&id]);
+    }
+    assert_eq!(
+        (image(&kube, "web", 0), image(&kube, "web", 1)),
+        ("app:3".to_owned(), "side:3".to_owned()),
+        "both images set"
+    );
 }
