@@ -44,6 +44,9 @@ pub enum Denied {
     Unknown,
     #[error("commands are not accepted from this room")]
     Room,
+    /// The room takes commands, but none of this person's.
+    #[error("your commands are not accepted from this room")]
+    YourRoom,
     #[error("you may not use '{0}'")]
     Verb(Verb),
     #[error("you may not use '{verb}' in namespace {namespace}")]
@@ -248,7 +251,7 @@ impl Policy {
             return Some(Denied::Unknown);
         }
         if !rules.any(|r| Self::room_allowed(r.rooms.as_ref(), room_id)) {
-            return Some(Denied::Room);
+            return Some(Denied::YourRoom);
         }
         None
     }
@@ -539,7 +542,7 @@ rules:
         let mut c = access("carol@example.com", Verb::Status, &default, Some(&web));
         assert_eq!(p.authorize(&c), Ok(()));
         c.room_id = "room-other";
-        assert_eq!(p.authorize(&c), Err(Denied::Room));
+        assert_eq!(p.authorize(&c), Err(Denied::YourRoom));
         assert_eq!(
             p.authorize(&access(
                 "eve@evil-ops.example.com",
@@ -567,7 +570,8 @@ rules:
         assert_eq!(p.refuses_outright("carol@example.com", "room-ops"), None);
         assert_eq!(
             p.refuses_outright("carol@example.com", "elsewhere"),
-            Some(Denied::Room)
+            Some(Denied::YourRoom),
+            "the room takes others' commands, not carol's"
         );
         assert_eq!(
             p.refuses_outright("nobody@example.com", "r"),

@@ -124,7 +124,7 @@ pub fn denied(email: &str, denial: &Denied) -> String {
         Denied::Verb(verb) | Denied::Namespace { verb, .. } | Denied::Deployment { verb, .. } => {
             !verb.is_write()
         }
-        Denied::Unknown | Denied::Room | Denied::Replicas { .. } => false,
+        Denied::Unknown | Denied::Room | Denied::YourRoom | Denied::Replicas { .. } => false,
     };
     let note = if asked_a_question {
         ""
