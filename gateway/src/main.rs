@@ -9,6 +9,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Some(code) = chatops_shared::config::service_arguments(
+        "gateway",
+        env!("CARGO_PKG_VERSION"),
+        "receives Webex webhooks, turns messages into commands, relays results to the room",
+        std::env::args().skip(1),
+    ) {
+        return code;
+    }
     let env = Env::from_process();
     let _logs = exit_on_error("gateway", chatops_shared::telemetry::init(&env));
     let config = exit_on_error("gateway", GatewayConfig::from_env(&env));

@@ -80,6 +80,38 @@ pub fn exit_on_error<T>(program: &str, result: Result<T, ConfigError>) -> T {
     })
 }
 
+/// A service takes no arguments, only environment variables: `--help` and
+/// `--version` answer and exit 0, anything else is refused with
+/// [`EXIT_CONFIG`] rather than ignored (a service started by mistake would
+/// consume work). `None` when there are no arguments.
+pub fn service_arguments(
+    program: &str,
+    version: &str,
+    about: &str,
+    args: impl IntoIterator<Item = String>,
+) -> Option<std::process::ExitCode> {
+    let first = args.into_iter().next()?;
+    match first.as_str() {
+        "-h" | "--help" => {
+            println!(
+                "{program} {version}: {about}\n\nUsage: {program}\n\nIt takes no arguments; it is configured by environment variables (see the README's Configuration)."
+            );
+            Some(std::process::ExitCode::SUCCESS)
+        }
+        "-V" | "--version" => {
+            println!("{program} {version}");
+            Some(std::process::ExitCode::SUCCESS)
+        }
+        other => {
+            let shown: String = other.chars().take(64).collect();
+            eprintln!(
+                "{program}: takes no arguments, got '{shown}'; it is configured by environment variables (see --help)"
+            );
+            Some(std::process::ExitCode::from(EXIT_CONFIG))
+        }
+    }
+}
+
 /// Where variables come from: the process environment or, in tests, a map.
 #[derive(Debug, Clone, Default)]
 pub struct Env {
@@ -159,17 +191,35 @@ impl Env {
         }
     }
 
+    /// A duration from above zero up to ten years (longer ones overflow
+    /// JetStream's nanosecond ages and date arithmetic).
     pub fn duration_or(
         &self,
         name: &'static str,
         default: Duration,
     ) -> Result<Duration, ConfigError> {
-        self.parse_or(
-            name,
-            default,
-            "a duration such as '90d', '12h' or '30s'",
-            |s| humantime::parse_duration(s).ok().filter(|d| !d.is_zero()),
-        )
+        self.duration_from(name, default, Duration::from_nanos(1))
+    }
+
+    /// As [`Env::duration_or`], of at least `least`.
+    pub fn duration_from(
+        &self,
+        name: &'static str,
+        default: Duration,
+        least: Duration,
+    ) -> Result<Duration, ConfigError> {
+        const MOST: Duration = Duration::from_secs(3650 * 24 * 3600);
+        let from = if least > Duration::from_nanos(1) {
+            format!("from {}", humantime::format_duration(least))
+        } else {
+            "above 0".to_owned()
+        };
+        let expected = format!("a duration such as '90d', '12h' or '30s', {from} up to 3650d");
+        self.parse_or(name, default, &expected, |s| {
+            humantime::parse_duration(s)
+                .ok()
+                .filter(|d| (least..=MOST).contains(d))
+        })
     }
 
     fn address_or(&self, name: &'static str, default: &str) -> Result<SocketAddr, ConfigError> {
@@ -180,6 +230,30 @@ impl Env {
             s.parse().ok()
         })
     }
+}
+
+/// NATS server URLs (comma-separated) with any password or token in them
+/// replaced by `***`, for messages: `nats://bob:***@host:4222`.
+pub fn redacted(urls: &str) -> String {
+    urls.split(',')
+        .map(|url| {
+            let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+            let Some((userinfo, host)) = rest.rsplit_once('@') else {
+                return url.to_owned();
+            };
+            let user = match userinfo.split_once(':') {
+                Some((user, _)) => format!("{user}:***"),
+                None => "***".to_owned(),
+            };
+            let scheme = if scheme.is_empty() {
+                String::new()
+            } else {
+                format!("{scheme}://")
+            };
+            format!("{scheme}{user}@{host}")
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// The NATS connection.
@@ -196,7 +270,7 @@ impl NatsConfig {
         let url = env.get(NATS_URL).unwrap_or(Self::DEFAULT_URL);
         for part in url.split(',') {
             if part.trim().parse::<async_nats::ServerAddr>().is_err() {
-                let shown: String = part.chars().take(64).collect();
+                let shown: String = redacted(part).chars().take(64).collect();
                 return Err(ConfigError::new(
                     NATS_URL,
                     format!(
@@ -235,8 +309,14 @@ impl StreamSettings {
             replicas: env.parse_or(STREAM_REPLICAS, d.replicas, "1, 3 or 5", |s| {
                 s.parse().ok().filter(|n| [1, 3, 5].contains(n))
             })?,
-            duplicate_window: env.duration_or(DUPLICATE_WINDOW, d.duplicate_window)?,
-            ack_wait: env.duration_or(ACK_WAIT, d.ack_wait)?,
+            // JetStream refuses a window under 100 ms; an ack wait under a
+            // second redelivers what is still being handled.
+            duplicate_window: env.duration_from(
+                DUPLICATE_WINDOW,
+                d.duplicate_window,
+                Duration::from_millis(100),
+            )?,
+            ack_wait: env.duration_from(ACK_WAIT, d.ack_wait, Duration::from_secs(1))?,
             max_deliver: env.parse_or(
                 MAX_DELIVER,
                 d.max_deliver,
@@ -469,6 +549,54 @@ mod tests {
     use super::*;
 
     const TOKEN: &str = "bot-token-SECRET-123";
+
+    #[test]
+    fn services_answer_help_and_version_and_refuse_other_arguments() {
+        let run = |args: &[&str]| {
+            service_arguments(
+                "svc",
+                "1.0",
+                "does things",
+                args.iter().map(|a| (*a).to_owned()),
+            )
+        };
+        assert_eq!(run(&[]), None, "no arguments: the service runs");
+        assert_eq!(run(&["--help"]), Some(std::process::ExitCode::SUCCESS));
+        assert_eq!(run(&["-V"]), Some(std::process::ExitCode::SUCCESS));
+        assert_eq!(
+            run(&["serve"]),
+            Some(std::process::ExitCode::from(EXIT_CONFIG))
+        );
+    }
+
+    #[test]
+    fn durations_are_bounded_and_urls_shown_without_passwords() {
+        for (name, value) in [
+            (MAX_MESSAGE_AGE, "1000000000d"),
+            (COMMANDS_MAX_AGE, "3651d"),
+            (ACK_WAIT, "500ms"),
+            (DUPLICATE_WINDOW, "1ns"),
+            (EVENTS_MAX_AGE, "0s"),
+        ] {
+            let env = Env::from_pairs([(name, value)]);
+            let err = match name {
+                MAX_MESSAGE_AGE => env.duration_or(name, Duration::from_secs(1)).map(|_| ()),
+                _ => StreamSettings::from_env(&env).map(|_| ()),
+            }
+            .expect_err(value);
+            assert!(err.to_string().contains(name), "{err}");
+            assert!(err.to_string().contains("up to 3650d"), "{err}");
+        }
+        let env = Env::from_pairs([(ACK_WAIT, "1s"), (COMMANDS_MAX_AGE, "3650d")]);
+        assert!(StreamSettings::from_env(&env).is_ok());
+        assert_eq!(
+            redacted("nats://bob:pa:ss@w@h1:4222, nats://token@h2:4222,tls://h3"),
+            "nats://bob:***@h1:4222, nats://***@h2:4222,tls://h3"
+        );
+        let env = Env::from_pairs([(NATS_URL, "nats://bob:NATSPASS@127.0.0.1:notaport")]);
+        let err = NatsConfig::from_env(&env).expect_err("bad port");
+        assert!(!err.to_string().contains("NATSPASS"), "{err}");
+    }
 
     #[test]
     fn defaults_apply_when_unset_or_empty() {

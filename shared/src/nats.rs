@@ -27,7 +27,7 @@ pub async fn connect(
         .connect(config.addresses())
         .await
         .map_err(|source| ConnectError {
-            url: config.url.clone(),
+            url: crate::config::redacted(&config.url),
             source,
         })?;
     let js = jetstream::new(client.clone());

@@ -224,7 +224,8 @@ pub async fn ensure(
         }
         Err(e) => Err(e),
     };
-    for config in stream_configs(settings) {
+    let records = [PROCESSED_BUCKET, REPLIES_BUCKET].map(|name| record_config(name, settings).1);
+    for config in stream_configs(settings).into_iter().chain(records) {
         let name = format!("stream {}", config.name);
         note(name, ensure_stream(js, config).await)?;
     }
@@ -486,6 +487,21 @@ pub async fn ensure_record(
     name: &str,
     settings: &StreamSettings,
 ) -> Result<Record, SetupError> {
+    let (prefix, config) = record_config(name, settings);
+    ensure_stream(js, config).await?;
+    let stream = js.get_stream(name).await.map_err(|e| SetupError::Nats {
+        what: format!("stream {name}"),
+        source: e.into(),
+    })?;
+    Ok(Record {
+        stream,
+        js: js.clone(),
+        prefix,
+    })
+}
+
+/// A record stream's subject prefix and configuration.
+fn record_config(name: &str, settings: &StreamSettings) -> (String, stream::Config) {
     let prefix = format!(
         "chatops.{}",
         name.trim_start_matches("CHATOPS_").to_ascii_lowercase()
@@ -508,14 +524,5 @@ pub async fn ensure_record(
         allow_direct: settings.replicas == 1,
         ..Default::default()
     };
-    ensure_stream(js, config).await?;
-    let stream = js.get_stream(name).await.map_err(|e| SetupError::Nats {
-        what: format!("stream {name}"),
-        source: e.into(),
-    })?;
-    Ok(Record {
-        stream,
-        js: js.clone(),
-        prefix,
-    })
+    (prefix, config)
 }

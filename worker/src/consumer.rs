@@ -227,7 +227,7 @@ impl Worker {
                 outcome: result.outcome.label(),
             })
             .inc();
-        tracing::info!(outcome = ?result.outcome, message = %result.message, "command finished");
+        tracing::info!(outcome = ?result.outcome, reply = %result.message, "command finished");
         step
     }
 

@@ -9,6 +9,14 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    if let Some(code) = chatops_shared::config::service_arguments(
+        "worker",
+        env!("CARGO_PKG_VERSION"),
+        "applies commands to Deployments through the Kubernetes API",
+        std::env::args().skip(1),
+    ) {
+        return code;
+    }
     let env = Env::from_process();
     let _logs = exit_on_error("worker", chatops_shared::telemetry::init(&env));
     let _ = rustls::crypto::ring::default_provider().install_default();
