@@ -3,7 +3,10 @@
 //!
 //! - [`GuardedListener`] caps open connections (more wait in the kernel's
 //!   accept queue) and closes a connection that sends nothing for the idle
-//!   timeout: a slowloris header, a stalled body or an idle keep-alive.
+//!   timeout (a stalled header or body, an idle keep-alive), or whose
+//!   request has not been answered within the request timeout of its first
+//!   byte (a header that trickles in a byte at a time, each just within
+//!   the idle timeout).
 //! - [`Shedder`] caps the webhooks being handled at once; past the cap a
 //!   request gets 503 at once instead of waiting in an unbounded queue.
 //! - The webhook handler reads its body under a deadline (see `intake`).
@@ -31,6 +34,9 @@ pub struct Limits {
     pub idle_timeout: Duration,
     /// The whole body must arrive within this.
     pub body_timeout: Duration,
+    /// A request, head and body, must arrive within this of its first
+    /// byte; longer than `body_timeout`, which answers a slow body 408.
+    pub request_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -40,6 +46,7 @@ impl Default for Limits {
             max_in_flight: 1024,
             idle_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(20),
         }
     }
 }
@@ -50,6 +57,7 @@ pub struct GuardedListener {
     inner: TcpListener,
     slots: Arc<Semaphore>,
     idle_timeout: Duration,
+    request_timeout: Duration,
 }
 
 impl GuardedListener {
@@ -58,6 +66,7 @@ impl GuardedListener {
             inner,
             slots: Arc::new(Semaphore::new(limits.max_connections.max(1))),
             idle_timeout: limits.idle_timeout,
+            request_timeout: limits.request_timeout.max(limits.body_timeout),
         }
     }
 }
@@ -75,7 +84,8 @@ impl axum::serve::Listener for GuardedListener {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
-                    return (GuardedStream::new(stream, permit, self.idle_timeout), addr);
+                    let timeouts = (self.idle_timeout, self.request_timeout);
+                    return (GuardedStream::new(stream, permit, timeouts), addr);
                 }
                 Err(e) => {
                     // Out of file descriptors, say: back off instead of spinning.
@@ -91,7 +101,8 @@ impl axum::serve::Listener for GuardedListener {
     }
 }
 
-/// A connection that holds one slot and closes when idle too long.
+/// A connection that holds one slot and closes when idle too long, or
+/// when a request takes too long to arrive.
 ///
 /// A read only notes the time; the timer is moved when it fires early. Moving
 /// it on every read took the timer wheel's lock once per request.
@@ -100,19 +111,38 @@ pub struct GuardedStream {
     inner: TcpStream,
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
+    request_timeout: Duration,
     /// When the client last sent something.
     last_read: Instant,
+    /// When the first byte of a request not yet answered came: set by a
+    /// read, cleared by the answer's write.
+    request_since: Option<Instant>,
     _slot: OwnedSemaphorePermit,
 }
 
 impl GuardedStream {
-    fn new(inner: TcpStream, slot: OwnedSemaphorePermit, idle_timeout: Duration) -> Self {
+    fn new(
+        inner: TcpStream,
+        slot: OwnedSemaphorePermit,
+        (idle_timeout, request_timeout): (Duration, Duration),
+    ) -> Self {
         Self {
             inner,
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             idle_timeout,
+            request_timeout,
             last_read: Instant::now(),
+            request_since: None,
             _slot: slot,
+        }
+    }
+
+    /// When the connection is to be closed unless something changes.
+    fn deadline(&self) -> Instant {
+        let idle = self.last_read + self.idle_timeout;
+        match self.request_since {
+            Some(since) => idle.min(since + self.request_timeout),
+            None => idle,
         }
     }
 }
@@ -124,20 +154,24 @@ impl AsyncRead for GuardedStream {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        let filled = buf.filled().len();
         match Pin::new(&mut this.inner).poll_read(cx, buf) {
             Poll::Ready(result) => {
                 this.last_read = Instant::now();
+                if buf.filled().len() > filled && this.request_since.is_none() {
+                    this.request_since = Some(this.last_read);
+                }
                 Poll::Ready(result)
             }
             Poll::Pending => loop {
                 match this.idle.as_mut().poll(cx) {
                     Poll::Pending => return Poll::Pending,
                     Poll::Ready(()) => {
-                        let deadline = this.last_read + this.idle_timeout;
+                        let deadline = this.deadline();
                         if deadline <= Instant::now() {
                             return Poll::Ready(Err(io::Error::new(
                                 io::ErrorKind::TimedOut,
-                                "idle connection",
+                                "idle connection, or a request too slow to arrive",
                             )));
                         }
                         // Something was read since the timer was set.
@@ -155,6 +189,8 @@ impl AsyncWrite for GuardedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        // An answer: the request arrived.
+        self.request_since = None;
         Pin::new(&mut self.inner).poll_write(cx, buf)
     }
 
@@ -171,6 +207,7 @@ impl AsyncWrite for GuardedStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
+        self.request_since = None;
         Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
     }
 

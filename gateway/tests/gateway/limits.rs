@@ -204,3 +204,45 @@ async fn past_the_connection_cap_new_connections_wait_for_a_free_slot() {
         started.elapsed()
     );
 }
+
+/// A head that trickles in a byte at a time, each within the idle timeout,
+/// is cut off once the request timeout has passed since its first byte.
+#[tokio::test]
+async fn a_head_that_trickles_in_is_cut_off() {
+    let nats = NatsServer::start().await;
+    let gw = gateway(
+        &nats,
+        Limits {
+            idle_timeout: Duration::from_millis(400),
+            body_timeout: Duration::from_millis(200),
+            request_timeout: Duration::from_millis(300),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let mut conn = TcpStream::connect(addr(&gw)).await.expect("connect");
+    let head = b"POST /webhooks/webex HTTP/1.1\r\nhost: x\r\nx-padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+    let started = Instant::now();
+    let mut pace = tokio::time::interval(Duration::from_millis(100));
+    let mut cut = false;
+    for byte in head.iter().cycle().take(80) {
+        pace.tick().await;
+        if conn.write_all(&[*byte]).await.is_err() {
+            cut = true;
+            break;
+        }
+        let mut buf = [0u8; 64];
+        if let Ok(read) = tokio::time::timeout(Duration::from_millis(1), conn.read(&mut buf)).await
+        {
+            assert!(matches!(read, Ok(0) | Err(_)), "no answer: {read:?}");
+            cut = true;
+            break;
+        }
+    }
+    assert!(cut, "still open after {:?} of trickling", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "cut off within the idle timeout after the request timeout: {:?}",
+        started.elapsed()
+    );
+}
