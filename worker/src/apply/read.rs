@@ -177,7 +177,7 @@ pub(super) async fn history(
                             .map_or("pending", CommandResult::shown_outcome);
                         format!(
                             "{} {} '{}': {outcome}",
-                            e.command.issued_at.strftime("%Y-%m-%d %H:%M"),
+                            e.command.issued_at.strftime("%Y-%m-%d %H:%M UTC"),
                             e.command.actor.email,
                             e.command.describe()
                         )

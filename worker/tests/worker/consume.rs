@@ -709,7 +709,7 @@ async fn history_in_the_room_tells_who_ran_what() {
     let message = &done[&history.id].message;
     assert!(
         message.contains("last commands: ")
-            && message.contains("alice@example.com 'scale web to 3 in default': applied")
+            && message.contains(" UTC alice@example.com 'scale web to 3 in default': applied")
             && !message.contains("'status web"),
         "{message}"
     );
