@@ -372,11 +372,19 @@ impl Ingestion {
         };
         // The mention as the sender's client wrote it ("Kube Bot"), else
         // the bot's configured or first name.
-        let text = message
-            .mention_label(&self.bot.id)
-            .map(|label| language::strip_mention(text, &label))
+        let label = message.mention_label(&self.bot.id);
+        let stripped = label
+            .as_deref()
+            .map(|label| language::strip_mention(text, label))
             .filter(|stripped| stripped.len() < text.trim_start().len())
             .unwrap_or_else(|| language::strip_mention(text, &self.bot.mention_name));
+        // Mentioned, but not at the start: at the end ("scale web to 3 @kube").
+        let text = match &label {
+            Some(label) if stripped.len() == text.trim_start().len() => {
+                language::strip_trailing_mention(stripped, label)
+            }
+            _ => stripped,
+        };
         let (markdown, outcome) =
             match reading::read(text, sender, Some(&self.policy), &self.defaults) {
                 Reading::Command(request) => return self.command(message, request, id, received),

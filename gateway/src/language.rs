@@ -205,8 +205,41 @@ impl ParseError {
 }
 
 /// Removes the bot's name from the start of the plain text, as Webex renders
-/// a mention (`kube scale web to 3`), with or without a leading `@`.
+/// a mention (`kube scale web to 3`), with or without a leading `@`; twice
+/// over if it was mentioned twice (`kube @kube status web`).
 pub fn strip_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
+    let mut rest = strip_one_mention(text, bot_name);
+    loop {
+        let next = strip_one_mention(rest, bot_name);
+        if next.len() == rest.len() {
+            return rest;
+        }
+        rest = next;
+    }
+}
+
+/// Removes the bot's name from the end of the plain text (`scale web to 3
+/// kube`), for a message that mentions it there and not at its start.
+pub fn strip_trailing_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
+    let trimmed = text.trim_end();
+    let Some(at) = trimmed.len().checked_sub(bot_name.len()) else {
+        return text;
+    };
+    let (Some(head), Some(name)) = (trimmed.get(..at), trimmed.get(at..)) else {
+        return text;
+    };
+    let head = head.strip_suffix('@').unwrap_or(head);
+    if !bot_name.is_empty()
+        && name.eq_ignore_ascii_case(bot_name)
+        && head.ends_with(char::is_whitespace)
+    {
+        head.trim_end()
+    } else {
+        text
+    }
+}
+
+fn strip_one_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
     let trimmed = text.trim_start();
     let without_at = trimmed.strip_prefix('@').unwrap_or(trimmed);
     let Some(head) = without_at.get(..bot_name.len()) else {
@@ -925,5 +958,23 @@ pub(crate) mod tests {
         assert_eq!(strip_mention("kubectl scale", "kube"), "kubectl scale");
         assert_eq!(strip_mention("scale kube to 3", "kube"), "scale kube to 3");
         assert_eq!(strip_mention("ké", "kube"), "ké");
+        // Mentioned twice at the start.
+        assert_eq!(strip_mention("kube @kube status web", "kube"), "status web");
+        assert_eq!(strip_mention("kube restart kube", "kube"), "restart kube");
+        // At the end, where the gateway knows it was mentioned there.
+        assert_eq!(
+            strip_trailing_mention("scale web to 3 kube", "kube"),
+            "scale web to 3"
+        );
+        assert_eq!(
+            strip_trailing_mention("scale web to 3 @Kube ", "kube"),
+            "scale web to 3"
+        );
+        assert_eq!(
+            strip_trailing_mention("restart mykube", "kube"),
+            "restart mykube"
+        );
+        assert_eq!(strip_trailing_mention("kube", "kube"), "kube");
+        assert_eq!(strip_trailing_mention("status wéb", "kube"), "status wéb");
     }
 }

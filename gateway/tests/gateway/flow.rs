@@ -820,3 +820,25 @@ async fn in_progress_results_edit_one_message_and_the_final_result_is_posted() {
     );
     assert!(replies.iter().all(|m| m.person_id == bot));
 }
+
+/// The bot mentioned at the end of the command, or twice at its start, is
+/// heard as if mentioned once first.
+#[tokio::test]
+async fn a_mention_at_the_end_or_twice_is_taken_off() {
+    let w = world().await;
+    let mention = w.wx.bot().mention();
+    for (markdown, want) in [
+        (format!("scale web to 3 {mention}"), 3),
+        (format!("{mention} {mention} scale web to 4"), 4),
+    ] {
+        let message =
+            w.wx.post_as(ALICE, w.wx.default_room_id(), &markdown)
+                .expect("post the message");
+        let queued = w.replies(&message, 1).await;
+        let ack = queued[0].markdown.clone().unwrap_or_default();
+        assert!(
+            ack.contains(&format!("queued: `scale web to {want} in default`")),
+            "{markdown}: {ack}"
+        );
+    }
+}
