@@ -283,13 +283,25 @@ async fn ready(State(state): State<Arc<AppState>>) -> impl IntoResponse {
     if state.client.connection_state() != async_nats::connection::State::Connected {
         return (StatusCode::SERVICE_UNAVAILABLE, "NATS is not connected");
     }
+    // A probe wants its answer in a second or two: a server that takes
+    // longer is as good as gone (a frozen one took the client's 10 s).
+    const ANSWER_WITHIN: std::time::Duration = std::time::Duration::from_secs(2);
     for stream in [
         streams::EVENTS_STREAM,
         streams::COMMANDS_STREAM,
         streams::RESULTS_STREAM,
+        streams::PROCESSED_BUCKET,
+        streams::REPLIES_BUCKET,
     ] {
-        if state.jetstream.get_stream(stream).await.is_err() {
-            return (StatusCode::SERVICE_UNAVAILABLE, "a stream is missing");
+        match tokio::time::timeout(ANSWER_WITHIN, state.jetstream.get_stream(stream)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return (StatusCode::SERVICE_UNAVAILABLE, "a stream is missing"),
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "NATS does not answer JetStream requests",
+                );
+            }
         }
     }
     (StatusCode::OK, "ready")

@@ -222,3 +222,42 @@ async fn metrics_count_webhooks_by_outcome() {
         .expect("readyz");
     assert_eq!(ready.status(), 200);
 }
+
+/// A NATS server that takes requests and answers none (frozen, here with
+/// SIGSTOP) makes `/readyz` answer 503 within seconds, not after the
+/// client's own 10 s request timeout.
+#[tokio::test]
+async fn readyz_answers_503_quickly_when_nats_does_not_answer() {
+    let nats = NatsServer::start().await;
+    let gw = gateway(&nats).await;
+    let readyz = || async {
+        let started = std::time::Instant::now();
+        let answer = gw
+            .http
+            .get(format!("{}/readyz", gw.base))
+            .send()
+            .await
+            .expect("readyz");
+        let status = answer.status();
+        (
+            status,
+            answer.text().await.unwrap_or_default(),
+            started.elapsed(),
+        )
+    };
+    assert_eq!(readyz().await.0, 200);
+    let pid = nats.pid().expect("nats-server's pid").to_string();
+    let signal = |name: &str| {
+        let status = std::process::Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {name}");
+    };
+    signal("-STOP");
+    let (status, text, took) = readyz().await;
+    signal("-CONT");
+    assert_eq!(status, 503, "{text}");
+    assert_eq!(text, "NATS does not answer JetStream requests");
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}");
+}
