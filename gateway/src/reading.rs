@@ -122,6 +122,11 @@ mod tests {
         room_id: "room",
     };
 
+    /// A policy read from `yaml` (the path only names it in errors).
+    fn policy_file(yaml: &str) -> Policy {
+        Policy::from_yaml(yaml, std::path::Path::new("policy.yaml"), 20).expect("policy")
+    }
+
     fn outcome(reading: &Reading) -> &'static str {
         match reading {
             Reading::Command(_) => "a command",
@@ -179,9 +184,9 @@ mod tests {
 
     #[test]
     fn help_says_where_a_persons_rules_hold_them() {
-        let dir = std::env::temp_dir().join(format!("chatops-reading-{}", uuid::Uuid::now_v7()));
-        let yaml = "rules:\n  - users: [alice@example.com]\n    verbs: [\"*\"]\n  - domains: [ops.example.com]\n    verbs: [scale, status]\n    namespaces: [default, \"team-*\"]\n    deployments: [\"web*\"]\n    max_replicas: 10\n  - users: [bob@ops.example.com]\n    verbs: [history]\n    max_replicas: 40\n";
-        let policy = Policy::from_yaml(yaml, &dir.join("policy.yaml"), 20).expect("policy");
+        let policy = policy_file(
+            "rules:\n  - users: [alice@example.com]\n    verbs: [\"*\"]\n  - domains: [ops.example.com]\n    verbs: [scale, status]\n    namespaces: [default, \"team-*\"]\n    deployments: [\"web*\"]\n    max_replicas: 10\n  - users: [bob@ops.example.com]\n    verbs: [history]\n    max_replicas: 40\n",
+        );
         let help = |email| match read(
             "help",
             Sender {
@@ -207,9 +212,8 @@ mod tests {
 
     #[test]
     fn a_slip_is_taken_for_a_verb_only_if_the_sender_may_use_it() {
-        let dir = std::env::temp_dir().join(format!("chatops-reading-{}", uuid::Uuid::now_v7()));
-        let yaml = "rules:\n  - users: [alice@example.com]\n    verbs: [status, list]\n";
-        let policy = Policy::from_yaml(yaml, &dir.join("policy.yaml"), 20).expect("policy");
+        let policy =
+            policy_file("rules:\n  - users: [alice@example.com]\n    verbs: [status, list]\n");
         let Reading::Refused { markdown, .. } =
             read("scael web to 3", ALICE, Some(&policy), &defaults())
         else {
@@ -232,9 +236,9 @@ mod tests {
     /// alone; one granted every deployment by some rule sees them all.
     #[test]
     fn a_list_carries_the_deployments_the_sender_may_see() {
-        let dir = std::env::temp_dir().join(format!("chatops-reading-{}", uuid::Uuid::now_v7()));
-        let yaml = "rules:\n  - users: [alice@example.com]\n    verbs: [status, list]\n    deployments: [\"web*\"]\n  - users: [alice@example.com]\n    verbs: [list]\n    namespaces: [staging]\n    deployments: [\"api\", \"web*\"]\n  - users: [bob@example.com]\n    verbs: [list]\n    deployments: [api]\n  - users: [bob@example.com]\n    verbs: [list]\n    namespaces: [staging]\n";
-        let policy = Policy::from_yaml(yaml, &dir.join("policy.yaml"), 20).expect("policy");
+        let policy = policy_file(
+            "rules:\n  - users: [alice@example.com]\n    verbs: [status, list]\n    deployments: [\"web*\"]\n  - users: [alice@example.com]\n    verbs: [list]\n    namespaces: [staging]\n    deployments: [\"api\", \"web*\"]\n  - users: [bob@example.com]\n    verbs: [list]\n    deployments: [api]\n  - users: [bob@example.com]\n    verbs: [list]\n    namespaces: [staging]\n",
+        );
         let only = |email: &str, text: &str| match read(
             text,
             Sender {

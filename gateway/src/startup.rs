@@ -117,10 +117,9 @@ impl Application {
             }
         };
         let events = consumer(streams::EVENTS_STREAM, streams::INGESTION_CONSUMER).await?;
-        let processed =
-            streams::ensure_record(&jetstream, streams::PROCESSED_BUCKET, &config.streams).await?;
-        let replies =
-            streams::ensure_record(&jetstream, streams::REPLIES_BUCKET, &config.streams).await?;
+        // Set up by `ensure` above.
+        let processed = streams::open_record(&jetstream, streams::PROCESSED_BUCKET).await?;
+        let replies = streams::open_record(&jetstream, streams::REPLIES_BUCKET).await?;
         let results = consumer(streams::RESULTS_STREAM, streams::NOTIFIER_CONSUMER).await?;
         let state = Arc::new(AppState {
             client,

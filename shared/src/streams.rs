@@ -224,7 +224,7 @@ pub async fn ensure(
         }
         Err(e) => Err(e),
     };
-    let records = [PROCESSED_BUCKET, REPLIES_BUCKET].map(|name| record_config(name, settings).1);
+    let records = [PROCESSED_BUCKET, REPLIES_BUCKET].map(|name| record_config(name, settings));
     for config in stream_configs(settings).into_iter().chain(records) {
         let name = format!("stream {}", config.name);
         note(name, ensure_stream(js, config).await)?;
@@ -487,8 +487,12 @@ pub async fn ensure_record(
     name: &str,
     settings: &StreamSettings,
 ) -> Result<Record, SetupError> {
-    let (prefix, config) = record_config(name, settings);
-    ensure_stream(js, config).await?;
+    ensure_stream(js, record_config(name, settings)).await?;
+    open_record(js, name).await
+}
+
+/// Opens a record stream [`ensure`] has set up.
+pub async fn open_record(js: &Context, name: &str) -> Result<Record, SetupError> {
     let stream = js.get_stream(name).await.map_err(|e| SetupError::Nats {
         what: format!("stream {name}"),
         source: e.into(),
@@ -496,17 +500,22 @@ pub async fn ensure_record(
     Ok(Record {
         stream,
         js: js.clone(),
-        prefix,
+        prefix: record_prefix(name),
     })
 }
 
-/// A record stream's subject prefix and configuration.
-fn record_config(name: &str, settings: &StreamSettings) -> (String, stream::Config) {
-    let prefix = format!(
+/// `chatops.processed` for CHATOPS_PROCESSED.
+fn record_prefix(name: &str) -> String {
+    format!(
         "chatops.{}",
         name.trim_start_matches("CHATOPS_").to_ascii_lowercase()
-    );
-    let config = stream::Config {
+    )
+}
+
+/// A record stream's configuration.
+fn record_config(name: &str, settings: &StreamSettings) -> stream::Config {
+    let prefix = record_prefix(name);
+    stream::Config {
         name: name.to_owned(),
         subjects: vec![format!("{prefix}.>")],
         retention: RetentionPolicy::Limits,
@@ -523,6 +532,5 @@ fn record_config(name: &str, settings: &StreamSettings) -> (String, stream::Conf
         // yet hold a key just written, so only a single replica uses them.
         allow_direct: settings.replicas == 1,
         ..Default::default()
-    };
-    (prefix, config)
+    }
 }

@@ -111,8 +111,8 @@ impl Application {
             .get_consumer::<pull::Config>(streams::WORKERS_CONSUMER)
             .await
             .map_err(StartupError::Consumer)?;
-        let decided =
-            streams::ensure_record(&jetstream, streams::PROCESSED_BUCKET, &config.streams).await?;
+        // Set up by `ensure` above.
+        let decided = streams::open_record(&jetstream, streams::PROCESSED_BUCKET).await?;
         let metrics = Arc::new(Metrics::default());
         let worker = Arc::new(Worker {
             // `history` answers with the last commands from the streams too.

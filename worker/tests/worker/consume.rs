@@ -549,27 +549,10 @@ async fn a_rollback_sent_after_a_deploy_waits_for_it_and_undoes_it() {
     publish(&js, &first).await;
     finals(&js, &[first.id]).await;
 
-    kube.inject(
-        Fault::latency(Duration::from_millis(1500))
-            .method("GET")
-            .path("/apis/apps/v1/namespaces/default/deployments/web")
-            .times(1),
-    );
-    kube.inject(
-        Fault::status(503)
-            .method("GET")
-            .path("/apis/apps/v1/namespaces/default/deployments/web")
-            .times(1),
-    );
     let change = command(deploy("nginx:1.22"), "web");
-    publish(&js, &change).await;
-    chatops_testkit::eventually("the deploy taken by the worker", LIMIT, || async {
-        (in_flight(&js).await == 1).then_some(())
-    })
-    .await;
     let rollback = command(CommandKind::Rollback { revision: None }, "web");
-    publish(&js, &rollback).await;
-    let done = finals(&js, &[change.id, rollback.id]).await;
+    let refused = Fault::status(503).method("GET").path(WEB).times(1);
+    let (done, _) = overlapping(&js, &kube, &change, &rollback, Some(refused)).await;
     assert_eq!(
         done[&change.id].outcome,
         Outcome::Applied,
@@ -657,12 +640,7 @@ async fn a_waiting_rollback_lends_its_slot_to_the_command_it_waits_for() {
     finals(&js, &[first.id]).await;
 
     // More failures than one delivery's 2 s of retries.
-    kube.inject(
-        Fault::status(503)
-            .method("PATCH")
-            .path("/apis/apps/v1/namespaces/default/deployments/web")
-            .times(6),
-    );
+    kube.inject(Fault::status(503).method("PATCH").path(WEB).times(6));
     let change = command(deploy("nginx:1.22"), "web");
     publish(&js, &change).await;
     let rollback = command(CommandKind::Rollback { revision: None }, "web");
@@ -723,21 +701,9 @@ async fn a_superseded_command_names_the_command_that_overtook_it() {
     let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
     let js = jetstream(&nats).await;
     let _w = worker(&nats, &kube, "4").await;
-    kube.inject(
-        Fault::latency(Duration::from_millis(1500))
-            .method("GET")
-            .path("/apis/apps/v1/namespaces/default/deployments/web")
-            .times(1),
-    );
     let first = command(scale(3), "web");
-    publish(&js, &first).await;
-    chatops_testkit::eventually("the first taken by the worker", LIMIT, || async {
-        (in_flight(&js).await == 1).then_some(())
-    })
-    .await;
     let second = command(scale(5), "web");
-    let seq = publish(&js, &second).await;
-    let done = finals(&js, &[first.id, second.id]).await;
+    let (done, seq) = overlapping(&js, &kube, &first, &second, None).await;
     assert_eq!(done[&first.id].outcome, Outcome::Superseded);
     assert!(
         done[&first.id].message.starts_with(&format!(
@@ -749,19 +715,27 @@ async fn a_superseded_command_names_the_command_that_overtook_it() {
     assert_eq!(replicas(&kube, "web"), 5);
 }
 
+/// What [`overlapping`] gives back: both final results, and the second's
+/// stream sequence.
+type Overlapped = (
+    std::collections::BTreeMap<chatops_shared::CommandId, chatops_shared::CommandResult>,
+    u64,
+);
+
 /// Publishes `first`, waits until a worker holds it (its read of `web`
-/// held 1.5 s), then publishes `second`: the second is taken while the
-/// first is still being applied. Returns both final results.
+/// held 1.5 s), arms `then` (a fault for what comes next), then publishes
+/// `second`: the second is taken while the first is still being applied.
 async fn overlapping(
     js: &async_nats::jetstream::Context,
     kube: &KubeSandbox,
     first: &chatops_shared::Command,
     second: &chatops_shared::Command,
-) -> std::collections::BTreeMap<chatops_shared::CommandId, chatops_shared::CommandResult> {
+    then: Option<Fault>,
+) -> Overlapped {
     kube.inject(
         Fault::latency(Duration::from_millis(1500))
             .method("GET")
-            .path("/apis/apps/v1/namespaces/default/deployments/web")
+            .path(WEB)
             .times(1),
     );
     publish(js, first).await;
@@ -769,9 +743,15 @@ async fn overlapping(
         (in_flight(js).await == 1).then_some(())
     })
     .await;
-    publish(js, second).await;
-    finals(js, &[first.id, second.id]).await
+    if let Some(fault) = then {
+        kube.inject(fault);
+    }
+    let seq = publish(js, second).await;
+    (finals(js, &[first.id, second.id]).await, seq)
 }
+
+/// The deployment the overlapping tests change.
+const WEB: &str = "/apis/apps/v1/namespaces/default/deployments/web";
 
 /// Changes to the template that build on each other are applied in the
 /// order sent, whichever worker slot takes which: a restart after a
@@ -799,7 +779,7 @@ async fn template_changes_sent_together_are_applied_in_the_order_sent() {
 
     let rollback = command(CommandKind::Rollback { revision: None }, "web");
     let restart = command(CommandKind::Restart, "web");
-    let done = overlapping(&js, &kube, &rollback, &restart).await;
+    let (done, _) = overlapping(&js, &kube, &rollback, &restart, None).await;
     for id in [rollback.id, restart.id] {
         assert_eq!(done[&id].outcome, Outcome::Applied, "{:?}", done[&id]);
     }
@@ -811,7 +791,7 @@ async fn template_changes_sent_together_are_applied_in_the_order_sent() {
 
     let app = command(set("app", "app:3"), "web");
     let side = command(set("side", "side:3"), "web");
-    let done = overlapping(&js, &kube, &app, &side).await;
+    let (done, _) = overlapping(&js, &kube, &app, &side, None).await;
     for id in [app.id, side.id] {
         assert_eq!(done[&id].outcome, Outcome::Applied, "{:?}", done[&id]);
     }

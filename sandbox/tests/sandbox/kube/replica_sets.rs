@@ -130,6 +130,19 @@ async fn settled(sandbox: &KubeSandbox, image: &str, n: i64) -> Value {
 }
 
 /// The messages of the deployment's `ScalingReplicaSet` events.
+/// Starts a rollout to nginx:1.25 with `kubectl set image`.
+async fn new_image(kubectl: &Kubectl) {
+    kubectl
+        .run(&[
+            "set",
+            "image",
+            &format!("deploy/{NAME}"),
+            "nginx=nginx:1.25",
+        ])
+        .await
+        .success();
+}
+
 async fn scalings(kubectl: &Kubectl) -> Vec<String> {
     let out = kubectl
         .run(&[
@@ -232,15 +245,7 @@ async fn a_replica_set_scaled_during_a_rollout_is_put_back_where_the_rollout_has
     let kubectl = Kubectl::new(&sandbox.url());
     let old = name(&settled(&sandbox, "nginx:1.14.2", 2).await);
     sandbox.set_rollout(AN_HOUR);
-    kubectl
-        .run(&[
-            "set",
-            "image",
-            &format!("deploy/{NAME}"),
-            "nginx=nginx:1.25",
-        ])
-        .await
-        .success();
+    new_image(&kubectl).await;
     // The rollout's first step is half an hour away: the new ReplicaSet
     // waits at 0 beside the old one at 2.
     let started = [("nginx:1.14.2", 2), ("nginx:1.25", 0)];
@@ -301,15 +306,7 @@ async fn a_stalled_or_paused_rollouts_replica_sets_are_put_back_too() {
         .run(&["rollout", "pause", &format!("deploy/{NAME}")])
         .await
         .success();
-    kubectl
-        .run(&[
-            "set",
-            "image",
-            &format!("deploy/{NAME}"),
-            "nginx=nginx:1.25",
-        ])
-        .await
-        .success();
+    new_image(&kubectl).await;
     eventually(
         "the paused template seen",
         Duration::from_secs(10),
