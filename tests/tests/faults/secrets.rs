@@ -3,6 +3,8 @@
 //! bot token, nor the webhook secret, nor the Kubernetes token; nor do the
 //! bot's replies or the gateway's answers carry them.
 
+use std::collections::BTreeSet;
+
 use chatops_sandbox::kube::Fault as KubeFault;
 use chatops_sandbox::webex::{Fault as WebexFault, spark_signature};
 use chatops_testkit::Process;
@@ -134,4 +136,66 @@ async fn no_secret_appears_in_any_log_at_trace_in_text_or_json_nor_in_replies() 
 
 fn pairs(env: &[(String, String)]) -> Vec<(&str, &str)> {
     env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+}
+
+/// The variables the README's Configuration table gives `binary` (its own
+/// rows and those used by `all`).
+fn documented_for(readme: &str, binary: &str) -> BTreeSet<String> {
+    readme
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.split('|').map(str::trim).skip(1);
+            let name = cells.next()?.strip_prefix('`')?.strip_suffix('`')?;
+            let used_by = cells.next()?;
+            (used_by == binary || used_by == "all").then(|| name.to_owned())
+        })
+        .collect()
+}
+
+/// The variable names a compose service sets, after YAML merge keys.
+fn compose_environment(compose: &serde_yaml_ng::Value, service: &str) -> BTreeSet<String> {
+    let service = &compose["services"][service];
+    assert!(
+        service.get("env_file").is_none(),
+        "{service:?} takes a whole env file: every variable, secrets included"
+    );
+    service["environment"]
+        .as_mapping()
+        .unwrap_or_else(|| panic!("no environment mapping in {service:?}"))
+        .keys()
+        .map(|k| k.as_str().expect("variable names are strings").to_owned())
+        .collect()
+}
+
+#[test]
+fn compose_hands_each_service_the_documented_variables_and_no_other_secret() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).expect("README.md");
+    let text =
+        std::fs::read_to_string(format!("{root}/docker-compose.yml")).expect("docker-compose.yml");
+    let mut compose: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).expect("compose YAML");
+    compose.apply_merge().expect("merge keys");
+
+    for (service, binary) in [("gateway", "gateway"), ("worker", "worker")] {
+        let set = compose_environment(&compose, service);
+        let documented = documented_for(&readme, binary);
+        assert!(
+            documented.len() > 10,
+            "README table for {binary}: {documented:?}"
+        );
+        assert_eq!(
+            set, documented,
+            "compose's {service} and the README's variables for {binary} differ"
+        );
+    }
+    let gateway = compose_environment(&compose, "gateway");
+    let worker = compose_environment(&compose, "worker");
+    assert!(gateway.contains("WEBEX_BOT_TOKEN") && worker.contains("KUBERNETES_TOKEN"));
+    for secret in ["WEBEX_BOT_TOKEN", "WEBEX_WEBHOOK_SECRET"] {
+        assert!(!worker.contains(secret), "the worker is handed {secret}");
+    }
+    assert!(
+        !gateway.contains("KUBERNETES_TOKEN"),
+        "the gateway is handed KUBERNETES_TOKEN"
+    );
 }
