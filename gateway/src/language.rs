@@ -88,6 +88,13 @@ pub enum ParseError {
     Preamble { before: String, command: String },
     #[error("a change is made only from a command without '{mark}' at its end: send '{}' to make it", quote(.command))]
     Punctuated { mark: String, command: String },
+    #[error("{what} contains the uppercase letter '{letter}', and Kubernetes names are lowercase; did you mean '{}'?", quote(.command))]
+    Lowercase {
+        what: &'static str,
+        letter: char,
+        /// The message with its names in lowercase, a command.
+        command: String,
+    },
     #[error("{0}")]
     Deployment(NameError),
     #[error("{0}")]
@@ -260,6 +267,10 @@ const END_PUNCTUATION: [char; 11] = ['.', ',', ';', '!', '?', '。', '．', '，
 
 /// Parses one message (mention already stripped).
 pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
+    parse_message(text, defaults).map_err(|error| diagnosis::lowercase(error, text, defaults))
+}
+
+fn parse_message(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
     let lines = text
         .split([
             '\n', '\r', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}',
@@ -854,6 +865,51 @@ pub(crate) mod tests {
             assert!(
                 err.to_string().contains(want),
                 "{text:?}: {err} should contain {want:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_with_capitals_get_the_command_in_lowercase_offered() {
+        let offered = [
+            ("scale Web to 3", "scale web to 3"),
+            ("Scale WEB to 3 in Prod", "scale web to 3 in prod"),
+            ("status Web in Prod?", "status web in prod?"),
+            ("restart Api.V2", "restart api.v2"),
+            // The image keeps its case: a tag may have capitals.
+            ("deploy nginx:V1.2 to Web", "deploy nginx:V1.2 to web"),
+            (
+                "set image Web Nginx=registry/nginx:RC1",
+                "set image web nginx=registry/nginx:RC1",
+            ),
+            ("\u{200b}rollback Web to 2", "rollback web to 2"),
+        ];
+        for (text, command) in offered {
+            match parse(text, &defaults()) {
+                Err(ParseError::Lowercase { command: got, .. }) => {
+                    assert_eq!(got, command, "{text:?}");
+                    parse(&got, &defaults()).expect(&got);
+                }
+                other => panic!("{text:?}: {other:?}"),
+            }
+        }
+        let err = parse("scale Web to 3", &defaults()).expect_err("a capital");
+        assert_eq!(
+            err.to_string(),
+            "a deployment name contains the uppercase letter 'W', and Kubernetes names \
+             are lowercase; did you mean 'scale web to 3'?"
+        );
+        // Nothing offered where the lowercase message is still no command.
+        for text in [
+            "scale Web to 30",
+            "scale Web_x to 3",
+            "restart Web?",
+            "scale Web to 3 now",
+        ] {
+            let err = parse(text, &defaults()).expect_err(text);
+            assert!(
+                !matches!(err, ParseError::Lowercase { .. }),
+                "{text:?}: {err}"
             );
         }
     }

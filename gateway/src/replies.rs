@@ -100,7 +100,8 @@ pub fn rejected(email: &str, error: &ParseError, verbs: &[Verb]) -> String {
         None => match error {
             ParseError::UnknownVerb {
                 command: Some(_), ..
-            } => String::new(),
+            }
+            | ParseError::Lowercase { .. } => String::new(),
             ParseError::UnknownVerb { .. } => {
                 let examples: Vec<String> = Form::ALL
                     .into_iter()

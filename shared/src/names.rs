@@ -30,6 +30,13 @@ pub enum NameError {
         found: String,
         rule: &'static str,
     },
+    /// The name is in the wrong case: Kubernetes names are lowercase.
+    #[error("{what} contains the uppercase letter '{letter}'; {rule}")]
+    Uppercase {
+        what: &'static str,
+        letter: char,
+        rule: &'static str,
+    },
     #[error("{what} must start and end with a lowercase letter or digit; {rule}")]
     BadEdge {
         what: &'static str,
@@ -54,12 +61,18 @@ fn check_label(
         .chars()
         .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
     {
-        let found = if c.is_ascii_uppercase() {
-            format!("the uppercase letter '{c}'")
-        } else {
-            describe(c)
-        };
-        return Err(NameError::InvalidCharacter { what, found, rule });
+        if c.is_ascii_uppercase() {
+            return Err(NameError::Uppercase {
+                what,
+                letter: c,
+                rule,
+            });
+        }
+        return Err(NameError::InvalidCharacter {
+            what,
+            found: describe(c),
+            rule,
+        });
     }
     if s.len() > max {
         return Err(NameError::TooLong {

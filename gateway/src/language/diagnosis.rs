@@ -4,11 +4,11 @@
 //! named as too many only where taking it out leaves the command meant.
 
 use chatops_shared::text::{count, odd_characters};
-use chatops_shared::{Namespace, Replicas, quote};
+use chatops_shared::{NameError, Namespace, Replicas, quote};
 
 use super::{
     Defaults, END_PUNCTUATION, Form, ParseError, Parsed, VERBS, deployment, form_of, image_spec,
-    parse, revision, tagged,
+    parse, parse_message, revision, tagged, trim_invisible,
 };
 
 /// "please scale web to 3", "can you restart web?": a whole command after
@@ -40,6 +40,39 @@ pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError
         before: words[..at].join(" "),
         command,
     })
+}
+
+/// A name with capitals ("scale Web to 3", "status web in Prod"): as
+/// Kubernetes names are lowercase, the message with its names in lowercase
+/// is offered where that is a command (only offered: the person sends it).
+/// Images keep their case (a tag may have capitals), and so does a
+/// container's image in `set image`.
+pub(super) fn lowercase(error: ParseError, text: &str, defaults: &Defaults) -> ParseError {
+    let (ParseError::Deployment(NameError::Uppercase { what, letter, .. })
+    | ParseError::Namespace(NameError::Uppercase { what, letter, .. })
+    | ParseError::Container(NameError::Uppercase { what, letter, .. })) = error
+    else {
+        return error;
+    };
+    let words: Vec<String> = trim_invisible(text)
+        .split_whitespace()
+        .map(|word| match word.split_once('=') {
+            Some((container, image)) => format!("{}={image}", container.to_ascii_lowercase()),
+            None if word.contains([':', '/', '@']) => word.to_owned(),
+            None => word.to_ascii_lowercase(),
+        })
+        .collect();
+    let command = words.join(" ");
+    // A command too long to quote whole is not offered.
+    let shown = command.chars().count() <= 100;
+    match parse_message(&command, defaults) {
+        Ok(Parsed::Command(_)) if shown => ParseError::Lowercase {
+            what,
+            letter,
+            command,
+        },
+        _ => error,
+    }
 }
 
 /// A first word that is no verb: where it is one slip from a verb
