@@ -18,7 +18,6 @@ use chatops_shared::streams::StreamSettings;
 use chatops_shared::text::count;
 use chatops_shared::{Namespace, quote};
 use chatops_testkit::NatsServer;
-use tokio::io::AsyncBufReadExt;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -77,7 +76,9 @@ struct Demo {
 
 impl Demo {
     async fn start(actor: &str) -> Result<Self, DemoError> {
-        let nats = NatsServer::try_start().await.map_err(DemoError::Nats)?;
+        let nats = NatsServer::try_start_apart()
+            .await
+            .map_err(DemoError::Nats)?;
         let start = |what: &'static str| move |why: String| DemoError::Start { what, why };
         let kube = KubeSandbox::builder()
             .rollout(Duration::from_secs(2))
@@ -323,15 +324,15 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
         demo.state()
     );
     let typed_at_a_terminal = std::io::stdin().is_terminal();
-    let mut lines = tokio::io::BufReader::new(tokio::io::stdin()).lines();
+    let mut lines = stdin_lines();
     loop {
         let _ = write!(out, "{}> ", args.actor);
         let _ = out.flush();
         let next = tokio::select! {
-            line = lines.next_line() => line,
+            line = lines.recv() => line,
             () = chatops_shared::shutdown::signal() => break,
         };
-        let Ok(Some(text)) = next else { break };
+        let Some(text) = next else { break };
         let text = text.trim();
         if !typed_at_a_terminal {
             // Nobody saw it typed: show it after the prompt.
@@ -358,6 +359,23 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
     eprintln!("stopping everything ...");
     demo.stop().await;
     Ok(())
+}
+
+/// The lines of standard input, read on a thread of their own until it
+/// ends or fails. Tokio's stdin reads on its blocking pool, which the
+/// runtime waits for when it shuts down: a Ctrl-C at the prompt left the
+/// demo running until Enter was pressed. A plain thread is not waited for.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::channel(1);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 #[cfg(test)]

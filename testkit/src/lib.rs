@@ -5,6 +5,7 @@
 //! server picks itself (so tests never race for one), with its own temporary
 //! store; both are gone when it is dropped.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub struct NatsServer {
     port: u16,
     /// Extra environment for the server process, kept across restarts.
     env: Vec<(String, String)>,
+    /// Run in a process group of its own (see [`NatsServer::try_start_apart`]).
+    own_group: bool,
 }
 
 /// The nats-server executable: `NATS_SERVER_BIN`, else the one on `PATH`,
@@ -54,6 +57,19 @@ impl NatsServer {
     /// [`NatsServer::try_start`] with extra environment for the server
     /// (`GOMAXPROCS`, say).
     pub async fn try_start_with_env(env: &[(&str, &str)]) -> Result<Self, String> {
+        Self::try_start_with(env, false).await
+    }
+
+    /// [`NatsServer::try_start`] in a process group of its own, for a
+    /// program run at a terminal: a Ctrl-C there reaches only that program,
+    /// which then stops its clients before the server (dropping this stops
+    /// it). Tests keep the server in their group, so that a Ctrl-C of the
+    /// test run, which skips their clean-up, stops it too.
+    pub async fn try_start_apart() -> Result<Self, String> {
+        Self::try_start_with(&[], true).await
+    }
+
+    async fn try_start_with(env: &[(&str, &str)], own_group: bool) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("chatops-nats-")
             .tempdir()
@@ -66,6 +82,7 @@ impl NatsServer {
                 .iter()
                 .map(|&(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
+            own_group,
         };
         server.spawn("-1").await?;
         Ok(server)
@@ -111,7 +128,11 @@ impl NatsServer {
         std::fs::create_dir_all(&ports_dir)
             .map_err(|e| format!("cannot create {}: {e}", ports_dir.display()))?;
         let bin = nats_server_bin();
-        let child = Command::new(&bin)
+        let mut command = Command::new(&bin);
+        if self.own_group {
+            command.process_group(0);
+        }
+        let child = command
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(["-js", "-a", "127.0.0.1", "-p", port])
             .arg("-sd")

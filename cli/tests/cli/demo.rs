@@ -1,5 +1,7 @@
 //! `chatops demo --exec`, as a newcomer would run it.
 
+use std::time::Duration;
+
 use crate::chatops_with;
 
 #[tokio::test]
@@ -135,5 +137,68 @@ async fn the_demo_says_what_is_missing() {
         line.contains("cannot run /nonexistent/nats-server")
             && line.contains("apt-get install nats-server"),
         "{line}"
+    );
+}
+
+/// Ctrl-C at the prompt, as a terminal sends it: SIGINT to the demo's
+/// whole process group, its standard input left open. The demo stops at
+/// once (it waited for Enter), and its nats-server, apart from the group,
+/// is stopped by it after its clients (it got the signal too and went
+/// first, and the demo's workers logged the acks they could not flush).
+#[tokio::test]
+async fn ctrl_c_at_the_prompt_stops_the_demo_in_order() {
+    use tokio::io::AsyncReadExt;
+
+    let mut child = tokio::process::Command::new(crate::chatops())
+        .arg("demo")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true)
+        .spawn()
+        .expect("runs");
+    let _stdin = child.stdin.take();
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut shown = Vec::new();
+    let prompt = tokio::time::timeout(crate::LIMIT, async {
+        let mut buf = [0; 4096];
+        while !String::from_utf8_lossy(&shown).contains("alice@example.com> ") {
+            let n = stdout.read(&mut buf).await.expect("reads");
+            assert!(n > 0, "the demo ended before its prompt");
+            shown.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(
+        prompt.is_ok(),
+        "no prompt: {}",
+        String::from_utf8_lossy(&shown)
+    );
+    let group = child.id().expect("running").to_string();
+    let sent = std::process::Command::new("kill")
+        .args(["-INT", "--", &format!("-{group}")])
+        .status()
+        .expect("kill runs");
+    assert!(sent.success());
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("the demo stops after Ctrl-C without waiting for Enter")
+        .expect("waits");
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .await
+        .expect("reads");
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("stopping everything"), "{stderr}");
+    assert!(
+        !stderr.contains("WARN") && !stderr.contains("ERROR"),
+        "nats-server went before its clients:\n{stderr}"
     );
 }
