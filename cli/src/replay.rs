@@ -277,6 +277,9 @@ impl Replayer<'_> {
             epoch: self.epoch.to_owned(),
             seq: stored.seq,
         };
+        // A command refused as it stands changes nothing: the next one
+        // starts from the same deployment (in a dry run, the would-be one).
+        let unchanged = known.clone();
         let (line, after) = match self.engine.apply_write(command, &position, known).await {
             Ok((applied, after)) => {
                 let what = match (applied.outcome, self.dry_run) {
@@ -286,8 +289,10 @@ impl Replayer<'_> {
                 };
                 (Line::new(what, applied.message), Some(after))
             }
-            Err(ApplyError::Rejected(why)) => (Line::new(REJECTED, why), None),
-            Err(ApplyError::Permanent(why)) if self.dry_run => (Line::new("would fail", why), None),
+            Err(ApplyError::Rejected(why)) => (Line::new(REJECTED, why), unchanged),
+            Err(ApplyError::Permanent(why)) if self.dry_run => {
+                (Line::new("would fail", why), unchanged)
+            }
             Err(e) => (Line::new(FAILED, e), None),
         };
         (line, after)

@@ -489,3 +489,94 @@ async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_g
         "nothing registered without the secret"
     );
 }
+
+/// What each line of a replay says of its command: `#SEQ` and the rest,
+/// with a dry run's "would apply" read as "applied".
+fn verdicts(stdout: &str) -> Vec<String> {
+    stdout
+        .lines()
+        .filter(|l| l.starts_with('#'))
+        .map(|l| l.replacen("would apply", "applied", 1))
+        .collect()
+}
+
+/// A dry run onto a fresh cluster tells what the replay onto another one
+/// then does, line for line: each command is judged on the deployment as
+/// the dry runs before it leave it, replicas across changes of the pod
+/// template, and rollbacks among the revisions those changes would make
+/// (an outside check: a scale after a deploy counted from the cluster's
+/// replicas, and a rollback chose from the cluster's revisions).
+#[tokio::test]
+async fn a_dry_run_onto_a_fresh_cluster_foretells_the_replay_line_for_line() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let nats = NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+    streams::ensure(&js, &StreamSettings::default())
+        .await
+        .expect("streams");
+    let scale = |n| CommandKind::Scale {
+        replicas: Replicas::new(n, 100).expect("valid"),
+    };
+    let image = |tag: &str| CommandKind::SetImage {
+        container: None,
+        image: ImageRef::parse(&format!("app:{tag}")).expect("valid"),
+    };
+    let rollback = |revision| CommandKind::Rollback { revision };
+    for kind in [
+        scale(3),
+        scale(3),
+        image("1"),
+        image("2"),
+        CommandKind::Restart,
+        rollback(None),
+        rollback(Some(1)),
+        scale(4),
+        rollback(Some(2)),
+        image("1"),
+        rollback(Some(99)),
+        scale(5),
+        rollback(None),
+    ] {
+        publish(&js, kind, "app-0", "alice@example.com").await;
+    }
+    let (foretold, replayed) = (cluster().await, cluster().await);
+    let replay = |cluster: &KubeSandbox, args: &'static [&'static str]| {
+        let env = [
+            ("NATS_URL".to_owned(), nats.url()),
+            ("CLUSTER_URL".to_owned(), cluster.url()),
+        ];
+        async move {
+            let pairs: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            chatops_with(args, &pairs).await
+        }
+    };
+    let dry = replay(&foretold, &["replay", "--dry-run"]).await;
+    assert_eq!(dry.code, Some(0), "{dry:?}");
+    let real = replay(&replayed, &["replay", "--verbose"]).await;
+    assert_eq!(real.code, Some(0), "{real:?}");
+    let (dry_lines, real_lines) = (verdicts(&dry.stdout), verdicts(&real.stdout));
+    assert_eq!(dry_lines.len(), 13, "{}", dry.stdout);
+    assert_eq!(
+        dry_lines, real_lines,
+        "dry run:\n{}\nreplay:\n{}",
+        dry.stdout, real.stdout
+    );
+    for expected in [
+        "from 3 to 4",
+        "from 4 to 5",
+        "rolled app-0 back to revision 1 (main=app:0)",
+        "app-0 has no revision 99",
+    ] {
+        assert!(
+            dry_lines.iter().any(|l| l.contains(expected)),
+            "{expected:?} in:\n{}",
+            dry.stdout
+        );
+    }
+    assert_eq!(
+        state(&foretold),
+        state(&cluster().await),
+        "the dry run stored nothing"
+    );
+}

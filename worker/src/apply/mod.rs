@@ -82,6 +82,10 @@ pub struct Engine {
     /// The streams, for `history`'s audit trail.
     audit: Option<async_nats::jetstream::Context>,
     dry_run: bool,
+    /// In a dry run, each deployment's revisions as the dry runs so far
+    /// would have left them (nothing is stored, so the cluster's own
+    /// ReplicaSets stay as they were).
+    simulated: Arc<rollback::Simulated>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -97,6 +101,7 @@ impl Engine {
             limiter,
             audit: None,
             dry_run: false,
+            simulated: Arc::default(),
         }
     }
 
@@ -106,8 +111,11 @@ impl Engine {
         self
     }
 
-    /// Writes are sent with `dryRun=All`: the API server checks them and
-    /// answers with the result, and nothing is stored.
+    /// Writes are sent with `dryRun=All`: the API server checks them, and
+    /// nothing is stored. Each write is applied to the deployment as the
+    /// writes before it would have left it (the `known` of
+    /// [`Engine::apply_write`]), and a rollback chooses from the revisions
+    /// they would have made.
     pub fn dry_run(mut self) -> Self {
         self.dry_run = true;
         self
@@ -236,13 +244,8 @@ impl Engine {
                 .await
             {
                 Ok(mut updated) => {
-                    if self.dry_run {
-                        // Nothing was stored: the next write's precondition
-                        // is still the version that was read.
-                        updated
-                            .metadata
-                            .resource_version
-                            .clone_from(&deployment.metadata.resource_version);
+                    if self.dry_run && group != FieldGroup::Replicas {
+                        rollback::record(self, ns, name, &deployment, &mut updated).await?;
                     }
                     return Ok(((plan.report)(&updated), updated));
                 }
@@ -379,15 +382,18 @@ impl Engine {
                 &position.encode(),
             ));
         }
-        let patch: json_patch::Patch = serde_json::from_value(Value::Array(ops)).map_err(|e| {
+        let internal = |e: &dyn std::fmt::Display| {
             ApplyError::Permanent(format!("internal error building the patch: {e}"))
-        })?;
+        };
+        let patch: json_patch::Patch =
+            serde_json::from_value(Value::Array(ops)).map_err(|e| internal(&e))?;
         self.limiter.acquire().await;
-        self.deployments(ns)
+        let answer = self
+            .deployments(ns)
             .patch(
                 name.as_str(),
                 &self.patch_params(),
-                &Patch::Json::<()>(patch),
+                &Patch::Json::<()>(patch.clone()),
             )
             .await
             .map_err(|e| {
@@ -400,7 +406,17 @@ impl Engine {
                         namespace: ns,
                     },
                 )
-            })
+            })?;
+        if !self.dry_run {
+            return Ok(answer);
+        }
+        // The server applied the patch to what it stores, which the dry
+        // runs before left as it was: the patch goes onto the deployment
+        // as they would have left it instead (the resourceVersion, the
+        // next write's precondition, stays the one read).
+        let mut would_be = serde_json::to_value(read).map_err(|e| internal(&e))?;
+        json_patch::patch(&mut would_be, &patch).map_err(|e| internal(&e))?;
+        serde_json::from_value(would_be).map_err(|e| internal(&e))
     }
 }
 

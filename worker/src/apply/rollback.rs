@@ -2,8 +2,13 @@
 //! previous revision, read from the ReplicaSets the Deployment owns, as
 //! `kubectl rollout undo` does.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
+
 use chatops_shared::{DeploymentName, Outcome};
-use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
+use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet, ReplicaSetSpec};
+use k8s_openapi::api::core::v1::PodTemplateSpec;
+use kube::ResourceExt;
 use kube::api::{Api, ListParams};
 use serde_json::json;
 
@@ -13,13 +18,108 @@ use crate::error::{ApplyError, Doing};
 pub(super) const REVISION: &str = "deployment.kubernetes.io/revision";
 const TEMPLATE_HASH: &str = "pod-template-hash";
 
-/// The revisions of a deployment, oldest first, with their ReplicaSets.
+/// A dry run's revisions of each deployment it wrote to, by namespace and
+/// name: the cluster's, then as each change to a pod template would have
+/// added one.
+#[derive(Debug, Default)]
+pub(super) struct Simulated(Mutex<HashMap<(String, DeploymentName), Revisions>>);
+
+/// Revision numbers with their ReplicaSets, oldest first.
+type Revisions = Vec<(u64, ReplicaSet)>;
+
+impl Simulated {
+    fn get(&self, ns: &str, name: &DeploymentName) -> Option<Revisions> {
+        let revisions = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        revisions.get(&(ns.to_owned(), name.clone())).cloned()
+    }
+
+    fn set(&self, ns: &str, name: &DeploymentName, revisions: Revisions) {
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        all.insert((ns.to_owned(), name.clone()), revisions);
+    }
+}
+
+/// In a dry run, `updated` (the deployment as a change to its pod template
+/// would leave it, `read` before) gets the revision the deployment
+/// controller would give it, and the simulated revisions follow: a template
+/// that an earlier revision has becomes the newest revision under a new
+/// number, as the controller renumbers its ReplicaSet; another one is a new
+/// revision. An unchanged template makes none.
+pub(super) async fn record(
+    engine: &Engine,
+    ns: &str,
+    name: &DeploymentName,
+    read: &Deployment,
+    updated: &mut Deployment,
+) -> Result<(), ApplyError> {
+    let template = |d: &Deployment| d.spec.as_ref().map(|s| s.template.clone());
+    let Some(now) = template(updated) else {
+        return Ok(());
+    };
+    if template(read).as_ref() == Some(&now) {
+        return Ok(());
+    }
+    let mut revisions = revisions(engine, ns, name, read).await?;
+    let next = revisions.last().map_or(1, |(r, _)| r + 1);
+    let mut rs = match revisions
+        .iter()
+        .position(|(_, rs)| comparable(rs).as_ref() == Some(&now))
+    {
+        Some(at) => revisions.remove(at).1,
+        None => ReplicaSet {
+            spec: Some(ReplicaSetSpec {
+                template: Some(now),
+                ..ReplicaSetSpec::default()
+            }),
+            ..ReplicaSet::default()
+        },
+    };
+    rs.annotations_mut()
+        .insert(REVISION.to_owned(), next.to_string());
+    updated
+        .annotations_mut()
+        .insert(REVISION.to_owned(), next.to_string());
+    revisions.push((next, rs));
+    engine.simulated.set(ns, name, revisions);
+    Ok(())
+}
+
+/// A ReplicaSet's pod template as its deployment would hold it: without
+/// the label the controller adds to tell its ReplicaSets apart.
+fn comparable(rs: &ReplicaSet) -> Option<PodTemplateSpec> {
+    let mut template = rs.spec.as_ref()?.template.clone()?;
+    if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
+        labels.remove(TEMPLATE_HASH);
+    }
+    Some(template)
+}
+
+/// The revisions of a deployment, oldest first, with their ReplicaSets (in
+/// a dry run, as the dry runs so far would have left them).
 pub(super) async fn revisions(
     engine: &Engine,
     ns: &str,
     name: &DeploymentName,
     d: &Deployment,
-) -> Result<Vec<(u64, ReplicaSet)>, ApplyError> {
+) -> Result<Revisions, ApplyError> {
+    if engine.dry_run {
+        if let Some(revisions) = engine.simulated.get(ns, name) {
+            return Ok(revisions);
+        }
+        let revisions = stored_revisions(engine, ns, name, d).await?;
+        engine.simulated.set(ns, name, revisions.clone());
+        return Ok(revisions);
+    }
+    stored_revisions(engine, ns, name, d).await
+}
+
+/// The revisions the cluster's ReplicaSets hold, oldest first.
+async fn stored_revisions(
+    engine: &Engine,
+    ns: &str,
+    name: &DeploymentName,
+    d: &Deployment,
+) -> Result<Revisions, ApplyError> {
     let selector = d
         .spec
         .as_ref()
@@ -109,16 +209,9 @@ pub(super) async fn plan(
             })?,
     };
     let (revision, rs) = (target.0, &target.1);
-    let mut template = rs
-        .spec
-        .as_ref()
-        .and_then(|s| s.template.clone())
-        .ok_or_else(|| {
-            ApplyError::Permanent(format!("revision {revision} of {name} has no pod template"))
-        })?;
-    if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
-        labels.remove(TEMPLATE_HASH);
-    }
+    let template = comparable(rs).ok_or_else(|| {
+        ApplyError::Permanent(format!("revision {revision} of {name} has no pod template"))
+    })?;
     let value = serde_json::to_value(&template)
         .map_err(|e| ApplyError::Permanent(format!("cannot copy revision {revision}: {e}")))?;
     // As `kubectl rollout undo` skips a revision whose template the
