@@ -279,18 +279,79 @@ impl NatsConfig {
                 ));
             }
         }
-        Ok(Self {
+        let config = Self {
             url: url.to_owned(),
-        })
+        };
+        let given: Vec<NatsCredentials> = config
+            .parsed()
+            .filter_map(|addr| credentials(&addr))
+            .collect();
+        if given.windows(2).any(|pair| pair[0] != pair[1]) {
+            return Err(ConfigError::new(
+                NATS_URL,
+                "gives servers different credentials; give every server the same ones, or give them once",
+            ));
+        }
+        Ok(config)
     }
 
-    /// The servers as `async_nats` takes them.
+    fn parsed(&self) -> impl Iterator<Item = async_nats::ServerAddr> + '_ {
+        self.url.split(',').filter_map(|s| s.trim().parse().ok())
+    }
+
+    /// The servers as `async_nats` takes them, without credentials: the
+    /// client does not send those of a URL, and would log them with the
+    /// address ([`NatsConfig::credentials`] has them).
     pub fn addresses(&self) -> Vec<async_nats::ServerAddr> {
-        self.url
-            .split(',')
-            .filter_map(|s| s.trim().parse().ok())
+        self.parsed()
+            .filter_map(|addr| {
+                let mut url = addr.into_inner();
+                // Only a URL that cannot have credentials refuses these.
+                let _ = url.set_username("");
+                let _ = url.set_password(None);
+                async_nats::ServerAddr::from_url(url).ok()
+            })
             .collect()
     }
+
+    /// The credentials NATS_URL gives (those of any server, as they must be
+    /// the same): `nats://user:password@host` or `nats://token@host`.
+    pub fn credentials(&self) -> Option<NatsCredentials> {
+        self.parsed().find_map(|addr| credentials(&addr))
+    }
+}
+
+/// What a client proves itself with to NATS.
+#[derive(Clone, PartialEq, Eq)]
+pub enum NatsCredentials {
+    UserPassword { user: String, password: String },
+    Token(String),
+}
+
+impl std::fmt::Debug for NatsCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::UserPassword { user, .. } => write!(f, "UserPassword({user}, ***)"),
+            Self::Token(_) => f.write_str("Token(***)"),
+        }
+    }
+}
+
+/// The credentials in one server's URL, percent-decoded.
+fn credentials(addr: &async_nats::ServerAddr) -> Option<NatsCredentials> {
+    let decoded = |s: &str| {
+        percent_encoding::percent_decode_str(s)
+            .decode_utf8_lossy()
+            .into_owned()
+    };
+    let user = decoded(addr.username()?);
+    Some(match addr.password() {
+        Some(password) => NatsCredentials::UserPassword {
+            user,
+            password: decoded(password),
+        },
+        None => NatsCredentials::Token(user),
+    })
 }
 
 impl StreamSettings {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use async_nats::jetstream;
 
-use crate::config::NatsConfig;
+use crate::config::{NatsConfig, NatsCredentials};
 
 #[derive(Debug, thiserror::Error)]
 #[error("cannot connect to NATS at {url}: {source}")]
@@ -21,7 +21,14 @@ pub async fn connect(
     config: &NatsConfig,
     name: &str,
 ) -> Result<(async_nats::Client, jetstream::Context), ConnectError> {
-    let client = async_nats::ConnectOptions::new()
+    let options = match config.credentials() {
+        Some(NatsCredentials::UserPassword { user, password }) => {
+            async_nats::ConnectOptions::with_user_and_password(user, password)
+        }
+        Some(NatsCredentials::Token(token)) => async_nats::ConnectOptions::with_token(token),
+        None => async_nats::ConnectOptions::new(),
+    };
+    let client = options
         .name(name)
         .connection_timeout(Duration::from_secs(5))
         .connect(config.addresses())

@@ -26,6 +26,8 @@ pub struct NatsServer {
     env: Vec<(String, String)>,
     /// Run in a process group of its own (see [`NatsServer::try_start_apart`]).
     own_group: bool,
+    /// Extra arguments (`--user`, say), kept across restarts.
+    args: Vec<String>,
 }
 
 /// The nats-server executable: `NATS_SERVER_BIN`, else the one on `PATH`,
@@ -57,7 +59,14 @@ impl NatsServer {
     /// [`NatsServer::try_start`] with extra environment for the server
     /// (`GOMAXPROCS`, say).
     pub async fn try_start_with_env(env: &[(&str, &str)]) -> Result<Self, String> {
-        Self::try_start_with(env, false).await
+        Self::try_start_with(env, false, &[]).await
+    }
+
+    /// [`NatsServer::start`] with extra arguments (`--user bob --pass ...`).
+    pub async fn start_with_args(args: &[&str]) -> Self {
+        Self::try_start_with(&[], false, args)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// [`NatsServer::try_start`] in a process group of its own, for a
@@ -66,10 +75,14 @@ impl NatsServer {
     /// it). Tests keep the server in their group, so that a Ctrl-C of the
     /// test run, which skips their clean-up, stops it too.
     pub async fn try_start_apart() -> Result<Self, String> {
-        Self::try_start_with(&[], true).await
+        Self::try_start_with(&[], true, &[]).await
     }
 
-    async fn try_start_with(env: &[(&str, &str)], own_group: bool) -> Result<Self, String> {
+    async fn try_start_with(
+        env: &[(&str, &str)],
+        own_group: bool,
+        args: &[&str],
+    ) -> Result<Self, String> {
         let dir = tempfile::Builder::new()
             .prefix("chatops-nats-")
             .tempdir()
@@ -83,6 +96,7 @@ impl NatsServer {
                 .map(|&(k, v)| (k.to_owned(), v.to_owned()))
                 .collect(),
             own_group,
+            args: args.iter().map(|&a| a.to_owned()).collect(),
         };
         server.spawn("-1").await?;
         Ok(server)
@@ -135,6 +149,7 @@ impl NatsServer {
         let child = command
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .args(["-js", "-a", "127.0.0.1", "-p", port])
+            .args(&self.args)
             .arg("-sd")
             .arg(self.store_dir())
             .arg("--ports_file_dir")

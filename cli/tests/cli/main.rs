@@ -144,3 +144,55 @@ async fn setup_with_a_bad_nats_url_exits_64() {
     assert_eq!(exit.code, Some(64), "{exit:?}");
     assert!(exit.stderr.contains("NATS_URL"));
 }
+
+/// A NATS server that asks for credentials gets those of NATS_URL (the
+/// client sends none of a URL's by itself: they were never sent), user and
+/// password or a token, percent-encoded or not; wrong ones are refused
+/// (69), and neither is printed, not even at `trace`.
+#[tokio::test]
+async fn setup_authenticates_with_the_credentials_in_nats_url_and_prints_none() {
+    let users =
+        chatops_testkit::NatsServer::start_with_args(&["--user", "bob", "--pass", "p@ss:W0RD"])
+            .await;
+    let port = users.port();
+    let tokens = chatops_testkit::NatsServer::start_with_args(&["--auth", "T0KEN42"]).await;
+    for (url, code) in [
+        (format!("nats://bob:p%40ss%3AW0RD@127.0.0.1:{port}"), 0),
+        // Every server in the list gets them, given once.
+        (
+            format!("nats://127.0.0.1:{port},nats://bob:p%40ss%3AW0RD@127.0.0.1:{port}"),
+            0,
+        ),
+        (format!("nats://bob:WR0NGPASS@127.0.0.1:{port}"), 69),
+        (format!("nats://T0KEN42@127.0.0.1:{}", tokens.port()), 0),
+        (format!("nats://WR0NGT0KEN@127.0.0.1:{}", tokens.port()), 69),
+        (format!("nats://127.0.0.1:{port}"), 69),
+    ] {
+        let exit = chatops_with(&["setup"], &[("NATS_URL", &url), ("RUST_LOG", "trace")]).await;
+        assert_eq!(exit.code, Some(code), "{url}: {exit:?}");
+        let printed = format!("{}{}", exit.stdout, exit.stderr);
+        for secret in [
+            "p@ss",
+            "p%40ss",
+            "W0RD",
+            "WR0NGPASS",
+            "T0KEN42",
+            "WR0NGT0KEN",
+        ] {
+            assert!(
+                !printed.contains(secret),
+                "{url} printed {secret}:\n{printed}"
+            );
+        }
+    }
+    let exit = chatops_with(
+        &["setup"],
+        &[(
+            "NATS_URL",
+            &format!("nats://bob:one@127.0.0.1:{port},nats://bob:two@127.0.0.1:{port}"),
+        )],
+    )
+    .await;
+    assert_eq!(exit.code, Some(64), "{exit:?}");
+    assert!(exit.stderr.contains("different credentials"), "{exit:?}");
+}
