@@ -6,7 +6,7 @@
 //! everything, up to `CHATOPS_MAX_REPLICAS`), or a YAML policy file:
 //!
 //! ```yaml
-//! max_replicas: 50            # a bound for every rule (optional)
+//! max_replicas: 50            # a bound for every rule, at most CHATOPS_MAX_REPLICAS (optional)
 //! rooms: [ROOM_ID]            # commands accepted only from these rooms (optional)
 //! rules:
 //!   - users: [alice@example.com]
@@ -167,7 +167,24 @@ impl Policy {
             message,
         };
         let file: PolicyFile = serde_yaml_ng::from_str(text).map_err(|e| invalid(e.to_string()))?;
-        let bound = file.max_replicas.unwrap_or(max_replicas).min(max_replicas);
+        // A bound over the one above it would be cut to it without a word.
+        let over = |what: String, asked: u32, bound: u32, above: &str| {
+            invalid(format!(
+                "{what} is {asked}, over {above} ({bound}); lower it, or raise {above}"
+            ))
+        };
+        let bound = match file.max_replicas {
+            Some(asked) if asked > max_replicas => {
+                return Err(over(
+                    "max_replicas".to_owned(),
+                    asked,
+                    max_replicas,
+                    "CHATOPS_MAX_REPLICAS",
+                ));
+            }
+            Some(asked) => asked,
+            None => max_replicas,
+        };
         let mut rules = Vec::new();
         for (i, rule) in file.rules.into_iter().enumerate() {
             let n = i + 1;
@@ -203,6 +220,23 @@ impl Policy {
                     })?;
                 verbs.push(verb);
             }
+            let rule_bound = match rule.max_replicas {
+                Some(asked) if asked > bound => {
+                    let above = if file.max_replicas.is_some() {
+                        "the file's max_replicas"
+                    } else {
+                        "CHATOPS_MAX_REPLICAS"
+                    };
+                    return Err(over(
+                        format!("rule {n}'s max_replicas"),
+                        asked,
+                        bound,
+                        above,
+                    ));
+                }
+                Some(asked) => asked,
+                None => bound,
+            };
             rules.push(Rule {
                 users: rule.users.iter().map(|u| u.trim().to_lowercase()).collect(),
                 domains: rule
@@ -213,7 +247,7 @@ impl Policy {
                 verbs,
                 namespaces: rule.namespaces,
                 deployments: rule.deployments,
-                max_replicas: rule.max_replicas.unwrap_or(bound).min(bound),
+                max_replicas: rule_bound,
                 rooms: rule.rooms,
             });
         }
@@ -468,6 +502,41 @@ rules:
                     .contains(&format!("rule 1 has an empty {field} list")),
                 "{e}"
             );
+        }
+    }
+
+    #[test]
+    fn a_bound_over_the_one_above_it_is_refused_at_load_not_cut_silently() {
+        let rule = |bound: &str| {
+            format!("rules:\n  - users: [bob@example.com]\n    verbs: [scale]\n{bound}")
+        };
+        for (yaml, said) in [
+            (
+                format!("max_replicas: 100\n{}", rule("")),
+                "max_replicas is 100, over CHATOPS_MAX_REPLICAS (50); lower it, or raise CHATOPS_MAX_REPLICAS",
+            ),
+            (
+                rule("    max_replicas: 60\n"),
+                "rule 1's max_replicas is 60, over CHATOPS_MAX_REPLICAS (50)",
+            ),
+            (
+                format!("max_replicas: 10\n{}", rule("    max_replicas: 20\n")),
+                "rule 1's max_replicas is 20, over the file's max_replicas (10)",
+            ),
+        ] {
+            let e = Policy::from_yaml(&yaml, Path::new("policy.yaml"), 50).expect_err(&yaml);
+            assert!(e.to_string().contains(said), "{yaml}: {e}");
+        }
+        for (yaml, bound) in [
+            (format!("max_replicas: 50\n{}", rule("")), 50),
+            (
+                format!("max_replicas: 10\n{}", rule("    max_replicas: 5\n")),
+                5,
+            ),
+            (rule(""), 50),
+        ] {
+            let p = Policy::from_yaml(&yaml, Path::new("policy.yaml"), 50).expect(&yaml);
+            assert_eq!(p.max_replicas_for("bob@example.com"), Some(bound), "{yaml}");
         }
     }
 
