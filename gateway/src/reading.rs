@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn help_says_where_a_persons_rules_hold_them() {
         let policy = policy_file(
-            "rules:\n  - users: [alice@example.com]\n    verbs: [\"*\"]\n  - domains: [ops.example.com]\n    verbs: [scale, status]\n    namespaces: [default, \"team-*\"]\n    deployments: [\"web*\"]\n    max_replicas: 10\n  - users: [bob@ops.example.com]\n    verbs: [history]\n    max_replicas: 40\n",
+            "rules:\n  - users: [alice@example.com]\n    verbs: [\"*\"]\n  - domains: [ops.example.com]\n    verbs: [scale, status]\n    namespaces: [default, \"team-*\"]\n    deployments: [\"web*\"]\n    max_replicas: 10\n  - users: [bob@ops.example.com]\n    verbs: [history]\n    max_replicas: 15\n",
         );
         let help = |email| match read(
             "help",
@@ -202,7 +202,7 @@ mod tests {
         let bob = help("bob@ops.example.com");
         assert!(
             // The bound of a rule that lets him scale, not of one that
-            // does not (40).
+            // does not (15).
             bob.contains("You may scale up to 10 replicas.\nYour rules limit where:\n- `scale`, `status` in namespaces `default`, `team-*` on deployments `web*`"),
             "{bob}"
         );
