@@ -371,13 +371,25 @@ async fn the_bots_token_gets_exactly_the_role_and_forbidden_answers_otherwise() 
     )
     .await
     .expect("patch is allowed");
-    api.patch_scale(
-        NAME,
-        &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"replicas": 4}})),
-    )
-    .await
-    .expect("scale is allowed");
+    let e = api_error(
+        api.patch_scale(
+            NAME,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await,
+    );
+    assert_eq!(
+        (e.code, e.message.as_str()),
+        (
+            403,
+            format!(
+                "deployments.apps \"{NAME}\" is forbidden: User \"{BOT}\" cannot patch resource \"deployments/scale\" in API group \"apps\" in the namespace \"default\""
+            )
+            .as_str()
+        ),
+        "the role has no scale subresource"
+    );
     Api::<ReplicaSet>::namespaced(bot.clone(), "default")
         .list(&ListParams::default())
         .await
