@@ -21,7 +21,7 @@ use tracing::Instrument;
 use crate::apply::{Applied, Engine, Rollout};
 use crate::error::ApplyError;
 use crate::fence::{Check, Position};
-use crate::metrics::{ErrorLabels, Metrics, ResultLabels};
+use crate::metrics::{ErrorLabels, Metrics, ResultLabels, TRANSIENT};
 use crate::order::{self, Earlier};
 
 /// How long a result keeps trying to reach the stream.
@@ -422,7 +422,7 @@ impl Worker {
                     }
                     self.metrics
                         .retries
-                        .get_or_create(&ErrorLabels { error: "transient" })
+                        .get_or_create(&ErrorLabels { error: TRANSIENT })
                         .inc();
                     tracing::debug!(error = %message, ?pause, "retrying");
                     tokio::time::sleep(pause).await;

@@ -18,6 +18,9 @@ pub struct ErrorLabels {
     pub error: &'static str,
 }
 
+/// The error label of a retry: the only kind retried.
+pub const TRANSIENT: &str = "transient";
+
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -50,6 +53,9 @@ impl Default for Metrics {
             apply_seconds.clone(),
         );
         registry.register("in_flight", "Commands being applied now", in_flight.clone());
+        // Shown at 0 from the start: a family without a series is left out,
+        // and a dashboard or alert would find no `retries` until the first.
+        let _ = retries.get_or_create(&ErrorLabels { error: TRANSIENT });
         Self {
             registry,
             results,
@@ -65,5 +71,22 @@ impl Metrics {
         let mut out = String::new();
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_series_is_there_before_anything_happened() {
+        let text = Metrics::default().render();
+        for line in [
+            "chatops_worker_retries_total{error=\"transient\"} 0",
+            "chatops_worker_in_flight 0",
+            "chatops_worker_apply_seconds_count 0",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} in:\n{text}");
+        }
     }
 }
