@@ -98,6 +98,13 @@ async fn cluster(args: &ReplayArgs, env: &Env) -> Result<kube::Client, CliError>
 }
 
 pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
+    if let (Some(since), Some(until)) = (args.since, args.until)
+        && since > until
+    {
+        return Err(CliError::Usage(format!(
+            "--since {since} is later than --until {until}: no command can be in between"
+        )));
+    }
     let nats = NatsConfig::from_env(env)?;
     let (_client, js) = chatops_shared::nats::connect(&nats, "chatops-cli").await?;
     let client = cluster(args, env).await?;

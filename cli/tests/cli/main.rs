@@ -196,3 +196,24 @@ async fn setup_authenticates_with_the_credentials_in_nats_url_and_prints_none() 
     assert_eq!(exit.code, Some(64), "{exit:?}");
     assert!(exit.stderr.contains("different credentials"), "{exit:?}");
 }
+
+#[tokio::test]
+async fn replay_refuses_a_window_that_ends_before_it_starts() {
+    let exit = chatops_with(
+        &[
+            "replay",
+            "--since",
+            "2026-02-01T00:00:00Z",
+            "--until",
+            "2026-01-01T00:00:00Z",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(exit.code, Some(1), "{exit:?}");
+    assert!(
+        exit.stderr
+            .contains("--since 2026-02-01T00:00:00Z is later than --until"),
+        "{exit:?}"
+    );
+}
