@@ -288,16 +288,26 @@ fn printable(text: &str) -> String {
 }
 
 pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
+    // Caught from here on, so that a Ctrl-C at any point stops what was
+    // started (the nats-server is in a process group of its own).
+    let mut stop = std::pin::pin!(chatops_shared::shutdown::signal());
     eprintln!(
         "starting nats-server, the Kubernetes and Webex sandboxes, a gateway and two workers ..."
     );
-    let demo = Demo::start(&args.actor).await?;
+    let demo = tokio::select! {
+        demo = Demo::start(&args.actor) => demo?,
+        () = &mut stop => return Ok(()),
+    };
     let bot_email = demo.wx.bot().email().to_owned();
     let mut out = std::io::stdout();
     if !args.exec.is_empty() {
         let mut result = Ok(());
         for text in &args.exec {
-            match demo.say(&args.actor, text).await {
+            let said = tokio::select! {
+                said = demo.say(&args.actor, text) => said,
+                () = &mut stop => break,
+            };
+            match said {
                 Ok(transcript) => {
                     for m in &transcript {
                         let _ = writeln!(out, "{}", line(m, &bot_email));
@@ -330,7 +340,7 @@ pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
         let _ = out.flush();
         let next = tokio::select! {
             line = lines.recv() => line,
-            () = chatops_shared::shutdown::signal() => break,
+            () = &mut stop => break,
         };
         let Some(text) = next else { break };
         let text = text.trim();
