@@ -41,8 +41,9 @@ pub struct DemoArgs {
     pub exec: Vec<String>,
 }
 
-/// An address as Webex keeps it: trimmed and in lower case.
-fn email(s: &str) -> Result<String, String> {
+/// An address as Webex keeps it: trimmed and in lower case (`--as` of
+/// `demo` and `parse`).
+pub(crate) fn email(s: &str) -> Result<String, String> {
     let s = s.trim().to_lowercase();
     if chatops_shared::config::is_email(&s) && !s.contains(char::is_control) {
         Ok(s)

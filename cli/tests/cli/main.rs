@@ -217,3 +217,20 @@ async fn replay_refuses_a_window_that_ends_before_it_starts() {
         "{exit:?}"
     );
 }
+
+#[tokio::test]
+async fn parse_as_takes_an_address_as_webex_keeps_it_or_refuses_it() {
+    let users = [("AUTHORIZED_USERS", "alice@example.com")];
+    let exit = chatops_with(&["parse", "--as", "notanemail", "scale web to 1"], &users).await;
+    assert_eq!(exit.code, Some(2), "{exit:?}");
+    assert!(
+        exit.stderr.contains("expected an email address"),
+        "{exit:?}"
+    );
+    let exit = chatops_with(
+        &["parse", "--as", " Alice@Example.com ", "scale web to 1"],
+        &users,
+    )
+    .await;
+    assert_eq!(exit.code, Some(0), "as alice: {exit:?}");
+}
