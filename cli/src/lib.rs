@@ -171,3 +171,38 @@ pub fn say_line(line: std::fmt::Arguments<'_>) {
         }
     }
 }
+
+/// An address as Webex keeps it: trimmed and in lower case (`--as` of
+/// `demo` and `parse`).
+pub(crate) fn email(s: &str) -> Result<String, String> {
+    let s = s.trim().to_lowercase();
+    if chatops_shared::config::is_email(&s) && !s.contains(char::is_control) {
+        Ok(s)
+    } else {
+        Err("expected an email address, e.g. bob@example.com".to_owned())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_are_taken_as_webex_keeps_them_or_refused() {
+        assert_eq!(
+            email(" ALICE@Example.com ").as_deref(),
+            Ok("alice@example.com")
+        );
+        for bad in [
+            "alice",
+            "@example.com",
+            "alice@",
+            "alice@example",
+            "a b@example.com",
+            "a@b@example.com",
+            "a@.com",
+        ] {
+            assert!(email(bad).is_err(), "{bad:?}");
+        }
+    }
+}

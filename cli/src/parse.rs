@@ -13,7 +13,7 @@ pub struct ParseArgs {
     /// The message as typed, with or without the bot's mention.
     pub text: String,
     /// Check the policy for this person too.
-    #[arg(long = "as", value_name = "EMAIL", value_parser = crate::demo::email)]
+    #[arg(long = "as", value_name = "EMAIL", value_parser = crate::email)]
     pub actor: Option<String>,
     /// The bot's name, stripped from the start of the message.
     #[arg(long, default_value = "kube", env = "WEBEX_BOT_NAME")]

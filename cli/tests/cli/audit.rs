@@ -25,6 +25,16 @@ fn manifest(name: &str) -> String {
     )
 }
 
+/// A nats-server of the test's own, with the streams set up.
+async fn nats_with_streams() -> (NatsServer, jetstream::Context) {
+    let nats = NatsServer::start().await;
+    let js = jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+    streams::ensure(&js, &StreamSettings::default())
+        .await
+        .expect("streams");
+    (nats, js)
+}
+
 async fn cluster() -> KubeSandbox {
     cluster_with(&[]).await
 }
@@ -134,11 +144,7 @@ async fn workers(nats: &NatsServer, kube: &KubeSandbox) -> Vec<tokio::sync::ones
 async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_and_history_tells_who_did_what()
  {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let nats = NatsServer::start().await;
-    let js = jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
-    streams::ensure(&js, &StreamSettings::default())
-        .await
-        .expect("streams");
+    let (nats, js) = nats_with_streams().await;
     let original = cluster().await;
     let _workers = workers(&nats, &original).await;
 
@@ -307,11 +313,7 @@ async fn replay_reproduces_the_cluster_and_a_dry_run_finds_everything_applied_an
 /// ago is found, and a busy one's last three are its newest.
 #[tokio::test]
 async fn history_finds_a_quiet_deployments_commands_behind_a_busy_ones() {
-    let nats = NatsServer::start().await;
-    let js = jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
-    streams::ensure(&js, &StreamSettings::default())
-        .await
-        .expect("streams");
+    let (nats, js) = nats_with_streams().await;
     let scale = |n: i128| CommandKind::Scale {
         replicas: Replicas::new(n, 100).expect("valid"),
     };
@@ -509,11 +511,7 @@ fn verdicts(stdout: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_dry_run_onto_a_fresh_cluster_foretells_the_replay_line_for_line() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let nats = NatsServer::start().await;
-    let js = jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
-    streams::ensure(&js, &StreamSettings::default())
-        .await
-        .expect("streams");
+    let (nats, js) = nats_with_streams().await;
     let scale = |n| CommandKind::Scale {
         replicas: Replicas::new(n, 100).expect("valid"),
     };

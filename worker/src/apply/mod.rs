@@ -387,13 +387,24 @@ impl Engine {
         };
         let patch: json_patch::Patch =
             serde_json::from_value(Value::Array(ops)).map_err(|e| internal(&e))?;
+        // A dry run's server applies the patch to what it stores, which the
+        // dry runs before left as it was: the patch goes onto the deployment
+        // as they would have left it instead (the resourceVersion, the next
+        // write's precondition, stays the one read).
+        let would_be = if self.dry_run {
+            let mut would_be = serde_json::to_value(read).map_err(|e| internal(&e))?;
+            json_patch::patch(&mut would_be, &patch).map_err(|e| internal(&e))?;
+            Some(serde_json::from_value(would_be).map_err(|e| internal(&e))?)
+        } else {
+            None
+        };
         self.limiter.acquire().await;
         let answer = self
             .deployments(ns)
             .patch(
                 name.as_str(),
                 &self.patch_params(),
-                &Patch::Json::<()>(patch.clone()),
+                &Patch::Json::<()>(patch),
             )
             .await
             .map_err(|e| {
@@ -407,16 +418,7 @@ impl Engine {
                     },
                 )
             })?;
-        if !self.dry_run {
-            return Ok(answer);
-        }
-        // The server applied the patch to what it stores, which the dry
-        // runs before left as it was: the patch goes onto the deployment
-        // as they would have left it instead (the resourceVersion, the
-        // next write's precondition, stays the one read).
-        let mut would_be = serde_json::to_value(read).map_err(|e| internal(&e))?;
-        json_patch::patch(&mut would_be, &patch).map_err(|e| internal(&e))?;
-        serde_json::from_value(would_be).map_err(|e| internal(&e))
+        Ok(would_be.unwrap_or(answer))
     }
 }
 

@@ -857,18 +857,20 @@ async fn kubectl_auth_can_i_answers_from_the_sandboxs_rbac_for_whoever_asks() {
 
     // --list: the bot's rules as a table.
     let out = bot.run(&["auth", "can-i", "--list"]).await.success();
-    let row = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("deployments.apps "))
-        .unwrap_or_else(|| panic!("a deployments row: {}", out.stdout));
-    assert!(row.trim_end().ends_with("[get list patch]"), "{row}");
-    let row = out
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("replicasets.apps "))
-        .unwrap_or_else(|| panic!("a replicasets row: {}", out.stdout));
-    assert!(row.trim_end().ends_with("[list]"), "{row}");
+    let row = |resource: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{resource} ")))
+            .unwrap_or_else(|| panic!("a {resource} row: {}", out.stdout))
+            .trim_end()
+    };
+    for (resource, verbs) in [
+        ("deployments.apps", "[get list patch]"),
+        ("replicasets.apps", "[list]"),
+    ] {
+        let row = row(resource);
+        assert!(row.ends_with(verbs), "{row}");
+    }
     assert!(
         !out.stdout
             .lines()
