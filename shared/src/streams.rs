@@ -179,27 +179,42 @@ pub fn stream_configs(settings: &StreamSettings) -> [stream::Config; 3] {
     ]
 }
 
+/// JetStream's `max_deliver` for no limit.
+pub const UNLIMITED: i64 = -1;
+
 /// The durable consumers, each with the stream it reads.
+///
+/// The workers' consumer delivers a command without limit: a worker
+/// stopped (SIGKILL, a lost node) during the last of `max_deliver`
+/// deliveries would otherwise leave it with no result and no reply. The
+/// workers count the deliveries themselves, and one past `max_deliver`
+/// only tells what became of the command (see the worker's consumer).
+/// The notifier's delivers a result until its reply is posted, however
+/// long Webex is away. The ingestion's gives an event up after
+/// `max_deliver`: a message left so is answered by the catch-up.
 pub fn consumer_configs(settings: &StreamSettings) -> [(&'static str, pull::Config); 3] {
-    let durable = |name: &str, filter: &str| pull::Config {
+    let durable = |name: &str, filter: &str, max_deliver: i64| pull::Config {
         durable_name: Some(name.to_owned()),
         filter_subject: filter.to_owned(),
         deliver_policy: DeliverPolicy::All,
         ack_policy: AckPolicy::Explicit,
         ack_wait: settings.ack_wait,
-        max_deliver: settings.max_deliver,
+        max_deliver,
         max_ack_pending: settings.max_ack_pending,
         ..Default::default()
     };
     [
-        (EVENTS_STREAM, durable(INGESTION_CONSUMER, subjects::EVENTS)),
+        (
+            EVENTS_STREAM,
+            durable(INGESTION_CONSUMER, subjects::EVENTS, settings.max_deliver),
+        ),
         (
             COMMANDS_STREAM,
-            durable(WORKERS_CONSUMER, subjects::COMMANDS_ALL),
+            durable(WORKERS_CONSUMER, subjects::COMMANDS_ALL, UNLIMITED),
         ),
         (
             RESULTS_STREAM,
-            durable(NOTIFIER_CONSUMER, subjects::RESULTS_ALL),
+            durable(NOTIFIER_CONSUMER, subjects::RESULTS_ALL, UNLIMITED),
         ),
     ]
 }
@@ -422,7 +437,13 @@ fn consumer_differences(existing: &consumer::Config, want: &pull::Config) -> Vec
         "max_deliver",
         &existing.max_deliver,
         &want.max_deliver,
-        i64::to_string,
+        |&n| {
+            if n <= 0 {
+                "unlimited".to_owned()
+            } else {
+                n.to_string()
+            }
+        },
     );
     d.field(
         "max_ack_pending",

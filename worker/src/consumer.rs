@@ -87,24 +87,34 @@ impl Worker {
         // On shutdown, what was fetched and not started is handed back at
         // once.
         let slots = self.slots.clone();
-        chatops_shared::consume::messages(self.jetstream.clone(), consumer, slots, shutdown)
-            .for_each_concurrent(None, |(message, slot)| {
-                let (this, abort) = (self.clone(), abort.clone());
-                async move {
-                    this.handle(message, &abort).await;
-                    drop(slot);
-                }
-            })
-            .await;
+        chatops_shared::consume::messages(
+            self.jetstream.clone(),
+            consumer,
+            slots,
+            shutdown.clone(),
+        )
+        .for_each_concurrent(None, |(message, slot)| {
+            let (this, shutdown, abort) = (self.clone(), shutdown.clone(), abort.clone());
+            async move {
+                this.handle(message, &shutdown, &abort).await;
+                drop(slot);
+            }
+        })
+        .await;
         Ok(())
     }
 
-    async fn handle(&self, message: jetstream::Message, abort: &CancellationToken) {
+    async fn handle(
+        &self,
+        message: jetstream::Message,
+        stopping: &CancellationToken,
+        abort: &CancellationToken,
+    ) {
         self.metrics.in_flight.inc();
         let work = chatops_shared::consume::with_progress(
             &message,
             self.progress_every,
-            self.step(&message),
+            self.step(&message, stopping),
         );
         let step = tokio::select! {
             step = work => step,
@@ -122,7 +132,7 @@ impl Worker {
     }
 
     /// Applies one delivery and publishes its result; says how to ack.
-    pub async fn step(&self, message: &jetstream::Message) -> Step {
+    pub async fn step(&self, message: &jetstream::Message, stopping: &CancellationToken) -> Step {
         let command: Command = match serde_json::from_slice(&message.payload) {
             Ok(c) => c,
             Err(e) => {
@@ -136,20 +146,36 @@ impl Worker {
         };
         let (seq, delivered) = (info.stream_sequence, info.delivered);
         let span = tracing::info_span!("apply", command_id = %command.id, seq, delivered, kind = command.kind.verb().as_str());
-        self.apply_and_report(command, seq, delivered)
+        self.apply_and_report(command, seq, delivered, stopping)
             .instrument(span)
             .await
     }
 
-    async fn apply_and_report(&self, command: Command, seq: u64, delivered: i64) -> Step {
+    async fn apply_and_report(
+        &self,
+        command: Command,
+        seq: u64,
+        delivered: i64,
+        stopping: &CancellationToken,
+    ) -> Step {
         let position = Position {
             epoch: self.epoch.clone(),
             seq,
         };
         let started = Instant::now();
-        let applied = match self.wait_for_earlier(&command, &position).await {
-            Ok(()) => self.apply_with_retries(&command, &position).await,
-            Err(e) => Err(e),
+        // A delivery past the last comes only after deliveries that ended
+        // without a word: their workers stopped (SIGKILL, a lost node) or
+        // lost NATS. Nothing is tried again, so a command that stops every
+        // worker taking it cannot go on doing so; what one of them may have
+        // made is read from the fences, and said.
+        let settling = delivered > self.max_deliver;
+        let applied = if settling {
+            self.settle(&command, &position, delivered).await
+        } else {
+            match self.wait_for_earlier(&command, &position, stopping).await {
+                Ok(()) => self.apply_with_retries(&command, &position).await,
+                Err(e) => Err(e),
+            }
         };
         self.metrics
             .apply_seconds
@@ -188,7 +214,7 @@ impl Worker {
                 message,
                 retry_after,
             }) => {
-                if delivered >= self.max_deliver {
+                if delivered >= self.max_deliver && !settling {
                     let failed = ended(
                         Outcome::Failed,
                         format!("gave up after {delivered} attempts: {message}"),
@@ -341,14 +367,19 @@ impl Worker {
         }
     }
 
-    /// Waits, within the retry budget, until the template changes before
-    /// this one on its deployment are decided (see [`crate::order`]); a
-    /// transient error if they are not by then. Its slot is lent back
-    /// meanwhile.
+    /// Waits until the template changes before this one on its deployment
+    /// are decided (see [`crate::order`]), its slot lent back meanwhile.
+    /// The delivery is kept alive as long as it waits (progress acks), so
+    /// waiting spends none of the command's deliveries; an earlier command
+    /// is decided within the handling horizon at the latest. Errors reading
+    /// what came before end the wait as a transient failure once they have
+    /// lasted the retry budget, and a stopping worker hands the command
+    /// back.
     async fn wait_for_earlier(
         &self,
         command: &Command,
         position: &Position,
+        stopping: &CancellationToken,
     ) -> Result<(), ApplyError> {
         let Some(name) = command
             .deployment
@@ -358,7 +389,7 @@ impl Worker {
             return Ok(());
         };
         let subject = subjects::command(&command.namespace, Some(name));
-        let deadline = Instant::now() + self.retry_budget;
+        let mut failing_since = None;
         let mut pause = Duration::from_millis(50);
         let mut lent = None;
         let waited = loop {
@@ -376,22 +407,35 @@ impl Worker {
                 // the apply's to report.
                 Err(_) => break Ok(()),
             };
-            let not_yet = match pending {
+            match pending {
                 Ok(pending) => match pending.first() {
                     None => break Ok(()),
-                    Some(first) => ApplyError::Transient {
-                        message: format!("an earlier command on {name} (#{first}) is not done yet"),
-                        retry_after: None,
-                    },
+                    Some(first) => {
+                        failing_since = None;
+                        tracing::debug!(
+                            earlier = first,
+                            "waiting for a change sent before this one on {name}"
+                        );
+                    }
                 },
-                Err(e) => e,
-            };
-            if Instant::now() + pause >= deadline {
-                break Err(not_yet);
+                Err(e) => {
+                    let since = *failing_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() + pause >= self.retry_budget {
+                        break Err(e);
+                    }
+                    tracing::debug!(error = %e, "cannot tell yet whether the changes before this one are done");
+                }
             }
             lent.get_or_insert_with(|| order::Lent::new(&self.slots));
-            tracing::debug!(error = %not_yet, "waiting for the changes sent before this one");
-            tokio::time::sleep(pause).await;
+            tokio::select! {
+                () = tokio::time::sleep(pause) => {}
+                () = stopping.cancelled() => {
+                    break Err(ApplyError::Transient {
+                        message: "the worker is stopping".to_owned(),
+                        retry_after: Some(Duration::ZERO),
+                    });
+                }
+            }
             pause = (pause * 2).min(Duration::from_secs(1));
         };
         if let Some(lent) = lent {
@@ -400,15 +444,56 @@ impl Worker {
         waited
     }
 
+    /// What a command given up after `delivered - 1` deliveries without a
+    /// result comes to; a transient error leaves it for a later delivery,
+    /// which tries to tell again.
+    async fn settle(
+        &self,
+        command: &Command,
+        position: &Position,
+        delivered: i64,
+    ) -> Result<Applied, ApplyError> {
+        let given_up = format!(
+            "given up after {} tries: the worker making the last one stopped before finishing it",
+            delivered - 1
+        );
+        let settled = self
+            .with_retries(|| self.engine.settle(command, position))
+            .await;
+        Ok(match settled {
+            Ok(Some(applied)) => applied,
+            Ok(None) if command.kind.field_group().is_some() => ended(
+                Outcome::Failed,
+                format!("{given_up}; it was not applied; send it again if it is still wanted"),
+            ),
+            Ok(None) => ended(Outcome::Failed, format!("{given_up}; ask again")),
+            Err(e @ ApplyError::Transient { .. }) => return Err(e),
+            Err(e) => ended(
+                Outcome::Failed,
+                format!("{given_up}; cannot tell whether it was applied: {e}"),
+            ),
+        })
+    }
+
     async fn apply_with_retries(
         &self,
         command: &Command,
         position: &Position,
     ) -> Result<Applied, ApplyError> {
+        self.with_retries(|| self.engine.apply(command, position))
+            .await
+    }
+
+    /// Runs `attempt` until it ends other than with a transient error, or
+    /// the retry budget is spent.
+    async fn with_retries<T, F>(&self, mut attempt: impl FnMut() -> F) -> Result<T, ApplyError>
+    where
+        F: Future<Output = Result<T, ApplyError>>,
+    {
         let deadline = Instant::now() + self.retry_budget;
         let mut wait = Duration::from_millis(100);
         loop {
-            match self.engine.apply(command, position).await {
+            match attempt().await {
                 Err(ApplyError::Transient {
                     message,
                     retry_after,

@@ -19,7 +19,9 @@
 //!
 //! While it waits, a command's slot is lent back to the worker: the
 //! commands it waits for may be in this very worker's window of fetched
-//! messages.
+//! messages. Its delivery is kept alive meanwhile, so waiting spends none
+//! of its deliveries: behind a command that takes all its deliveries, the
+//! changes after it wait, and are then made.
 
 use std::time::Duration;
 
@@ -40,8 +42,10 @@ pub struct Earlier {
     pub decided: Record,
     /// How long after it was stored a command may still be handled: all
     /// its deliveries, their NAK delays and followed rollouts. Older ones
-    /// are decided, marked or not (a build before the marks, a worker that
-    /// stopped on the last delivery).
+    /// are decided, marked or not (a build before the marks). A change
+    /// waiting longer than that for one before it may find itself
+    /// superseded by a later one that did not wait for it: the fences
+    /// still keep the later change, and the result says so.
     pub horizon: Duration,
 }
 

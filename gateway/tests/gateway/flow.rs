@@ -598,6 +598,35 @@ async fn a_429_storm_on_replies_delays_them_but_never_drops_or_doubles_one() {
     drop(w.nats);
 }
 
+/// Webex answers 503 to every post for longer than the notifier's
+/// deliveries (`CHATOPS_MAX_DELIVER`, 2 here, of five tries each) would
+/// last: the result is delivered again until its reply is taken.
+#[tokio::test]
+async fn a_webex_outage_longer_than_every_delivery_loses_no_reply() {
+    let w = world_with(|cfg| cfg.streams.max_deliver = 2).await;
+    let (message, command) = w.acknowledged_command(ALICE, "scale web to 5").await;
+    w.wx.inject(Fault::status("POST", "/v1/messages", 503).times(15));
+    w.publish_result(
+        &command,
+        Outcome::Applied,
+        "scaled web from 1 to 5 replicas",
+    )
+    .await;
+    let replies = w.replies(&message, 2).await;
+    assert!(
+        replies[1]
+            .markdown
+            .as_deref()
+            .unwrap_or_default()
+            .contains("scaled web from 1 to 5 replicas"),
+        "{replies:?}"
+    );
+    let refused = w.wx.requests().iter().filter(|r| r.status == 503).count();
+    assert_eq!(refused, 15, "the outage outlasted two deliveries");
+    w.notifier_idle().await;
+    assert_eq!(w.wx.thread(&message.id).len(), 2, "one result, once");
+}
+
 #[tokio::test]
 async fn a_replies_record_that_cannot_be_read_holds_the_reply_back_rather_than_doubling_it() {
     let w = world().await;

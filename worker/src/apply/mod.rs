@@ -178,6 +178,40 @@ impl Engine {
         .await
     }
 
+    /// What became of a write whose deliveries all ended without a result
+    /// (their workers stopped), as its deployment's fences tell: applied
+    /// by one of them, or superseded by a later command. `None` when
+    /// neither, or when `command` is not a write: it was not made, and is
+    /// not made now.
+    pub async fn settle(
+        &self,
+        command: &Command,
+        position: &Position,
+    ) -> Result<Option<Applied>, ApplyError> {
+        let (Some(name), Some(group)) = (command.deployment.as_ref(), command.kind.field_group())
+        else {
+            return Ok(None);
+        };
+        let deployment = self.get(command.namespace.as_str(), name).await?;
+        let checks = fence::groups(&command.kind, group)
+            .iter()
+            .map(|g| fence::check(fence::recorded(annotations(&deployment), *g), position));
+        Ok(match fence::combine(checks) {
+            Check::AlreadyApplied => Some(already_applied(&command.kind, name, &deployment)),
+            Check::Superseded { by } => {
+                let later = self.describe_command(by).await;
+                Some(superseded(
+                    &command.kind,
+                    name,
+                    by,
+                    later.as_deref(),
+                    &deployment,
+                ))
+            }
+            Check::Apply => None,
+        })
+    }
+
     /// The read-check-patch loop shared by every write.
     async fn fenced(
         &self,

@@ -801,3 +801,156 @@ async fn template_changes_sent_together_are_applied_in_the_order_sent() {
         "both images set"
     );
 }
+
+/// Deliveries of the workers' consumer so far, redeliveries included.
+async fn deliveries(js: &async_nats::jetstream::Context) -> u64 {
+    let stream = js
+        .get_stream(streams::COMMANDS_STREAM)
+        .await
+        .expect("stream");
+    let mut consumer: async_nats::jetstream::consumer::PullConsumer = stream
+        .get_consumer(streams::WORKERS_CONSUMER)
+        .await
+        .expect("consumer");
+    consumer
+        .info()
+        .await
+        .expect("info")
+        .delivered
+        .consumer_sequence
+}
+
+/// Starts a worker, waits until it holds delivery `n` of the one command
+/// on the stream, `held` says so, and kills it (SIGKILL).
+async fn killed_holding(
+    js: &async_nats::jetstream::Context,
+    start: impl Future<Output = Process>,
+    n: u64,
+    held: impl AsyncFn() -> bool,
+) {
+    let w = start.await;
+    chatops_testkit::eventually(&format!("delivery {n} to be held"), LIMIT, || async {
+        (deliveries(js).await == n && held().await).then_some(())
+    })
+    .await;
+    w.signal("KILL");
+    let _ = w.wait(LIMIT).await;
+}
+
+/// Every delivery of a scale dies with its worker, each while its first
+/// read hangs: JetStream delivers it once more, and that worker, without
+/// trying it again, says it was given up and not applied.
+#[tokio::test]
+async fn a_command_whose_every_delivery_dies_with_its_worker_is_given_up_with_a_result() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    kube.inject(
+        Fault::latency(Duration::from_secs(600))
+            .method("GET")
+            .path(WEB)
+            .always(),
+    );
+    let cmd = command(scale(4), "web");
+    publish(&js, &cmd).await;
+    for n in 1..=3 {
+        killed_holding(&js, worker(&nats, &kube, "1"), n, async || true).await;
+    }
+    kube.clear_faults();
+    let _last = worker(&nats, &kube, "1").await;
+    let done = finals(&js, &[cmd.id]).await;
+    let result = &done[&cmd.id];
+    assert_eq!(result.outcome, Outcome::Failed, "{result:?}");
+    assert!(
+        result.message.starts_with("given up after 3 tries")
+            && result.message.contains("it was not applied"),
+        "{}",
+        result.message
+    );
+    assert_eq!(replicas(&kube, "web"), 1, "nothing applied");
+    let all = crate::helpers::results(&js).await;
+    assert_eq!(all[&cmd.id].len(), 1, "exactly one result");
+    assert_eq!(in_flight(&js).await, 0, "acknowledged");
+}
+
+/// A deploy applied by a worker that then dies while following its
+/// rollout, three times: the delivery after the last reads from the
+/// fence that it was applied, and says so.
+#[tokio::test]
+async fn a_change_made_by_a_last_delivery_that_died_is_reported_applied() {
+    let nats = NatsServer::start().await;
+    let web = deployment_yaml("web", 1, &[("nginx", "nginx:1.20")]).replace(
+        "spec:\n  replicas: 1",
+        "spec:\n  progressDeadlineSeconds: 600\n  replicas: 1",
+    );
+    let kube = KubeSandbox::builder()
+        .rollout(Duration::from_secs(300))
+        .seed_yaml(&web)
+        .token(TOKEN, "system:serviceaccount:default:chatops-bot")
+        .anonymous_admin()
+        .start()
+        .await
+        .expect("sandbox");
+    let js = jetstream(&nats).await;
+    let cmd = command(deploy("nginx:1.21"), "web");
+    publish(&js, &cmd).await;
+    for n in 1..=3 {
+        let following = async || {
+            crate::helpers::results(&js)
+                .await
+                .get(&cmd.id)
+                .is_some_and(|rs| {
+                    rs.iter()
+                        .filter(|r| r.outcome == Outcome::InProgress)
+                        .count()
+                        >= n as usize
+                })
+        };
+        killed_holding(&js, following_worker(&nats, &kube), n, following).await;
+    }
+    let _last = worker(&nats, &kube, "1").await;
+    let done = finals(&js, &[cmd.id]).await;
+    let result = &done[&cmd.id];
+    assert_eq!(result.outcome, Outcome::AlreadyApplied, "{result:?}");
+    assert!(
+        result.message.contains("applied before") && result.message.contains("nginx:1.21"),
+        "{}",
+        result.message
+    );
+    assert_eq!(image(&kube, "web", 0), "nginx:1.21");
+    let all = crate::helpers::results(&js).await;
+    let finals = all[&cmd.id].iter().filter(|r| r.outcome.is_final()).count();
+    assert_eq!(finals, 1, "exactly one final result");
+}
+
+/// A deploy whose write hangs for longer than its successor's three
+/// deliveries would have waited (2 s each): the successor waits on its
+/// first delivery, then is made after it, in order.
+#[tokio::test]
+async fn a_change_waits_for_a_slow_earlier_one_without_spending_its_deliveries() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    let _w = worker(&nats, &kube, "4").await;
+    kube.inject(
+        Fault::latency(Duration::from_secs(12))
+            .method("PATCH")
+            .path(WEB)
+            .times(1),
+    );
+    let slow = command(deploy("nginx:1.21"), "web");
+    publish(&js, &slow).await;
+    let after = command(deploy("nginx:1.22"), "web");
+    publish(&js, &after).await;
+    let done = finals(&js, &[slow.id, after.id]).await;
+    for cmd in [&slow, &after] {
+        let result = &done[&cmd.id];
+        assert_eq!(result.outcome, Outcome::Applied, "{result:?}");
+        assert_eq!(result.attempts, 1, "{result:?}");
+    }
+    assert!(
+        done[&after.id].finished_at > done[&slow.id].finished_at,
+        "made after the slow one"
+    );
+    assert_eq!(image(&kube, "web", 0), "nginx:1.22");
+}
