@@ -36,12 +36,9 @@ use crate::reading::{self, Reading, Sender};
 use crate::replies;
 use crate::webex::{Message, NewMessage, Person, WebexClient, WebexError};
 
-/// Tries at recording a processed message id before the event is handed
-/// back.
-const RECORD_ATTEMPTS: u32 = 4;
-
-/// How long one event keeps trying to publish its command before it is
-/// handed back (NATS restarts and leader elections take seconds).
+/// How long one event keeps trying to publish its command, and to record
+/// its message id, before it is handed back (NATS restarts and leader
+/// elections take seconds).
 const PUBLISH_BUDGET: Duration = Duration::from_secs(60);
 
 /// Events fetched from Webex at once.
@@ -236,20 +233,15 @@ impl Ingestion {
     async fn finish(&self, message: &jetstream::Message, message_id: Option<String>) {
         if let Some(id) = message_id {
             let key = processed_key(&id);
-            let mut wait = Duration::from_millis(100);
-            for attempt in 1..=RECORD_ATTEMPTS {
-                match self.processed.put(&key, "1").await {
-                    Ok(()) => break,
-                    Err(e) if attempt == RECORD_ATTEMPTS => {
-                        let e = Transient::new("recording the processed message id", e);
-                        return nak(message, &e).await;
-                    }
-                    Err(e) => {
-                        tracing::debug!(error = %e, attempt, "cannot record the processed message id yet; retrying");
-                        tokio::time::sleep(wait).await;
-                        wait *= 2;
-                    }
-                }
+            // Through a NATS restart: handed back, the event would be
+            // answered a second time.
+            let recorded = chatops_shared::nats::retrying(PUBLISH_BUDGET, "processed ids", || {
+                self.processed.put(&key, "1")
+            })
+            .await;
+            if let Err(e) = recorded {
+                let e = Transient::new("recording the processed message id", e);
+                return nak(message, &e).await;
             }
         }
         ack(message).await;

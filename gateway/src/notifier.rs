@@ -30,12 +30,12 @@ use crate::webex::{NewMessage, WebexClient, WebexError};
 /// Results relayed at once by one gateway.
 const CONCURRENCY: usize = 64;
 
-/// Tries to record a posted reply before giving up: the record is what
-/// stops a redelivery from posting it again, so it is worth riding out a
-/// NATS restart or a new stream leader's election for (about 16 s: waits
-/// of 0.2 s doubling up to 5 s, within the gateway's 20 s shutdown grace;
-/// the result's ack deadline is extended meanwhile).
-const RECORD_ATTEMPTS: u32 = 8;
+/// How long a posted reply's record is tried before giving up: the
+/// record is what stops a redelivery from posting it again, so it is worth
+/// riding out a NATS restart or a new stream leader's election for, within
+/// the gateway's 20 s shutdown grace (the result's ack deadline is
+/// extended meanwhile).
+const RECORD_BUDGET: Duration = Duration::from_secs(16);
 
 /// Results being relayed by this gateway: (command, final?).
 type InFlight = Arc<Mutex<HashSet<(CommandId, bool)>>>;
@@ -347,17 +347,12 @@ impl Notifier {
     }
 
     async fn record(&self, key: &str, value: &str) {
-        let mut wait = Duration::from_millis(200);
-        for attempt in 1..=RECORD_ATTEMPTS {
-            match self.replies.put(key, value.to_owned()).await {
-                Ok(()) => return,
-                Err(e) if attempt < RECORD_ATTEMPTS => {
-                    tracing::debug!(error = %e, attempt, "cannot record a posted reply yet; retrying");
-                    tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(5));
-                }
-                Err(e) => tracing::warn!(error = %e, "cannot record a posted reply"),
-            }
+        let recorded = chatops_shared::nats::retrying(RECORD_BUDGET, "posted replies", || {
+            self.replies.put(key, value.to_owned())
+        })
+        .await;
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, "cannot record a posted reply");
         }
     }
 }

@@ -158,23 +158,24 @@ pub async fn publish_durably(
 }
 
 /// Runs `attempt` until it succeeds or `budget` is spent, pausing 25 ms,
-/// 50 ms, ... 2 s between tries.
-async fn retrying<F, Fut>(
+/// 50 ms, ... 2 s between tries: a write to a stream (`what` names it in
+/// the logs) riding out a NATS restart or a leader election.
+pub async fn retrying<T, F, Fut>(
     budget: Duration,
-    subject: &str,
+    what: &str,
     mut attempt: F,
-) -> Result<jetstream::publish::PublishAck, async_nats::Error>
+) -> Result<T, async_nats::Error>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<jetstream::publish::PublishAck, async_nats::Error>>,
+    Fut: std::future::Future<Output = Result<T, async_nats::Error>>,
 {
     let deadline = tokio::time::Instant::now() + budget;
     let mut pause = Duration::from_millis(25);
     loop {
         match attempt().await {
-            Ok(ack) => return Ok(ack),
+            Ok(done) => return Ok(done),
             Err(e) if tokio::time::Instant::now() + pause < deadline => {
-                tracing::debug!(error = %e, ?pause, %subject, "publish failed; retrying");
+                tracing::debug!(error = %e, ?pause, what, "write failed; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(2));
             }

@@ -9,8 +9,8 @@ use chatops_gateway::webex::WebexClient;
 use chatops_sandbox::webex::{Fault, Message, MessageDraft, WebexSandbox};
 use chatops_shared::config::PolicySource;
 use chatops_shared::streams::{
-    COMMANDS_STREAM, EVENTS_STREAM, NOTIFIER_CONSUMER, REPLIES_BUCKET, RESULTS_STREAM,
-    StreamSettings, ensure_record,
+    COMMANDS_STREAM, EVENTS_STREAM, NOTIFIER_CONSUMER, PROCESSED_BUCKET, REPLIES_BUCKET,
+    RESULTS_STREAM, StreamSettings, ensure_record,
 };
 use chatops_shared::{Command, CommandResult, ContractVersion, Outcome, subjects};
 use chatops_testkit::{NatsServer, eventually};
@@ -625,6 +625,41 @@ async fn a_webex_outage_longer_than_every_delivery_loses_no_reply() {
     assert_eq!(refused, 15, "the outage outlasted two deliveries");
     w.notifier_idle().await;
     assert_eq!(w.wx.thread(&message.id).len(), 2, "one result, once");
+}
+
+/// The record of processed message ids takes no writes for two seconds
+/// just as a command is published (its stream listens elsewhere, as if
+/// its server were restarting): the event is held until its id is
+/// recorded, not handed back and answered a second time.
+#[tokio::test]
+async fn a_processed_id_that_cannot_be_recorded_for_a_while_is_not_answered_twice() {
+    let w = world().await;
+    let js = &w.gw.jetstream;
+    let mut processed = js
+        .get_stream(PROCESSED_BUCKET)
+        .await
+        .expect("the processed record");
+    let mut config = processed.info().await.expect("info").config.clone();
+    let subjects = std::mem::replace(&mut config.subjects, vec!["elsewhere.>".to_owned()]);
+    js.update_stream(&config).await.expect("move it away");
+    let message = w.say(ALICE, "scale web to 3");
+    w.command().await;
+    // The outage's length: longer than the tries the ingestion made
+    // before it handed the event back.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    config.subjects = subjects;
+    js.update_stream(&config).await.expect("move it back");
+    w.ingested().await;
+    let bot = w.wx.bot().id.clone();
+    let replies =
+        w.wx.thread(&message.id)
+            .into_iter()
+            .filter(|m| m.person_id == bot)
+            .count();
+    assert_eq!(replies, 1, "one acknowledgement");
+    assert_eq!(w.commands().await.len(), 1, "one command");
+    let recorded = processed.info().await.expect("info").state.messages;
+    assert_eq!(recorded, 1, "the message id is recorded");
 }
 
 #[tokio::test]
