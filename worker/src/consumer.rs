@@ -5,6 +5,9 @@
 //! done or permanently failed → publish the result, ACK; transient failure →
 //! NAK with a delay (retried by whichever worker gets it next); transient
 //! failure on the last allowed delivery → publish a failed result, TERM.
+//! JetStream delivers without limit, so a delivery past the last allowed
+//! one follows one that died with its worker: it is not tried again, but
+//! settled from the fences (applied by the one that died, or given up).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
