@@ -141,6 +141,7 @@ async fn setup(env: &Env) -> Result<(), CliError> {
         let done = match action {
             Action::Created => "created",
             Action::Unchanged => "already set up",
+            Action::Upgraded => "brought up to date",
         };
         say!("{what}: {done}");
     }

@@ -84,6 +84,9 @@ pub enum Action {
     Created,
     /// It existed with the same settings.
     Unchanged,
+    /// It existed as an earlier build set it up, and was brought up to
+    /// date in a setting no configuration chooses (see [`upgrade`]).
+    Upgraded,
 }
 
 /// One setting that differs between the server and the configuration.
@@ -328,11 +331,27 @@ async fn ensure_consumer(
     let differences = consumer_differences(&existing, &want);
     if differences.is_empty() {
         Ok(Action::Unchanged)
+    } else if upgrade(&differences, &want) {
+        handle
+            .create_consumer(want)
+            .await
+            .map_err(|e| nats(e.into()))?;
+        tracing::info!(%what, "delivered without limit from now on, as this build expects");
+        Ok(Action::Upgraded)
     } else {
         Err(SetupError::Drift {
             drifted: vec![Drifted { what, differences }],
         })
     }
+}
+
+/// Whether `differences` are only what an earlier build set and no
+/// configuration chooses now: a limit on the deliveries of the workers'
+/// or the notifier's consumer, which now deliver without one (see
+/// [`consumer_configs`]). JetStream lets that be changed in place, the
+/// consumer's place in its stream kept.
+fn upgrade(differences: &[Difference], want: &pull::Config) -> bool {
+    want.max_deliver == UNLIMITED && differences.iter().all(|d| d.field == "max_deliver")
 }
 
 /// `90d`, `1d12h`, `2m`, `30s`: days at most, as the configuration is written.

@@ -3,8 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::consumer::PullConsumer;
 use chatops_shared::streams::{self, Action, Drifted, SetupError, StreamSettings};
 use chatops_testkit::NatsServer;
+use futures::StreamExt;
 
 async fn jetstream(server: &NatsServer) -> async_nats::jetstream::Context {
     let client = async_nats::connect(server.url())
@@ -103,6 +105,86 @@ async fn a_stream_with_different_settings_is_reported_and_left_alone() {
 
     let kept = stream_info(&js, streams::COMMANDS_STREAM).await.config;
     assert_eq!(kept.max_age, short.commands_max_age, "not overwritten");
+}
+
+/// Topology an earlier build set up, its workers' and notifier's
+/// consumers limited to `CHATOPS_MAX_DELIVER` deliveries, with a command
+/// delivered and not acknowledged: setting up again lifts the limits in
+/// place, keeping the consumers' place (the command is still pending),
+/// and leaves the ingestion's limit.
+#[tokio::test]
+async fn consumers_limited_by_an_earlier_build_are_brought_up_to_date_in_place() {
+    let server = NatsServer::start().await;
+    let js = jetstream(&server).await;
+    let settings = StreamSettings::default();
+    let [events, commands, results] = streams::consumer_configs(&settings);
+    for (stream, mut config) in [events, commands, results] {
+        config.max_deliver = settings.max_deliver;
+        js.get_or_create_stream(
+            streams::stream_configs(&settings)
+                .into_iter()
+                .find(|c| c.name == stream)
+                .expect("a stream"),
+        )
+        .await
+        .expect("stream")
+        .create_consumer(config)
+        .await
+        .expect("an earlier build's consumer");
+    }
+    js.publish("chatops.commands.default.web", "{}".into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+    let commands = js
+        .get_stream(streams::COMMANDS_STREAM)
+        .await
+        .expect("stream");
+    let workers: PullConsumer = commands
+        .get_consumer(streams::WORKERS_CONSUMER)
+        .await
+        .expect("consumer");
+    let mut fetched = workers
+        .fetch()
+        .max_messages(1)
+        .messages()
+        .await
+        .expect("fetch");
+    fetched.next().await.expect("a message").expect("delivered");
+
+    let report = streams::ensure(&js, &settings).await.expect("set-up");
+    let upgraded: Vec<_> = report
+        .iter()
+        .filter(|(_, a)| *a == Action::Upgraded)
+        .map(|(what, _)| what.as_str())
+        .collect();
+    assert_eq!(
+        upgraded,
+        [
+            "consumer workers on CHATOPS_COMMANDS",
+            "consumer notifier on CHATOPS_RESULTS"
+        ]
+    );
+    let info = commands
+        .consumer_info(streams::WORKERS_CONSUMER)
+        .await
+        .expect("info");
+    assert_eq!(info.config.max_deliver, -1);
+    assert_eq!(info.num_ack_pending, 1, "its place kept");
+    let events = js
+        .get_stream(streams::EVENTS_STREAM)
+        .await
+        .expect("stream")
+        .consumer_info(streams::INGESTION_CONSUMER)
+        .await
+        .expect("info");
+    assert_eq!(events.config.max_deliver, settings.max_deliver);
+    let again = streams::ensure(&js, &settings).await.expect("set-up");
+    assert!(
+        again.iter().all(|(_, a)| *a == Action::Unchanged),
+        "{again:?}"
+    );
 }
 
 #[tokio::test]
