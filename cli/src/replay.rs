@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use chatops_shared::config::{ClusterConfig, Env, KUBE_BURST, KUBE_QPS, NatsConfig};
+use chatops_shared::config::{self, ClusterConfig, Env, NatsConfig};
 use chatops_shared::history::{self, Filter, Stored};
 use chatops_shared::streams::COMMANDS_STREAM;
 use chatops_shared::{CommandId, CommandResult, DeploymentName, Namespace, Outcome};
@@ -68,12 +68,14 @@ pub struct ReplayArgs {
     /// in the order they were issued.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub parallel: u16,
-    /// Kubernetes API calls per second, on average.
-    #[arg(long, env = KUBE_QPS, default_value_t = 1000.0)]
-    pub qps: f64,
-    /// Kubernetes API calls at once, before --qps spaces them.
-    #[arg(long, env = KUBE_BURST, default_value_t = 1000)]
-    pub burst: u32,
+    /// Kubernetes API calls per second, on average [default:
+    /// CHATOPS_KUBE_QPS, else 1000].
+    #[arg(long)]
+    pub qps: Option<f64>,
+    /// Kubernetes API calls at once, before --qps spaces them [default:
+    /// CHATOPS_KUBE_BURST, else 1000].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: Option<u32>,
 }
 
 async fn cluster(args: &ReplayArgs, env: &Env) -> Result<kube::Client, CliError> {
@@ -105,15 +107,23 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
             "--since {since} is later than --until {until}: no command can be in between"
         )));
     }
+    let qps = match args.qps {
+        Some(qps) if qps.is_finite() && qps > 0.0 => qps,
+        Some(_) => {
+            return Err(CliError::Usage(
+                "--qps must be a positive number".to_owned(),
+            ));
+        }
+        None => config::kube_qps(env, 1000.0)?,
+    };
+    let burst = match args.burst {
+        Some(burst) => burst,
+        None => config::kube_burst(env, 1000)?,
+    };
     let nats = NatsConfig::from_env(env)?;
     let (_client, js) = chatops_shared::nats::connect(&nats, "chatops-cli").await?;
     let client = cluster(args, env).await?;
-    if !(args.qps.is_finite() && args.qps > 0.0) {
-        return Err(CliError::Usage(
-            "--qps must be a positive number".to_owned(),
-        ));
-    }
-    let mut engine = Engine::new(client, Arc::new(Limiter::new(args.qps, args.burst)));
+    let mut engine = Engine::new(client, Arc::new(Limiter::new(qps, burst)));
     if args.dry_run {
         engine = engine.dry_run();
     }

@@ -507,6 +507,24 @@ pub fn is_email(s: &str) -> bool {
             && !s.contains(char::is_whitespace) && !domain.contains('@'))
 }
 
+/// `CHATOPS_KUBE_QPS`: Kubernetes API calls per second, on average.
+pub fn kube_qps(env: &Env, default: f64) -> Result<f64, ConfigError> {
+    env.parse_or(
+        KUBE_QPS,
+        default,
+        "a positive number of calls per second",
+        |s| s.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0),
+    )
+}
+
+/// `CHATOPS_KUBE_BURST`: Kubernetes API calls at once, before the rate
+/// spaces them.
+pub fn kube_burst(env: &Env, default: u32) -> Result<u32, ConfigError> {
+    env.parse_or(KUBE_BURST, default, "a whole number of at least 1", |s| {
+        s.parse().ok().filter(|n| *n >= 1)
+    })
+}
+
 /// `CLUSTER_NAME`: the cluster's name in logs (and in the kubeconfig the
 /// worker builds from the seed's variables).
 pub fn cluster_name(env: &Env) -> String {

@@ -3,8 +3,8 @@
 use std::net::SocketAddr;
 
 use chatops_shared::config::{
-    self, ClusterConfig, ConfigError, Env, FOLLOW_ROLLOUT, KUBE_BURST, KUBE_QPS, NatsConfig,
-    SHUTDOWN_GRACE, WORKER_CONCURRENCY,
+    self, ClusterConfig, ConfigError, Env, FOLLOW_ROLLOUT, NatsConfig, SHUTDOWN_GRACE,
+    WORKER_CONCURRENCY,
 };
 use chatops_shared::streams::StreamSettings;
 
@@ -45,12 +45,7 @@ impl WorkerConfig {
                 "a whole number from 1 to 1024",
                 |s| s.parse().ok().filter(|n| (1..=1024).contains(n)),
             )?,
-            kube_qps: env.parse_or(
-                KUBE_QPS,
-                50.0,
-                "a positive number of calls per second",
-                |s| s.parse().ok().filter(|n: &f64| n.is_finite() && *n > 0.0),
-            )?,
+            kube_qps: config::kube_qps(env, 50.0)?,
             shutdown_grace: env.duration_or(SHUTDOWN_GRACE, std::time::Duration::from_secs(25))?,
             follow_rollout: match env.get(FOLLOW_ROLLOUT) {
                 None => None,
@@ -59,9 +54,7 @@ impl WorkerConfig {
                     Some(env.duration_or(FOLLOW_ROLLOUT, std::time::Duration::from_secs(300))?)
                 }
             },
-            kube_burst: env.parse_or(KUBE_BURST, 100, "a whole number of at least 1", |s| {
-                s.parse().ok().filter(|n| *n >= 1)
-            })?,
+            kube_burst: config::kube_burst(env, 100)?,
         })
     }
 }

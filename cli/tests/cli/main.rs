@@ -197,6 +197,27 @@ async fn setup_authenticates_with_the_credentials_in_nats_url_and_prints_none() 
     assert!(exit.stderr.contains("different credentials"), "{exit:?}");
 }
 
+/// A rate from the environment that is no number is a configuration
+/// error (64, naming the variable), as it is for the worker, and is
+/// caught before anything is reached; a bad flag is a usage error.
+#[tokio::test]
+async fn replay_refuses_a_rate_that_is_no_number() {
+    for (var, value) in [("CHATOPS_KUBE_QPS", "abc"), ("CHATOPS_KUBE_BURST", "0")] {
+        let exit = chatops_with(&["replay", "--dry-run"], &[(var, value)]).await;
+        assert_eq!(exit.code, Some(64), "{exit:?}");
+        assert!(
+            exit.stderr.contains(var) && exit.stderr.contains(&format!("is '{value}'")),
+            "{exit:?}"
+        );
+    }
+    let exit = chatops_with(&["replay", "--qps", "0"], &[("CHATOPS_KUBE_QPS", "abc")]).await;
+    assert_eq!(exit.code, Some(1), "{exit:?}");
+    assert!(
+        exit.stderr.contains("--qps must be a positive number"),
+        "{exit:?}"
+    );
+}
+
 #[tokio::test]
 async fn replay_refuses_a_window_that_ends_before_it_starts() {
     let exit = chatops_with(
