@@ -62,6 +62,33 @@ pub fn bodies(target_url: &str, secret: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Where the gateway takes webhooks.
+const PATH: &str = "/webhooks/webex";
+
+/// `--url`, checked: an http(s) URL with a host, and a path, which should
+/// be the gateway's (a proxy may map another to it: that is only warned
+/// of). Without a path, Webex would post where the gateway answers 404,
+/// and disable the webhook.
+fn target(url: &str) -> Result<String, String> {
+    let parsed = reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some())
+        .ok_or_else(|| format!("--url must be an http(s) URL, got '{url}'"))?;
+    match parsed.path() {
+        "/" => Err(format!(
+            "--url '{url}' has no path, and the gateway takes webhooks at {PATH}: did you mean '{}{PATH}'?",
+            url.trim_end_matches('/')
+        )),
+        path if !path.ends_with(PATH) => {
+            eprintln!(
+                "chatops: warning: the gateway takes webhooks at {PATH}; make sure '{path}' reaches it (a proxy mapping it there)"
+            );
+            Ok(url.to_owned())
+        }
+        _ => Ok(url.to_owned()),
+    }
+}
+
 fn ours(w: &Webhook) -> bool {
     OURS.iter().any(|(name, _)| w.name == *name)
 }
@@ -88,14 +115,10 @@ pub async fn run(cmd: &WebhookCmd, env: &Env) -> Result<(), CliError> {
     let webex = client(env)?;
     match cmd {
         WebhookCmd::Register { url } => {
-            if !(url.starts_with("https://") || url.starts_with("http://")) {
-                return Err(CliError::Usage(format!(
-                    "--url must be an http(s) URL, got '{url}'"
-                )));
-            }
+            let url = target(url).map_err(CliError::Usage)?;
             let secret = WebexConfig::webhook_secret_from_env(env)?;
             let existing = webex.webhooks().await?;
-            for body in bodies(url, secret.expose_secret()) {
+            for body in bodies(&url, secret.expose_secret()) {
                 let hook = match existing.iter().find(|w| body["name"] == w.name.as_str()) {
                     Some(w) => {
                         let mut update = body.clone();
@@ -135,4 +158,32 @@ pub async fn run(cmd: &WebhookCmd, env: &Env) -> Result<(), CliError> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::target;
+
+    #[test]
+    fn a_target_needs_a_scheme_a_host_and_a_path() {
+        let ok = "https://bot.example.com/webhooks/webex";
+        assert_eq!(target(ok).as_deref(), Ok(ok));
+        let proxied = "https://example.com/hooks/chatops";
+        assert_eq!(target(proxied).as_deref(), Ok(proxied));
+        for bare in ["https://bot.example.com", "https://bot.example.com/"] {
+            let e = target(bare).expect_err("no path");
+            assert!(
+                e.contains("did you mean 'https://bot.example.com/webhooks/webex'?"),
+                "{e}"
+            );
+        }
+        for wrong in [
+            "bot.example.com/webhooks/webex",
+            "ftp://x/webhooks/webex",
+            "http://",
+        ] {
+            let e = target(wrong).expect_err("not http(s) with a host");
+            assert!(e.starts_with("--url must be an http(s) URL"), "{e}");
+        }
+    }
 }

@@ -404,6 +404,15 @@ async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_g
         ("WEBEX_WEBHOOK_SECRET", "the-secret"),
         ("WEBEX_API_URL", api.as_str()),
     ];
+    // The gateway's address alone: Webex would post where it answers 404.
+    let bare = target.trim_end_matches("/webhooks/webex");
+    let exit = chatops_with(&["webhook", "register", "--url", bare], &env).await;
+    assert_eq!(exit.code, Some(1), "{exit:?}");
+    assert!(exit.stderr.contains("did you mean"), "{exit:?}");
+    assert!(
+        wx.webhooks().is_empty(),
+        "nothing registered without a path"
+    );
     let exit = chatops_with(&["webhook", "register", "--url", &target], &env).await;
     assert_eq!(exit.code, Some(0), "{exit:?}");
     assert!(
