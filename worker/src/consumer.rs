@@ -33,6 +33,10 @@ const PUBLISH_BUDGET: Duration = Duration::from_secs(60);
 /// How often a followed rollout is looked at.
 const ROLLOUT_POLL: Duration = Duration::from_millis(500);
 
+/// How long a question (`status`, `history`) waits at most for the changes
+/// sent before it on its deployment.
+const QUESTION_WAIT: Duration = Duration::from_secs(5);
+
 #[derive(Debug)]
 pub struct Worker {
     pub engine: Engine,
@@ -176,7 +180,11 @@ impl Worker {
             self.settle(&command, &position, delivered).await
         } else {
             match self.wait_for_earlier(&command, &position, stopping).await {
-                Ok(()) => self.apply_with_retries(&command, &position).await,
+                Ok(None) => self.apply_with_retries(&command, &position).await,
+                Ok(Some(earlier)) => match self.apply_with_retries(&command, &position).await {
+                    Ok(applied) => Ok(self.behind(applied, earlier).await),
+                    Err(e) => Err(e),
+                },
                 Err(e) => Err(e),
             }
         };
@@ -242,7 +250,11 @@ impl Worker {
         // Before the result: a change waiting for this command may go on
         // once it is marked. Unmarked, it is decided once acked (the ack
         // floor passes it) or old enough; its result matters more.
-        if let Err(e) = self.earlier.mark(&command.kind, &position).await {
+        if let Err(e) = self
+            .earlier
+            .mark(&command.kind, &position, result.outcome)
+            .await
+        {
             tracing::warn!(error = %e, "cannot mark the command decided; a change after it may wait longer");
         }
         if let Err(e) = self.publish(&result).await {
@@ -370,27 +382,33 @@ impl Worker {
         }
     }
 
-    /// Waits until the template changes before this one on its deployment
-    /// are decided (see [`crate::order`]), its slot lent back meanwhile.
-    /// The delivery is kept alive as long as it waits (progress acks), so
-    /// waiting spends none of the command's deliveries; an earlier command
-    /// is decided within the handling horizon at the latest. Errors reading
-    /// what came before end the wait as a transient failure once they have
-    /// lasted the retry budget, and a stopping worker hands the command
-    /// back.
+    /// Waits until the commands before this one on its deployment that it
+    /// must follow are decided (see [`crate::order`]), its slot lent back
+    /// meanwhile.
+    ///
+    /// A template change waits as long as it takes: the delivery is kept
+    /// alive (progress acks), so waiting spends none of its deliveries,
+    /// and an earlier command is decided within the handling horizon at
+    /// the latest. Errors reading what came before end its wait as a
+    /// transient failure once they have lasted the retry budget.
+    ///
+    /// A question (`status`, `history`) waits [`QUESTION_WAIT`] at most,
+    /// and is answered then, or on an error, as things are; it gives back
+    /// the earliest change not made yet, which its answer mentions.
+    ///
+    /// A stopping worker hands the command back.
     async fn wait_for_earlier(
         &self,
         command: &Command,
         position: &Position,
         stopping: &CancellationToken,
-    ) -> Result<(), ApplyError> {
-        let Some(name) = command
-            .deployment
-            .as_ref()
-            .filter(|_| order::waits(&command.kind))
+    ) -> Result<Option<u64>, ApplyError> {
+        let (Some(name), Some(scope)) =
+            (command.deployment.as_ref(), order::Scope::of(&command.kind))
         else {
-            return Ok(());
+            return Ok(None);
         };
+        let question = (scope == order::Scope::Changes).then(|| Instant::now() + QUESTION_WAIT);
         let subject = subjects::command(&command.namespace, Some(name));
         let mut failing_since = None;
         let mut pause = Duration::from_millis(50);
@@ -399,7 +417,7 @@ impl Worker {
             let pending = match self.engine.get(command.namespace.as_str(), name).await {
                 Ok(deployment) => self
                     .earlier
-                    .undecided(&subject, position, &deployment)
+                    .undecided(&subject, position, &deployment, scope)
                     .await
                     .map_err(|e| ApplyError::Transient {
                         message: format!("cannot read the commands sent before this one: {e}"),
@@ -408,20 +426,25 @@ impl Worker {
                 Err(e @ ApplyError::Transient { .. }) => Err(e),
                 // A deployment that is not there, or may not be read, is
                 // the apply's to report.
-                Err(_) => break Ok(()),
+                Err(_) => break Ok(None),
             };
-            match pending {
-                Ok(pending) => match pending.first() {
-                    None => break Ok(()),
-                    Some(first) => {
-                        failing_since = None;
-                        tracing::debug!(
-                            earlier = first,
-                            "waiting for a change sent before this one on {name}"
-                        );
-                    }
-                },
-                Err(e) => {
+            match (pending, question) {
+                (Ok(pending), _) if pending.is_empty() => break Ok(None),
+                (Ok(pending), Some(until)) if Instant::now() + pause >= until => {
+                    break Ok(pending.first().copied());
+                }
+                (Ok(pending), _) => {
+                    failing_since = None;
+                    tracing::debug!(
+                        earlier = ?pending.first(),
+                        "waiting for a change sent before this one on {name}"
+                    );
+                }
+                (Err(e), Some(_)) => {
+                    tracing::debug!(error = %e, "cannot tell whether the changes before this question are made; answering");
+                    break Ok(None);
+                }
+                (Err(e), None) => {
                     let since = *failing_since.get_or_insert_with(Instant::now);
                     if since.elapsed() + pause >= self.retry_budget {
                         break Err(e);
@@ -445,6 +468,17 @@ impl Worker {
             lent.take_back().await;
         }
         waited
+    }
+
+    /// `applied` (an answer), with the change before it that was not made
+    /// yet when it was answered.
+    async fn behind(&self, mut applied: Applied, earlier: u64) -> Applied {
+        let which = match self.engine.describe_command(earlier).await {
+            Some(said) => format!("#{earlier}, {said}"),
+            None => format!("#{earlier}"),
+        };
+        applied.message = format!("{}; not made yet when asked: {which}", applied.message);
+        applied
     }
 
     /// What a command given up after `delivered - 1` deliveries without a

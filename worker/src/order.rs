@@ -1,4 +1,5 @@
-//! Order for the changes to a deployment's pod template.
+//! Order for the changes to a deployment's pod template, and for the
+//! questions about it.
 //!
 //! The fences keep stale commands from overwriting newer ones, but they do
 //! not make a worker wait, and "later wins" is not "applied in order" for
@@ -17,6 +18,11 @@
 //! count is absolute, the later one is meant, and the replicas have a
 //! fence of their own.
 //!
+//! `status` and `history` wait the same way for every change before them
+//! on their deployment, scales too, so that `scale web to 5` then `status
+//! web` shows 5 asked for; but only briefly, since a question should not
+//! hang behind a change that takes long (see the worker's consumer).
+//!
 //! While it waits, a command's slot is lent back to the worker: the
 //! commands it waits for may be in this very worker's window of fetched
 //! messages. Its delivery is kept alive meanwhile, so waiting spends none
@@ -27,7 +33,7 @@ use std::time::Duration;
 
 use async_nats::jetstream::stream::{RawMessageErrorKind, Stream};
 use chatops_shared::streams::{Record, WORKERS_CONSUMER};
-use chatops_shared::{Command, CommandKind, FieldGroup};
+use chatops_shared::{Command, CommandKind, FieldGroup, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
 use tokio::sync::Semaphore;
 
@@ -58,32 +64,88 @@ pub fn waits(kind: &CommandKind) -> bool {
     )
 }
 
+/// Which earlier commands on its deployment a command waits for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// A template change: the template changes before it.
+    Template,
+    /// `status` and `history`: every change before them, so that they
+    /// show what was asked just before (for a while at most: see the
+    /// worker's consumer).
+    Changes,
+}
+
+impl Scope {
+    pub fn of(kind: &CommandKind) -> Option<Self> {
+        match kind {
+            CommandKind::Status | CommandKind::History => Some(Self::Changes),
+            _ if waits(kind) => Some(Self::Template),
+            _ => None,
+        }
+    }
+
+    /// Whether an earlier command of `kind` is one to wait for.
+    fn covers(self, kind: &CommandKind) -> bool {
+        match self {
+            Self::Template => waits(kind),
+            Self::Changes => kind.field_group().is_some(),
+        }
+    }
+
+    /// The fences of the field groups it waits for.
+    fn groups(self) -> &'static [FieldGroup] {
+        match self {
+            Self::Template => &[FieldGroup::Template, FieldGroup::Restart],
+            Self::Changes => &[
+                FieldGroup::Replicas,
+                FieldGroup::Template,
+                FieldGroup::Restart,
+            ],
+        }
+    }
+}
+
+/// Whether the command's end is to be marked: a template change always;
+/// a scale only when it ended without its fence saying so (failed,
+/// rejected), since only `status` waits for scales, and marking every one
+/// would cost a write each.
+fn marked(kind: &CommandKind, outcome: Outcome) -> bool {
+    waits(kind)
+        || (kind.field_group().is_some()
+            && !matches!(
+                outcome,
+                Outcome::Applied | Outcome::AlreadyApplied | Outcome::Superseded
+            ))
+}
+
 impl Earlier {
     fn key(position: &Position) -> String {
         format!("decided.{}.{}", position.epoch, position.seq)
     }
 
     /// Records that the command at `position` has its final result, if it
-    /// is one a later template change waits for.
+    /// is one a later command may wait for and its fence cannot tell.
     pub async fn mark(
         &self,
         kind: &CommandKind,
         position: &Position,
+        outcome: Outcome,
     ) -> Result<(), async_nats::Error> {
-        if !waits(kind) {
+        if !marked(kind, outcome) {
             return Ok(());
         }
         self.decided.put(&Self::key(position), "").await
     }
 
-    /// The earlier commands on `subject` (before `position`) that change
-    /// the template or restart it and are not decided yet, as
-    /// `deployment` (read just now) and the marks tell.
+    /// The earlier commands on `subject` (before `position`) in `scope`
+    /// that are not decided yet, as `deployment` (read just now) and the
+    /// marks tell.
     pub async fn undecided(
         &self,
         subject: &str,
         position: &Position,
         deployment: &Deployment,
+        scope: Scope,
     ) -> Result<Vec<u64>, async_nats::Error> {
         let now = jiff::Timestamp::now().as_second();
         let horizon = i64::try_from(self.horizon.as_secs()).unwrap_or(i64::MAX);
@@ -101,10 +163,8 @@ impl Earlier {
             .await?
             .ack_floor
             .stream_sequence;
-        let mut next = fenced(FieldGroup::Template)
-            .min(fenced(FieldGroup::Restart))
-            .max(floor)
-            + 1;
+        let oldest_fence = scope.groups().iter().map(|g| fenced(*g)).min();
+        let mut next = oldest_fence.unwrap_or(0).max(floor) + 1;
         let mut pending = Vec::new();
         while next < position.seq {
             let message = match self
@@ -127,7 +187,11 @@ impl Earlier {
             let Ok(command) = serde_json::from_slice::<Command>(&message.payload) else {
                 continue;
             };
-            let Some(group) = command.kind.field_group().filter(|_| waits(&command.kind)) else {
+            let Some(group) = command
+                .kind
+                .field_group()
+                .filter(|_| scope.covers(&command.kind))
+            else {
                 continue;
             };
             let at = Position {

@@ -954,3 +954,49 @@ async fn a_change_waits_for_a_slow_earlier_one_without_spending_its_deliveries()
     );
     assert_eq!(image(&kube, "web", 0), "nginx:1.22");
 }
+
+/// `scale web to 5` then `status web`, taken at once by two slots while
+/// the scale's write takes a second: the status waits for it and shows 5
+/// asked for. Behind a write that takes longer than a question waits, it
+/// answers after a while, naming the change not made yet.
+#[tokio::test]
+async fn a_status_after_a_change_shows_the_change_or_says_it_is_not_made_yet() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    let _w = worker(&nats, &kube, "4").await;
+    for (latency, replicas) in [(1, 5), (12, 6)] {
+        kube.inject(
+            Fault::latency(Duration::from_secs(latency))
+                .method("PATCH")
+                .path(WEB)
+                .times(1),
+        );
+        let change = command(scale(replicas), "web");
+        let seq = publish(&js, &change).await;
+        let status = command(CommandKind::Status, "web");
+        publish(&js, &status).await;
+        let asked = std::time::Instant::now();
+        let done = finals(&js, &[status.id]).await;
+        let answer = &done[&status.id].message;
+        if latency == 1 {
+            assert!(
+                answer.contains(&format!("web in default: {replicas} desired")),
+                "{answer}"
+            );
+            assert!(!answer.contains("not made yet"), "{answer}");
+        } else {
+            assert!(
+                answer.contains(&format!(
+                    "not made yet when asked: #{seq}, alice@example.com's 'scale web to {replicas}"
+                )),
+                "{answer}"
+            );
+            assert!(
+                asked.elapsed() < Duration::from_secs(11),
+                "answered before the change was made"
+            );
+        }
+        finals(&js, &[change.id]).await;
+    }
+}
