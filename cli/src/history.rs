@@ -36,31 +36,49 @@ pub async fn run(args: &HistoryArgs, env: &Env) -> Result<(), CliError> {
         say!("no commands");
         return Ok(());
     }
-    say!(
-        "{:<6} {:<20} {:<28} {:<44} {:<16} ROOM",
-        "SEQ",
-        "WHEN (UTC)",
-        "WHO",
-        "COMMAND",
-        "OUTCOME"
-    );
-    for e in entries {
-        let outcome = e
-            .result
-            .as_ref()
-            .map_or("pending", CommandResult::shown_outcome);
-        say!(
-            "{:<6} {:<20} {:<28} {:<44} {:<16} {}",
-            e.seq,
-            e.command
-                .issued_at
-                .strftime("%Y-%m-%d %H:%M:%S")
-                .to_string(),
-            e.command.actor.email,
-            e.command.describe(),
-            outcome,
-            e.command.origin.room_id
-        );
+    let header = ["SEQ", "WHEN (UTC)", "WHO", "COMMAND", "OUTCOME", "ROOM"].map(str::to_owned);
+    let rows: Vec<[String; 6]> = entries
+        .iter()
+        .map(|e| {
+            let outcome = e
+                .result
+                .as_ref()
+                .map_or("pending", CommandResult::shown_outcome);
+            [
+                e.seq.to_string(),
+                e.command
+                    .issued_at
+                    .strftime("%Y-%m-%d %H:%M:%S")
+                    .to_string(),
+                e.command.actor.email.clone(),
+                e.command.describe(),
+                outcome.to_owned(),
+                e.command.origin.room_id.clone(),
+            ]
+        })
+        .collect();
+    // Each column as wide as its widest cell, so long commands and
+    // addresses keep the columns after them in line.
+    let mut widths = [0; 6];
+    for row in std::iter::once(&header).chain(&rows) {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .enumerate()
+            .map(|(i, (cell, width))| {
+                if i + 1 == row.len() {
+                    cell.clone()
+                } else {
+                    format!("{cell:<width$}")
+                }
+            })
+            .collect();
+        say!("{}", cells.join("  "));
     }
     Ok(())
 }

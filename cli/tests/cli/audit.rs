@@ -318,6 +318,14 @@ async fn history_finds_a_quiet_deployments_commands_behind_a_busy_ones() {
         replicas: Replicas::new(n, 100).expect("valid"),
     };
     publish(&js, scale(7), "quiet", "carol@example.com").await;
+    // A command and an address longer than their columns' headers and
+    // than most: the columns after them stay in line.
+    let long = CommandKind::SetImage {
+        container: None,
+        image: ImageRef::parse("registry.example.com/platform/quiet-service:2026.12.01-rc1")
+            .expect("valid"),
+    };
+    publish(&js, long, "quiet", "someone.with.a.long.name@example.com").await;
     for i in 0..3000 {
         publish(&js, scale(i % 50), "busy", "alice@example.com").await;
     }
@@ -331,10 +339,21 @@ async fn history_finds_a_quiet_deployments_commands_behind_a_busy_ones() {
     let lines: Vec<&str> = exit.stdout.lines().collect();
     assert_eq!(
         lines.len(),
-        2,
-        "header and the one command:\n{}",
+        3,
+        "header and the two commands:\n{}",
         exit.stdout
     );
+    for column in ["OUTCOME", "ROOM"] {
+        let at = lines[0].find(column).expect("a header");
+        let starts: Vec<bool> = lines[1..]
+            .iter()
+            .map(|l| {
+                let (before, after) = l.split_at(at);
+                before.ends_with(' ') && !after.starts_with(' ')
+            })
+            .collect();
+        assert_eq!(starts, [true, true], "{column} in line:\n{}", exit.stdout);
+    }
     assert!(
         lines[1].starts_with("1 ") && lines[1].contains("carol@example.com"),
         "{}",
@@ -358,7 +377,7 @@ async fn history_finds_a_quiet_deployments_commands_behind_a_busy_ones() {
         .skip(1)
         .filter_map(|l| l.split_whitespace().next())
         .collect();
-    assert_eq!(seqs, ["2999", "3000", "3001"], "{}", exit.stdout);
+    assert_eq!(seqs, ["3000", "3001", "3002"], "{}", exit.stdout);
 }
 
 #[tokio::test]
