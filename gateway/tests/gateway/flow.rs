@@ -190,6 +190,43 @@ impl World {
         .await;
     }
 
+    /// A command's result relayed while Webex answers `status` to the
+    /// next `times` posts (`fault`): its reply, saying `expected`, comes
+    /// once, after all of them.
+    async fn relayed_despite(&self, fault: Fault, status: u16, times: u32, expected: &str) {
+        let (message, command) = self.acknowledged_command(ALICE, "scale web to 4").await;
+        self.wx.inject(fault.times(times));
+        self.publish_result(
+            &command,
+            Outcome::Applied,
+            "scaled web from 1 to 4 replicas",
+        )
+        .await;
+        let replies = self.replies(&message, 2).await;
+        assert!(
+            replies[1]
+                .markdown
+                .as_deref()
+                .unwrap_or_default()
+                .contains(expected),
+            "{replies:?}"
+        );
+        let faulted = self
+            .wx
+            .requests()
+            .iter()
+            .filter(|r| r.status == status)
+            .count();
+        assert_eq!(faulted, times as usize, "the faults happened");
+        // Let any stray retry land before counting.
+        self.notifier_idle().await;
+        assert_eq!(
+            self.wx.thread(&message.id).len(),
+            2,
+            "exactly one acknowledgement and one result"
+        );
+    }
+
     /// Publishes a result as a worker would.
     async fn publish_result(&self, command: &Command, outcome: Outcome, message: &str) {
         let result = CommandResult {
@@ -570,31 +607,8 @@ async fn echoed_input_is_escaped() {
 #[tokio::test]
 async fn a_429_storm_on_replies_delays_them_but_never_drops_or_doubles_one() {
     let w = world().await;
-    let (message, command) = w.acknowledged_command(ALICE, "scale web to 4").await;
-    w.wx.inject(Fault::rate_limit("POST", "/v1/messages", Duration::from_secs(1)).times(3));
-    w.publish_result(
-        &command,
-        Outcome::Applied,
-        "scaled web from 1 to 4 replicas",
-    )
-    .await;
-    let replies = w.replies(&message, 2).await;
-    assert!(
-        replies[1]
-            .markdown
-            .as_deref()
-            .unwrap_or_default()
-            .contains("Nicely done!")
-    );
-    let limited = w.wx.requests().iter().filter(|r| r.status == 429).count();
-    assert_eq!(limited, 3, "the storm happened");
-    // Let any stray retry land before counting.
-    w.notifier_idle().await;
-    assert_eq!(
-        w.replies(&message, 2).await.len(),
-        2,
-        "exactly one acknowledgement and one result"
-    );
+    let storm = Fault::rate_limit("POST", "/v1/messages", Duration::from_secs(1));
+    w.relayed_despite(storm, 429, 3, "Nicely done!").await;
     drop(w.nats);
 }
 
@@ -604,27 +618,9 @@ async fn a_429_storm_on_replies_delays_them_but_never_drops_or_doubles_one() {
 #[tokio::test]
 async fn a_webex_outage_longer_than_every_delivery_loses_no_reply() {
     let w = world_with(|cfg| cfg.streams.max_deliver = 2).await;
-    let (message, command) = w.acknowledged_command(ALICE, "scale web to 5").await;
-    w.wx.inject(Fault::status("POST", "/v1/messages", 503).times(15));
-    w.publish_result(
-        &command,
-        Outcome::Applied,
-        "scaled web from 1 to 5 replicas",
-    )
-    .await;
-    let replies = w.replies(&message, 2).await;
-    assert!(
-        replies[1]
-            .markdown
-            .as_deref()
-            .unwrap_or_default()
-            .contains("scaled web from 1 to 5 replicas"),
-        "{replies:?}"
-    );
-    let refused = w.wx.requests().iter().filter(|r| r.status == 503).count();
-    assert_eq!(refused, 15, "the outage outlasted two deliveries");
-    w.notifier_idle().await;
-    assert_eq!(w.wx.thread(&message.id).len(), 2, "one result, once");
+    let outage = Fault::status("POST", "/v1/messages", 503);
+    w.relayed_despite(outage, 503, 15, "scaled web from 1 to 4 replicas")
+        .await;
 }
 
 /// The record of processed message ids takes no writes for two seconds

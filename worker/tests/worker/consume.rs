@@ -39,6 +39,23 @@ async fn worker(nats: &NatsServer, kube: &KubeSandbox, concurrency: &str) -> Pro
     p
 }
 
+/// NATS with the streams, a sandbox with `web` (1 replica of nginx:1.20)
+/// and a worker with `concurrency` slots consuming.
+async fn web_with_a_worker(
+    concurrency: &str,
+) -> (
+    NatsServer,
+    KubeSandbox,
+    async_nats::jetstream::Context,
+    Process,
+) {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    let w = worker(&nats, &kube, concurrency).await;
+    (nats, kube, js, w)
+}
+
 /// `web` (3 replicas of nginx:1.20, a 2 s progress deadline), whose
 /// rollouts take 1.5 s; `nginx:broken` cannot be pulled.
 async fn rollout_cluster() -> KubeSandbox {
@@ -541,10 +558,7 @@ async fn a_rollout_overtaken_by_a_later_change_says_so() {
 /// rollback's own first read fails (503), which must not end its wait.
 #[tokio::test]
 async fn a_rollback_sent_after_a_deploy_waits_for_it_and_undoes_it() {
-    let nats = NatsServer::start().await;
-    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
-    let js = jetstream(&nats).await;
-    let _w = worker(&nats, &kube, "4").await;
+    let (_nats, kube, js, _w) = web_with_a_worker("4").await;
     let first = command(deploy("nginx:1.21"), "web");
     publish(&js, &first).await;
     finals(&js, &[first.id]).await;
@@ -631,10 +645,7 @@ async fn a_rollback_does_not_wait_for_a_refused_command_before_it() {
 /// its budget and being handed back.
 #[tokio::test]
 async fn a_waiting_rollback_lends_its_slot_to_the_command_it_waits_for() {
-    let nats = NatsServer::start().await;
-    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
-    let js = jetstream(&nats).await;
-    let _w = worker(&nats, &kube, "1").await;
+    let (_nats, kube, js, _w) = web_with_a_worker("1").await;
     let first = command(deploy("nginx:1.21"), "web");
     publish(&js, &first).await;
     finals(&js, &[first.id]).await;
@@ -672,10 +683,7 @@ async fn a_waiting_rollback_lends_its_slot_to_the_command_it_waits_for() {
 /// out.
 #[tokio::test]
 async fn history_in_the_room_tells_who_ran_what() {
-    let nats = NatsServer::start().await;
-    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
-    let js = jetstream(&nats).await;
-    let _w = worker(&nats, &kube, "4").await;
+    let (_nats, _kube, js, _w) = web_with_a_worker("4").await;
     let change = command(scale(3), "web");
     publish(&js, &change).await;
     let status = command(CommandKind::Status, "web");
@@ -697,10 +705,7 @@ async fn history_in_the_room_tells_who_ran_what() {
 /// and what it said.
 #[tokio::test]
 async fn a_superseded_command_names_the_command_that_overtook_it() {
-    let nats = NatsServer::start().await;
-    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
-    let js = jetstream(&nats).await;
-    let _w = worker(&nats, &kube, "4").await;
+    let (_nats, kube, js, _w) = web_with_a_worker("4").await;
     let first = command(scale(3), "web");
     let second = command(scale(5), "web");
     let (done, seq) = overlapping(&js, &kube, &first, &second, None).await;
@@ -928,10 +933,7 @@ async fn a_change_made_by_a_last_delivery_that_died_is_reported_applied() {
 /// first delivery, then is made after it, in order.
 #[tokio::test]
 async fn a_change_waits_for_a_slow_earlier_one_without_spending_its_deliveries() {
-    let nats = NatsServer::start().await;
-    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
-    let js = jetstream(&nats).await;
-    let _w = worker(&nats, &kube, "4").await;
+    let (_nats, kube, js, _w) = web_with_a_worker("4").await;
     kube.inject(
         Fault::latency(Duration::from_secs(12))
             .method("PATCH")
@@ -961,10 +963,7 @@ async fn a_change_waits_for_a_slow_earlier_one_without_spending_its_deliveries()
 /// answers after a while, naming the change not made yet.
 #[tokio::test]
 async fn a_status_after_a_change_shows_the_change_or_says_it_is_not_made_yet() {
-    let nats = NatsServer::start().await;
-    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
-    let js = jetstream(&nats).await;
-    let _w = worker(&nats, &kube, "4").await;
+    let (_nats, kube, js, _w) = web_with_a_worker("4").await;
     for (latency, replicas) in [(1, 5), (12, 6)] {
         kube.inject(
             Fault::latency(Duration::from_secs(latency))
