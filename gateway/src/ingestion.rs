@@ -101,6 +101,8 @@ pub struct Ingestion {
     pub bot: Bot,
     pub processed: chatops_shared::streams::Record,
     pub max_message_age: Duration,
+    /// Tries of one event; see [`Ingestion::given_up`].
+    pub max_deliver: i64,
     pub progress_every: Duration,
     pub metrics: Arc<Metrics>,
 }
@@ -247,6 +249,30 @@ impl Ingestion {
         ack(message).await;
     }
 
+    /// Whether to give an event up: it has had its `max_deliver` tries
+    /// and came longer ago than the message age limit. The events
+    /// consumer delivers without limit, so that an outage of Webex (the
+    /// fetch, the receipt) only delays the commands that came meanwhile;
+    /// an event tried so long is what the catch-up answers (a change is
+    /// not made so late), and one that stops every gateway taking it
+    /// cannot go on doing so.
+    fn given_up(&self, message: &jetstream::Message) -> bool {
+        let Ok(info) = message.info() else {
+            return false;
+        };
+        let age = jiff::Timestamp::now().as_second() - info.published.unix_timestamp();
+        let given_up = info.delivered > self.max_deliver
+            && age > i64::try_from(self.max_message_age.as_secs()).unwrap_or(i64::MAX);
+        if given_up {
+            tracing::warn!(
+                delivered = info.delivered,
+                age_seconds = age,
+                "event given up after its tries; the catch-up will answer its message"
+            );
+        }
+        given_up
+    }
+
     /// Whether ingestion has handled this Webex message.
     pub async fn is_processed(&self, message_id: &str) -> Result<bool, async_nats::Error> {
         Ok(self
@@ -260,6 +286,9 @@ impl Ingestion {
     /// `message` from its ack wait (see `run`) through this stage and the
     /// next.
     pub async fn decide(&self, message: &jetstream::Message) -> Result<Decision, Transient> {
+        if self.given_up(message) {
+            return Ok(Decision::Skip("given_up"));
+        }
         let envelope: Envelope<'_> = match serde_json::from_slice(&message.payload) {
             Ok(e) => e,
             Err(e) => {

@@ -198,6 +198,7 @@ impl Application {
                 bot,
                 processed,
                 max_message_age: config.max_message_age,
+                max_deliver: config.streams.max_deliver,
                 progress_every,
                 metrics: state.metrics.clone(),
             });

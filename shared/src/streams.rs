@@ -45,7 +45,8 @@ pub struct StreamSettings {
     pub duplicate_window: Duration,
     /// How long a consumer waits for an ack before redelivering.
     pub ack_wait: Duration,
-    /// Deliveries of one message before it is given up.
+    /// Tries of one command or event before it is given up (counted by
+    /// the processes: the consumers deliver without limit).
     pub max_deliver: i64,
     /// Unacknowledged messages a consumer allows across all its clients.
     pub max_ack_pending: i64,
@@ -187,37 +188,34 @@ pub const UNLIMITED: i64 = -1;
 
 /// The durable consumers, each with the stream it reads.
 ///
-/// The workers' consumer delivers a command without limit: a worker
-/// stopped (SIGKILL, a lost node) during the last of `max_deliver`
-/// deliveries would otherwise leave it with no result and no reply. The
-/// workers count the deliveries themselves, and one past `max_deliver`
-/// only tells what became of the command (see the worker's consumer).
-/// The notifier's delivers a result until its reply is posted, however
-/// long Webex is away. The ingestion's gives an event up after
-/// `max_deliver`: a message left so is answered by the catch-up.
+/// Each delivers without limit, and its processes count the tries
+/// themselves (`max_deliver`): a JetStream limit drops a message whose
+/// last delivery dies with its process (SIGKILL, a lost node), or outlasts
+/// an outage of Webex, with no word to anyone. A command past its tries is
+/// not tried again but told what became of it (see the worker's
+/// consumer); a result is delivered until its reply is posted; an event
+/// until it is handled or, past its tries, older than the message age
+/// limit, when the catch-up answers it (see the gateway's ingestion).
 pub fn consumer_configs(settings: &StreamSettings) -> [(&'static str, pull::Config); 3] {
-    let durable = |name: &str, filter: &str, max_deliver: i64| pull::Config {
+    let durable = |name: &str, filter: &str| pull::Config {
         durable_name: Some(name.to_owned()),
         filter_subject: filter.to_owned(),
         deliver_policy: DeliverPolicy::All,
         ack_policy: AckPolicy::Explicit,
         ack_wait: settings.ack_wait,
-        max_deliver,
+        max_deliver: UNLIMITED,
         max_ack_pending: settings.max_ack_pending,
         ..Default::default()
     };
     [
-        (
-            EVENTS_STREAM,
-            durable(INGESTION_CONSUMER, subjects::EVENTS, settings.max_deliver),
-        ),
+        (EVENTS_STREAM, durable(INGESTION_CONSUMER, subjects::EVENTS)),
         (
             COMMANDS_STREAM,
-            durable(WORKERS_CONSUMER, subjects::COMMANDS_ALL, UNLIMITED),
+            durable(WORKERS_CONSUMER, subjects::COMMANDS_ALL),
         ),
         (
             RESULTS_STREAM,
-            durable(NOTIFIER_CONSUMER, subjects::RESULTS_ALL, UNLIMITED),
+            durable(NOTIFIER_CONSUMER, subjects::RESULTS_ALL),
         ),
     ]
 }
@@ -346,8 +344,8 @@ async fn ensure_consumer(
 }
 
 /// Whether `differences` are only what an earlier build set and no
-/// configuration chooses now: a limit on the deliveries of the workers'
-/// or the notifier's consumer, which now deliver without one (see
+/// configuration chooses now: a limit on a consumer's deliveries, which
+/// they now make without one (see
 /// [`consumer_configs`]). JetStream lets that be changed in place, the
 /// consumer's place in its stream kept.
 fn upgrade(differences: &[Difference], want: &pull::Config) -> bool {

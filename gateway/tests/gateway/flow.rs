@@ -623,6 +623,46 @@ async fn a_webex_outage_longer_than_every_delivery_loses_no_reply() {
         .await;
 }
 
+/// Webex refuses every post for longer than ingestion's tries of an
+/// event (2 here, each posting the receipt five times) just as a change
+/// comes: the event is tried until the receipt is taken, and then the
+/// command is published, once.
+#[tokio::test]
+async fn a_change_that_comes_during_a_webex_outage_is_made_after_it() {
+    let w = world_with(|cfg| cfg.streams.max_deliver = 2).await;
+    w.wx.inject(Fault::status("POST", "/v1/messages", 503).times(15));
+    let message = w.say(ALICE, "scale web to 6");
+    let command = w.command().await;
+    assert_eq!(command.describe(), "scale web to 6 in default");
+    w.replies(&message, 1).await;
+    w.ingested().await;
+    let refused = w.wx.requests().iter().filter(|r| r.status == 503).count();
+    assert_eq!(refused, 15, "the outage outlasted two tries");
+    assert_eq!(w.commands().await.len(), 1, "one command");
+    assert_eq!(w.wx.thread(&message.id).len(), 1, "one receipt");
+}
+
+/// An event whose message cannot be fetched past its tries, and longer
+/// than the message age limit, is given up (left to the catch-up) rather
+/// than tried for ever; no command comes of it.
+#[tokio::test]
+async fn an_event_past_its_tries_and_the_message_age_is_given_up() {
+    let w = world_with(|cfg| {
+        cfg.streams.max_deliver = 2;
+        cfg.max_message_age = Duration::from_secs(2);
+    })
+    .await;
+    w.wx.inject(Fault::status("GET", "/v1/messages/*", 503).times(1000));
+    w.say(ALICE, "scale web to 6");
+    w.ingested().await;
+    assert!(w.commands().await.is_empty(), "no command");
+    let metrics = w.gw.metrics().await;
+    assert!(
+        metrics.contains(r#"chatops_gateway_events_total{outcome="given_up"} 1"#),
+        "{metrics}"
+    );
+}
+
 /// The record of processed message ids takes no writes for two seconds
 /// just as a command is published (its stream listens elsewhere, as if
 /// its server were restarting): the event is held until its id is
