@@ -571,13 +571,10 @@ async fn ack(message: &jetstream::Message) {
 }
 
 async fn nak(message: &jetstream::Message, e: &Transient) {
-    // What Webex asked for, else longer with each delivery: 1, 2, 4 ... 60 s.
-    let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
-    let exponent = u32::try_from(delivered.clamp(1, 7) - 1).unwrap_or(0);
-    let backoff = Duration::from_secs(1u64 << exponent).min(Duration::from_secs(60));
+    // What Webex asked for, else longer with each delivery.
     let delay = e
         .retry_after
-        .unwrap_or(backoff)
+        .unwrap_or_else(|| consume::backoff(message))
         .min(Duration::from_secs(60));
     tracing::warn!(error = %e, ?delay, "event will be retried");
     if let Err(e) = message.ack_with(AckKind::Nak(Some(delay))).await {

@@ -170,14 +170,11 @@ impl Notifier {
             }
             Err(e) => {
                 self.metrics.reply("retried");
-                // What Webex asked for, else longer with each delivery: 1,
-                // 2, 4 ... 60 s. A result is delivered until its reply is
-                // posted: an outage of Webex loses no reply.
-                let delivered = message.info().map(|i| i.delivered).unwrap_or(1);
-                let exponent = u32::try_from(delivered.clamp(1, 7) - 1).unwrap_or(0);
+                // A result is delivered until its reply is posted: an
+                // outage of Webex loses no reply.
                 let delay = e
                     .retry_after()
-                    .unwrap_or(Duration::from_secs(1 << exponent))
+                    .unwrap_or_else(|| chatops_shared::consume::backoff(&message))
                     .min(Duration::from_secs(60));
                 tracing::warn!(error = %e, ?delay, "reply not relayed; will retry");
                 if let Err(e) = message.ack_with(AckKind::Nak(Some(delay))).await {

@@ -45,6 +45,14 @@ pub fn keep_alive(message: &Message, every: Duration) -> DropGuard {
     kept.drop_guard()
 }
 
+/// How long to hand `message` back for (a NAK's delay), where the one
+/// that failed did not say: longer with each delivery, 1, 2, 4 ... 60 s.
+pub fn backoff(message: &Message) -> Duration {
+    let delivered = message.info().map_or(1, |i| i.delivered);
+    let exponent = u32::try_from(delivered.clamp(1, 7) - 1).unwrap_or(0);
+    Duration::from_secs(1 << exponent).min(Duration::from_secs(60))
+}
+
 /// How often to send progress acks for a consumer with this ack wait.
 pub fn progress_period(ack_wait: Duration) -> Duration {
     (ack_wait / 3).max(Duration::from_millis(100))
