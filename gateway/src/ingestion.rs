@@ -41,6 +41,9 @@ use crate::webex::{Message, NewMessage, Person, WebexClient, WebexError};
 /// elections take seconds).
 const PUBLISH_BUDGET: Duration = Duration::from_secs(60);
 
+/// The longest pause between two tries of an event through an outage.
+const RETRY_PAUSE_MAX: Duration = Duration::from_secs(10);
+
 /// Events fetched from Webex at once.
 const CONCURRENCY: usize = 32;
 
@@ -175,14 +178,14 @@ impl Ingestion {
         let decided =
             consume::messages(self.jetstream.clone(), consumer, fetching, shutdown.clone())
                 .map(move |(message, fetched)| {
-                    let this = this.clone();
+                    let (this, stopping) = (this.clone(), shutdown.clone());
                     async move {
                         // From here until it is acked or handed back, the event may
                         // wait on the ones before it, for as long as a publish
                         // waits out a NATS outage: redelivered meanwhile, another
                         // gateway would answer it a second time.
                         let kept = consume::keep_alive(&message, this.progress_every);
-                        let decision = this.decide(&message).await;
+                        let decision = this.decide(&message, &stopping).await;
                         (message, decision, fetched, kept)
                     }
                 })
@@ -249,23 +252,23 @@ impl Ingestion {
         ack(message).await;
     }
 
-    /// Whether to give an event up: it has had its `max_deliver` tries
-    /// and came longer ago than the message age limit. The events
-    /// consumer delivers without limit, so that an outage of Webex (the
-    /// fetch, the receipt) only delays the commands that came meanwhile;
-    /// an event tried so long is what the catch-up answers (a change is
-    /// not made so late), and one that stops every gateway taking it
-    /// cannot go on doing so.
-    fn given_up(&self, message: &jetstream::Message) -> bool {
+    /// Whether to give an event up before its `tries`-th try: it has had
+    /// its `max_deliver` tries and came longer ago than the message age
+    /// limit. Events are tried without limit otherwise, so that an outage
+    /// of Webex (the fetch, the receipt) only delays the commands that
+    /// came meanwhile; an event tried so long is what the catch-up
+    /// answers (a change is not made so late), and one that stops every
+    /// gateway taking it cannot go on doing so.
+    fn given_up(&self, message: &jetstream::Message, tries: i64) -> bool {
         let Ok(info) = message.info() else {
             return false;
         };
         let age = jiff::Timestamp::now().as_second() - info.published.unix_timestamp();
-        let given_up = info.delivered > self.max_deliver
+        let given_up = tries > self.max_deliver
             && age > i64::try_from(self.max_message_age.as_secs()).unwrap_or(i64::MAX);
         if given_up {
             tracing::warn!(
-                delivered = info.delivered,
+                tries,
                 age_seconds = age,
                 "event given up after its tries; the catch-up will answer its message"
             );
@@ -285,10 +288,41 @@ impl Ingestion {
     /// Stage one (concurrent): read, parse, authorise. The caller keeps
     /// `message` from its ack wait (see `run`) through this stage and the
     /// next.
-    pub async fn decide(&self, message: &jetstream::Message) -> Result<Decision, Transient> {
-        if self.given_up(message) {
-            return Ok(Decision::Skip("given_up"));
+    ///
+    /// Through an outage of Webex or NATS the event is tried again here,
+    /// with growing pauses, not handed back: the events after it on its
+    /// deployment wait for it in the ordered stage after this one, as they
+    /// must, since a change handed back would be published after them and
+    /// an older change would win. It is given up past its tries and the
+    /// message age (see [`Ingestion::given_up`]), and handed back when the
+    /// gateway stops.
+    pub async fn decide(
+        &self,
+        message: &jetstream::Message,
+        stopping: &CancellationToken,
+    ) -> Result<Decision, Transient> {
+        let mut tries = message.info().map_or(1, |i| i.delivered);
+        let mut pause = Duration::from_secs(1);
+        loop {
+            if self.given_up(message, tries) {
+                return Ok(Decision::Skip("given_up"));
+            }
+            let e = match self.decide_once(message).await {
+                Err(e) => e,
+                decided => return decided,
+            };
+            let wait = e.retry_after.unwrap_or(pause).min(RETRY_PAUSE_MAX);
+            tracing::warn!(error = %e, ?wait, "event will be tried again");
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = stopping.cancelled() => return Err(e),
+            }
+            pause = (pause * 2).min(RETRY_PAUSE_MAX);
+            tries += 1;
         }
+    }
+
+    async fn decide_once(&self, message: &jetstream::Message) -> Result<Decision, Transient> {
         let envelope: Envelope<'_> = match serde_json::from_slice(&message.payload) {
             Ok(e) => e,
             Err(e) => {

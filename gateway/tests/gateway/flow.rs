@@ -642,6 +642,33 @@ async fn a_change_that_comes_during_a_webex_outage_is_made_after_it() {
     assert_eq!(w.wx.thread(&message.id).len(), 1, "one receipt");
 }
 
+/// The first of two changes to web cannot be fetched at first (Webex
+/// refuses its first try's five calls); the second, sent after it, can.
+/// The second waits while the first is tried again, and they reach the
+/// command stream in the order sent, so the later one wins.
+#[tokio::test]
+async fn a_change_tried_again_keeps_its_place_before_later_ones() {
+    let w = world().await;
+    w.wx.inject(Fault::status("GET", "/v1/messages/*", 503).times(5));
+    w.say(ALICE, "scale web to 5");
+    eventually("the first try refused", LIMIT, || async {
+        let refused = w.wx.requests().iter().filter(|r| r.status == 503).count();
+        (refused == 5).then_some(())
+    })
+    .await;
+    w.say(ALICE, "scale web to 6");
+    let commands = eventually("both commands", LIMIT, || async {
+        let commands = w.commands().await;
+        (commands.len() == 2).then_some(commands)
+    })
+    .await;
+    let sent: Vec<String> = commands.iter().map(Command::describe).collect();
+    assert_eq!(
+        sent,
+        ["scale web to 5 in default", "scale web to 6 in default"]
+    );
+}
+
 /// An event whose message cannot be fetched past its tries, and longer
 /// than the message age limit, is given up (left to the catch-up) rather
 /// than tried for ever; no command comes of it.
