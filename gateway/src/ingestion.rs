@@ -70,6 +70,45 @@ impl Lanes {
     }
 }
 
+/// The events this gateway has in hand, by stream sequence. A NATS
+/// restart while one waits out an outage loses its progress acks, and
+/// JetStream delivers it again, to this gateway too: that copy is left
+/// to the first, which answers it once and acks it (handled side by
+/// side, both could post its receipt).
+#[derive(Debug, Clone, Default)]
+struct Handling(Arc<std::sync::Mutex<std::collections::HashSet<u64>>>);
+
+/// An event held in hand until this is dropped.
+struct Held {
+    handling: Handling,
+    seq: u64,
+}
+
+impl Handling {
+    /// Takes the event at `seq` in hand; `None` if it is already.
+    fn hold(&self, seq: u64) -> Option<Held> {
+        let fresh = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(seq);
+        fresh.then(|| Held {
+            handling: self.clone(),
+            seq,
+        })
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        self.handling
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(&self.seq);
+    }
+}
+
 /// Who the bot is, as people mention it.
 #[derive(Debug, Clone)]
 pub struct Bot {
@@ -175,27 +214,44 @@ impl Ingestion {
         // buffer below; on shutdown, what was fetched and not started is
         // handed back at once.
         let fetching = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-        let decided =
-            consume::messages(self.jetstream.clone(), consumer, fetching, shutdown.clone())
-                .map(move |(message, fetched)| {
-                    let (this, stopping) = (this.clone(), shutdown.clone());
-                    async move {
-                        // From here until it is acked or handed back, the event may
-                        // wait on the ones before it, for as long as a publish
-                        // waits out a NATS outage: redelivered meanwhile, another
-                        // gateway would answer it a second time.
-                        let kept = consume::keep_alive(&message, this.progress_every);
-                        let decision = this.decide(&message, &stopping).await;
-                        (message, decision, fetched, kept)
-                    }
-                })
-                .buffered(CONCURRENCY);
+        let handling = Handling::default();
+        let decided = consume::messages(
+            self.jetstream.clone(),
+            consumer,
+            fetching,
+            shutdown.clone(),
+        )
+        .map(move |(message, fetched)| {
+            let (this, stopping) = (this.clone(), shutdown.clone());
+            let handling = handling.clone();
+            async move {
+                let seq = message.info().map_or(0, |i| i.stream_sequence);
+                let Some(held) = handling.hold(seq) else {
+                    tracing::info!(
+                        "an event in hand was delivered again; leaving it to the first delivery"
+                    );
+                    this.metrics.event("in_hand");
+                    return (message, None, fetched);
+                };
+                // From here until it is acked or handed back, the event may
+                // wait on the ones before it, for as long as a publish
+                // waits out a NATS outage: redelivered meanwhile, another
+                // gateway would answer it a second time.
+                let kept = consume::keep_alive(&message, this.progress_every);
+                let decision = this.decide(&message, &stopping).await;
+                (message, Some((decision, kept, held)), fetched)
+            }
+        })
+        .buffered(CONCURRENCY);
         tokio::pin!(decided);
         let mut lanes = Lanes::default();
         let slots = Arc::new(tokio::sync::Semaphore::new(PUBLISHING));
         let mut publishing = tokio::task::JoinSet::new();
-        while let Some((message, decision, fetched, kept)) = decided.next().await {
+        while let Some((message, handled, fetched)) = decided.next().await {
             drop(fetched);
+            let Some((decision, kept, held)) = handled else {
+                continue;
+            };
             // Taken here, in stream order: a command waits for the one
             // before it on the same deployment to be stored.
             let turn = match &decision {
@@ -221,7 +277,7 @@ impl Ingestion {
                     Ok(message_id) => this.finish(&message, message_id).await,
                     Err(e) => nak(&message, &e).await,
                 }
-                drop((kept, slot));
+                drop((kept, held, slot));
             });
             while publishing.try_join_next().is_some() {}
             lanes.forget_idle();
@@ -629,6 +685,19 @@ fn humanize(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A copy of an event delivered while one is in hand is refused, and
+    /// taken once the first is let go; other events are not held up.
+    #[test]
+    fn an_event_is_in_hand_once() {
+        let handling = Handling::default();
+        let first = handling.hold(7).expect("taken");
+        assert!(handling.hold(7).is_none(), "the copy is left to the first");
+        let other = handling.hold(8).expect("another event");
+        drop(first);
+        assert!(handling.hold(7).is_some(), "taken again once let go");
+        drop(other);
+    }
 
     #[test]
     fn delays_read_as_words() {
