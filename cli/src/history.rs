@@ -69,16 +69,9 @@ pub async fn run(args: &HistoryArgs, env: &Env) -> Result<(), CliError> {
         let cells: Vec<String> = row
             .iter()
             .zip(widths)
-            .enumerate()
-            .map(|(i, (cell, width))| {
-                if i + 1 == row.len() {
-                    cell.clone()
-                } else {
-                    format!("{cell:<width$}")
-                }
-            })
+            .map(|(cell, width)| format!("{cell:<width$}"))
             .collect();
-        say!("{}", cells.join("  "));
+        say!("{}", cells.join("  ").trim_end());
     }
     Ok(())
 }

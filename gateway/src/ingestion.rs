@@ -70,45 +70,6 @@ impl Lanes {
     }
 }
 
-/// The events this gateway has in hand, by stream sequence. A NATS
-/// restart while one waits out an outage loses its progress acks, and
-/// JetStream delivers it again, to this gateway too: that copy is left
-/// to the first, which answers it once and acks it (handled side by
-/// side, both could post its receipt).
-#[derive(Debug, Clone, Default)]
-struct Handling(Arc<std::sync::Mutex<std::collections::HashSet<u64>>>);
-
-/// An event held in hand until this is dropped.
-struct Held {
-    handling: Handling,
-    seq: u64,
-}
-
-impl Handling {
-    /// Takes the event at `seq` in hand; `None` if it is already.
-    fn hold(&self, seq: u64) -> Option<Held> {
-        let fresh = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .insert(seq);
-        fresh.then(|| Held {
-            handling: self.clone(),
-            seq,
-        })
-    }
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.handling
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .remove(&self.seq);
-    }
-}
-
 /// Who the bot is, as people mention it.
 #[derive(Debug, Clone)]
 pub struct Bot {
@@ -214,7 +175,11 @@ impl Ingestion {
         // buffer below; on shutdown, what was fetched and not started is
         // handed back at once.
         let fetching = Arc::new(tokio::sync::Semaphore::new(CONCURRENCY));
-        let handling = Handling::default();
+        // By stream sequence: a NATS restart while an event waits out an
+        // outage here loses its progress acks, and the copy JetStream
+        // delivers again, to this gateway too, could post its receipt a
+        // second time.
+        let handling = consume::InHand::<u64>::default();
         let decided = consume::messages(
             self.jetstream.clone(),
             consumer,
@@ -357,7 +322,7 @@ impl Ingestion {
         message: &jetstream::Message,
         stopping: &CancellationToken,
     ) -> Result<Decision, Transient> {
-        let mut tries = message.info().map_or(1, |i| i.delivered);
+        let mut tries = consume::delivered(message);
         let mut pause = Duration::from_secs(1);
         loop {
             if self.given_up(message, tries) {
@@ -664,7 +629,7 @@ async fn nak(message: &jetstream::Message, e: &Transient) {
     // What Webex asked for, else longer with each delivery.
     let delay = e
         .retry_after
-        .unwrap_or_else(|| consume::backoff(message))
+        .unwrap_or_else(|| consume::backoff(consume::delivered(message)))
         .min(Duration::from_secs(60));
     tracing::warn!(error = %e, ?delay, "event will be retried");
     if let Err(e) = message.ack_with(AckKind::Nak(Some(delay))).await {
@@ -690,7 +655,11 @@ mod tests {
     /// taken once the first is let go; other events are not held up.
     #[test]
     fn an_event_is_in_hand_once() {
-        let handling = Handling::default();
+        // By stream sequence: a NATS restart while an event waits out an
+        // outage here loses its progress acks, and the copy JetStream
+        // delivers again, to this gateway too, could post its receipt a
+        // second time.
+        let handling = consume::InHand::<u64>::default();
         let first = handling.hold(7).expect("taken");
         assert!(handling.hold(7).is_none(), "the copy is left to the first");
         let other = handling.hold(8).expect("another event");

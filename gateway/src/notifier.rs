@@ -12,12 +12,12 @@
 //! nats-server restarted from its file store can forget a delivery and
 //! send it again at once) is left alone: the first one acks or naks it.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
+use chatops_shared::consume::{Held, InHand};
 use chatops_shared::{CommandId, CommandResult, Outcome};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -38,22 +38,7 @@ const CONCURRENCY: usize = 64;
 const RECORD_BUDGET: Duration = Duration::from_secs(16);
 
 /// Results being relayed by this gateway: (command, final?).
-type InFlight = Arc<Mutex<HashSet<(CommandId, bool)>>>;
-
-/// Removes its key from the in-flight set when the delivery is done.
-struct Relaying {
-    in_flight: InFlight,
-    key: (CommandId, bool),
-}
-
-impl Drop for Relaying {
-    fn drop(&mut self) {
-        self.in_flight
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(&self.key);
-    }
-}
+type InFlight = InHand<(CommandId, bool)>;
 
 #[derive(Debug)]
 pub struct Notifier {
@@ -174,7 +159,11 @@ impl Notifier {
                 // outage of Webex loses no reply.
                 let delay = e
                     .retry_after()
-                    .unwrap_or_else(|| chatops_shared::consume::backoff(&message))
+                    .unwrap_or_else(|| {
+                        chatops_shared::consume::backoff(chatops_shared::consume::delivered(
+                            &message,
+                        ))
+                    })
                     .min(Duration::from_secs(60));
                 tracing::warn!(error = %e, ?delay, "reply not relayed; will retry");
                 if let Err(e) = message.ack_with(AckKind::Nak(Some(delay))).await {
@@ -376,21 +365,13 @@ impl RelayError {
 
 /// Marks the result in `payload` as being relayed here, unless it already
 /// is (`None`). Unreadable payloads are not tracked.
-fn relaying(in_flight: &InFlight, payload: &[u8]) -> Option<Option<Relaying>> {
+fn relaying(in_flight: &InFlight, payload: &[u8]) -> Option<Option<Held<(CommandId, bool)>>> {
     let Ok(result) = serde_json::from_slice::<CommandResult>(payload) else {
         return Some(None);
     };
-    let key = (result.command_id, result.outcome.is_final());
-    let fresh = in_flight
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .insert(key);
-    fresh.then(|| {
-        Some(Relaying {
-            in_flight: in_flight.clone(),
-            key,
-        })
-    })
+    in_flight
+        .hold((result.command_id, result.outcome.is_final()))
+        .map(Some)
 }
 
 /// When the command was accepted: its id is a UUID v7, stamped at intake.

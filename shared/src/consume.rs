@@ -45,12 +45,67 @@ pub fn keep_alive(message: &Message, every: Duration) -> DropGuard {
     kept.drop_guard()
 }
 
-/// How long to hand `message` back for (a NAK's delay), where the one
-/// that failed did not say: longer with each delivery, 1, 2, 4 ... 60 s.
-pub fn backoff(message: &Message) -> Duration {
-    let delivered = message.info().map_or(1, |i| i.delivered);
+/// How long to hand a message back for (a NAK's delay) after its
+/// `delivered`-th delivery, where the one that failed did not say: 1, 2,
+/// 4 ... 60 s.
+pub fn backoff(delivered: i64) -> Duration {
     let exponent = u32::try_from(delivered.clamp(1, 7) - 1).unwrap_or(0);
     Duration::from_secs(1 << exponent).min(Duration::from_secs(60))
+}
+
+/// How many times `message` has been delivered (1 where it cannot tell).
+pub fn delivered(message: &Message) -> i64 {
+    message.info().map_or(1, |i| i.delivered)
+}
+
+/// Keys of the messages a process has in hand: a copy of one delivered
+/// again meanwhile (its progress acks lost in a NATS restart) is left to
+/// the first, which acks it.
+#[derive(Debug)]
+pub struct InHand<K>(Arc<Mutex<std::collections::HashSet<K>>>);
+
+impl<K> Default for InHand<K> {
+    fn default() -> Self {
+        Self(Arc::default())
+    }
+}
+
+impl<K> Clone for InHand<K> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+/// A message in hand until this is dropped.
+#[derive(Debug)]
+pub struct Held<K: std::hash::Hash + Eq> {
+    hand: InHand<K>,
+    key: K,
+}
+
+impl<K: std::hash::Hash + Eq + Clone> InHand<K> {
+    /// Takes `key` in hand; `None` if it is already.
+    pub fn hold(&self, key: K) -> Option<Held<K>> {
+        let fresh = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(key.clone());
+        fresh.then(|| Held {
+            hand: self.clone(),
+            key,
+        })
+    }
+}
+
+impl<K: std::hash::Hash + Eq> Drop for Held<K> {
+    fn drop(&mut self) {
+        self.hand
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.key);
+    }
 }
 
 /// How often to send progress acks for a consumer with this ack wait.

@@ -329,7 +329,7 @@ async fn ensure_consumer(
     let differences = consumer_differences(&existing, &want);
     if differences.is_empty() {
         Ok(Action::Unchanged)
-    } else if upgrade(&differences, &want) {
+    } else if upgrade(&differences) {
         handle
             .create_consumer(want)
             .await
@@ -345,11 +345,10 @@ async fn ensure_consumer(
 
 /// Whether `differences` are only what an earlier build set and no
 /// configuration chooses now: a limit on a consumer's deliveries, which
-/// they now make without one (see
-/// [`consumer_configs`]). JetStream lets that be changed in place, the
-/// consumer's place in its stream kept.
-fn upgrade(differences: &[Difference], want: &pull::Config) -> bool {
-    want.max_deliver == UNLIMITED && differences.iter().all(|d| d.field == "max_deliver")
+/// they now make without one (see [`consumer_configs`]). JetStream lets
+/// that be changed in place, the consumer's place in its stream kept.
+fn upgrade(differences: &[Difference]) -> bool {
+    differences.iter().all(|d| d.field == "max_deliver")
 }
 
 /// `90d`, `1d12h`, `2m`, `30s`: days at most, as the configuration is written.

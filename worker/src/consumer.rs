@@ -179,14 +179,15 @@ impl Worker {
         let applied = if settling {
             self.settle(&command, &position, delivered).await
         } else {
-            match self.wait_for_earlier(&command, &position, stopping).await {
-                Ok(None) => self.apply_with_retries(&command, &position).await,
-                Ok(Some(earlier)) => match self.apply_with_retries(&command, &position).await {
-                    Ok(applied) => Ok(self.behind(applied, earlier).await),
-                    Err(e) => Err(e),
-                },
-                Err(e) => Err(e),
-            }
+            let waited = async {
+                let earlier = self.wait_for_earlier(&command, &position, stopping).await?;
+                let applied = self.apply_with_retries(&command, &position).await?;
+                Ok(match earlier {
+                    Some(earlier) => self.behind(applied, earlier).await,
+                    None => applied,
+                })
+            };
+            waited.await
         };
         self.metrics
             .apply_seconds
@@ -597,10 +598,7 @@ fn ended(outcome: Outcome, message: String) -> Applied {
 
 /// The NAK delay after `delivered` attempts: 1 s, 2 s, 4 s ... up to 60 s.
 fn backoff(delivered: i64) -> Duration {
-    let exp = u32::try_from(delivered.saturating_sub(1))
-        .unwrap_or(6)
-        .min(6);
-    jitter(Duration::from_secs(1 << exp).min(Duration::from_secs(60)))
+    jitter(chatops_shared::consume::backoff(delivered))
 }
 
 fn jitter(d: Duration) -> Duration {

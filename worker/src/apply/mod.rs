@@ -193,23 +193,33 @@ impl Engine {
             return Ok(None);
         };
         let deployment = self.get(command.namespace.as_str(), name).await?;
-        let checks = fence::groups(&command.kind, group)
+        Ok(self
+            .fenced_off(&command.kind, name, group, position, &deployment)
+            .await)
+    }
+
+    /// What `deployment`'s fences say of the command at `position`: applied
+    /// before, or superseded by a later one (`None`: neither, so it is
+    /// still to be made).
+    async fn fenced_off(
+        &self,
+        kind: &CommandKind,
+        name: &DeploymentName,
+        group: FieldGroup,
+        position: &Position,
+        deployment: &Deployment,
+    ) -> Option<Applied> {
+        let checks = fence::groups(kind, group)
             .iter()
-            .map(|g| fence::check(fence::recorded(annotations(&deployment), *g), position));
-        Ok(match fence::combine(checks) {
-            Check::AlreadyApplied => Some(already_applied(&command.kind, name, &deployment)),
+            .map(|g| fence::check(fence::recorded(annotations(deployment), *g), position));
+        match fence::combine(checks) {
+            Check::AlreadyApplied => Some(already_applied(kind, name, deployment)),
             Check::Superseded { by } => {
                 let later = self.describe_command(by).await;
-                Some(superseded(
-                    &command.kind,
-                    name,
-                    by,
-                    later.as_deref(),
-                    &deployment,
-                ))
+                Some(superseded(kind, name, by, later.as_deref(), deployment))
             }
             Check::Apply => None,
-        })
+        }
     }
 
     /// The read-check-patch loop shared by every write.
@@ -243,21 +253,13 @@ impl Engine {
                 }
                 _ => deployment,
             };
-            let fences = fence::groups(kind, group);
-            let checks = fences
-                .iter()
-                .map(|g| fence::check(fence::recorded(annotations(&deployment), *g), position));
-            match fence::combine(checks) {
-                Check::AlreadyApplied => {
-                    return Ok((already_applied(kind, name, &deployment), deployment));
-                }
-                Check::Superseded { by } => {
-                    let later = self.describe_command(by).await;
-                    let applied = superseded(kind, name, by, later.as_deref(), &deployment);
-                    return Ok((applied, deployment));
-                }
-                Check::Apply => {}
+            if let Some(decided) = self
+                .fenced_off(kind, name, group, position, &deployment)
+                .await
+            {
+                return Ok((decided, deployment));
             }
+            let fences = fence::groups(kind, group);
             let plan = match kind {
                 CommandKind::Scale { replicas } => scale::plan(name, &deployment, *replicas),
                 CommandKind::SetImage { container, image } => {
