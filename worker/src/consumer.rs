@@ -6,8 +6,10 @@
 //! NAK with a delay (retried by whichever worker gets it next); transient
 //! failure on the last allowed delivery → publish a failed result, TERM.
 //! JetStream delivers without limit, so a delivery past the last allowed
-//! one follows one that died with its worker: it is not tried again, but
+//! try follows one that died with its worker: it is not tried again, but
 //! settled from the fences (applied by the one that died, or given up).
+//! A template change counts only the deliveries that got past their wait
+//! for the changes before it (see [`crate::order`]).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -170,32 +172,40 @@ impl Worker {
             seq,
         };
         let started = Instant::now();
-        // A delivery past the last comes only after deliveries that ended
-        // without a word: their workers stopped (SIGKILL, a lost node) or
-        // lost NATS. Nothing is tried again, so a command that stops every
-        // worker taking it cannot go on doing so; what one of them may have
-        // made is read from the fences, and said.
-        let settling = delivered > self.max_deliver;
-        let applied = if settling {
-            self.settle(&command, &position, delivered).await
+        let tried = self.tried(&command, &position, delivered).await;
+        // Tries past the last come only after ones that ended without a
+        // word: their workers stopped (SIGKILL, a lost node) or lost NATS.
+        // Nothing is tried again, so a command that stops every worker
+        // taking it cannot go on doing so; what one of them may have made
+        // is read from the fences, and said.
+        let settling = tried >= self.max_deliver;
+        let (applied, tries) = if settling {
+            (self.settle(&command, &position, tried).await, tried)
         } else {
-            let waited = async {
-                let earlier = self.wait_for_earlier(&command, &position, stopping).await?;
+            let waited = self.wait_for_earlier(&command, &position, stopping).await;
+            // A change a stopping worker hands back was not tried.
+            let tries = if waited.is_err() && stopping.is_cancelled() {
+                tried
+            } else {
+                self.count_try(&command, &position, tried + 1).await
+            };
+            let applied = async {
+                let earlier = waited?;
                 let applied = self.apply_with_retries(&command, &position).await?;
                 Ok(match earlier {
                     Some(earlier) => self.behind(applied, earlier).await,
                     None => applied,
                 })
             };
-            waited.await
+            (applied.await, tries)
         };
         self.metrics
             .apply_seconds
             .observe(started.elapsed().as_secs_f64());
         let attempts = u32::try_from(delivered).unwrap_or(u32::MAX);
         // Forbidden, invalid: the cluster took nothing of it, unless an
-        // earlier delivery (whose worker stopped) had made the change.
-        let refused = delivered == 1 && matches!(applied, Err(ApplyError::Permanent(_)));
+        // earlier try (whose worker stopped) had made the change.
+        let refused = tries == 1 && matches!(applied, Err(ApplyError::Permanent(_)));
         let (result, step) = match applied {
             Ok(applied) => {
                 // A change found already applied is a redelivery: the worker
@@ -226,10 +236,10 @@ impl Worker {
                 message,
                 retry_after,
             }) => {
-                if delivered >= self.max_deliver && !settling {
+                if tries >= self.max_deliver && !settling {
                     let failed = ended(
                         Outcome::Failed,
-                        format!("gave up after {delivered} attempts: {message}"),
+                        format!("gave up after {tries} attempts: {message}"),
                     );
                     (failed, Step::GaveUp)
                 } else {
@@ -482,18 +492,45 @@ impl Worker {
         applied
     }
 
-    /// What a command given up after `delivered - 1` deliveries without a
-    /// result comes to; a transient error leaves it for a later delivery,
-    /// which tries to tell again.
+    /// How many times the command was tried before this delivery: every
+    /// earlier delivery, but for a template change only those that got
+    /// past their wait for the changes before it (see [`crate::order`]).
+    /// If the record cannot be read, every delivery counts, as for the
+    /// other commands.
+    async fn tried(&self, command: &Command, position: &Position, delivered: i64) -> i64 {
+        if delivered == 1 || !order::waits(&command.kind) {
+            return delivered - 1;
+        }
+        self.earlier.tries(position).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read how often this change was tried; counting its deliveries");
+            delivered - 1
+        })
+    }
+
+    /// Records that the command's try number `tries` begins, if it is a
+    /// template change (other commands count their deliveries); returns
+    /// `tries`. A try not recorded goes uncounted, which only lends a
+    /// later delivery one more.
+    async fn count_try(&self, command: &Command, position: &Position, tries: i64) -> i64 {
+        if order::waits(&command.kind)
+            && let Err(e) = self.earlier.count_tries(position, tries).await
+        {
+            tracing::warn!(error = %e, "cannot record this try of the change");
+        }
+        tries
+    }
+
+    /// What a command given up after `tried` tries without a result comes
+    /// to; a transient error leaves it for a later delivery, which tries to
+    /// tell again.
     async fn settle(
         &self,
         command: &Command,
         position: &Position,
-        delivered: i64,
+        tried: i64,
     ) -> Result<Applied, ApplyError> {
         let given_up = format!(
-            "given up after {} tries: the worker making the last one stopped before finishing it",
-            delivered - 1
+            "given up after {tried} tries: the worker making the last one stopped before finishing it"
         );
         let settled = self
             .with_retries(|| self.engine.settle(command, position))

@@ -27,7 +27,10 @@
 //! commands it waits for may be in this very worker's window of fetched
 //! messages. Its delivery is kept alive meanwhile, so waiting spends none
 //! of its deliveries: behind a command that takes all its deliveries, the
-//! changes after it wait, and are then made.
+//! changes after it wait, and are then made. Nor does a worker that dies
+//! while the change waits spend one of its tries: a template change counts
+//! the deliveries that got past their wait in a record of its own, and is
+//! given up when those are spent, not when its deliveries are.
 
 use std::time::Duration;
 
@@ -121,6 +124,32 @@ fn marked(kind: &CommandKind, outcome: Outcome) -> bool {
 impl Earlier {
     fn key(position: &Position) -> String {
         format!("decided.{}.{}", position.epoch, position.seq)
+    }
+
+    fn tries_key(position: &Position) -> String {
+        format!("tried.{}.{}", position.epoch, position.seq)
+    }
+
+    /// How many deliveries of the template change at `position` got past
+    /// their wait and tried it, as [`Earlier::count_tries`] recorded.
+    pub async fn tries(&self, position: &Position) -> Result<i64, async_nats::Error> {
+        let recorded = self.decided.get(&Self::tries_key(position)).await?;
+        Ok(recorded
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Records that `tries` deliveries of the template change at
+    /// `position` got past their wait: a worker killed while the change
+    /// waited did not try it, and the next delivery must not count it.
+    pub async fn count_tries(
+        &self,
+        position: &Position,
+        tries: i64,
+    ) -> Result<(), async_nats::Error> {
+        self.decided
+            .put(&Self::tries_key(position), tries.to_string())
+            .await
     }
 
     /// Records that the command at `position` has its final result, if it

@@ -11,7 +11,7 @@ use chatops_testkit::{NatsServer, Process};
 
 use crate::helpers::{
     LIMIT, TOKEN, command, deployment_yaml, finals, image, in_flight, jetstream, publish, replicas,
-    sandbox,
+    sandbox, with_progress_deadline,
 };
 
 /// Starts a worker process; returns once it consumes.
@@ -59,10 +59,7 @@ async fn web_with_a_worker(
 /// `web` (3 replicas of nginx:1.20, a 2 s progress deadline), whose
 /// rollouts take 1.5 s; `nginx:broken` cannot be pulled.
 async fn rollout_cluster() -> KubeSandbox {
-    let yaml = deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]).replace(
-        "spec:\n  replicas: 3",
-        "spec:\n  progressDeadlineSeconds: 2\n  replicas: 3",
-    );
+    let yaml = with_progress_deadline(&deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]), 2);
     KubeSandbox::builder()
         .rollout(Duration::from_millis(1500))
         .seed_yaml(&yaml)
@@ -589,10 +586,7 @@ async fn a_rollback_sent_after_a_deploy_waits_for_it_and_undoes_it() {
 #[tokio::test]
 async fn a_rollback_does_not_wait_for_a_refused_command_before_it() {
     let nats = NatsServer::start().await;
-    let api = deployment_yaml("api", 1, &[("api", "api:1")]).replace(
-        "spec:\n  replicas: 1",
-        "spec:\n  progressDeadlineSeconds: 10\n  replicas: 1",
-    );
+    let api = with_progress_deadline(&deployment_yaml("api", 1, &[("api", "api:1")]), 10);
     let kube = KubeSandbox::builder()
         .rollout(Duration::from_millis(300))
         .seed_yaml(&deployment_yaml("web", 1, &[("nginx", "nginx:1.20")]))
@@ -878,16 +872,58 @@ async fn a_command_whose_every_delivery_dies_with_its_worker_is_given_up_with_a_
     assert_eq!(in_flight(&js).await, 0, "acknowledged");
 }
 
+/// A deploy waits behind one whose write hangs, and the worker holding
+/// both is killed three times: the waiting one never got past its wait,
+/// so none of its tries is spent, and it is made once the first is
+/// decided, where counting deliveries would have given it up.
+#[tokio::test]
+async fn a_change_whose_workers_die_while_it_waits_keeps_its_tries() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = jetstream(&nats).await;
+    kube.inject(
+        Fault::latency(Duration::from_secs(600))
+            .method("PATCH")
+            .path(WEB)
+            .always(),
+    );
+    let slow = command(deploy("nginx:1.21"), "web");
+    publish(&js, &slow).await;
+    let after = command(deploy("nginx:1.22"), "web");
+    publish(&js, &after).await;
+    for n in 1..=3 {
+        killed_holding(&js, worker(&nats, &kube, "2"), 2 * n, async || true).await;
+    }
+    kube.clear_faults();
+    let _last = worker(&nats, &kube, "2").await;
+    let done = finals(&js, &[slow.id, after.id]).await;
+    let result = &done[&after.id];
+    assert_eq!(result.outcome, Outcome::Applied, "{result:?}");
+    assert_eq!(result.attempts, 4, "its fourth delivery: {result:?}");
+    assert_eq!(image(&kube, "web", 0), "nginx:1.22");
+    // The first was given up or, if a kill came before its write, made
+    // on its last delivery; either way before the second, and once.
+    let first = &done[&slow.id];
+    assert!(
+        first.outcome == Outcome::Applied
+            || (first.outcome == Outcome::Failed && first.message.contains("not applied")),
+        "{first:?}"
+    );
+    assert!(first.finished_at < result.finished_at, "decided first");
+    let all = crate::helpers::results(&js).await;
+    for id in [slow.id, after.id] {
+        let finals = all[&id].iter().filter(|r| r.outcome.is_final()).count();
+        assert_eq!(finals, 1, "exactly one final result");
+    }
+}
+
 /// A deploy applied by a worker that then dies while following its
 /// rollout, three times: the delivery after the last reads from the
 /// fence that it was applied, and says so.
 #[tokio::test]
 async fn a_change_made_by_a_last_delivery_that_died_is_reported_applied() {
     let nats = NatsServer::start().await;
-    let web = deployment_yaml("web", 1, &[("nginx", "nginx:1.20")]).replace(
-        "spec:\n  replicas: 1",
-        "spec:\n  progressDeadlineSeconds: 600\n  replicas: 1",
-    );
+    let web = with_progress_deadline(&deployment_yaml("web", 1, &[("nginx", "nginx:1.20")]), 600);
     let kube = KubeSandbox::builder()
         .rollout(Duration::from_secs(300))
         .seed_yaml(&web)
