@@ -203,14 +203,7 @@ impl World {
         )
         .await;
         let replies = self.replies(&message, 2).await;
-        assert!(
-            replies[1]
-                .markdown
-                .as_deref()
-                .unwrap_or_default()
-                .contains(expected),
-            "{replies:?}"
-        );
+        assert!(shown(&replies[1]).contains(expected), "{replies:?}");
         let faulted = self
             .wx
             .requests()
@@ -258,6 +251,11 @@ impl World {
     }
 }
 
+/// What a message shows: its markdown, or nothing.
+fn shown(message: &Message) -> &str {
+    message.markdown.as_deref().unwrap_or_default()
+}
+
 #[tokio::test]
 async fn a_mention_becomes_one_command_an_acknowledgement_and_the_result_in_thread() {
     let w = world().await;
@@ -278,7 +276,7 @@ async fn a_mention_becomes_one_command_an_acknowledgement_and_the_result_in_thre
     assert_eq!(command.origin.room_id, w.wx.default_room_id());
 
     let queued = w.replies(&message, 1).await;
-    let ack = queued[0].markdown.clone().unwrap_or_default();
+    let ack = shown(&queued[0]);
     assert!(ack.contains("queued: `scale web to 3 in default`"), "{ack}");
     assert!(ack.contains(&format!("<@personEmail:{ALICE}>")), "{ack}");
 
@@ -289,7 +287,7 @@ async fn a_mention_becomes_one_command_an_acknowledgement_and_the_result_in_thre
     )
     .await;
     let replies = w.replies(&message, 2).await;
-    let result = replies[1].markdown.clone().unwrap_or_default();
+    let result = shown(&replies[1]);
     assert!(
         result.starts_with(&format!(
             "<@personEmail:{ALICE}> Nicely done! scaled web from 1 to 3 replicas"
@@ -394,7 +392,7 @@ async fn long_results_reach_the_room_whole_or_cut_to_what_webex_takes() {
     w.publish_result(&command, Outcome::Applied, &list).await;
     // A question gets its answer alone: no receipt before it.
     let replies = w.replies(&first, 1).await;
-    let answer = replies[0].markdown.as_deref().unwrap_or_default();
+    let answer = shown(&replies[0]);
     assert!(
         answer.starts_with(&format!("<@personEmail:{ALICE}> {list} (ref ")),
         "{replies:?}"
@@ -487,33 +485,32 @@ async fn people_outside_the_policy_get_a_reply_and_no_command() {
     let carol_deploy = w.say(CAROL, "deploy nginx:1.27 to web in staging");
     let carol_ok = w.say(CAROL, "scale web to 3 in staging");
 
-    let text = |m: &Message| m.markdown.clone().unwrap_or_default();
     let r = w.replies(&bob, 1).await;
     assert!(
-        text(&r[0]).contains("you are not authorised to run commands with this bot"),
+        shown(&r[0]).contains("you are not authorised to run commands with this bot"),
         "{}",
-        text(&r[0])
+        shown(&r[0])
     );
-    assert!(text(&r[0]).contains("<@personEmail:bob@example.com>"));
+    assert!(shown(&r[0]).contains("<@personEmail:bob@example.com>"));
     for message in [&bob_invalid, &bob_unknown] {
         let r = w.replies(message, 1).await;
         assert!(
-            text(&r[0]).ends_with("Sorry, you are not authorised to run commands with this bot."),
+            shown(&r[0]).ends_with("Sorry, you are not authorised to run commands with this bot."),
             "{}",
-            text(&r[0])
+            shown(&r[0])
         );
     }
     let r = w.replies(&carol, 1).await;
     assert!(
-        text(&r[0]).contains("you may not use 'scale' in namespace default"),
+        shown(&r[0]).contains("you may not use 'scale' in namespace default"),
         "{}",
-        text(&r[0])
+        shown(&r[0])
     );
     let r = w.replies(&carol_deploy, 1).await;
     assert!(
-        text(&r[0]).contains("you may not use 'deploy'"),
+        shown(&r[0]).contains("you may not use 'deploy'"),
         "{}",
-        text(&r[0])
+        shown(&r[0])
     );
     w.replies(&carol_ok, 1).await;
     w.ingested().await;
@@ -565,23 +562,17 @@ async fn malformed_commands_get_an_explanation_and_no_command() {
     let sent: Vec<_> = cases.iter().map(|(text, _)| w.say(ALICE, text)).collect();
     for ((text, want), message) in cases.iter().zip(&sent) {
         let replies = w.replies(message, 1).await;
-        let reply = replies[0].markdown.clone().unwrap_or_default();
+        let reply = shown(&replies[0]);
         assert!(reply.contains(want), "{text:?}: {reply}");
     }
     let help = w.say(BOB, "help");
-    let reply = w.replies(&help, 1).await[0]
-        .markdown
-        .clone()
-        .unwrap_or_default();
+    let reply = shown(&w.replies(&help, 1).await[0]).to_owned();
     assert!(
         reply.contains("not authorised"),
         "Bob may use nothing: {reply}"
     );
     let help = w.say(CAROL, "help");
-    let reply = w.replies(&help, 1).await[0]
-        .markdown
-        .clone()
-        .unwrap_or_default();
+    let reply = shown(&w.replies(&help, 1).await[0]).to_owned();
     assert!(
         reply.contains("`scale <deployment> to <replicas>`") && !reply.contains("`restart"),
         "{reply}"
@@ -596,10 +587,7 @@ async fn echoed_input_is_escaped() {
     // '|' and '_' reach the parser, and come back in its explanation.
     let w = world().await;
     let message = w.say(ALICE, "scale a|b_c to 3");
-    let reply = w.replies(&message, 1).await[0]
-        .markdown
-        .clone()
-        .unwrap_or_default();
+    let reply = shown(&w.replies(&message, 1).await[0]).to_owned();
     assert!(reply.contains(r"\|"), "{reply}");
     assert!(!reply.contains("'|'"), "{reply}");
 }
@@ -753,11 +741,7 @@ async fn a_replies_record_that_cannot_be_read_holds_the_reply_back_rather_than_d
         .expect("the record comes back");
     let replies = w.replies(&message, 2).await;
     assert!(
-        replies[1]
-            .markdown
-            .as_deref()
-            .unwrap_or_default()
-            .contains("scaled web from 1 to 2 replicas"),
+        shown(&replies[1]).contains("scaled web from 1 to 2 replicas"),
         "{replies:?}"
     );
     w.notifier_idle().await;
@@ -779,11 +763,7 @@ async fn a_one_to_one_message_is_a_command_without_a_mention() {
     assert_ne!(plain.room_id, w.wx.default_room_id());
     let replies = w.replies(&plain, 1).await;
     assert!(
-        replies[0]
-            .markdown
-            .as_deref()
-            .unwrap_or_default()
-            .contains("queued: `scale web to 3 in default`"),
+        shown(&replies[0]).contains("queued: `scale web to 3 in default`"),
         "{replies:?}"
     );
     assert_eq!(replies[0].room_id, plain.room_id);
@@ -864,10 +844,10 @@ async fn progress_stops_at_the_tenth_edit_and_says_the_result_follows() {
         w.notifier_idle().await;
     }
     let progress = w.replies(&message, 2).await[1].clone();
-    let shown = progress.markdown.unwrap_or_default();
+    let text = shown(&progress);
     assert!(
-        shown.contains("11 of 20 replicas available; the result will follow in a reply of its own"),
-        "the post and ten edits, the last saying so: {shown}"
+        text.contains("11 of 20 replicas available; the result will follow in a reply of its own"),
+        "the post and ten edits, the last saying so: {text}"
     );
     let edits: Vec<u16> =
         w.wx.requests()
@@ -884,11 +864,7 @@ async fn progress_stops_at_the_tenth_edit_and_says_the_result_follows() {
     .await;
     let replies = w.replies(&message, 3).await;
     assert!(
-        replies[2]
-            .markdown
-            .as_deref()
-            .unwrap_or_default()
-            .contains("Nicely done! scaled web from 1 to 20 replicas"),
+        shown(&replies[2]).contains("Nicely done! scaled web from 1 to 20 replicas"),
         "{replies:?}"
     );
 }
@@ -916,16 +892,11 @@ async fn in_progress_results_edit_one_message_and_the_final_result_is_posted() {
     let edited =
         w.wx.wait_for("the progress message to be edited", LIMIT, |wx| {
             wx.message(&progress.id)
-                .filter(|m| m.markdown.as_deref().unwrap_or_default().contains("3 of 3"))
+                .filter(|m| shown(m).contains("3 of 3"))
         })
         .await
         .expect("edited");
-    assert!(
-        edited
-            .markdown
-            .unwrap_or_default()
-            .starts_with(&format!("<@personEmail:{ALICE}> In progress:"))
-    );
+    assert!(shown(&edited).starts_with(&format!("<@personEmail:{ALICE}> In progress:")));
     w.publish_result(
         &command,
         Outcome::Applied,
@@ -938,13 +909,7 @@ async fn in_progress_results_edit_one_message_and_the_final_result_is_posted() {
         3,
         "acknowledgement, one progress message, the result"
     );
-    assert!(
-        replies[2]
-            .markdown
-            .as_deref()
-            .unwrap_or_default()
-            .contains("Nicely done! deployed nginx:1.27 to web; web rolled out")
-    );
+    assert!(shown(&replies[2]).contains("Nicely done! deployed nginx:1.27 to web; web rolled out"));
     assert!(replies.iter().all(|m| m.person_id == bot));
 }
 
@@ -962,7 +927,7 @@ async fn a_mention_at_the_end_or_twice_is_taken_off() {
             w.wx.post_as(ALICE, w.wx.default_room_id(), &markdown)
                 .expect("post the message");
         let queued = w.replies(&message, 1).await;
-        let ack = queued[0].markdown.clone().unwrap_or_default();
+        let ack = shown(&queued[0]);
         assert!(
             ack.contains(&format!("queued: `scale web to {want} in default`")),
             "{markdown}: {ack}"

@@ -31,6 +31,12 @@ pub fn deployment_yaml(name: &str, replicas: u32, containers: &[(&str, &str)]) -
     )
 }
 
+/// `yaml`, a [`deployment_yaml`], with a progress deadline of `seconds`.
+pub fn with_progress_deadline(yaml: &str, seconds: u32) -> String {
+    let deadline = format!("\nspec:\n  progressDeadlineSeconds: {seconds}\n");
+    yaml.replacen("\nspec:\n", &deadline, 1)
+}
+
 fn resource(file: &str) -> String {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../resources")
