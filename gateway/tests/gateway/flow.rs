@@ -28,6 +28,8 @@ struct World {
     nats: NatsServer,
     wx: WebexSandbox,
     gw: TestGateway,
+    /// Holds the policy file; removed with the world.
+    _policy: tempfile::TempDir,
 }
 
 const POLICY: &str = "
@@ -53,15 +55,19 @@ async fn world_with(tune: impl FnOnce(&mut chatops_gateway::config::GatewayConfi
         .start()
         .await
         .expect("the Webex sandbox starts");
-    let dir = std::env::temp_dir().join(format!("chatops-policy-{}", uuid::Uuid::now_v7()));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    let policy = dir.join("policy.yaml");
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let policy = dir.path().join("policy.yaml");
     std::fs::write(&policy, POLICY).expect("write the policy");
     let mut cfg = config(&nats, &wx.url(), PolicySource::File(policy));
     tune(&mut cfg);
     let gw = TestGateway::start(cfg).await;
     register_webhook(&wx, &gw.base).await;
-    World { nats, wx, gw }
+    World {
+        nats,
+        wx,
+        gw,
+        _policy: dir,
+    }
 }
 
 /// The bot's webhooks as `chatops webhook register` makes them: group

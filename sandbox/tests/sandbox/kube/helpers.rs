@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use chatops_sandbox::kube::{KubeSandbox, RecordedRequest};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+use tempfile::TempDir;
 use tokio::time::{Instant, timeout};
 
 pub(super) const ADMIN_TOKEN: &str = "admin-token";
@@ -101,25 +102,11 @@ pub(super) fn count(log: &[RecordedRequest], method: &str, suffix: &str) -> usiz
 }
 
 /// A directory removed on drop.
-#[derive(Debug)]
-pub(super) struct TempDir(PathBuf);
-
-impl TempDir {
-    pub(super) fn new() -> Self {
-        let dir = std::env::temp_dir().join(format!("kube-sandbox-test-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).expect("create a temporary directory");
-        Self(dir)
-    }
-
-    pub(super) fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
+pub(super) fn temp_dir() -> TempDir {
+    tempfile::Builder::new()
+        .prefix("kube-sandbox-test-")
+        .tempdir()
+        .expect("create a temporary directory")
 }
 
 /// The kubectl to test with: `KUBECTL`, else `kubectl` on `PATH`.
@@ -171,7 +158,7 @@ pub(super) struct Kubectl {
 
 impl Kubectl {
     pub(super) fn new(server: &str) -> Self {
-        let home = TempDir::new();
+        let home = temp_dir();
         std::fs::write(home.path().join("kubeconfig"), "").expect("write an empty kubeconfig");
         Self {
             bin: kubectl_bin(),

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chatops_sandbox::kube::KubeSandbox;
 use serde_json::{Value, json};
 
-use super::helpers::{Kubectl, TempDir, eventually, manifest};
+use super::helpers::{Kubectl, eventually, manifest, temp_dir};
 
 const NAME: &str = "nginx-deployment";
 
@@ -118,7 +118,7 @@ async fn a_patch_may_change_neither_the_name_nor_the_uid_nor_the_namespace() {
 async fn a_replacing_object_of_another_uid_fails_its_precondition() {
     let sandbox = nginx().await;
     let kubectl = Kubectl::new(&sandbox.url());
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let mut saved = deployment(&sandbox);
     let uid = saved["metadata"]["uid"].as_str().unwrap_or("").to_owned();
     saved["metadata"]["uid"] = json!("abc");
@@ -139,7 +139,7 @@ async fn a_replacing_object_of_another_uid_fails_its_precondition() {
 async fn an_object_to_create_may_not_carry_a_resource_version() {
     let sandbox = nginx().await;
     let kubectl = Kubectl::new(&sandbox.url());
-    let dir = TempDir::new();
+    let dir = temp_dir();
     // kubectl create -f clears a resourceVersion; --raw sends it as is.
     let create = async |name: &str, rv: &str| {
         let path = dir.path().join(format!("{name}.json"));

@@ -6,7 +6,7 @@ use std::time::Duration;
 use chatops_sandbox::kube::KubeSandbox;
 use serde_json::Value;
 
-use super::helpers::{BOT, Kubectl, TempDir, count, eventually, rbac_builder, resources};
+use super::helpers::{BOT, Kubectl, count, eventually, rbac_builder, resources, temp_dir};
 
 const NS: &str = "default";
 const NAME: &str = "nginx-deployment";
@@ -375,7 +375,7 @@ async fn the_issues_kubectl_commands_work_unmodified_and_leave_the_state_a_clust
 
     // apply of a changed manifest: a three-way strategic merge that keeps
     // what kubectl did not manage (the label) and merges the container.
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let changed = dir.path().join("nginx.yaml");
     let text = std::fs::read_to_string(manifest).expect("read the manifest");
     std::fs::write(
@@ -574,7 +574,7 @@ async fn kubectl_create_generators_send_protobuf_that_is_stored_as_their_json_wo
         .expect("start the sandbox");
     let proto = Kubectl::new(&by_protobuf.url());
     let json = Kubectl::new(&by_json.url());
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let generators: &[(&str, &[&str])] = &[
         ("namespace/team-a", &["namespace", "team-a"]),
         (
@@ -693,7 +693,7 @@ async fn kubectl_auth_reconcile_creates_then_updates_roles_and_bindings() {
         .await
         .expect("start the sandbox");
     let kubectl = Kubectl::new(&sandbox.url());
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let file = dir.path().join("role.yaml");
     let manifest = |verbs: &str| {
         format!(
@@ -1386,7 +1386,7 @@ async fn an_invalid_resource_quantity_is_refused_as_a_cluster_refuses_it() {
     );
 
     // The same on create (apply) and update (replace).
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let bad = dir.path().join("bad.yaml");
     let text = super::helpers::manifest("nginx-deployment.yaml")
         .replace("name: nginx-deployment", "name: quantities")
@@ -1804,7 +1804,7 @@ async fn kubectl_meets_the_clusters_rules_for_roles_config_maps_pods_and_namespa
         .await
         .expect("start the sandbox");
     let kubectl = Kubectl::new(&sandbox.url());
-    let dir = TempDir::new();
+    let dir = temp_dir();
     let apply = async |name: &str, yaml: &str| {
         let path = dir.path().join(name);
         std::fs::write(&path, yaml).expect("write the manifest");
