@@ -404,11 +404,17 @@ impl Engine {
         fences: &[FieldGroup],
         position: &Position,
     ) -> Result<Deployment, ApplyError> {
-        let rv = read.metadata.resource_version.clone().unwrap_or_default();
-        ops.insert(
-            0,
-            json!({"op": "replace", "path": "/metadata/resourceVersion", "value": rv}),
-        );
+        // A dry run stores nothing, so it sends no precondition: the
+        // cluster's controllers move the resourceVersion (status updates)
+        // while a replay runs, and a conflict would send the dry run back
+        // to the cluster's deployment, away from the would-be one.
+        if !self.dry_run {
+            let rv = read.metadata.resource_version.clone().unwrap_or_default();
+            ops.insert(
+                0,
+                json!({"op": "replace", "path": "/metadata/resourceVersion", "value": rv}),
+            );
+        }
         for (i, group) in fences.iter().enumerate() {
             // The first fence written makes the map if there was none.
             ops.push(annotation_op(
@@ -425,8 +431,7 @@ impl Engine {
             serde_json::from_value(Value::Array(ops)).map_err(|e| internal(&e))?;
         // A dry run's server applies the patch to what it stores, which the
         // dry runs before left as it was: the patch goes onto the deployment
-        // as they would have left it instead (the resourceVersion, the next
-        // write's precondition, stays the one read).
+        // as they would have left it instead.
         let would_be = if self.dry_run {
             let mut would_be = serde_json::to_value(read).map_err(|e| internal(&e))?;
             json_patch::patch(&mut would_be, &patch).map_err(|e| internal(&e))?;

@@ -614,3 +614,32 @@ async fn conflicts_are_re_read_and_transient_errors_say_so() {
         .expect("then it works");
     assert_eq!(replicas(&kube, "web"), 4);
 }
+
+/// A dry run follows the deployment as the dry runs before it would have
+/// left it, also when the cluster's copy changes meanwhile (its
+/// controllers update the status while a replay runs): the second of two
+/// dry-run scales to 3 finds 3 already, rather than conflicting, reading
+/// the cluster's copy again and foretelling a change from 1.
+#[tokio::test]
+async fn a_dry_run_keeps_to_the_would_be_deployment_while_the_cluster_changes() {
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let live = engine(&kube).await;
+    let dry = engine(&kube).await.dry_run();
+    let (first, would_be) = dry
+        .apply_write(&command(scale(3), "web"), &at(1), None)
+        .await
+        .expect("dry run");
+    assert_eq!(first.message, "scaled web from 1 to 3 replicas");
+    live.apply(&command(set_image(None, "nginx:1.21"), "web"), &at(2))
+        .await
+        .expect("a change meanwhile");
+    let (second, _) = dry
+        .apply_write(&command(scale(3), "web"), &at(3), Some(would_be))
+        .await
+        .expect("dry run");
+    assert_eq!(
+        second.message,
+        "web already had 3 replicas; nothing changed"
+    );
+    assert_eq!(replicas(&kube, "web"), 1, "the dry runs stored nothing");
+}
