@@ -80,6 +80,16 @@ pub(super) async fn record(
         .annotations_mut()
         .insert(REVISION.to_owned(), next.to_string());
     revisions.push((next, rs));
+    // The controller keeps `revisionHistoryLimit` old ReplicaSets (10
+    // unless set) besides the newest, and deletes the oldest beyond.
+    let limit = updated
+        .spec
+        .as_ref()
+        .and_then(|s| s.revision_history_limit)
+        .unwrap_or(10);
+    let keep = usize::try_from(limit).unwrap_or(0).saturating_add(1);
+    let beyond = revisions.len().saturating_sub(keep);
+    revisions.drain(..beyond);
     engine.simulated.set(ns, name, revisions);
     Ok(())
 }

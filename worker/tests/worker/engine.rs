@@ -643,3 +643,51 @@ async fn a_dry_run_keeps_to_the_would_be_deployment_while_the_cluster_changes() 
     );
     assert_eq!(replicas(&kube, "web"), 1, "the dry runs stored nothing");
 }
+
+/// A dry run keeps the revisions the deployment controller would: ten old
+/// ones besides the newest (`revisionHistoryLimit`), so after twelve
+/// deploys the first two revisions are gone, as a replay would find.
+#[tokio::test]
+async fn a_dry_run_keeps_as_many_revisions_as_the_controller_would() {
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    chatops_testkit::eventually("revision 1", crate::helpers::LIMIT, || async {
+        (!kube.objects("apps/v1", "ReplicaSet", "default").is_empty()).then_some(())
+    })
+    .await;
+    let dry = engine(&kube).await.dry_run();
+    let mut known = None;
+    for n in 1..=12 {
+        let deploy = command(set_image(None, &format!("nginx:2.{n}")), "web");
+        let (_, after) = dry
+            .apply_write(&deploy, &at(n), known.take())
+            .await
+            .expect("dry run");
+        known = Some(after);
+    }
+    let rollback = |revision| {
+        command(
+            CommandKind::Rollback {
+                revision: Some(revision),
+            },
+            "web",
+        )
+    };
+    let gone = dry
+        .apply_write(&rollback(2), &at(13), known.clone())
+        .await
+        .expect_err("revision 2 is gone");
+    assert!(
+        matches!(&gone, ApplyError::Rejected(why) if why.contains("its revisions are 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13")),
+        "{gone:?}"
+    );
+    let (kept, _) = dry
+        .apply_write(&rollback(3), &at(14), known)
+        .await
+        .expect("revision 3 is kept");
+    assert!(
+        kept.message
+            .contains("back to revision 3 (nginx=nginx:2.2)"),
+        "{}",
+        kept.message
+    );
+}
