@@ -47,7 +47,8 @@ use crate::fence::{self, Check, Position};
 pub struct Earlier {
     /// The command stream.
     pub commands: Stream,
-    /// Where ended commands are marked (CHATOPS_PROCESSED).
+    /// Where ended commands are marked, and the tries of template changes
+    /// counted (CHATOPS_PROCESSED).
     pub decided: Record,
     /// How long after it was stored a command may still be handled: all
     /// its deliveries, their NAK delays and followed rollouts. Older ones
