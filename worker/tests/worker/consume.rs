@@ -836,20 +836,27 @@ async fn killed_holding(
     let _ = w.wait(LIMIT).await;
 }
 
-/// Every delivery of a scale dies with its worker, each while its first
-/// read hangs: JetStream delivers it once more, and that worker, without
-/// trying it again, says it was given up and not applied.
-#[tokio::test]
-async fn a_command_whose_every_delivery_dies_with_its_worker_is_given_up_with_a_result() {
+/// NATS with the streams, and a sandbox with `web` (1 replica of
+/// nginx:1.20) whose `method` requests to it hang for ten minutes.
+async fn web_hanging(method: &str) -> (NatsServer, KubeSandbox, async_nats::jetstream::Context) {
     let nats = NatsServer::start().await;
     let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
     let js = jetstream(&nats).await;
     kube.inject(
         Fault::latency(Duration::from_secs(600))
-            .method("GET")
+            .method(method)
             .path(WEB)
             .always(),
     );
+    (nats, kube, js)
+}
+
+/// Every delivery of a scale dies with its worker, each while its first
+/// read hangs: JetStream delivers it once more, and that worker, without
+/// trying it again, says it was given up and not applied.
+#[tokio::test]
+async fn a_command_whose_every_delivery_dies_with_its_worker_is_given_up_with_a_result() {
+    let (nats, kube, js) = web_hanging("GET").await;
     let cmd = command(scale(4), "web");
     publish(&js, &cmd).await;
     for n in 1..=3 {
@@ -878,15 +885,7 @@ async fn a_command_whose_every_delivery_dies_with_its_worker_is_given_up_with_a_
 /// decided, where counting deliveries would have given it up.
 #[tokio::test]
 async fn a_change_whose_workers_die_while_it_waits_keeps_its_tries() {
-    let nats = NatsServer::start().await;
-    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
-    let js = jetstream(&nats).await;
-    kube.inject(
-        Fault::latency(Duration::from_secs(600))
-            .method("PATCH")
-            .path(WEB)
-            .always(),
-    );
+    let (nats, kube, js) = web_hanging("PATCH").await;
     let slow = command(deploy("nginx:1.21"), "web");
     publish(&js, &slow).await;
     let after = command(deploy("nginx:1.22"), "web");
