@@ -21,6 +21,7 @@ use chatops_shared::text::count;
 use chatops_shared::{Command, CommandKind, DeploymentName, FieldGroup, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
+use kube::Resource;
 use kube::api::{Api, Patch, PatchParams};
 use serde_json::{Value, json};
 
@@ -298,15 +299,6 @@ impl Engine {
         })
     }
 
-    fn patch_params(&self) -> PatchParams {
-        let params = PatchParams::default();
-        if self.dry_run {
-            params.dry_run()
-        } else {
-            params
-        }
-    }
-
     fn deployments(&self, ns: &str) -> Api<Deployment> {
         Api::namespaced(self.client.clone(), ns)
     }
@@ -429,38 +421,67 @@ impl Engine {
         };
         let patch: json_patch::Patch =
             serde_json::from_value(Value::Array(ops)).map_err(|e| internal(&e))?;
+        let refused = |e| {
+            ApplyError::from_kube(
+                e,
+                Doing {
+                    verb: "patch",
+                    resource: "deployments",
+                    name: Some(name.as_str()),
+                    namespace: ns,
+                },
+            )
+        };
+        if !self.dry_run {
+            self.limiter.acquire().await;
+            return self
+                .deployments(ns)
+                .patch(
+                    name.as_str(),
+                    &PatchParams::default(),
+                    &Patch::Json::<()>(patch),
+                )
+                .await
+                .map_err(refused);
+        }
         // A dry run's server applies the patch to what it stores, which the
         // dry runs before left as it was: the patch goes onto the deployment
-        // as they would have left it instead.
-        let would_be = if self.dry_run {
-            let mut would_be = serde_json::to_value(read).map_err(|e| internal(&e))?;
-            json_patch::patch(&mut would_be, &patch).map_err(|e| internal(&e))?;
-            Some(serde_json::from_value(would_be).map_err(|e| internal(&e))?)
-        } else {
-            None
-        };
-        self.limiter.acquire().await;
-        let answer = self
-            .deployments(ns)
+        // as they would have left it instead, and the server's answer is
+        // only checked for a refusal, not read.
+        let would_be = would_be(read, &patch).map_err(|e| internal(&e))?;
+        let request = kube::core::Request::new(Deployment::url_path(&(), Some(ns)))
             .patch(
                 name.as_str(),
-                &self.patch_params(),
+                &PatchParams::default().dry_run(),
                 &Patch::Json::<()>(patch),
             )
-            .await
-            .map_err(|e| {
-                ApplyError::from_kube(
-                    e,
-                    Doing {
-                        verb: "patch",
-                        resource: "deployments",
-                        name: Some(name.as_str()),
-                        namespace: ns,
-                    },
-                )
-            })?;
-        Ok(would_be.unwrap_or(answer))
+            .map_err(|e| internal(&e))?;
+        self.limiter.acquire().await;
+        self.client.request_text(request).await.map_err(refused)?;
+        Ok(would_be)
     }
+}
+
+/// `read` with `patch` applied, as a dry run follows it. Patches touch only
+/// the metadata and the spec, so only they go through JSON.
+fn would_be(read: &Deployment, patch: &json_patch::Patch) -> Result<Deployment, String> {
+    let json = |e: serde_json::Error| e.to_string();
+    let mut doc = Value::Object(serde_json::Map::from_iter([
+        (
+            "metadata".to_owned(),
+            serde_json::to_value(&read.metadata).map_err(json)?,
+        ),
+        (
+            "spec".to_owned(),
+            serde_json::to_value(&read.spec).map_err(json)?,
+        ),
+    ]));
+    json_patch::patch(&mut doc, patch).map_err(|e| e.to_string())?;
+    Ok(Deployment {
+        metadata: serde_json::from_value(doc["metadata"].take()).map_err(json)?,
+        spec: serde_json::from_value(doc["spec"].take()).map_err(json)?,
+        status: read.status.clone(),
+    })
 }
 
 /// A planned change: the patch operations, and how to report the result

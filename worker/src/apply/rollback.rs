@@ -24,18 +24,40 @@ const TEMPLATE_HASH: &str = "pod-template-hash";
 #[derive(Debug, Default)]
 pub(super) struct Simulated(Mutex<HashMap<(String, DeploymentName), Revisions>>);
 
-/// Revision numbers with their ReplicaSets, oldest first.
-type Revisions = Vec<(u64, ReplicaSet)>;
+/// Revision numbers with their ReplicaSets, oldest first. Boxed: a
+/// ReplicaSet is kilobytes inline, and a dry run shifts the list along
+/// with each change to a pod template.
+type Revisions = Vec<(u64, Box<ReplicaSet>)>;
 
 impl Simulated {
     fn get(&self, ns: &str, name: &DeploymentName) -> Option<Revisions> {
-        let revisions = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        revisions.get(&(ns.to_owned(), name.clone())).cloned()
+        self.update(ns, name, |revisions| revisions.clone())
     }
 
-    fn set(&self, ns: &str, name: &DeploymentName, revisions: Revisions) {
+    /// Runs `f` on a deployment's revisions, if the dry run has them.
+    fn update<T>(
+        &self,
+        ns: &str,
+        name: &DeploymentName,
+        f: impl FnOnce(&mut Revisions) -> T,
+    ) -> Option<T> {
         let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        all.insert((ns.to_owned(), name.clone()), revisions);
+        all.get_mut(&(ns.to_owned(), name.clone())).map(f)
+    }
+
+    /// Keeps the cluster's `revisions` of a deployment, unless the dry run
+    /// has its own by now, and gives back what it keeps. Their templates
+    /// are kept as the deployment would hold them (see [`comparable`]).
+    fn start(&self, ns: &str, name: &DeploymentName, mut revisions: Revisions) -> Revisions {
+        for (_, rs) in &mut revisions {
+            if let Some(template) = rs.spec.as_mut().and_then(|s| s.template.as_mut()) {
+                drop_hash(template);
+            }
+        }
+        let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        all.entry((ns.to_owned(), name.clone()))
+            .or_insert(revisions)
+            .clone()
     }
 }
 
@@ -52,45 +74,54 @@ pub(super) async fn record(
     read: &Deployment,
     updated: &mut Deployment,
 ) -> Result<(), ApplyError> {
-    let template = |d: &Deployment| d.spec.as_ref().map(|s| s.template.clone());
-    let Some(now) = template(updated) else {
-        return Ok(());
-    };
-    if template(read).as_ref() == Some(&now) {
-        return Ok(());
+    fn template(d: &Deployment) -> Option<&PodTemplateSpec> {
+        d.spec.as_ref().map(|s| &s.template)
     }
-    let mut revisions = revisions(engine, ns, name, read).await?;
-    let next = revisions.last().map_or(1, |(r, _)| r + 1);
-    let mut rs = match revisions
-        .iter()
-        .position(|(_, rs)| comparable(rs).as_ref() == Some(&now))
-    {
-        Some(at) => revisions.remove(at).1,
-        None => ReplicaSet {
-            spec: Some(ReplicaSetSpec {
-                template: Some(now),
-                ..ReplicaSetSpec::default()
-            }),
-            ..ReplicaSet::default()
-        },
+    let Some(now) = template(updated).filter(|&now| template(read) != Some(now)) else {
+        return Ok(());
     };
-    rs.annotations_mut()
-        .insert(REVISION.to_owned(), next.to_string());
-    updated
-        .annotations_mut()
-        .insert(REVISION.to_owned(), next.to_string());
-    revisions.push((next, rs));
-    // The controller keeps `revisionHistoryLimit` old ReplicaSets (10
-    // unless set) besides the newest, and deletes the oldest beyond.
     let limit = updated
         .spec
         .as_ref()
         .and_then(|s| s.revision_history_limit)
         .unwrap_or(10);
-    let keep = usize::try_from(limit).unwrap_or(0).saturating_add(1);
-    let beyond = revisions.len().saturating_sub(keep);
-    revisions.drain(..beyond);
-    engine.simulated.set(ns, name, revisions);
+    let renumber = |revisions: &mut Revisions| {
+        let next = revisions.last().map_or(1, |(r, _)| r + 1);
+        let same =
+            |rs: &ReplicaSet| rs.spec.as_ref().and_then(|s| s.template.as_ref()) == Some(now);
+        let mut rs = match revisions.iter().position(|(_, rs)| same(rs)) {
+            Some(at) => revisions.remove(at).1,
+            None => Box::new(ReplicaSet {
+                spec: Some(ReplicaSetSpec {
+                    template: Some(now.clone()),
+                    ..ReplicaSetSpec::default()
+                }),
+                ..ReplicaSet::default()
+            }),
+        };
+        rs.annotations_mut()
+            .insert(REVISION.to_owned(), next.to_string());
+        revisions.push((next, rs));
+        // The controller keeps `revisionHistoryLimit` old ReplicaSets (10
+        // unless set) besides the newest, and deletes the oldest beyond.
+        let keep = usize::try_from(limit).unwrap_or(0).saturating_add(1);
+        let beyond = revisions.len().saturating_sub(keep);
+        revisions.drain(..beyond);
+        next
+    };
+    let next = match engine.simulated.update(ns, name, renumber) {
+        Some(next) => next,
+        None => {
+            revisions(engine, ns, name, read).await?;
+            engine
+                .simulated
+                .update(ns, name, renumber)
+                .ok_or_else(|| ApplyError::Permanent("the dry run lost its revisions".to_owned()))?
+        }
+    };
+    updated
+        .annotations_mut()
+        .insert(REVISION.to_owned(), next.to_string());
     Ok(())
 }
 
@@ -98,10 +129,14 @@ pub(super) async fn record(
 /// the label the controller adds to tell its ReplicaSets apart.
 fn comparable(rs: &ReplicaSet) -> Option<PodTemplateSpec> {
     let mut template = rs.spec.as_ref()?.template.clone()?;
+    drop_hash(&mut template);
+    Some(template)
+}
+
+fn drop_hash(template: &mut PodTemplateSpec) {
     if let Some(labels) = template.metadata.as_mut().and_then(|m| m.labels.as_mut()) {
         labels.remove(TEMPLATE_HASH);
     }
-    Some(template)
 }
 
 /// The revisions of a deployment, oldest first, with their ReplicaSets (in
@@ -117,8 +152,7 @@ pub(super) async fn revisions(
             return Ok(revisions);
         }
         let revisions = stored_revisions(engine, ns, name, d).await?;
-        engine.simulated.set(ns, name, revisions.clone());
-        return Ok(revisions);
+        return Ok(engine.simulated.start(ns, name, revisions));
     }
     stored_revisions(engine, ns, name, d).await
 }
@@ -158,7 +192,7 @@ async fn stored_revisions(
                 },
             )
         })?;
-    let mut revisions: Vec<(u64, ReplicaSet)> = list
+    let mut revisions: Revisions = list
         .items
         .into_iter()
         .filter(|rs| {
@@ -176,7 +210,7 @@ async fn stored_revisions(
                 .get(REVISION)?
                 .parse()
                 .ok()?;
-            Some((revision, rs))
+            Some((revision, Box::new(rs)))
         })
         .collect();
     revisions.sort_by_key(|(r, _)| *r);

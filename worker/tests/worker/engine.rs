@@ -691,3 +691,27 @@ async fn a_dry_run_keeps_as_many_revisions_as_the_controller_would() {
         kept.message
     );
 }
+
+/// A dry run does not read the server's answer to its patch, but a refusal
+/// still comes back as the replay would meet it, and the would-be
+/// deployment is left where it was.
+#[tokio::test]
+async fn a_dry_run_patch_the_server_refuses_is_reported_as_refused() {
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let dry = engine(&kube).await.dry_run();
+    kube.inject(Fault::status(403).method("PATCH"));
+    let refused = dry
+        .apply_write(&command(scale(3), "web"), &at(1), None)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&refused, ApplyError::Permanent(why) if why == "the bot may not patch deployments in namespace default"),
+        "{refused:?}"
+    );
+    let (then, _) = dry
+        .apply_write(&command(scale(3), "web"), &at(2), None)
+        .await
+        .expect("the next dry run");
+    assert_eq!(then.message, "scaled web from 1 to 3 replicas");
+    assert_eq!(replicas(&kube, "web"), 1, "the dry runs stored nothing");
+}
