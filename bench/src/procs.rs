@@ -222,20 +222,32 @@ impl Usage {
 /// 1/100 s, which is what Linux reports to user space on every
 /// architecture this runs on).
 fn cpu_seconds(pid: u32) -> f64 {
+    // After the name: utime is field 14 and stime 15 (1-based).
+    stat_seconds(&pid.to_string(), [14, 15])
+}
+
+/// The CPU time of the bench's children that have exited and been waited
+/// for (cutime + cstime of `/proc/self/stat`): how a child that is gone
+/// before its time is read is measured.
+pub fn waited_children_cpu_seconds() -> f64 {
+    stat_seconds("self", [16, 17])
+}
+
+/// The sum of `fields` (1-based, counted as `man proc` does) of
+/// `/proc/<pid>/stat`, in seconds; 0 when the process is gone.
+fn stat_seconds(pid: &str, fields: [usize; 2]) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // The command name is in parentheses and may hold spaces.
+    // The command name (field 2) is in parentheses and may hold spaces:
+    // counting starts after it, at the state (field 3).
     let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
         return 0.0;
     };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // After the name: state is field 3, utime 14 and stime 15 (1-based).
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    (tick(11) + tick(12)) as f64 / 100.0
+    let after_name: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields
+        .iter()
+        .filter_map(|&f| after_name.get(f - 3)?.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
 }
 
 /// The whole machine's CPU counters, from the first line of `/proc/stat`.
@@ -297,5 +309,19 @@ mod tests {
         let u = Usage::own();
         assert!(u.rss > 0 && u.peak_rss >= u.rss, "{u:?}");
         assert!(u.cpu_seconds >= 0.0);
+    }
+
+    /// A child's CPU time is still told once it has exited and been waited
+    /// for (as `chatops replay` has when its watch stops).
+    #[test]
+    fn a_waited_for_child_is_counted() {
+        let before = waited_children_cpu_seconds();
+        let status = std::process::Command::new("sh")
+            .args(["-c", "i=0; while [ $i -lt 400000 ]; do i=$((i+1)); done"])
+            .status()
+            .expect("sh");
+        assert!(status.success());
+        let used = waited_children_cpu_seconds() - before;
+        assert!(used >= 0.05, "the busy child used {used} s");
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::procs::{MachineCpu, Usage};
+use crate::procs::{MachineCpu, Usage, waited_children_cpu_seconds};
 use crate::report::Row;
 use crate::stats::{Percentiles, Windows};
 
@@ -93,6 +93,9 @@ impl CpuNote {
 pub struct CpuWatch {
     machine: MachineCpu,
     procs: Vec<(String, u32, f64)>,
+    /// A child that exits before the watch stops, by name, and the CPU
+    /// time of the bench's waited-for children at the start.
+    exiting: Option<(String, f64)>,
     started: std::time::Instant,
 }
 
@@ -111,8 +114,18 @@ impl CpuWatch {
         Self {
             machine: MachineCpu::now(),
             procs: all,
+            exiting: None,
             started: std::time::Instant::now(),
         }
+    }
+
+    /// Also watches `name`, a child of the bench that exits, and is waited
+    /// for, before the watch stops: once it is gone its own counters are
+    /// too, so its time is read from what the bench's waited-for children
+    /// used meanwhile (it must be the only one to exit meanwhile).
+    pub fn with_exiting_child(mut self, name: &str) -> Self {
+        self.exiting = Some((name.to_owned(), waited_children_cpu_seconds()));
+        self
     }
 
     pub fn stop(self, scenario: &'static str, case: impl Into<String>) -> CpuNote {
@@ -122,9 +135,15 @@ impl CpuWatch {
             case: case.into(),
             machine_busy: MachineCpu::now().busy_since(&self.machine),
             cores: self
-                .procs
+                .exiting
+                .map(|(name, before)| (name, waited_children_cpu_seconds() - before))
                 .into_iter()
-                .map(|(name, pid, before)| (name, (Usage::of(pid).cpu_seconds - before) / elapsed))
+                .chain(
+                    self.procs
+                        .into_iter()
+                        .map(|(name, pid, before)| (name, Usage::of(pid).cpu_seconds - before)),
+                )
+                .map(|(name, seconds)| (name, seconds / elapsed))
                 .collect(),
         }
     }

@@ -62,10 +62,10 @@ pub async fn run(rig: &Rig, plan: &Plan, found: &mut Findings) -> anyhow::Result
             &dir,
         )?;
         let watch = CpuWatch::start(&[
-            ("chatops replay", proc.pid()),
             ("kube-sandbox", kube.proc.pid()),
             ("nats-server", nats.pid()),
-        ]);
+        ])
+        .with_exiting_child("chatops replay");
         let (code, output) = proc.wait(LIMIT).await?;
         let wall = started.elapsed();
         found.cpu.push(watch.stop("replay", &case));
