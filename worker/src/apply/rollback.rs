@@ -112,6 +112,8 @@ pub(super) async fn record(
     let next = match engine.simulated.update(ns, name, renumber) {
         Some(next) => next,
         None => {
+            // The dry run's first change to this deployment's template: its
+            // revisions start as the cluster's.
             revisions(engine, ns, name, read).await?;
             engine
                 .simulated
