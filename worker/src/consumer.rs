@@ -19,6 +19,7 @@ use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
 use chatops_shared::{Command, CommandResult, ContractVersion, FieldGroup, Outcome, subjects};
 use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
@@ -71,6 +72,16 @@ pub enum Step {
     GaveUp,
     /// Not a command this build can read; TERM.
     Unreadable,
+}
+
+/// What a command's wait for the changes before it came to.
+#[derive(Debug, Default)]
+struct Waited {
+    /// The earliest change before a question not made yet when it was
+    /// answered.
+    behind: Option<u64>,
+    /// The deployment as the wait last read it: the apply starts from it.
+    read: Option<Deployment>,
 }
 
 /// What following one change's rollout needs.
@@ -190,9 +201,9 @@ impl Worker {
                 self.count_try(&command, &position, tried + 1).await
             };
             let applied = async {
-                let earlier = waited?;
-                let applied = self.apply_with_retries(&command, &position).await?;
-                Ok(match earlier {
+                let Waited { behind, read } = waited?;
+                let applied = self.apply_with_retries(&command, &position, read).await?;
+                Ok(match behind {
                     Some(earlier) => self.behind(applied, earlier).await,
                     None => applied,
                 })
@@ -405,7 +416,9 @@ impl Worker {
     ///
     /// A question (`status`, `history`) waits [`QUESTION_WAIT`] at most,
     /// and is answered then, or on an error, as things are; it gives back
-    /// the earliest change not made yet, which its answer mentions.
+    /// the earliest change not made yet, which its answer mentions. The
+    /// deployment as last read comes back too: the apply starts from it
+    /// rather than reading it again.
     ///
     /// A stopping worker hands the command back.
     async fn wait_for_earlier(
@@ -413,27 +426,32 @@ impl Worker {
         command: &Command,
         position: &Position,
         stopping: &CancellationToken,
-    ) -> Result<Option<u64>, ApplyError> {
+    ) -> Result<Waited, ApplyError> {
         let (Some(name), Some(scope)) =
             (command.deployment.as_ref(), order::Scope::of(&command.kind))
         else {
-            return Ok(None);
+            return Ok(Waited::default());
         };
         let question = (scope == order::Scope::Changes).then(|| Instant::now() + QUESTION_WAIT);
         let subject = subjects::command(&command.namespace, Some(name));
         let mut failing_since = None;
         let mut pause = Duration::from_millis(50);
         let mut lent = None;
-        let waited = loop {
+        let mut read = None;
+        let behind = loop {
             let pending = match self.engine.get(command.namespace.as_str(), name).await {
-                Ok(deployment) => self
-                    .earlier
-                    .undecided(&subject, position, &deployment, scope)
-                    .await
-                    .map_err(|e| ApplyError::Transient {
-                        message: format!("cannot read the commands sent before this one: {e}"),
-                        retry_after: None,
-                    }),
+                Ok(deployment) => {
+                    let pending = self
+                        .earlier
+                        .undecided(&subject, position, &deployment, scope)
+                        .await
+                        .map_err(|e| ApplyError::Transient {
+                            message: format!("cannot read the commands sent before this one: {e}"),
+                            retry_after: None,
+                        });
+                    read = Some(deployment);
+                    pending
+                }
                 Err(e @ ApplyError::Transient { .. }) => Err(e),
                 // A deployment that is not there, or may not be read, is
                 // the apply's to report.
@@ -478,7 +496,7 @@ impl Worker {
         if let Some(lent) = lent {
             lent.take_back().await;
         }
-        waited
+        behind.map(|behind| Waited { behind, read })
     }
 
     /// `applied` (an answer), with the change before it that was not made
@@ -550,12 +568,15 @@ impl Worker {
         })
     }
 
+    /// Applies the command, from `read` (its deployment as read just
+    /// before) on the first try.
     async fn apply_with_retries(
         &self,
         command: &Command,
         position: &Position,
+        mut read: Option<Deployment>,
     ) -> Result<Applied, ApplyError> {
-        self.with_retries(|| self.engine.apply(command, position))
+        self.with_retries(|| self.engine.apply_from(command, position, read.take()))
             .await
     }
 

@@ -128,6 +128,19 @@ impl Engine {
         command: &Command,
         position: &Position,
     ) -> Result<Applied, ApplyError> {
+        self.apply_from(command, position, None).await
+    }
+
+    /// Applies `command` as [`Engine::apply`] does, starting from `known`
+    /// (its deployment as read just before) instead of reading it, for a
+    /// write or a `status`. A stale `known` costs a write a 409 and a
+    /// re-read; `status` answers from it.
+    pub async fn apply_from(
+        &self,
+        command: &Command,
+        position: &Position,
+        known: Option<Deployment>,
+    ) -> Result<Applied, ApplyError> {
         let ns = command.namespace.as_str();
         let Some(name) = command.deployment.as_ref() else {
             return match &command.kind {
@@ -138,11 +151,11 @@ impl Engine {
             };
         };
         match &command.kind {
-            CommandKind::Status => read::status(self, ns, name).await,
+            CommandKind::Status => read::status(self, ns, name, known).await,
             CommandKind::History => read::history(self, ns, name).await,
             CommandKind::List { only } => read::list(self, ns, only).await,
             _ => {
-                let (applied, _) = self.apply_write(command, position, None).await?;
+                let (applied, _) = self.apply_write(command, position, known).await?;
                 Ok(applied)
             }
         }

@@ -49,8 +49,12 @@ pub(super) async fn status(
     engine: &Engine,
     ns: &str,
     name: &DeploymentName,
+    known: Option<Deployment>,
 ) -> Result<Applied, ApplyError> {
-    let d = engine.get(ns, name).await?;
+    let d = match known {
+        Some(d) => d,
+        None => engine.get(ns, name).await?,
+    };
     let revision = d
         .metadata
         .annotations

@@ -1034,3 +1034,32 @@ async fn a_status_after_a_change_shows_the_change_or_says_it_is_not_made_yet() {
         finals(&js, &[change.id]).await;
     }
 }
+
+/// A template change and a status wait for the changes before them, which
+/// reads their deployment; the apply and the answer start from that read
+/// rather than reading it again.
+#[tokio::test]
+async fn a_waiting_change_and_a_status_read_their_deployment_once() {
+    let (_nats, kube, js, _w) = web_with_a_worker("4").await;
+    for (kind, after) in [
+        (deploy("nginx:1.21"), "nginx:1.21"),
+        (CommandKind::Status, "1"),
+    ] {
+        kube.clear_requests();
+        let c = command(kind, "web");
+        publish(&js, &c).await;
+        let done = finals(&js, &[c.id]).await;
+        assert_eq!(
+            (done[&c.id].outcome, done[&c.id].after.as_deref()),
+            (Outcome::Applied, Some(after)),
+            "{}",
+            done[&c.id].message
+        );
+        let requests = kube.requests();
+        let reads = requests
+            .iter()
+            .filter(|r| r.method == "GET" && r.path == WEB)
+            .count();
+        assert_eq!(reads, 1, "{requests:#?}");
+    }
+}
