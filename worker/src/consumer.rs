@@ -437,8 +437,11 @@ impl Worker {
         let mut failing_since = None;
         let mut pause = Duration::from_millis(50);
         let mut lent = None;
-        let mut read = None;
+        let mut read: Option<Deployment>;
         let behind = loop {
+            // Only this round's read is handed on: after a failed one the
+            // apply reads (and reports) for itself.
+            read = None;
             let pending = match self.engine.get(command.namespace.as_str(), name).await {
                 Ok(deployment) => {
                     let pending = self
