@@ -45,19 +45,24 @@ impl Simulated {
         all.get_mut(&(ns.to_owned(), name.clone())).map(f)
     }
 
-    /// Keeps the cluster's `revisions` of a deployment, unless the dry run
-    /// has its own by now, and gives back what it keeps. Their templates
-    /// are kept as the deployment would hold them (see [`comparable`]).
-    fn start(&self, ns: &str, name: &DeploymentName, mut revisions: Revisions) -> Revisions {
-        for (_, rs) in &mut revisions {
+    /// Runs `f` on a deployment's revisions, starting them as the
+    /// cluster's `stored` unless the dry run has its own by now. Their
+    /// templates are kept as the deployment would hold them (see
+    /// [`comparable`]).
+    fn start<T>(
+        &self,
+        ns: &str,
+        name: &DeploymentName,
+        mut stored: Revisions,
+        f: impl FnOnce(&mut Revisions) -> T,
+    ) -> T {
+        for (_, rs) in &mut stored {
             if let Some(template) = rs.spec.as_mut().and_then(|s| s.template.as_mut()) {
                 drop_hash(template);
             }
         }
         let mut all = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        all.entry((ns.to_owned(), name.clone()))
-            .or_insert(revisions)
-            .clone()
+        f(all.entry((ns.to_owned(), name.clone())).or_insert(stored))
     }
 }
 
@@ -111,14 +116,11 @@ pub(super) async fn record(
     };
     let next = match engine.simulated.update(ns, name, renumber) {
         Some(next) => next,
+        // The dry run's first change to this deployment's template: its
+        // revisions start as the cluster's.
         None => {
-            // The dry run's first change to this deployment's template: its
-            // revisions start as the cluster's.
-            revisions(engine, ns, name, read).await?;
-            engine
-                .simulated
-                .update(ns, name, renumber)
-                .ok_or_else(|| ApplyError::Permanent("the dry run lost its revisions".to_owned()))?
+            let stored = stored_revisions(engine, ns, name, read).await?;
+            engine.simulated.start(ns, name, stored, renumber)
         }
     };
     updated
@@ -153,8 +155,8 @@ pub(super) async fn revisions(
         if let Some(revisions) = engine.simulated.get(ns, name) {
             return Ok(revisions);
         }
-        let revisions = stored_revisions(engine, ns, name, d).await?;
-        return Ok(engine.simulated.start(ns, name, revisions));
+        let stored = stored_revisions(engine, ns, name, d).await?;
+        return Ok(engine.simulated.start(ns, name, stored, |r| r.clone()));
     }
     stored_revisions(engine, ns, name, d).await
 }

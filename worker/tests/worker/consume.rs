@@ -10,8 +10,8 @@ use chatops_shared::{CommandKind, ImageRef, Outcome, Replicas};
 use chatops_testkit::{NatsServer, Process};
 
 use crate::helpers::{
-    LIMIT, TOKEN, command, deployment_yaml, finals, image, in_flight, jetstream, publish, replicas,
-    sandbox, with_progress_deadline,
+    LIMIT, TOKEN, command, deployment_yaml, finals, image, in_flight, jetstream, publish, reads,
+    replicas, sandbox, with_progress_deadline,
 };
 
 /// Starts a worker process; returns once it consumes.
@@ -1055,11 +1055,6 @@ async fn a_waiting_change_and_a_status_read_their_deployment_once() {
             "{}",
             done[&c.id].message
         );
-        let requests = kube.requests();
-        let reads = requests
-            .iter()
-            .filter(|r| r.method == "GET" && r.path == WEB)
-            .count();
-        assert_eq!(reads, 1, "{requests:#?}");
+        assert_eq!(reads(&kube, "web"), 1, "{:#?}", kube.requests());
     }
 }

@@ -8,7 +8,9 @@ use chatops_shared::{CommandKind, ContainerName, ImageRef, Outcome, Replicas};
 use chatops_worker::error::ApplyError;
 use chatops_worker::fence::Position;
 
-use crate::helpers::{command, deployment_yaml, engine, image, replicas, sandbox, writes};
+use crate::helpers::{
+    command, deployment_yaml, engine, first_revision, image, reads, replicas, sandbox, writes,
+};
 
 fn at(seq: u64) -> Position {
     Position {
@@ -104,22 +106,13 @@ async fn every_write_applies_and_reports_before_and_after() {
 async fn a_rollback_right_after_a_change_waits_for_the_controller_to_see_it() {
     let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
     let engine = engine(&kube).await;
-    chatops_testkit::eventually("revision 1", crate::helpers::LIMIT, || async {
-        (!kube.objects("apps/v1", "ReplicaSet", "default").is_empty()).then_some(())
-    })
-    .await;
+    first_revision(&kube).await;
     kube.hold_controllers();
     engine
         .apply(&command(set_image(None, "nginx:1.21"), "web"), &at(1))
         .await
         .expect("deploy");
     kube.clear_requests();
-    let reads = || {
-        kube.requests()
-            .iter()
-            .filter(|r| r.method == "GET" && r.path.ends_with("/deployments/web"))
-            .count()
-    };
     let rollback = command(CommandKind::Rollback { revision: None }, "web");
     let position = at(2);
     let (r, ()) = tokio::join!(engine.apply(&rollback, &position), async {
@@ -127,7 +120,7 @@ async fn a_rollback_right_after_a_change_waits_for_the_controller_to_see_it() {
         // that never does has answered from stale ReplicaSets by then.
         let reread =
             chatops_testkit::eventually("a second read", crate::helpers::LIMIT, || async {
-                (reads() >= 2).then_some(())
+                (reads(&kube, "web") >= 2).then_some(())
             });
         let _ = tokio::time::timeout(Duration::from_secs(5), reread).await;
         kube.release_controllers();
@@ -650,10 +643,7 @@ async fn a_dry_run_keeps_to_the_would_be_deployment_while_the_cluster_changes() 
 #[tokio::test]
 async fn a_dry_run_keeps_as_many_revisions_as_the_controller_would() {
     let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
-    chatops_testkit::eventually("revision 1", crate::helpers::LIMIT, || async {
-        (!kube.objects("apps/v1", "ReplicaSet", "default").is_empty()).then_some(())
-    })
-    .await;
+    first_revision(&kube).await;
     let dry = engine(&kube).await.dry_run();
     let mut known = None;
     for n in 1..=12 {
@@ -693,8 +683,8 @@ async fn a_dry_run_keeps_as_many_revisions_as_the_controller_would() {
 }
 
 /// A dry run does not read the server's answer to its patch, but a refusal
-/// still comes back as the replay would meet it, and the would-be
-/// deployment is left where it was.
+/// still comes back as the replay would meet it, and the next dry run goes
+/// on from the deployment as it was.
 #[tokio::test]
 async fn a_dry_run_patch_the_server_refuses_is_reported_as_refused() {
     let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;

@@ -197,6 +197,24 @@ pub fn writes(kube: &KubeSandbox) -> usize {
     kube.requests().iter().filter(|r| r.is_write()).count()
 }
 
+/// GETs of deployment `name` in `default` the sandbox has answered.
+pub fn reads(kube: &KubeSandbox, name: &str) -> usize {
+    let path = format!("/apis/apps/v1/namespaces/default/deployments/{name}");
+    kube.requests()
+        .iter()
+        .filter(|r| r.method == "GET" && r.path == path)
+        .count()
+}
+
+/// Waits until the deployment controller has made the first ReplicaSet
+/// (revision 1) in `default`.
+pub async fn first_revision(kube: &KubeSandbox) {
+    chatops_testkit::eventually("revision 1", LIMIT, || async {
+        (!kube.objects("apps/v1", "ReplicaSet", "default").is_empty()).then_some(())
+    })
+    .await;
+}
+
 /// Commands delivered to a worker and not yet acknowledged.
 pub async fn in_flight(js: &jetstream::Context) -> u64 {
     let stream = js
