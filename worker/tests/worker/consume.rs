@@ -11,7 +11,7 @@ use chatops_testkit::{NatsServer, Process};
 
 use crate::helpers::{
     LIMIT, TOKEN, command, deployment_yaml, finals, image, in_flight, jetstream, publish, reads,
-    replicas, sandbox, with_progress_deadline,
+    replicas, sandbox, settled, with_progress_deadline,
 };
 
 /// Starts a worker process; returns once it consumes.
@@ -1045,6 +1045,9 @@ async fn a_waiting_change_and_a_status_read_their_deployment_once() {
         (deploy("nginx:1.21"), "nginx:1.21"),
         (CommandKind::Status, "1"),
     ] {
+        // Else the controller's status write between the wait's read and
+        // the patch makes the patch conflict and read again.
+        settled(&kube, "web").await;
         kube.clear_requests();
         let c = command(kind, "web");
         publish(&js, &c).await;

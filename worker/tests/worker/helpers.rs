@@ -215,6 +215,25 @@ pub async fn first_revision(kube: &KubeSandbox) {
     .await;
 }
 
+/// Waits until the deployment controller is done with deployment `name`
+/// in `default`: it has seen the latest generation and the rollout is
+/// complete, so it writes the deployment no more (a write would make a
+/// change based on an earlier read conflict).
+pub async fn settled(kube: &KubeSandbox, name: &str) {
+    chatops_testkit::eventually("a settled deployment", LIMIT, || async {
+        let d = kube.object("apps/v1", "Deployment", "default", name)?;
+        let progressing = d["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Progressing")?;
+        (d["status"]["observedGeneration"] == d["metadata"]["generation"]
+            && progressing["reason"] == "NewReplicaSetAvailable"
+            && d["status"]["availableReplicas"] == d["spec"]["replicas"])
+            .then_some(())
+    })
+    .await;
+}
+
 /// Commands delivered to a worker and not yet acknowledged.
 pub async fn in_flight(js: &jetstream::Context) -> u64 {
     let stream = js
