@@ -475,25 +475,72 @@ impl Engine {
     }
 }
 
-/// `read` with `patch` applied, as a dry run follows it. Patches touch only
-/// the metadata and the spec, so only they go through JSON.
+/// `read` with `patch` applied, as a dry run follows it. The metadata and
+/// the spec go through JSON, since patches reach nothing else; within them,
+/// the pod template when no operation reaches it (a scale) and the managed
+/// fields (kilobytes on a real cluster) are not, and are cloned instead.
 fn would_be(read: &Deployment, patch: &json_patch::Patch) -> Result<Deployment, String> {
+    use std::borrow::Cow;
+    // A part left out is cloned once, for the answer; what goes through
+    // JSON is serialized from `read` itself where nothing is left out.
+    let (metadata, managed_fields) = match &read.metadata.managed_fields {
+        Some(_) if !reaches(patch, "/metadata/managedFields") => {
+            let mut metadata = read.metadata.clone();
+            let fields = metadata.managed_fields.take();
+            (Cow::Owned(metadata), fields)
+        }
+        _ => (Cow::Borrowed(&read.metadata), None),
+    };
+    let (spec, template) = match &read.spec {
+        Some(spec) if !reaches(patch, "/spec/template") => {
+            let mut spec = spec.clone();
+            let template = std::mem::take(&mut spec.template);
+            (Cow::Owned(Some(spec)), Some(template))
+        }
+        _ => (Cow::Borrowed(&read.spec), None),
+    };
     let json = |e: serde_json::Error| e.to_string();
     let mut doc = Value::Object(serde_json::Map::from_iter([
         (
             "metadata".to_owned(),
-            serde_json::to_value(&read.metadata).map_err(json)?,
+            serde_json::to_value(&*metadata).map_err(json)?,
         ),
         (
             "spec".to_owned(),
-            serde_json::to_value(&read.spec).map_err(json)?,
+            serde_json::to_value(&*spec).map_err(json)?,
         ),
     ]));
     json_patch::patch(&mut doc, patch).map_err(|e| e.to_string())?;
-    Ok(Deployment {
+    let mut after = Deployment {
         metadata: serde_json::from_value(doc["metadata"].take()).map_err(json)?,
         spec: serde_json::from_value(doc["spec"].take()).map_err(json)?,
         status: read.status.clone(),
+    };
+    if let Some(fields) = managed_fields {
+        after.metadata.managed_fields = Some(fields);
+    }
+    if let (Some(spec), Some(template)) = (after.spec.as_mut(), template) {
+        spec.template = template;
+    }
+    Ok(after)
+}
+
+/// Whether an operation of `patch` reads or writes at `part` (a JSON
+/// pointer), inside it, or at a parent of it. A pointer that does not parse
+/// counts as reached.
+fn reaches(patch: &json_patch::Patch, part: &str) -> bool {
+    use json_patch::PatchOperation::{Copy, Move};
+    let Ok(part) = json_patch::jsonptr::Pointer::parse(part) else {
+        return true;
+    };
+    let overlaps = |p: &json_patch::jsonptr::Pointer| p.starts_with(part) || part.starts_with(p);
+    patch.0.iter().any(|op| {
+        overlaps(op.path())
+            || match op {
+                Move(m) => overlaps(&m.from),
+                Copy(c) => overlaps(&c.from),
+                _ => false,
+            }
     })
 }
 
@@ -581,4 +628,65 @@ fn superseded(
         format!("a later command ({later}) has since set the {what} of {name}, and this one is not applied over it; it is now {now}"),
     )
     .change(None, Some(now))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read() -> Deployment {
+        serde_json::from_value(json!({
+            "metadata": {
+                "name": "web",
+                "annotations": {"a": "1"},
+                "managedFields": [{"manager": "kubectl", "operation": "Update"}],
+            },
+            "spec": {
+                "replicas": 2,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "app", "image": "web:1"}]},
+                },
+            },
+            "status": {"replicas": 2},
+        }))
+        .expect("a deployment")
+    }
+
+    /// The whole deployment through JSON, patched, and back.
+    fn through_json(read: &Deployment, patch: &json_patch::Patch) -> Deployment {
+        let mut doc = serde_json::to_value(read).expect("serializes");
+        json_patch::patch(&mut doc, patch).expect("applies");
+        serde_json::from_value(doc).expect("a deployment")
+    }
+
+    /// Leaving the parts no operation reaches out of JSON changes nothing:
+    /// a parent of the template or of the managed fields replaced, a move
+    /// out of them and a removal reach them as much as a change inside.
+    #[test]
+    fn the_would_be_deployment_is_the_patched_one() {
+        let patches = [
+            json!([{"op": "add", "path": "/spec/replicas", "value": 5}]),
+            json!([{"op": "add", "path": "/spec/template/spec/containers/0/image", "value": "web:2"}]),
+            json!([{"op": "add", "path": "/metadata/annotations/b", "value": "2"}]),
+            json!([{"op": "replace", "path": "/spec", "value": {
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"spec": {"containers": [{"name": "app", "image": "web:3"}]}},
+            }}]),
+            json!([{"op": "replace", "path": "/metadata", "value": {"name": "web"}}]),
+            json!([{"op": "move", "from": "/spec/template/metadata/labels", "path": "/metadata/labels"}]),
+            json!([{"op": "remove", "path": "/metadata/managedFields"}]),
+            json!([{"op": "remove", "path": "/spec/template/metadata"}]),
+        ];
+        let read = read();
+        for ops in patches {
+            let patch: json_patch::Patch = serde_json::from_value(ops.clone()).expect("a patch");
+            assert_eq!(
+                would_be(&read, &patch).expect("applies"),
+                through_json(&read, &patch),
+                "{ops}"
+            );
+        }
+    }
 }
