@@ -500,16 +500,16 @@ fn would_be(read: &Deployment, patch: &json_patch::Patch) -> Result<Deployment, 
         _ => (Cow::Borrowed(&read.spec), None),
     };
     let json = |e: serde_json::Error| e.to_string();
-    let mut doc = Value::Object(serde_json::Map::from_iter([
-        (
-            "metadata".to_owned(),
-            serde_json::to_value(&*metadata).map_err(json)?,
-        ),
-        (
-            "spec".to_owned(),
-            serde_json::to_value(&*spec).map_err(json)?,
-        ),
-    ]));
+    let mut doc = serde_json::Map::new();
+    doc.insert(
+        "metadata".to_owned(),
+        serde_json::to_value(&*metadata).map_err(json)?,
+    );
+    // As the API would have it: no spec, not a null one.
+    if let Some(spec) = &*spec {
+        doc.insert("spec".to_owned(), serde_json::to_value(spec).map_err(json)?);
+    }
+    let mut doc = Value::Object(doc);
     json_patch::patch(&mut doc, patch).map_err(|e| e.to_string())?;
     let mut after = Deployment {
         metadata: serde_json::from_value(doc["metadata"].take()).map_err(json)?,
@@ -654,16 +654,11 @@ mod tests {
         .expect("a deployment")
     }
 
-    /// The whole deployment through JSON, patched, and back.
-    fn through_json(read: &Deployment, patch: &json_patch::Patch) -> Deployment {
-        let mut doc = serde_json::to_value(read).expect("serializes");
-        json_patch::patch(&mut doc, patch).expect("applies");
-        serde_json::from_value(doc).expect("a deployment")
-    }
-
-    /// Leaving the parts no operation reaches out of JSON changes nothing:
-    /// a parent of the template or of the managed fields replaced, a move
-    /// out of them and a removal reach them as much as a change inside.
+    /// Leaving the parts no operation reaches out of JSON changes nothing,
+    /// against the whole deployment through JSON, patched, and back: a
+    /// parent of the template or of the managed fields replaced, a move or
+    /// copy out of them, a test and a removal reach them as much as a
+    /// change inside; with and without managed fields or a spec.
     #[test]
     fn the_would_be_deployment_is_the_patched_one() {
         let patches = [
@@ -676,17 +671,63 @@ mod tests {
             }}]),
             json!([{"op": "replace", "path": "/metadata", "value": {"name": "web"}}]),
             json!([{"op": "move", "from": "/spec/template/metadata/labels", "path": "/metadata/labels"}]),
+            json!([{"op": "copy", "from": "/spec/template/metadata/labels", "path": "/metadata/labels"}]),
             json!([{"op": "remove", "path": "/metadata/managedFields"}]),
+            json!([{"op": "replace", "path": "/metadata/managedFields/0/manager", "value": "chatops"}]),
             json!([{"op": "remove", "path": "/spec/template/metadata"}]),
+            json!([{"op": "test", "path": "/spec/template/metadata/labels/app", "value": "web"},
+                   {"op": "add", "path": "/spec/replicas", "value": 3}]),
+            json!([{"op": "replace", "path": "", "value": {
+                "metadata": {"name": "web"},
+                "spec": {
+                    "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"spec": {"containers": []}},
+                },
+                "status": {"replicas": 2},
+            }}]),
         ];
-        let read = read();
-        for ops in patches {
-            let patch: json_patch::Patch = serde_json::from_value(ops.clone()).expect("a patch");
-            assert_eq!(
-                would_be(&read, &patch).expect("applies"),
-                through_json(&read, &patch),
-                "{ops}"
-            );
+        let plain = {
+            let mut d = read();
+            d.metadata.managed_fields = None;
+            d
+        };
+        let bare = Deployment {
+            spec: None,
+            ..plain.clone()
+        };
+        for read in [read(), plain, bare] {
+            for ops in &patches {
+                let patch: json_patch::Patch =
+                    serde_json::from_value(ops.clone()).expect("a patch");
+                let expected = {
+                    let mut doc = serde_json::to_value(&read).expect("serializes");
+                    json_patch::patch(&mut doc, &patch)
+                        .is_ok()
+                        .then(|| serde_json::from_value::<Deployment>(doc).expect("a deployment"))
+                };
+                assert_eq!(would_be(&read, &patch).ok(), expected, "{ops}");
+            }
         }
+    }
+
+    /// What is left out of JSON: a scale (with its fence) reaches neither
+    /// the template nor the managed fields; an image change the template.
+    #[test]
+    fn a_scale_reaches_neither_the_template_nor_the_managed_fields() {
+        let patch = |ops| serde_json::from_value::<json_patch::Patch>(ops).expect("a patch");
+        let scale = patch(json!([
+            {"op": "add", "path": "/spec/replicas", "value": 5},
+            {"op": "add", "path": "/metadata/annotations/chatops.dev~1replicas-fence", "value": "e/1"},
+        ]));
+        assert!(!reaches(&scale, "/spec/template"));
+        assert!(!reaches(&scale, "/metadata/managedFields"));
+        let image = patch(json!([
+            {"op": "add", "path": "/spec/template/spec/containers/0/image", "value": "web:2"},
+        ]));
+        assert!(reaches(&image, "/spec/template"));
+        assert!(
+            !reaches(&image, "/spec/templates"),
+            "tokens, not characters"
+        );
     }
 }

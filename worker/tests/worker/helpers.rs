@@ -218,7 +218,8 @@ pub async fn first_revision(kube: &KubeSandbox) {
 /// Waits until the deployment controller is done with deployment `name`
 /// in `default`: it has seen the latest generation and the rollout is
 /// complete, so it writes the deployment no more (a write would make a
-/// change based on an earlier read conflict).
+/// change based on an earlier read conflict). For a rollout that can
+/// complete: not a paused deployment's, nor one stuck on its images.
 pub async fn settled(kube: &KubeSandbox, name: &str) {
     chatops_testkit::eventually("a settled deployment", LIMIT, || async {
         let d = kube.object("apps/v1", "Deployment", "default", name)?;
@@ -228,8 +229,10 @@ pub async fn settled(kube: &KubeSandbox, name: &str) {
             .find(|c| c["type"] == "Progressing")?;
         (d["status"]["observedGeneration"] == d["metadata"]["generation"]
             && progressing["reason"] == "NewReplicaSetAvailable"
-            && d["status"]["availableReplicas"] == d["spec"]["replicas"])
-            .then_some(())
+            // The controller leaves out a count of 0.
+            && d["status"]["availableReplicas"].as_i64().unwrap_or(0)
+                == d["spec"]["replicas"].as_i64().unwrap_or(1))
+        .then_some(())
     })
     .await;
 }
