@@ -437,33 +437,30 @@ impl Worker {
         let mut failing_since = None;
         let mut pause = Duration::from_millis(50);
         let mut lent = None;
-        let mut read: Option<Deployment>;
-        let behind = loop {
+        let waited = loop {
             // Only this round's read is handed on: after a failed one the
             // apply reads (and reports) for itself.
-            read = None;
-            let pending = match self.engine.get(command.namespace.as_str(), name).await {
-                Ok(deployment) => {
-                    let pending = self
-                        .earlier
+            let (pending, read) = match self.engine.get(command.namespace.as_str(), name).await {
+                Ok(deployment) => (
+                    self.earlier
                         .undecided(&subject, position, &deployment, scope)
                         .await
                         .map_err(|e| ApplyError::Transient {
                             message: format!("cannot read the commands sent before this one: {e}"),
                             retry_after: None,
-                        });
-                    read = Some(deployment);
-                    pending
-                }
-                Err(e @ ApplyError::Transient { .. }) => Err(e),
+                        }),
+                    Some(deployment),
+                ),
+                Err(e @ ApplyError::Transient { .. }) => (Err(e), None),
                 // A deployment that is not there, or may not be read, is
                 // the apply's to report.
-                Err(_) => break Ok(None),
+                Err(_) => break Ok(Waited::default()),
             };
             match (pending, question) {
-                (Ok(pending), _) if pending.is_empty() => break Ok(None),
+                (Ok(pending), _) if pending.is_empty() => break Ok(Waited { behind: None, read }),
                 (Ok(pending), Some(until)) if Instant::now() + pause >= until => {
-                    break Ok(pending.first().copied());
+                    let behind = pending.first().copied();
+                    break Ok(Waited { behind, read });
                 }
                 (Ok(pending), _) => {
                     failing_since = None;
@@ -474,7 +471,7 @@ impl Worker {
                 }
                 (Err(e), Some(_)) => {
                     tracing::debug!(error = %e, "cannot tell whether the changes before this question are made; answering");
-                    break Ok(None);
+                    break Ok(Waited { behind: None, read });
                 }
                 (Err(e), None) => {
                     let since = *failing_since.get_or_insert_with(Instant::now);
@@ -499,7 +496,7 @@ impl Worker {
         if let Some(lent) = lent {
             lent.take_back().await;
         }
-        behind.map(|behind| Waited { behind, read })
+        waited
     }
 
     /// `applied` (an answer), with the change before it that was not made

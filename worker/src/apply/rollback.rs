@@ -30,10 +30,6 @@ pub(super) struct Simulated(Mutex<HashMap<(String, DeploymentName), Revisions>>)
 type Revisions = Vec<(u64, Box<ReplicaSet>)>;
 
 impl Simulated {
-    fn get(&self, ns: &str, name: &DeploymentName) -> Option<Revisions> {
-        self.update(ns, name, |revisions| revisions.clone())
-    }
-
     /// Runs `f` on a deployment's revisions, if the dry run has them.
     fn update<T>(
         &self,
@@ -114,15 +110,7 @@ pub(super) async fn record(
         revisions.drain(..beyond);
         next
     };
-    let next = match engine.simulated.update(ns, name, renumber) {
-        Some(next) => next,
-        // The dry run's first change to this deployment's template: its
-        // revisions start as the cluster's.
-        None => {
-            let stored = stored_revisions(engine, ns, name, read).await?;
-            engine.simulated.start(ns, name, stored, renumber)
-        }
-    };
+    let next = simulated(engine, ns, name, read, renumber).await?;
     updated
         .annotations_mut()
         .insert(REVISION.to_owned(), next.to_string());
@@ -152,13 +140,25 @@ pub(super) async fn revisions(
     d: &Deployment,
 ) -> Result<Revisions, ApplyError> {
     if engine.dry_run {
-        if let Some(revisions) = engine.simulated.get(ns, name) {
-            return Ok(revisions);
-        }
-        let stored = stored_revisions(engine, ns, name, d).await?;
-        return Ok(engine.simulated.start(ns, name, stored, |r| r.clone()));
+        return simulated(engine, ns, name, d, |revisions| revisions.clone()).await;
     }
     stored_revisions(engine, ns, name, d).await
+}
+
+/// Runs `f` on a dry run's revisions of deployment `d`; the first time,
+/// they start as the cluster's.
+async fn simulated<T>(
+    engine: &Engine,
+    ns: &str,
+    name: &DeploymentName,
+    d: &Deployment,
+    f: impl Fn(&mut Revisions) -> T,
+) -> Result<T, ApplyError> {
+    if let Some(done) = engine.simulated.update(ns, name, &f) {
+        return Ok(done);
+    }
+    let stored = stored_revisions(engine, ns, name, d).await?;
+    Ok(engine.simulated.start(ns, name, stored, f))
 }
 
 /// The revisions the cluster's ReplicaSets hold, oldest first.

@@ -9,7 +9,7 @@ use chatops_worker::error::ApplyError;
 use chatops_worker::fence::Position;
 
 use crate::helpers::{
-    command, deployment_yaml, engine, first_revision, image, reads, replicas, sandbox, writes,
+    command, deployment_yaml, engine, image, reads, replicas, sandbox, settled, writes,
 };
 
 fn at(seq: u64) -> Position {
@@ -106,7 +106,7 @@ async fn every_write_applies_and_reports_before_and_after() {
 async fn a_rollback_right_after_a_change_waits_for_the_controller_to_see_it() {
     let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
     let engine = engine(&kube).await;
-    first_revision(&kube).await;
+    settled(&kube, "web").await;
     kube.hold_controllers();
     engine
         .apply(&command(set_image(None, "nginx:1.21"), "web"), &at(1))
@@ -643,7 +643,7 @@ async fn a_dry_run_keeps_to_the_would_be_deployment_while_the_cluster_changes() 
 #[tokio::test]
 async fn a_dry_run_keeps_as_many_revisions_as_the_controller_would() {
     let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
-    first_revision(&kube).await;
+    settled(&kube, "web").await;
     let dry = engine(&kube).await.dry_run();
     let mut known = None;
     for n in 1..=12 {

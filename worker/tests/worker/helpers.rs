@@ -206,15 +206,6 @@ pub fn reads(kube: &KubeSandbox, name: &str) -> usize {
         .count()
 }
 
-/// Waits until the deployment controller has made the first ReplicaSet
-/// (revision 1) in `default`.
-pub async fn first_revision(kube: &KubeSandbox) {
-    chatops_testkit::eventually("revision 1", LIMIT, || async {
-        (!kube.objects("apps/v1", "ReplicaSet", "default").is_empty()).then_some(())
-    })
-    .await;
-}
-
 /// Waits until the deployment controller is done with deployment `name`
 /// in `default`: it has seen the latest generation and the rollout is
 /// complete, so it writes the deployment no more (a write would make a
