@@ -130,6 +130,10 @@ fn prepare(
     // and reads numbers (`cpu: 1`) as quantities, which the typed form
     // below would not.
     let quantity_errors = quantity::check(rt, object)?;
+    // The typed form gives a Deployment without a selector an empty one,
+    // which validation must not mistake for the selector left out.
+    let no_selector = rt.behaviour == Behaviour::Deployment
+        && object.pointer("/spec/selector").is_none_or(Value::is_null);
     let (kept, dropped) = schema::prune(rt, object).map_err(cannot)?;
     if !dropped.is_empty() {
         match opts.validation {
@@ -151,6 +155,9 @@ fn prepare(
         }
     }
     *object = kept;
+    if no_selector && let Some(spec) = object["spec"].as_object_mut() {
+        spec.remove("selector");
+    }
     let mut errors = meta::check_labels("metadata.labels", object.pointer("/metadata/labels"));
     errors.extend(meta::check_annotations(
         "metadata.annotations",
@@ -610,11 +617,7 @@ pub(crate) fn release_children(
     for child in owned {
         let name = str_at(&child, "/metadata/name");
         if orphan {
-            let mut child = Value::clone(&child);
-            if let Some(refs) = child["metadata"]["ownerReferences"].as_array_mut() {
-                refs.retain(|r| str_at(r, "/uid") != owner_uid);
-            }
-            store.insert(child_rt, child);
+            store.insert(child_rt, without_owner(&child, owner_uid));
         } else {
             store.remove(child_rt, namespace, name);
             if child_rt.behaviour == Behaviour::ReplicaSet {
@@ -623,6 +626,41 @@ pub(crate) fn release_children(
             }
         }
     }
+}
+
+/// `object` without its owner reference to `owner_uid`; with none left,
+/// without the list, as the API server stores an empty one.
+pub(crate) fn without_owner(object: &Value, owner_uid: &str) -> Value {
+    let mut object = object.clone();
+    let metadata = &mut object["metadata"];
+    if let Some(refs) = metadata["ownerReferences"].as_array_mut() {
+        refs.retain(|r| str_at(r, "/uid") != owner_uid);
+        if refs.is_empty()
+            && let Some(m) = metadata.as_object_mut()
+        {
+            m.remove("ownerReferences");
+        }
+    }
+    object
+}
+
+/// `object` adopted by `owner` (a Deployment or a ReplicaSet): the owner
+/// reference the controllers give what they make or adopt.
+pub(crate) fn with_controller(object: &Value, owner: &Value) -> Value {
+    let mut object = object.clone();
+    let reference = json!({
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": owner["metadata"]["name"],
+        "uid": owner["metadata"]["uid"],
+        "controller": true,
+        "blockOwnerDeletion": true,
+    });
+    match object["metadata"]["ownerReferences"].as_array_mut() {
+        Some(refs) => refs.push(reference),
+        None => object["metadata"]["ownerReferences"] = json!([reference]),
+    }
+    object
 }
 
 /// Whether `object` names `owner_uid` as its controller (what

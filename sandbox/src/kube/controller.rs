@@ -299,11 +299,7 @@ fn reconcile(
     let generation = int_at(d, "/metadata/generation");
     let desired = int_at(d, "/spec/replicas");
     let template = &d["spec"]["template"];
-    let mut owned: Vec<Arc<Value>> = store
-        .controlled_by(&REPLICA_SET, &namespace, &uid)
-        .into_iter()
-        .cloned()
-        .collect();
+    let mut owned = claim(store, d, &namespace);
     owned.sort_by_key(|rs| deployment::revision_of(rs));
     let max_revision = owned
         .iter()
@@ -369,6 +365,19 @@ fn reconcile(
                 done: 0,
                 left: HashMap::new(),
             };
+        }
+        // It still scales: its one active ReplicaSet (none active, the
+        // newest) takes the new size, as the controller's `scale` does.
+        let active: Vec<usize> = (0..counts.old.len())
+            .filter(|&i| counts.old[i].1 > 0)
+            .collect();
+        let target = match active.as_slice() {
+            [i] => Some(*i),
+            [] => counts.old.len().checked_sub(1),
+            _ => None,
+        };
+        if let Some(i) = target {
+            counts.old[i].1 = desired;
         }
         resize_old(store, d, &owned, &observed, &counts, unpullable);
         episode.left = counts.sizes(None);
@@ -466,6 +475,37 @@ fn reconcile(
     clean_up_history(store, &d, &namespace, &uid);
 
     (episode.done < episode.total).then(|| episode.start + interval * (episode.done + 1))
+}
+
+/// The controller's claim on ReplicaSets: it lets go of those its
+/// selector no longer matches, keeps the rest, and adopts the orphans it
+/// matches (left by `delete --cascade=orphan` of an earlier Deployment).
+/// Returns the ReplicaSets it then controls.
+fn claim(store: &mut Store, d: &Value, namespace: &str) -> Vec<Arc<Value>> {
+    let uid = str_at(d, "/metadata/uid");
+    let selector = meta::LabelSelector::from_object(&d["spec"]["selector"]);
+    let matches = |rs: &Value| selector.matches(&meta::string_map(rs.pointer("/metadata/labels")));
+    let (mut owned, released): (Vec<Arc<Value>>, Vec<Arc<Value>>) = store
+        .controlled_by(&REPLICA_SET, namespace, uid)
+        .into_iter()
+        .cloned()
+        .partition(|rs| matches(rs));
+    for rs in released {
+        store.insert(&REPLICA_SET, api::without_owner(&rs, uid));
+    }
+    if selector.is_empty() {
+        return owned;
+    }
+    let orphans: Vec<Arc<Value>> = store
+        .uncontrolled(&REPLICA_SET, namespace)
+        .into_iter()
+        .filter(|rs| matches(rs) && rs["metadata"]["deletionTimestamp"].is_null())
+        .cloned()
+        .collect();
+    for rs in orphans {
+        owned.push(store.insert(&REPLICA_SET, api::with_controller(&rs, d)));
+    }
+    owned
 }
 
 /// Sizes each old ReplicaSet whose replicas in `counts` differ from those

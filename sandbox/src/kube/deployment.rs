@@ -5,7 +5,7 @@
 
 use serde_json::{Map, Value, json};
 
-use super::error::{ApiError, FieldError};
+use super::error::{ApiError, FieldError, go_label_selector};
 use super::meta::{self, LabelSelector, str_at};
 
 pub(crate) const REVISION: &str = "deployment.kubernetes.io/revision";
@@ -29,6 +29,14 @@ pub(crate) const NOT_COPIED: &[&str] = &[
 fn set_default(map: &mut Map<String, Value>, key: &str, value: Value) {
     if map.get(key).is_none_or(Value::is_null) {
         map.insert(key.to_owned(), value);
+    }
+}
+
+/// [`set_default`] for a field Go holds as a plain string, where `""` is
+/// the unset value the defaulting replaces (`imagePullPolicy: ""`).
+fn set_default_string(map: &mut Map<String, Value>, key: &str, value: &str) {
+    if map.get(key).is_none_or(|v| v.is_null() || v == "") {
+        map.insert(key.to_owned(), json!(value));
     }
 }
 
@@ -57,7 +65,7 @@ pub(crate) fn apply_defaults(deployment: &mut Value) {
     set_default(spec, "revisionHistoryLimit", json!(10));
     set_default(spec, "progressDeadlineSeconds", json!(600));
     let strategy = object_at(spec, "strategy");
-    set_default(strategy, "type", json!("RollingUpdate"));
+    set_default_string(strategy, "type", "RollingUpdate");
     if strategy.get("type") == Some(&json!("RollingUpdate")) {
         let rolling = object_at(strategy, "rollingUpdate");
         set_default(rolling, "maxUnavailable", json!("25%"));
@@ -75,28 +83,24 @@ pub(crate) fn default_template(template: &mut Map<String, Value>) {
 
 /// Pod spec defaults (shared with Pods).
 pub(crate) fn default_pod_spec(pod: &mut Map<String, Value>) {
-    set_default(pod, "restartPolicy", json!("Always"));
+    set_default_string(pod, "restartPolicy", "Always");
     set_default(pod, "terminationGracePeriodSeconds", json!(30));
-    set_default(pod, "dnsPolicy", json!("ClusterFirst"));
+    set_default_string(pod, "dnsPolicy", "ClusterFirst");
     set_default(pod, "securityContext", json!({}));
-    set_default(pod, "schedulerName", json!("default-scheduler"));
+    set_default_string(pod, "schedulerName", "default-scheduler");
     for list in ["containers", "initContainers"] {
         let Some(Value::Array(containers)) = pod.get_mut(list) else {
             continue;
         };
         for container in containers.iter_mut().filter_map(Value::as_object_mut) {
-            set_default(
-                container,
-                "terminationMessagePath",
-                json!("/dev/termination-log"),
-            );
-            set_default(container, "terminationMessagePolicy", json!("File"));
+            set_default_string(container, "terminationMessagePath", "/dev/termination-log");
+            set_default_string(container, "terminationMessagePolicy", "File");
             set_default(container, "resources", json!({}));
             let image = container.get("image").and_then(Value::as_str).unwrap_or("");
-            set_default(container, "imagePullPolicy", json!(pull_policy(image)));
+            set_default_string(container, "imagePullPolicy", pull_policy(image));
             if let Some(Value::Array(ports)) = container.get_mut("ports") {
                 for port in ports.iter_mut().filter_map(Value::as_object_mut) {
-                    set_default(port, "protocol", json!("TCP"));
+                    set_default_string(port, "protocol", "TCP");
                 }
             }
         }
@@ -187,14 +191,15 @@ pub(crate) fn validate(deployment: &Value, old: Option<&Value>) -> Vec<FieldErro
     if selector.is_null() {
         errors.push(FieldError::required("spec.selector", ""));
     } else if parsed.is_empty() {
-        errors.push(FieldError::invalid(
+        errors.push(FieldError::invalid_shown(
             "spec.selector",
-            &json!(format!("{selector}")),
+            &go_label_selector(selector),
             "empty selector is invalid for deployment",
         ));
     }
     let labels = meta::string_map(spec.pointer("/template/metadata/labels"));
-    if !parsed.is_empty() && !parsed.matches(&labels) {
+    // No selector selects nothing, so no template matches it.
+    if selector.is_null() || (!parsed.is_empty() && !parsed.matches(&labels)) {
         errors.push(FieldError::invalid(
             "spec.template.metadata.labels",
             spec.pointer("/template/metadata/labels")
@@ -205,9 +210,9 @@ pub(crate) fn validate(deployment: &Value, old: Option<&Value>) -> Vec<FieldErro
     if let Some(old) = old
         && old["spec"]["selector"] != *selector
     {
-        errors.push(FieldError::invalid(
+        errors.push(FieldError::invalid_shown(
             "spec.selector",
-            &json!(format!("{selector}")),
+            &go_label_selector(selector),
             "field is immutable",
         ));
     }
@@ -350,6 +355,44 @@ fn validate_containers(errors: &mut Vec<FieldError>, spec: &Value) {
             ));
         }
         validate_ports(errors, &path, c);
+        validate_env(errors, &path, c);
+        match c["imagePullPolicy"].as_str() {
+            Some("Always" | "IfNotPresent" | "Never") => {}
+            Some("") | None => {
+                errors.push(FieldError::required(format!("{path}.imagePullPolicy"), ""))
+            }
+            Some(_) => errors.push(FieldError::unsupported(
+                format!("{path}.imagePullPolicy"),
+                &c["imagePullPolicy"],
+                &["Always", "IfNotPresent", "Never"],
+            )),
+        }
+    }
+}
+
+/// A container's environment: each variable named, with a name of printable
+/// ASCII other than `=` (1.32 relaxes the C-identifier rule: the
+/// `RelaxedEnvironmentVariableValidation` gate is on by default).
+fn validate_env(errors: &mut Vec<FieldError>, container_path: &str, container: &Value) {
+    let vars = container["env"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for (i, var) in vars.iter().enumerate() {
+        let path = format!("{container_path}.env[{i}].name");
+        let name = str_at(var, "/name");
+        if name.is_empty() {
+            errors.push(FieldError::required(path, ""));
+        } else if name
+            .chars()
+            .any(|c| !c.is_ascii() || c.is_ascii_control() || c == '=')
+        {
+            errors.push(FieldError::invalid(
+                path,
+                &json!(name),
+                "a valid environment variable name must consist only of printable ASCII characters other than '='",
+            ));
+        }
     }
 }
 
@@ -510,6 +553,21 @@ mod tests {
         let c = &d["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["imagePullPolicy"], "IfNotPresent");
         assert_eq!(c["ports"][0]["protocol"], "TCP");
+        assert!(validate(&d, None).is_empty());
+    }
+
+    #[test]
+    fn an_empty_string_is_defaulted_as_go_defaults_an_unset_string() {
+        let mut d = nginx();
+        let c = &mut d["spec"]["template"]["spec"]["containers"][0];
+        c["imagePullPolicy"] = json!("");
+        c["ports"][0]["protocol"] = json!("");
+        d["spec"]["strategy"] = json!({"type": ""});
+        apply_defaults(&mut d);
+        let c = &d["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(c["ports"][0]["protocol"], "TCP");
+        assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
         assert!(validate(&d, None).is_empty());
     }
 

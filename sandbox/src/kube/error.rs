@@ -118,6 +118,44 @@ fn go_value(value: &Value) -> String {
     }
 }
 
+/// A `metav1.LabelSelector` (a `spec.selector`) as Go's `%#v` prints it in
+/// an error, e.g. `v1.LabelSelector{MatchLabels:map[string]string{"app":"web"},
+/// MatchExpressions:[]v1.LabelSelectorRequirement(nil)}`; `null` when unset.
+pub(crate) fn go_label_selector(selector: &Value) -> String {
+    if selector.is_null() {
+        return "null".to_owned();
+    }
+    let labels = match &selector["matchLabels"] {
+        Value::Object(map) => go_value(&Value::Object(map.clone())),
+        _ => "map[string]string(nil)".to_owned(),
+    };
+    let expressions = match &selector["matchExpressions"] {
+        Value::Array(list) => {
+            let inner = list
+                .iter()
+                .map(|e| {
+                    let values = match &e["values"] {
+                        Value::Array(vs) => format!(
+                            "[]string{{{}}}",
+                            vs.iter().map(go_value).collect::<Vec<_>>().join(", ")
+                        ),
+                        _ => "[]string(nil)".to_owned(),
+                    };
+                    format!(
+                        "v1.LabelSelectorRequirement{{Key:{:?}, Operator:{:?}, Values:{values}}}",
+                        e["key"].as_str().unwrap_or(""),
+                        e["operator"].as_str().unwrap_or(""),
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("[]v1.LabelSelectorRequirement{{{inner}}}")
+        }
+        _ => "[]v1.LabelSelectorRequirement(nil)".to_owned(),
+    };
+    format!("v1.LabelSelector{{MatchLabels:{labels}, MatchExpressions:{expressions}}}")
+}
+
 /// A failed request, answered as a `Status` object.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{code} {reason}: {message}")]

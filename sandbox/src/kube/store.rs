@@ -105,6 +105,9 @@ pub(crate) struct Store {
     /// Keys of the objects whose controller (an owner reference with
     /// `controller: true`) has this uid.
     controlled: HashMap<String, BTreeSet<Key>>,
+    /// Keys of the ReplicaSets and Pods without a controller: what the
+    /// controllers may adopt.
+    orphans: BTreeSet<Key>,
     /// Deployments written, or whose ReplicaSets were, since the controller
     /// last took this set.
     dirty: BTreeSet<DeploymentKey>,
@@ -125,6 +128,7 @@ impl Default for Store {
         Self {
             objects: BTreeMap::new(),
             controlled: HashMap::new(),
+            orphans: BTreeSet::new(),
             dirty: BTreeSet::new(),
             dirty_sets: BTreeSet::new(),
             events: VecDeque::new(),
@@ -197,6 +201,16 @@ impl Store {
             .collect()
     }
 
+    /// ReplicaSets or Pods in a namespace without a controller, which a
+    /// controller whose selector matches them adopts, by name.
+    pub(crate) fn uncontrolled(&self, rt: &ResourceType, namespace: &str) -> Vec<&Arc<Value>> {
+        self.orphans
+            .iter()
+            .filter(|k| k.group == rt.group && k.plural == rt.plural && k.namespace == namespace)
+            .filter_map(|k| self.objects.get(k))
+            .collect()
+    }
+
     /// The Deployments changed since the last call (by anyone, the
     /// controller included), and forgets them.
     pub(crate) fn take_dirty(&mut self) -> BTreeSet<DeploymentKey> {
@@ -264,10 +278,14 @@ impl Store {
                 .or_default()
                 .insert(key.clone());
         }
+        if adoptable(rt) && controller_uids(object).next().is_none() {
+            self.orphans.insert(key.clone());
+        }
         self.mark_dirty(rt, key, object);
     }
 
     fn unindex(&mut self, key: &Key, object: &Value) {
+        self.orphans.remove(key);
         for uid in controller_uids(object) {
             if let Some(keys) = self.controlled.get_mut(uid) {
                 keys.remove(key);
@@ -297,6 +315,12 @@ impl Store {
                 for owner in owners("Deployment") {
                     self.dirty.insert((key.namespace.clone(), owner.to_owned()));
                 }
+                if controller_uids(object).next().is_none() {
+                    // An orphan: any Deployment here may adopt it.
+                    let names = self.names_in("apps", "deployments", &key.namespace);
+                    self.dirty
+                        .extend(names.into_iter().map(|n| (key.namespace.clone(), n)));
+                }
                 self.dirty_sets
                     .insert((key.namespace.clone(), key.name.clone()));
             }
@@ -305,9 +329,30 @@ impl Store {
                     self.dirty_sets
                         .insert((key.namespace.clone(), owner.to_owned()));
                 }
+                if controller_uids(object).next().is_none() {
+                    // An orphan: any ReplicaSet here may adopt it.
+                    let names = self.names_in("apps", "replicasets", &key.namespace);
+                    self.dirty_sets
+                        .extend(names.into_iter().map(|n| (key.namespace.clone(), n)));
+                }
             }
             _ => {}
         }
+    }
+
+    /// The names of the objects of one type in a namespace.
+    fn names_in(&self, group: &'static str, plural: &'static str, namespace: &str) -> Vec<String> {
+        let from = Key {
+            group,
+            plural,
+            namespace: namespace.to_owned(),
+            name: String::new(),
+        };
+        self.objects
+            .range(from..)
+            .take_while(|(k, _)| k.group == group && k.plural == plural && k.namespace == namespace)
+            .map(|(k, _)| k.name.clone())
+            .collect()
     }
 
     fn publish(&mut self, rt: &'static ResourceType, kind: EventType, object: Arc<Value>) {
@@ -345,6 +390,15 @@ impl Store {
             live: self.live.subscribe(),
         })
     }
+}
+
+/// The kinds a controller adopts when they have none: ReplicaSets (a
+/// Deployment's) and Pods (a ReplicaSet's).
+fn adoptable(rt: &ResourceType) -> bool {
+    matches!(
+        (rt.group, rt.plural),
+        ("apps", "replicasets") | ("", "pods")
+    )
 }
 
 fn is_event(rt: &ResourceType) -> bool {

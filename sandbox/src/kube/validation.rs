@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::error::FieldError;
+use super::error::{FieldError, go_label_selector};
 use super::meta::str_at;
 use super::resources::ResourceType;
 
@@ -29,9 +29,9 @@ pub(crate) fn errors(rt: &ResourceType, object: &Value, old: Option<&Value>) -> 
             if let Some(old) = old
                 && old["spec"]["selector"] != object["spec"]["selector"]
             {
-                errors.push(FieldError::invalid(
+                errors.push(FieldError::invalid_shown(
                     "spec.selector",
-                    &json!(object["spec"]["selector"].to_string()),
+                    &go_label_selector(&object["spec"]["selector"]),
                     "field is immutable",
                 ));
             }

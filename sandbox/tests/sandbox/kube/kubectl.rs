@@ -1912,3 +1912,286 @@ async fn kubectl_meets_the_clusters_rules_for_roles_config_maps_pods_and_namespa
     assert_eq!(out.code, Some(1), "{}", out.stdout);
     assert!(sandbox.object("v1", "Namespace", "", "default").is_some());
 }
+
+/// The name of a stored object.
+fn name_of(object: &Value) -> String {
+    object["metadata"]["name"].as_str().unwrap_or("").to_owned()
+}
+
+/// The uid of the controller an object's owner references name, if any.
+fn controller_uid(object: &Value) -> Option<String> {
+    object["metadata"]["ownerReferences"]
+        .as_array()?
+        .iter()
+        .find(|r| r["controller"] == true)
+        .and_then(|r| r["uid"].as_str())
+        .map(str::to_owned)
+}
+
+/// The controllers claim what their selectors match, as a cluster's do: a
+/// Pod relabelled out of service is let go (and replaced), one labelled
+/// back is adopted again, and what `delete --cascade=orphan` leaves is
+/// adopted by the owner that comes next instead of being made twice.
+#[tokio::test]
+async fn controllers_let_go_of_relabelled_pods_and_adopt_what_orphaning_left() {
+    let sandbox = nginx_sandbox().start().await.expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    let first = ready_pods(&sandbox, 2).await;
+    let rs = sandbox.objects("apps/v1", "ReplicaSet", NS)[0].clone();
+    let (rs_name, rs_uid) = (name_of(&rs), controller_uid(&first[0]).expect("owned"));
+    let pod = name_of(&first[0]);
+    let pod_of = |name: &str| {
+        sandbox
+            .object("v1", "Pod", NS, name)
+            .unwrap_or_else(|| panic!("pod {name} exists"))
+    };
+
+    // Out of service: released, still running, and replaced.
+    kubectl
+        .run(&["label", "pod", &pod, "app=debug", "--overwrite"])
+        .await
+        .success();
+    eventually(
+        "the relabelled pod released and replaced",
+        Duration::from_secs(10),
+        || async {
+            let owned = pods(&sandbox)
+                .iter()
+                .filter(|p| controller_uid(p).as_deref() == Some(rs_uid.as_str()))
+                .count();
+            (owned == 2 && pods(&sandbox).len() == 3).then_some(())
+        },
+    )
+    .await;
+    let released = pod_of(&pod);
+    assert!(
+        released["metadata"].get("ownerReferences").is_none(),
+        "{released}"
+    );
+
+    // Back in service: adopted, and a surplus Pod goes (which one is the
+    // controller's choice).
+    kubectl
+        .run(&["label", "pod", &pod, "app=nginx", "--overwrite"])
+        .await
+        .success();
+    eventually("the pod adopted back", Duration::from_secs(10), || async {
+        let all = pods(&sandbox);
+        let owned = all
+            .iter()
+            .all(|p| controller_uid(p).as_deref() == Some(rs_uid.as_str()));
+        (owned && all.len() == 2).then_some(())
+    })
+    .await;
+    let kept: Vec<String> = pods(&sandbox).iter().map(name_of).collect();
+
+    // The ReplicaSet deleted, its Pods orphaned: the one the Deployment
+    // makes again adopts them rather than starting two more.
+    kubectl
+        .run(&["delete", "rs", &rs_name, "--cascade=orphan"])
+        .await
+        .success();
+    let new_uid = eventually(
+        "a new replica set adopting the orphaned pods",
+        Duration::from_secs(10),
+        || async {
+            let rs = sandbox.object("apps/v1", "ReplicaSet", NS, &rs_name)?;
+            let uid = rs["metadata"]["uid"].as_str()?.to_owned();
+            let all = pods(&sandbox);
+            let adopted = all
+                .iter()
+                .all(|p| controller_uid(p).as_deref() == Some(uid.as_str()));
+            (uid != rs_uid && adopted && all.len() == 2).then_some(uid)
+        },
+    )
+    .await;
+    assert_eq!(pods(&sandbox).iter().map(name_of).collect::<Vec<_>>(), kept);
+
+    // The Deployment deleted, its ReplicaSet orphaned (without an empty
+    // owner list): applied again, it adopts that ReplicaSet.
+    kubectl
+        .run(&["delete", "deployment", NAME, "--cascade=orphan"])
+        .await
+        .success();
+    let orphan = sandbox
+        .object("apps/v1", "ReplicaSet", NS, &rs_name)
+        .expect("the replica set is kept");
+    assert!(
+        orphan["metadata"].get("ownerReferences").is_none(),
+        "{orphan}"
+    );
+    let manifest = resources().join("nginx-deployment.yaml");
+    kubectl
+        .run(&["apply", "-f", manifest.to_str().expect("utf-8 path")])
+        .await
+        .success();
+    let d_uid = deployment(&sandbox)["metadata"]["uid"]
+        .as_str()
+        .expect("a uid")
+        .to_owned();
+    eventually(
+        "the deployment adopting the orphaned replica set",
+        Duration::from_secs(10),
+        || async {
+            let sets = sandbox.objects("apps/v1", "ReplicaSet", NS);
+            let adopted = sets.len() == 1
+                && sets[0]["metadata"]["uid"] == new_uid.as_str()
+                && controller_uid(&sets[0]).as_deref() == Some(d_uid.as_str());
+            adopted.then_some(())
+        },
+    )
+    .await;
+    rolled_out(&sandbox).await;
+    assert_eq!(pods(&sandbox).iter().map(name_of).collect::<Vec<_>>(), kept);
+}
+
+/// The Deployment rules users meet when writing manifests by hand, worded
+/// as a 1.32 API server words them: a selector left out, empty or changed
+/// (Go's rendering of the selector), a variable without a name, an
+/// unknown pull policy. Names 1.32 accepts (any printable ASCII but `=`)
+/// are stored.
+#[tokio::test]
+async fn hand_written_deployments_are_refused_with_the_clusters_words() {
+    let sandbox = nginx_sandbox().start().await.expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    let dir = temp_dir();
+    let apply = async |spec: &str| {
+        let path = dir.path().join("d.yaml");
+        let yaml = format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: hand\nspec:\n{spec}  template:\n    metadata:\n      labels:\n        app: hand\n    spec:\n      containers:\n        - name: c\n          image: nginx:1.25\n"
+        );
+        std::fs::write(&path, yaml).expect("write the manifest");
+        kubectl
+            .run(&["apply", "-f", path.to_str().expect("utf-8 path")])
+            .await
+    };
+
+    let out = apply("").await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert_eq!(
+        out.stderr.trim(),
+        "The Deployment \"hand\" is invalid: \n* spec.selector: Required value\n* spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"hand\"}: `selector` does not match template `labels`"
+    );
+    let out = apply("  selector: {}\n").await;
+    assert_eq!(
+        out.stderr.trim(),
+        "The Deployment \"hand\" is invalid: spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string(nil), MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: empty selector is invalid for deployment"
+    );
+    assert!(
+        sandbox
+            .object("apps/v1", "Deployment", NS, "hand")
+            .is_none()
+    );
+
+    let out = kubectl
+        .run(&[
+            "patch",
+            "deploy",
+            NAME,
+            "-p",
+            r#"{"spec":{"selector":{"matchExpressions":[{"key":"app","operator":"In","values":["nginx","web"]}]}}}"#,
+        ])
+        .await;
+    assert_eq!(
+        out.stderr.trim(),
+        "The Deployment \"nginx-deployment\" is invalid: spec.selector: Invalid value: v1.LabelSelector{MatchLabels:map[string]string{\"app\":\"nginx\"}, MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:\"app\", Operator:\"In\", Values:[]string{\"nginx\", \"web\"}}}}: field is immutable"
+    );
+
+    let container = |extra: &str| {
+        format!(
+            r#"{{"spec":{{"template":{{"spec":{{"containers":[{{"name":"nginx",{extra}}}]}}}}}}}}"#
+        )
+    };
+    let out = kubectl
+        .run(&[
+            "patch",
+            "deploy",
+            NAME,
+            "-p",
+            &container(
+                r#""imagePullPolicy":"Sometimes","env":[{"name":"","value":"x"},{"name":"A=B"}]"#,
+            ),
+        ])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert_eq!(
+        out.stderr.trim(),
+        "The Deployment \"nginx-deployment\" is invalid: \n* spec.template.spec.containers[0].env[0].name: Required value\n* spec.template.spec.containers[0].env[1].name: Invalid value: \"A=B\": a valid environment variable name must consist only of printable ASCII characters other than '='\n* spec.template.spec.containers[0].imagePullPolicy: Unsupported value: \"Sometimes\": supported values: \"Always\", \"IfNotPresent\", \"Never\""
+    );
+
+    kubectl
+        .run(&[
+            "patch",
+            "deploy",
+            NAME,
+            "-p",
+            &container(r#""imagePullPolicy":"Never","env":[{"name":"1st.var","value":"x"}]"#),
+        ])
+        .await
+        .success();
+    let c = &deployment(&sandbox)["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["imagePullPolicy"], "Never");
+    assert_eq!(c["env"][0]["name"], "1st.var");
+}
+
+/// Paused with a new template not yet rolled out, a Deployment still
+/// scales: its one active ReplicaSet takes the new size, and no new
+/// ReplicaSet is made until it resumes.
+#[tokio::test]
+async fn a_paused_deployment_with_a_new_template_scales_its_active_replica_set() {
+    let sandbox = nginx_sandbox().start().await.expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    ready_pods(&sandbox, 2).await;
+    for args in [
+        &["rollout", "pause", "deploy/nginx-deployment"][..],
+        &[
+            "set",
+            "image",
+            "deploy/nginx-deployment",
+            "nginx=nginx:1.27",
+        ],
+        &["scale", "deploy/nginx-deployment", "--replicas=3"],
+    ] {
+        kubectl.run(args).await.success();
+    }
+    eventually(
+        "the active replica set scaled to 3",
+        Duration::from_secs(10),
+        || async {
+            let sets = replica_sets(&sandbox);
+            let d = deployment(&sandbox);
+            let done = sets == [(1, "nginx:1.14.2".to_owned(), 3)]
+                && d["status"]["availableReplicas"] == 3
+                && d["status"]["observedGeneration"] == d["metadata"]["generation"];
+            done.then_some(())
+        },
+    )
+    .await;
+    ready_pods(&sandbox, 3).await;
+    let out = kubectl
+        .run(&["get", "deploy/nginx-deployment", "--no-headers"])
+        .await
+        .success();
+    assert_eq!(
+        rows(&out.stdout)[0][1..4],
+        ["3/3", "0", "3"],
+        "{}",
+        out.stdout
+    );
+
+    kubectl
+        .run(&["rollout", "resume", "deploy/nginx-deployment"])
+        .await
+        .success();
+    rolled_out(&sandbox).await;
+    assert_eq!(
+        replica_sets(&sandbox),
+        [
+            (1, "nginx:1.14.2".to_owned(), 0),
+            (2, "nginx:1.27".to_owned(), 3)
+        ]
+    );
+}
