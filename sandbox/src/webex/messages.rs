@@ -24,7 +24,7 @@ use super::ids::{self, Kind};
 use super::markdown::{self, MentionTarget, Mentionable};
 use super::paging::ListQuery;
 use super::people::{Caller, Person};
-use super::rooms::{RoomType, parse_body};
+use super::rooms::{RoomType, null_as_default, parse_body};
 use super::store::{Shared, Store};
 
 /// The only attachment type Webex accepts on a message.
@@ -72,10 +72,10 @@ pub struct MessageDraft {
     pub parent_id: Option<String>,
     pub text: Option<String>,
     pub markdown: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub attachments: Vec<serde_json::Value>,
     /// File URLs; the sandbox has no file store and refuses them.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub files: Vec<String>,
 }
 
@@ -216,9 +216,14 @@ impl Store {
         }
         check_attachments(&draft.attachments)?;
 
+        // A 1:1 room is created on first use, but only once the message is
+        // known to be accepted: a refused message changes nothing.
         let (room, to_person) = match (&draft.room_id, &draft.to_person_id, &draft.to_person_email)
         {
-            (Some(room_id), _, _) => (self.room_of_member(room_id, &author.id)?.clone(), None),
+            (Some(room_id), _, _) => (
+                Some(self.room_of_member(room_id, &author.id)?.clone()),
+                None,
+            ),
             (None, id, email) => {
                 let to = match (id, email) {
                     (Some(id), _) => self.person(id),
@@ -232,13 +237,14 @@ impl Store {
                         "Cannot send a 1:1 message to yourself.",
                     ));
                 }
-                (self.direct_room(author, &to), Some(to))
+                let room = self.find_direct_room(&author.id, &to.id).cloned();
+                (room, Some(to))
             }
         };
         if let Some(parent_id) = &draft.parent_id {
             let parent = self
                 .message(parent_id)
-                .filter(|p| p.message.room_id == room.id)
+                .filter(|p| room.as_ref().is_some_and(|r| p.message.room_id == r.id))
                 .ok_or_else(|| {
                     ApiError::bad_request("parentId does not name a message in this room.")
                 })?;
@@ -248,6 +254,15 @@ impl Store {
                 ));
             }
         }
+        let room = match (room, &to_person) {
+            (Some(room), _) => room,
+            (None, Some(to)) => self.direct_room(author, to),
+            (None, None) => {
+                return Err(ApiError::not_found(
+                    "Could not find a room with provided ID.",
+                ));
+            }
+        };
 
         let rendered = draft
             .markdown

@@ -311,12 +311,23 @@ pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result
     })
 }
 
+/// An optional list or flag sent as `null` is absent, as Webex takes it:
+/// clients that build bodies from optional values send `null` rather than
+/// leave the field out. For fields with `#[serde(default)]`.
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct NewRoom {
     title: Option<String>,
     /// Moderated from the start, with the creator as its moderator.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     is_locked: bool,
     /// Rooms of a team: teams are not served.
     team_id: Option<String>,
@@ -503,7 +514,7 @@ struct NewMembership {
     room_id: Option<String>,
     person_id: Option<String>,
     person_email: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     is_moderator: bool,
 }
 

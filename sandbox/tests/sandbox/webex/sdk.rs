@@ -437,3 +437,45 @@ expect("a wrong path", e.message == "The requested resource could not be found."
     )
     .await;
 }
+
+#[tokio::test]
+async fn an_explicit_null_is_an_absent_optional_field_as_json_clients_send_it() {
+    let wx = sandbox().await;
+    run_sdk(
+        &wx,
+        r#"
+# Clients that build bodies from optional values send None as null.
+posted = alice._session.post("messages", json={
+    "roomId": ROOM_ID, "text": "hi", "markdown": None, "parentId": None,
+    "attachments": None, "files": None,
+})
+expect("messages null", posted["text"] == "hi" and "attachments" not in posted, repr(posted))
+room = alice._session.post("rooms", json={"title": "nulls", "isLocked": None, "teamId": None})
+expect("rooms null", room["isLocked"] is False, repr(room))
+member = alice._session.post("memberships", json={"roomId": room["id"], "personEmail": BOB_EMAIL, "isModerator": None})
+expect("memberships null", member["isModerator"] is False, repr(member))
+"#,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_refused_1_1_reply_creates_no_1_1_room() {
+    let wx = sandbox().await;
+    run_sdk(
+        &wx,
+        r#"
+bot_email = bot.people.me().emails[0]
+elsewhere = alice.messages.create(roomId=ROOM_ID, text="in the group room")
+api_error("1:1 reply to a group message", 400, lambda: alice.messages.create(
+    toPersonEmail=bot_email, parentId=elsewhere.id, text="psst"))
+direct = [r.title for r in alice.rooms.list(type="direct")] + [r.title for r in bot.rooms.list(type="direct")]
+expect("no 1:1 room", direct == [], repr(direct))
+
+first = alice.messages.create(toPersonEmail=bot_email, text="hi")
+reply = alice.messages.create(toPersonEmail=bot_email, parentId=first.id, text="more")
+expect("1:1 thread", reply.roomId == first.roomId and reply.parentId == first.id, repr(reply))
+"#,
+    )
+    .await;
+}
