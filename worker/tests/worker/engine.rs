@@ -371,6 +371,25 @@ async fn containers_are_chosen_by_name_or_when_there_is_only_one() {
             .contains("e.g. 'set image pod app=app:2 in default'"),
         "{err}"
     );
+    // It names the container running the image's repository, not the
+    // first one, and none where no one container runs it.
+    for (image, which) in [
+        ("envoy:2", "e.g. 'set image pod proxy=envoy:2 in default'"),
+        (
+            "docker.io/library/envoy:2",
+            "e.g. 'set image pod proxy=docker.io/library/envoy:2 in default'",
+        ),
+        (
+            "redis:7",
+            "say which: 'set image pod <container>=redis:7 in default'",
+        ),
+    ] {
+        let err = engine
+            .apply(&command(set_image(None, image), "pod"), &at(1))
+            .await
+            .expect_err("ambiguous");
+        assert!(err.to_string().contains(which), "{image}: {err}");
+    }
     let err = engine
         .apply(&command(set_image(Some("db"), "db:2"), "pod"), &at(2))
         .await
