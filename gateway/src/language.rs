@@ -19,7 +19,7 @@
 
 use std::fmt;
 
-use chatops_shared::text::{is_invisible, odd_characters};
+use chatops_shared::text::{is_invisible, odd_characters, offer};
 use diagnosis::meant;
 
 mod diagnosis;
@@ -84,11 +84,11 @@ pub enum ParseError {
     NamespaceFlag { given: String, form: Form },
     #[error("the image '{}' names no version: give it a tag or a digest (without one, Kubernetes pulls whatever 'latest' is then), the image first", quote(.image))]
     Untagged { image: String, form: Form },
-    #[error("a command starts with what to do, not with '{}': send '{}'", quote(.before), quote(.command))]
+    #[error("a command starts with what to do, not with '{}': send '{}'", quote(.before), offer(.command))]
     Preamble { before: String, command: String },
-    #[error("a change is made only from a command without '{mark}' at its end: send '{}' to make it", quote(.command))]
+    #[error("a change is made only from a command without '{mark}' at its end: send '{}' to make it", offer(.command))]
     Punctuated { mark: String, command: String },
-    #[error("{what} contains the uppercase letter '{letter}', and Kubernetes names are lowercase; did you mean '{}'?", quote(.command))]
+    #[error("{what} contains the uppercase letter '{letter}', and Kubernetes names are lowercase; did you mean '{}'?", offer(.command))]
     Lowercase {
         what: &'static str,
         letter: char,
@@ -956,6 +956,32 @@ pub(crate) mod tests {
                 format!("I don't know the command 'rollout'{meant}"),
                 "{typed}"
             );
+        }
+    }
+
+    /// What the bot offers to be sent is whole, however long: it is there
+    /// to be copied, and a cut one cannot be.
+    #[test]
+    fn an_offered_command_is_whole_however_long() {
+        let image = format!("registry.example.com:5000/team/{}/web:2.1.7-rc1", "a".repeat(60));
+        let name = format!("payments-{}", "b".repeat(60));
+        let cases = [
+            (
+                format!("deploy {image} to {name} in team-payments-prod."),
+                format!("send 'deploy {image} to {name} in team-payments-prod' to make it"),
+            ),
+            (
+                format!("scael {name} to 3 in team-payments-prod"),
+                format!("did you mean 'scale {name} to 3 in team-payments-prod'?"),
+            ),
+            (
+                format!("set image {name} NGINX={image}"),
+                format!("did you mean 'set image {name} nginx={image}'?"),
+            ),
+        ];
+        for (text, want) in &cases {
+            let err = parse(text, &defaults()).expect_err(text).to_string();
+            assert!(err.contains(want.as_str()), "{text:?}: {err}");
         }
     }
 

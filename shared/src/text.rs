@@ -5,8 +5,24 @@
 /// and `…` when there were more, so the explanation around it stays
 /// readable whatever was typed.
 pub fn quote(s: &str) -> String {
-    const SHOWN: usize = 40;
-    match s.char_indices().nth(SHOWN) {
+    cut(s, 40)
+}
+
+/// The most characters of a command the bot offers to be sent: more than
+/// any command holds (names of 253, an image of a few hundred), so an
+/// offer is whole unless what was typed could never be a command.
+pub const OFFERED: usize = 1000;
+
+/// How a command the bot offers to be sent ("send '…' to make it", "did
+/// you mean '…'?") is quoted: whole, as it is there to be copied, up to
+/// [`OFFERED`] characters.
+pub fn offer(s: &str) -> String {
+    cut(s, OFFERED)
+}
+
+/// `s` to its first `shown` characters, and `…` when there were more.
+fn cut(s: &str, shown: usize) -> String {
+    match s.char_indices().nth(shown) {
         Some((at, _)) => format!("{}…", &s[..at]),
         None => s.to_owned(),
     }

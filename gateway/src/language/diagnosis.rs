@@ -3,7 +3,7 @@
 //! the words are compared with the form's own syntax line, and a word is
 //! named as too many only where taking it out leaves the command meant.
 
-use chatops_shared::text::{count, odd_characters};
+use chatops_shared::text::{OFFERED, count, odd_characters};
 use chatops_shared::{NameError, Namespace, Replicas, quote};
 
 use super::{
@@ -63,8 +63,8 @@ pub(super) fn lowercase(error: ParseError, text: &str, defaults: &Defaults) -> P
         })
         .collect();
     let command = words.join(" ");
-    // A command too long to quote whole is not offered.
-    let shown = command.chars().count() <= 100;
+    // A command too long to offer whole is not offered.
+    let shown = command.chars().count() <= OFFERED;
     match parse_message(&command, defaults) {
         Ok(Parsed::Command(_)) if shown => ParseError::Lowercase {
             what,
@@ -105,8 +105,8 @@ pub(super) fn unknown_verb(words: &[&str], defaults: &Defaults) -> ParseError {
             .chain(rest.iter().copied())
             .collect();
         let command = command.join(" ");
-        // A command too long to quote whole is not offered.
-        let shown = command.chars().count() <= 40;
+        // A command too long to offer whole is not offered.
+        let shown = command.chars().count() <= OFFERED;
         matches!(parse(&command, defaults), Ok(Parsed::Command(_)) if shown).then_some(command)
     });
     ParseError::UnknownVerb {
