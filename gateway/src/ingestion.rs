@@ -449,14 +449,16 @@ impl Ingestion {
         // The mention as the sender's client wrote it ("Kube Bot"), else
         // the bot's configured or first name.
         let label = message.mention_label(&self.bot.id);
-        let stripped = label
+        let (stripped, leading) = label
             .as_deref()
-            .map(|label| language::strip_mention(text, label))
-            .filter(|stripped| stripped.len() < text.trim_start().len())
-            .unwrap_or_else(|| language::strip_mention(text, &self.bot.mention_name));
-        // Mentioned, but not at the start: at the end ("scale web to 3 @kube").
+            .map(|label| language::strip_mentions(text, label))
+            .filter(|(_, leading)| *leading > 0)
+            .unwrap_or_else(|| language::strip_mentions(text, &self.bot.mention_name));
+        // Mentioned other than at the start: at the end ("scale web to 3
+        // @kube", "@kube scale web to 3 @kube"). Only a mention stands
+        // there: "@kube status kube" asks about the deployment kube.
         let text = match &label {
-            Some(label) if stripped.len() == text.trim_start().len() => {
+            Some(label) if message.mentions(&self.bot.id) > leading => {
                 language::strip_trailing_mention(stripped, label)
             }
             _ => stripped,

@@ -215,18 +215,26 @@ impl ParseError {
 /// a mention (`kube scale web to 3`), with or without a leading `@`; twice
 /// over if it was mentioned twice (`kube @kube status web`).
 pub fn strip_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
-    let mut rest = strip_one_mention(text, bot_name);
+    strip_mentions(text, bot_name).0
+}
+
+/// [`strip_mention`], with how many mentions it took off.
+pub fn strip_mentions<'a>(text: &'a str, bot_name: &str) -> (&'a str, usize) {
+    let mut rest = text.trim_start();
+    let mut taken = 0;
     loop {
         let next = strip_one_mention(rest, bot_name);
         if next.len() == rest.len() {
-            return rest;
+            return (rest, taken);
         }
         rest = next;
+        taken += 1;
     }
 }
 
 /// Removes the bot's name from the end of the plain text (`scale web to 3
-/// kube`), for a message that mentions it there and not at its start.
+/// kube`), for a message that mentions it there: not at its start, or
+/// there and at the end too.
 pub fn strip_trailing_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
     let trimmed = text.trim_end();
     let Some(at) = trimmed.len().checked_sub(bot_name.len()) else {
@@ -963,7 +971,10 @@ pub(crate) mod tests {
     /// to be copied, and a cut one cannot be.
     #[test]
     fn an_offered_command_is_whole_however_long() {
-        let image = format!("registry.example.com:5000/team/{}/web:2.1.7-rc1", "a".repeat(60));
+        let image = format!(
+            "registry.example.com:5000/team/{}/web:2.1.7-rc1",
+            "a".repeat(60)
+        );
         let name = format!("payments-{}", "b".repeat(60));
         let cases = [
             (

@@ -83,18 +83,28 @@ impl Message {
     /// ("kube", "Kube Bot", whatever the sender's client wrote), from the
     /// mention's element in `html`.
     pub fn mention_label(&self, person_id: &str) -> Option<String> {
-        let html = self.html.as_deref()?;
+        self.mention_labels(person_id).next()
+    }
+
+    /// How many times the message mentions `person_id`.
+    pub fn mentions(&self, person_id: &str) -> usize {
+        self.mention_labels(person_id).count()
+    }
+
+    fn mention_labels(&self, person_id: &str) -> impl Iterator<Item = String> {
+        let html = self.html.as_deref().unwrap_or_default();
         let id = format!("data-object-id=\"{person_id}\"");
-        html.match_indices("<spark-mention").find_map(|(at, _)| {
-            let element = &html[at..];
-            let open_end = element.find('>')?;
-            if !element[..open_end].contains(&id) {
-                return None;
-            }
-            let inner = &element[open_end + 1..];
-            let label = &inner[..inner.find("</spark-mention>")?];
-            Some(unescape_html(label))
-        })
+        html.match_indices("<spark-mention")
+            .filter_map(move |(at, _)| {
+                let element = &html[at..];
+                let open_end = element.find('>')?;
+                if !element[..open_end].contains(&id) {
+                    return None;
+                }
+                let inner = &element[open_end + 1..];
+                let label = &inner[..inner.find("</spark-mention>")?];
+                Some(unescape_html(label))
+            })
     }
 }
 

@@ -919,8 +919,8 @@ async fn in_progress_results_edit_one_message_and_the_final_result_is_posted() {
     assert!(replies.iter().all(|m| m.person_id == bot));
 }
 
-/// The bot mentioned at the end of the command, or twice at its start, is
-/// heard as if mentioned once first.
+/// The bot mentioned at the end of the command, twice at its start, or at
+/// both ends, is heard as if mentioned once first.
 #[tokio::test]
 async fn a_mention_at_the_end_or_twice_is_taken_off() {
     let w = world().await;
@@ -928,6 +928,7 @@ async fn a_mention_at_the_end_or_twice_is_taken_off() {
     for (markdown, want) in [
         (format!("scale web to 3 {mention}"), 3),
         (format!("{mention} {mention} scale web to 4"), 4),
+        (format!("{mention} scale web to 5 {mention}"), 5),
     ] {
         let message =
             w.wx.post_as(ALICE, w.wx.default_room_id(), &markdown)
@@ -939,4 +940,21 @@ async fn a_mention_at_the_end_or_twice_is_taken_off() {
             "{markdown}: {ack}"
         );
     }
+    // Mentioned once, at the start: a last word that is the bot's name is
+    // a deployment's.
+    let name = w.wx.bot().first_name.to_lowercase();
+    w.wx.post_as(
+        ALICE,
+        w.wx.default_room_id(),
+        &format!("{mention} status {name}"),
+    )
+    .expect("post the message");
+    let asked = eventually("the status command", LIMIT, || async {
+        w.commands()
+            .await
+            .into_iter()
+            .find(|c| c.describe().starts_with("status"))
+    })
+    .await;
+    assert_eq!(asked.describe(), format!("status {name} in default"));
 }
