@@ -33,6 +33,8 @@ use chatops_shared::{
 pub enum Parsed {
     Command(Request),
     Help,
+    /// `help scale`: the help for one form.
+    HelpOn(Form),
 }
 
 /// A command as typed, before policy.
@@ -163,6 +165,27 @@ impl Form {
             Form::List => "list",
             Form::History => "history web",
             Form::Help => "help",
+        }
+    }
+
+    /// What a command of this form does, for the help on it.
+    pub fn does(self) -> &'static str {
+        match self {
+            Form::Scale => "sets how many replicas (pods) a deployment runs",
+            Form::Deploy => {
+                "rolls a deployment out with a new image in its container (one with several containers takes `set image`)"
+            }
+            Form::SetImage => {
+                "rolls a deployment out with a new image in the container named (or its only one)"
+            }
+            Form::Restart => "replaces a deployment's pods, one by one, running what they ran",
+            Form::Rollback => {
+                "rolls a deployment back to its previous revision, or to the one given (`history` lists them)"
+            }
+            Form::Status => "shows a deployment's replicas, images, revision and conditions",
+            Form::List => "lists the deployments of a namespace",
+            Form::History => "shows a deployment's revisions and the latest commands on it",
+            Form::Help => "shows what you can ask",
         }
     }
 
@@ -333,6 +356,9 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
         return Ok(Parsed::Help);
     };
     let Some(form) = form_of(first) else {
+        if asks_what_to_ask(&words) {
+            return Ok(Parsed::Help);
+        }
         return Err(diagnosis::preamble(&words, defaults)
             .unwrap_or_else(|| diagnosis::unknown_verb(&words, defaults)));
     };
@@ -355,8 +381,12 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
         }))
     };
     match (form, &words[1..]) {
-        // `help scale`, `help me`: whatever follows, the help is the answer.
-        (Form::Help, _) => Ok(Parsed::Help),
+        // `help scale`, `help set image`: the help on that form; `help`,
+        // `help me`: whatever else follows, the help is the answer.
+        (Form::Help, rest) => Ok(match rest.first().and_then(|w| form_of(w)) {
+            Some(on) if on != Form::Help => Parsed::HelpOn(on),
+            _ => Parsed::Help,
+        }),
         (Form::Scale, [d, to, n]) if kw(to, "to") => {
             let replicas =
                 Replicas::parse(n, defaults.max_replicas).map_err(ParseError::Replicas)?;
@@ -397,6 +427,20 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
         (Form::List, []) => request(CommandKind::List { only: Vec::new() }, None),
         _ => Err(malformed()),
     }
+}
+
+/// A greeting or a question with no command in it ("hi", "what can you
+/// do?", "thanks"): answered with the help, which says what to ask.
+fn asks_what_to_ask(words: &[&str]) -> bool {
+    const OPENERS: [&str; 12] = [
+        "hi", "hello", "hey", "yo", "thanks", "thank", "thx", "what", "how", "commands", "usage",
+        "menu",
+    ];
+    let first = words[0]
+        .trim_end_matches(END_PUNCTUATION)
+        .trim_end_matches([',', ':'])
+        .to_ascii_lowercase();
+    OPENERS.contains(&first.as_str()) && !words.iter().skip(1).any(|w| form_of(w).is_some())
 }
 
 /// The words a command starts with, and the form each starts.
@@ -554,8 +598,47 @@ pub(crate) mod tests {
         assert_eq!(parse("help", &defaults()), Ok(Parsed::Help));
         assert_eq!(parse("HELP", &defaults()), Ok(Parsed::Help));
         assert_eq!(parse("", &defaults()), Ok(Parsed::Help));
-        assert_eq!(parse("help scale", &defaults()), Ok(Parsed::Help));
         assert_eq!(parse("help me please", &defaults()), Ok(Parsed::Help));
+        assert_eq!(parse("help help", &defaults()), Ok(Parsed::Help));
+        for (text, form) in [
+            ("help scale", Form::Scale),
+            ("Help Set image", Form::SetImage),
+            ("help undo", Form::Rollback),
+            ("help ls?", Form::List),
+        ] {
+            assert_eq!(
+                parse(text, &defaults()),
+                Ok(Parsed::HelpOn(form)),
+                "{text:?}"
+            );
+        }
+    }
+
+    /// A greeting or a question with no command in it gets the help; one
+    /// with a command in it is read as before.
+    #[test]
+    fn greetings_and_questions_get_the_help() {
+        for text in [
+            "hi",
+            "Hello!",
+            "hey, what's up",
+            "what can you do?",
+            "What do you do",
+            "how does this work",
+            "thanks",
+            "thank you!",
+            "commands?",
+        ] {
+            assert_eq!(parse(text, &defaults()), Ok(Parsed::Help), "{text:?}");
+        }
+        for (text, want) in [
+            ("hi, scale web to 3", "send 'scale web to 3'"),
+            ("how do I scale web", "I don't know the command 'how'"),
+            ("whatever", "I don't know the command 'whatever'"),
+        ] {
+            let err = parse(text, &defaults()).expect_err(text).to_string();
+            assert!(err.contains(want), "{text:?}: {err}");
+        }
     }
 
     #[test]

@@ -56,9 +56,16 @@ pub fn read(
     };
     let mut request = match language::parse(text, defaults) {
         Ok(Parsed::Command(request)) => request,
-        Ok(Parsed::Help) => {
+        Ok(parsed @ (Parsed::Help | Parsed::HelpOn(_))) => {
             let limits = policy.map_or_else(Vec::new, |p| p.limits_for(email, room_id));
-            return Reading::Help(replies::help(email, &verbs(), max, &limits));
+            let verbs = verbs();
+            return Reading::Help(match parsed {
+                // On a form the sender may use; else what they may.
+                Parsed::HelpOn(form) if form.verb().is_some_and(|v| verbs.contains(&v)) => {
+                    replies::help_on(email, form, max, &limits)
+                }
+                _ => replies::help(email, &verbs, max, &limits),
+            });
         }
         Err(e) => {
             tracing::info!(error = %e, "not a command");
@@ -208,6 +215,37 @@ mod tests {
         );
         let alice = help("alice@example.com");
         assert!(!alice.contains("limit where"), "{alice}");
+    }
+
+    #[test]
+    fn help_on_a_command_is_on_it_where_the_sender_may_use_it() {
+        let policy = policy_file(
+            "rules:\n  - users: [alice@example.com]\n    verbs: [scale, status]\n    deployments: [\"web*\"]\n    max_replicas: 10\n",
+        );
+        let help = |text| match read(text, ALICE, Some(&policy), &defaults()) {
+            Reading::Help(markdown) => markdown,
+            other => panic!("{text:?} was read as {}", outcome(&other)),
+        };
+        let scale = help("help scale");
+        assert!(
+            scale.contains(
+                "`scale <deployment> to <replicas>` sets how many replicas (pods) a deployment runs; e.g. `scale web to 3`."
+            ),
+            "{scale}"
+        );
+        assert!(
+            scale.contains("You may scale up to 10 replicas."),
+            "{scale}"
+        );
+        assert!(scale.contains("on deployments `web*`"), "{scale}");
+        assert!(!scale.contains("status <deployment>"), "{scale}");
+        let status = help("help status");
+        assert!(status.contains("shows a deployment's replicas"), "{status}");
+        assert!(!status.contains("You may scale"), "{status}");
+        // A command she may not use: the help on those she may.
+        let deploy = help("help deploy");
+        assert!(deploy.contains("Here is what you can ask me"), "{deploy}");
+        assert!(!deploy.contains("deploy <image:tag>"), "{deploy}");
     }
 
     #[test]

@@ -166,7 +166,18 @@ pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>, limits: &[St
         }
     }
     lines.push("Add `in <namespace>` to any command to choose the namespace.".to_owned());
-    if let Some(max) = max_replicas.filter(|_| verbs.contains(&Verb::Scale)) {
+    bounds(
+        &mut lines,
+        max_replicas.filter(|_| verbs.contains(&Verb::Scale)),
+        limits,
+    );
+    lines.join("\n")
+}
+
+/// The sender's bounds, for a help: how far they may scale (where the help
+/// is on scaling), and their rules' limits.
+fn bounds(lines: &mut Vec<String>, max_replicas: Option<u32>, limits: &[String]) {
+    if let Some(max) = max_replicas {
         lines.push(format!(
             "You may scale up to {}.",
             chatops_shared::text::count(max, "replica", "replicas")
@@ -176,6 +187,27 @@ pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>, limits: &[St
         lines.push("Your rules limit where:".to_owned());
         lines.extend(limits.iter().map(|limit| format!("- {limit}")));
     }
+}
+
+/// The help on one form the sender may use (`help scale`): what it does,
+/// how it is written, an example, and the sender's bounds on it.
+pub fn help_on(email: &str, form: Form, max_replicas: Option<u32>, limits: &[String]) -> String {
+    let mut lines = vec![
+        format!(
+            "{} `{}` {}; e.g. `{}`.",
+            mention(email),
+            form.syntax(),
+            form.does(),
+            form.example()
+        ),
+        "Add `in <namespace>` to choose the namespace.".to_owned(),
+    ];
+    bounds(
+        &mut lines,
+        max_replicas.filter(|_| form == Form::Scale),
+        limits,
+    );
+    lines.push("`help` lists every command.".to_owned());
     lines.join("\n")
 }
 
