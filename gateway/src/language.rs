@@ -387,7 +387,8 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
             Some(on) if on != Form::Help => Parsed::HelpOn(on),
             _ => Parsed::Help,
         }),
-        (Form::Scale, [d, to, n]) if kw(to, "to") => {
+        // "scale web to 3 replicas", as people say it.
+        (Form::Scale, [d, to, n, unit @ ..]) if kw(to, "to") && said(unit, &UNITS) => {
             let replicas =
                 Replicas::parse(n, defaults.max_replicas).map_err(ParseError::Replicas)?;
             request(CommandKind::Scale { replicas }, Some(deployment(d)?))
@@ -412,7 +413,8 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
             CommandKind::Rollback { revision: None },
             Some(deployment(d)?),
         ),
-        (Form::Rollback, [d, to, r]) if kw(to, "to") => {
+        // "rollback web to revision 2", as `history` names them.
+        (Form::Rollback, [d, to, named @ .., r]) if kw(to, "to") && said(named, &["revision"]) => {
             let deployment = deployment(d)?;
             let revision = revision(r)?;
             request(
@@ -426,6 +428,19 @@ fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
         (Form::History, [d]) => request(CommandKind::History, Some(deployment(d)?)),
         (Form::List, []) => request(CommandKind::List { only: Vec::new() }, None),
         _ => Err(malformed()),
+    }
+}
+
+/// The words "scale web to 3" may end with.
+const UNITS: [&str; 4] = ["replicas", "replica", "pods", "pod"];
+
+/// Whether `words` are none, or one of `may` (in any case): a word a
+/// command may add where people say it.
+fn said(words: &[&str], may: &[&str]) -> bool {
+    match words {
+        [] => true,
+        [word] => may.iter().any(|m| word.eq_ignore_ascii_case(m)),
+        _ => false,
     }
 }
 
@@ -566,6 +581,9 @@ pub(crate) mod tests {
             ("rollback web", "rollback web in default"),
             ("rollback web to 3", "rollback web to 3 in default"),
             ("undo web to r2", "rollback web to 2 in default"),
+            ("rollback web to Revision 2", "rollback web to 2 in default"),
+            ("scale web to 3 replicas", "scale web to 3 in default"),
+            ("scale web to 1 Pod in prod", "scale web to 1 in prod"),
             ("status web in prod", "status web in prod"),
             ("list", "list in default"),
             ("list in prod", "list in prod"),
@@ -719,7 +737,11 @@ pub(crate) mod tests {
                 "'deployment' is not part of it",
             ),
             ("scale web to to 3", "'to' is not part of it"),
-            ("scale web to 3 replicas", "'replicas' is not part of it"),
+            (
+                "scale web to 3 replicas please",
+                "'replicas please' is not part of it",
+            ),
+            ("rollback web to version 2", "'version' is not part of it"),
             ("deploy nginx:1.2 to the web", "'the' is not part of it"),
             ("set image web nginx=nginx:1 now", "'now' is not part of it"),
             ("set image web to nginx:1", "'to' is not part of it"),
@@ -744,7 +766,7 @@ pub(crate) mod tests {
                 "rollback web to",
                 "'rollback web to' needs '<revision>' after it",
             ),
-            ("rollback web to revision 2", "'revision' is not part of it"),
+            ("rollback web to revision two", "at least 1, got 'two'"),
             (
                 "status",
                 "that is not how status works: 'status' needs '<deployment>' after it",
