@@ -228,11 +228,12 @@ pub fn last_progress(result: &CommandResult) -> String {
 fn noted_result(result: &CommandResult, note: &str) -> String {
     let who = mention(&result.actor.email);
     let message = escape(&result.message);
-    // Praise is for a change made: not for an answer to a question, nor
-    // for a change that found the deployment already so.
+    // Praise is for a change made and kept: not for an answer to a
+    // question, for a change that found the deployment already so, nor for
+    // one a later change overtook before its rollout ended.
     let answers_a_question = result.verb.is_some_and(|v| !v.is_write());
     let text = match result.outcome {
-        Outcome::Applied if answers_a_question || result.unchanged => message,
+        Outcome::Applied if answers_a_question || result.unchanged || result.overtaken => message,
         Outcome::Applied => format!("Nicely done! {message}"),
         Outcome::AlreadyApplied => format!("Already done: {message}"),
         Outcome::Superseded => format!("Skipped: {message}"),
@@ -352,6 +353,7 @@ mod tests {
             before: None,
             after: None,
             unchanged: false,
+            overtaken: false,
             refused: false,
             attempts: 1,
             duration: std::time::Duration::from_millis(5),
@@ -442,6 +444,14 @@ mod tests {
             Some("nginx=nginx:1".to_owned()),
         );
         assert!(result(&same).contains("Nicely done!"));
+        // A change a later one overtook before its rollout ended was made,
+        // and is no success to celebrate: its message says what happened.
+        same.overtaken = true;
+        let reply = result(&same);
+        assert!(
+            reply.starts_with("<@personEmail:alice@example.com> web already had"),
+            "{reply}"
+        );
     }
 
     #[test]

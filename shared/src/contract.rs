@@ -361,6 +361,11 @@ pub struct CommandResult {
     /// changed (`applied` all the same). Absent, and false, otherwise.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub unchanged: bool,
+    /// A change whose rollout a later command on the same deployment took
+    /// over before it finished: made, but not what the deployment ends
+    /// as. Absent, and false, otherwise.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub overtaken: bool,
     /// A failure the cluster answered before anything changed (forbidden,
     /// invalid): the command never took effect, so a replay leaves it out.
     /// Absent, and false, otherwise (a failure may have taken effect).
@@ -499,6 +504,7 @@ mod tests {
                 before: Some("3".into()),
                 after: Some("5".into()),
                 unchanged: false,
+                overtaken: false,
                 refused: false,
                 attempts: 2,
                 duration: Duration::from_millis(1234),
@@ -522,10 +528,12 @@ mod tests {
             assert_eq!(back, result);
             assert_eq!(outcome.is_final(), outcome != InProgress);
 
-            // `unchanged` is written only when true.
+            // `unchanged` and `overtaken` are written only when true.
             assert!(json.get("unchanged").is_none(), "{json}");
+            assert!(json.get("overtaken").is_none(), "{json}");
             let same = CommandResult {
                 unchanged: true,
+                overtaken: false,
                 ..result.clone()
             };
             assert_eq!(

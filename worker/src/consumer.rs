@@ -17,7 +17,9 @@ use std::time::{Duration, Instant};
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
-use chatops_shared::{Command, CommandResult, ContractVersion, FieldGroup, Outcome, subjects};
+use chatops_shared::{
+    Command, CommandKind, CommandResult, ContractVersion, FieldGroup, Outcome, subjects,
+};
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use tokio::sync::Semaphore;
@@ -310,6 +312,7 @@ impl Worker {
             before: applied.before,
             after: applied.after,
             unchanged: applied.unchanged,
+            overtaken: applied.overtaken,
             refused: false,
             attempts,
             duration: started.elapsed(),
@@ -354,19 +357,30 @@ impl Worker {
                         "{}; then a later command ({later}) changed {name} again, before this rollout finished",
                         applied.message
                     ),
+                    overtaken: true,
                     ..applied
                 };
             }
+            // A new image whose rollout ends badly says how to go back (a
+            // scale, a restart or a rollback has no revision before it to
+            // go back to that would run better).
+            let undo = match command.kind {
+                CommandKind::SetImage { .. } => format!(
+                    "; 'rollback {name} in {}' goes back to the revision before",
+                    command.namespace
+                ),
+                _ => String::new(),
+            };
             let (outcome, text) = match read.map(|(rollout, _)| rollout) {
                 Ok(Rollout::Complete(text)) => (Outcome::Applied, text),
-                Ok(Rollout::Failed(text)) => (Outcome::Failed, text),
+                Ok(Rollout::Failed(text)) => (Outcome::Failed, text + &undo),
                 Ok(Rollout::Progressing(text)) if Instant::now() < deadline => {
                     (Outcome::InProgress, text)
                 }
                 Ok(Rollout::Progressing(text)) => (
                     Outcome::Failed,
                     format!(
-                        "the rollout did not finish within {}s: {text}",
+                        "the rollout did not finish within {}s: {text}{undo}",
                         limit.as_secs()
                     ),
                 ),
@@ -651,6 +665,7 @@ fn ended(outcome: Outcome, message: String) -> Applied {
         before: None,
         after: None,
         unchanged: false,
+        overtaken: false,
     }
 }
 

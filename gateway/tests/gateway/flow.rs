@@ -237,6 +237,7 @@ impl World {
             before: Some("1".into()),
             after: Some("3".into()),
             unchanged: false,
+            overtaken: false,
             refused: false,
             attempts: 1,
             duration: Duration::from_millis(5),

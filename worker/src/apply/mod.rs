@@ -50,6 +50,8 @@ pub struct Applied {
     pub after: Option<String>,
     /// A change that found the deployment already as asked.
     pub unchanged: bool,
+    /// A change whose rollout a later command took over before it ended.
+    pub overtaken: bool,
 }
 
 impl Applied {
@@ -60,6 +62,7 @@ impl Applied {
             before: None,
             after: None,
             unchanged: false,
+            overtaken: false,
         }
     }
 

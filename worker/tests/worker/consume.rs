@@ -363,9 +363,9 @@ async fn followed_rollouts_report_progress_then_completion_or_the_deadline() {
         done[&broken.id]
     );
     assert!(
-        done[&broken.id]
-            .message
-            .contains("exceeded its progress deadline"),
+        done[&broken.id].message.contains(
+            "exceeded its progress deadline; 'rollback web in default' goes back to the revision before"
+        ),
         "{}",
         done[&broken.id].message
     );
@@ -539,6 +539,7 @@ async fn a_rollout_overtaken_by_a_later_change_says_so() {
         "{}",
         done[&first.id].message
     );
+    assert!(done[&first.id].overtaken && !done[&second.id].overtaken);
     assert!(
         done[&second.id]
             .message
