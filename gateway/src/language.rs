@@ -90,6 +90,8 @@ pub enum ParseError {
     Preamble { before: String, command: String },
     #[error("a change is made only from a command without '{mark}' at its end: send '{}' to make it", offer(.command))]
     Punctuated { mark: String, command: String },
+    #[error("the image '{}' ends with '.', most likely a full stop rather than part of its tag: send '{}' to make the change", quote(.image), offer(.command))]
+    TagPunctuated { image: String, command: String },
     #[error("{what} contains the uppercase letter '{letter}', and Kubernetes names are lowercase; did you mean '{}'?", offer(.command))]
     Lowercase {
         what: &'static str,
@@ -351,6 +353,36 @@ fn trim_invisible(text: &str) -> &str {
 
 /// Parses one command, punctuation and all.
 fn parse_command(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
+    let parsed = parse_words(text, defaults)?;
+    if let Parsed::Command(request) = &parsed
+        && let CommandKind::SetImage { container, image } = &request.kind
+        && image.digest().is_none()
+        && let Some(tag) = image.tag()
+        && tag.ends_with('.')
+    {
+        let meant = tag.trim_end_matches('.');
+        // "deploy nginx:1.21. to web": a '.' the grammar allows at a tag's
+        // end, and a sentence's full stop that slipped in.
+        let at = image.as_str().len() - tag.len();
+        let meant = ImageRef::parse(&format!("{}{meant}", &image.as_str()[..at]))
+            .map_err(ParseError::Image)?;
+        let command = Request {
+            kind: CommandKind::SetImage {
+                container: container.clone(),
+                image: meant,
+            },
+            ..request.clone()
+        };
+        return Err(ParseError::TagPunctuated {
+            image: image.as_str().to_owned(),
+            command: command.describe(),
+        });
+    }
+    Ok(parsed)
+}
+
+/// [`parse_command`] without its check of the result.
+fn parse_words(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
     let mut words: Vec<&str> = text.split_whitespace().collect();
     let Some(first) = words.first() else {
         return Ok(Parsed::Help);
@@ -627,6 +659,40 @@ pub(crate) mod tests {
             assert_eq!(
                 parse(text, &defaults()),
                 Ok(Parsed::HelpOn(form)),
+                "{text:?}"
+            );
+        }
+    }
+
+    /// A '.' at the end of a tag is taken for a full stop, and the command
+    /// without it offered; elsewhere in a tag it is part of it.
+    #[test]
+    fn a_full_stop_after_a_tag_is_not_deployed() {
+        for (text, offered) in [
+            (
+                "deploy nginx:1.21. to web",
+                "deploy nginx:1.21 to web in default",
+            ),
+            (
+                "set image web app=registry.example.com:5000/app:2.0. in prod",
+                "set image web app=registry.example.com:5000/app:2.0 in prod",
+            ),
+            (
+                "deploy nginx:1.. to web",
+                "deploy nginx:1 to web in default",
+            ),
+        ] {
+            let err = parse(text, &defaults()).expect_err(text).to_string();
+            assert!(
+                err.contains(&format!(
+                    "most likely a full stop rather than part of its tag: send '{offered}'"
+                )),
+                "{text:?}: {err}"
+            );
+        }
+        for text in ["deploy nginx:1.21.3 to web", "deploy nginx:v1.-rc to web"] {
+            assert!(
+                matches!(parse(text, &defaults()), Ok(Parsed::Command(_))),
                 "{text:?}"
             );
         }
