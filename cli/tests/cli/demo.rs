@@ -49,8 +49,9 @@ async fn the_demo_scales_and_deploys_and_shows_the_result() {
     assert_eq!(answer, asked3 + 1, "{out}");
     assert!(!out.contains("queued: status"), "{out}");
     // A name the cluster does not have is the person's slip, not a fault.
-    let typo =
-        find("kube: Alice Sorry, deployment nginx-deploymnet not found in namespace default");
+    let typo = find(
+        "kube: Alice Sorry, deployment nginx-deploymnet not found in namespace default; did you mean 'nginx-deployment'?",
+    );
     assert!(answer < typo, "{out}");
     assert!(!out.contains("Something went wrong"), "{out}");
     assert!(

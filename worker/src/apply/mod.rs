@@ -22,7 +22,7 @@ use chatops_shared::{Command, CommandKind, DeploymentName, FieldGroup, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Resource;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
 use crate::error::{ApplyError, Doing};
@@ -96,6 +96,39 @@ impl std::fmt::Debug for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Engine").finish_non_exhaustive()
     }
+}
+
+/// How many deployment names a missing one is compared with, at most.
+const NAMES_READ: u32 = 500;
+
+/// The one of `names` a slip of the keyboard away from `typed`: at most one
+/// edit (an adjacent pair swapped counts one) for a name of up to 5
+/// characters, two for a longer one, none for one of 3 or fewer; none when
+/// two are equally near.
+fn nearest(typed: &str, names: impl Iterator<Item = String>) -> Option<String> {
+    let length = typed.chars().count();
+    let slips = match length {
+        0..=3 => return None,
+        4..=5 => 1,
+        _ => 2,
+    };
+    let mut best: Option<(usize, String)> = None;
+    let mut tied = false;
+    for name in names {
+        let distance = strsim::osa_distance(typed, &name);
+        if distance == 0 || distance > slips {
+            continue;
+        }
+        match &best {
+            Some((least, _)) if distance > *least => {}
+            Some((least, _)) if distance == *least => tied = true,
+            _ => {
+                best = Some((distance, name));
+                tied = false;
+            }
+        }
+    }
+    best.filter(|_| !tied).map(|(_, name)| name)
 }
 
 impl Engine {
@@ -395,10 +428,34 @@ impl Engine {
                 },
             ),
         };
-        if matches!(error, ApplyError::Rejected(_)) && self.namespace_is_missing(ns).await {
+        let ApplyError::Rejected(missing) = error else {
+            return Err(error);
+        };
+        if self.namespace_is_missing(ns).await {
             return Err(ApplyError::Rejected(format!("namespace {ns} not found")));
         }
-        Err(error)
+        Err(ApplyError::Rejected(
+            match self.nearest_name(ns, name).await {
+                Some(near) => format!("{missing}; did you mean '{near}'?"),
+                None => missing,
+            },
+        ))
+    }
+
+    /// The one deployment of `ns` whose name is a slip away from `name`
+    /// ("nginx-deploymnet"), if the bot may list them: what a person who
+    /// mistyped it meant. Names only are read, and at most a page of them.
+    async fn nearest_name(&self, ns: &str, name: &DeploymentName) -> Option<String> {
+        self.limiter.acquire().await;
+        let names = self
+            .deployments(ns)
+            .list_metadata(&ListParams::default().limit(NAMES_READ))
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .filter_map(|d| d.metadata.name);
+        nearest(name.as_str(), names)
     }
 
     /// JSON-patches `ops` together with the fence annotations, under the read
@@ -662,6 +719,38 @@ mod tests {
     /// parent of the template or of the managed fields replaced, a move or
     /// copy out of them, a test and a removal reach them as much as a
     /// change inside; with and without managed fields or a spec.
+    #[test]
+    fn a_missing_name_is_matched_to_the_one_a_slip_away() {
+        let names = |list: &[&str]| {
+            list.iter()
+                .map(|s| (*s).to_owned())
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        let cluster = names(&["nginx-deployment", "web", "api", "payments"]);
+        assert_eq!(
+            nearest("nginx-deploymnet", cluster.clone()).as_deref(),
+            Some("nginx-deployment")
+        );
+        assert_eq!(
+            nearest("paymnets", cluster.clone()).as_deref(),
+            Some("payments")
+        );
+        assert_eq!(nearest("paymentz-api", cluster.clone()), None);
+        // Short names are too easily near one another.
+        assert_eq!(nearest("wep", cluster.clone()), None);
+        // Two as near: neither is offered.
+        assert_eq!(nearest("web-2", names(&["web-1", "web-3"])), None);
+        assert_eq!(
+            nearest("web-1x", names(&["web-1", "web-12"])).as_deref(),
+            None
+        );
+        assert_eq!(
+            nearest("web-1", names(&["web-1x", "web-2xy"])).as_deref(),
+            Some("web-1x")
+        );
+    }
+
     #[test]
     fn the_would_be_deployment_is_the_patched_one() {
         let patches = [

@@ -410,7 +410,11 @@ async fn containers_are_chosen_by_name_or_when_there_is_only_one() {
 
 #[tokio::test]
 async fn what_the_cluster_lacks_is_refused_and_forbidden_fails_at_once_in_plain_words() {
-    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1")])]).await;
+    let kube = sandbox(&[
+        deployment_yaml("web", 1, &[("nginx", "nginx:1")]),
+        deployment_yaml("frontend", 1, &[("nginx", "nginx:1")]),
+    ])
+    .await;
     let engine = engine(&kube).await;
     for (kind, name) in [
         (scale(2), "missing"),
@@ -426,6 +430,15 @@ async fn what_the_cluster_lacks_is_refused_and_forbidden_fails_at_once_in_plain_
             "{err:?}"
         );
     }
+    // A slip of a name there is says which.
+    let err = engine
+        .apply(&command(scale(2), "frontned"), &at(1))
+        .await
+        .expect_err("404");
+    assert!(
+        matches!(&err, ApplyError::Rejected(m) if m == "deployment frontned not found in namespace default; did you mean 'frontend'?"),
+        "{err:?}"
+    );
     let mut prod = command(scale(2), "web");
     prod.namespace = chatops_shared::Namespace::parse("prod").expect("valid");
     let err = engine.apply(&prod, &at(2)).await.expect_err("403");
