@@ -7,7 +7,7 @@
 //! gateway as a signed delivery. The terminal is the Webex room.
 
 use std::io::{IsTerminal, Write};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chatops_gateway::config::GatewayConfig;
 use chatops_gateway::webex::WebexClient;
@@ -28,6 +28,8 @@ const AUTHORIZED: &str = "alice@example.com";
 const UNAUTHORIZED: &str = "mallory@example.com";
 /// How long one message may take to get its answer.
 const ANSWER_LIMIT: Duration = Duration::from_secs(30);
+/// How long a rollout takes in the demo's cluster.
+const ROLLOUT: Duration = Duration::from_secs(2);
 
 #[derive(Debug, clap::Args)]
 pub struct DemoArgs {
@@ -71,7 +73,7 @@ impl Demo {
             .map_err(DemoError::Nats)?;
         let start = |what: &'static str| move |why: String| DemoError::Start { what, why };
         let kube = KubeSandbox::builder()
-            .rollout(Duration::from_secs(2))
+            .rollout(ROLLOUT)
             .seed_yaml(SEED)
             .start()
             .await
@@ -158,7 +160,28 @@ impl Demo {
                 .await
                 .map_err(|e| start("webhook")(e.to_string()))?;
         }
+        // The seeded deployment is shown as a running cluster's would be:
+        // rolled out, not starting up.
+        let settled = Instant::now() + ROLLOUT * 5;
+        while !demo.seed_rolled_out() && Instant::now() < settled {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         Ok(demo)
+    }
+
+    /// Whether the seeded deployment's rollout is over: every replica
+    /// asked for available, as its latest spec has them.
+    fn seed_rolled_out(&self) -> bool {
+        let Some(d) = self
+            .kube
+            .object("apps/v1", "Deployment", "default", DEPLOYMENT)
+        else {
+            return true;
+        };
+        let number = |pointer: &str| d.pointer(pointer).and_then(serde_json::Value::as_i64);
+        number("/status/observedGeneration") == number("/metadata/generation")
+            && number("/status/availableReplicas").unwrap_or(0)
+                == number("/spec/replicas").unwrap_or(1)
     }
 
     fn spawn<F, Fut>(&mut self, run: F)
