@@ -314,8 +314,22 @@ async fn storms_are_retried_to_success_and_endless_failures_give_up() {
     );
     assert_eq!(result.attempts, 3);
     let all = crate::helpers::results(&js).await;
-    assert_eq!(all[&doomed.id].len(), 1, "exactly one result");
-    assert_eq!(all[&stormy.id].len(), 1, "exactly one result");
+    let finals = |id| all[id].iter().filter(|r| r.outcome.is_final()).count();
+    assert_eq!(finals(&doomed.id), 1, "exactly one final result");
+    assert_eq!(finals(&stormy.id), 1, "exactly one final result");
+    // Each try that goes back to the queue says so in the thread first.
+    let said: Vec<&str> = all[&doomed.id].iter().map(|r| r.message.as_str()).collect();
+    assert_eq!(said.len(), 3, "{said:?}");
+    for (i, progress) in all[&doomed.id][..2].iter().enumerate() {
+        assert_eq!(progress.outcome, Outcome::InProgress, "{said:?}");
+        assert!(
+            progress.message.starts_with(&format!(
+                "try {} of 3 failed: the Kubernetes API answered 500",
+                i + 1
+            )) && progress.message.ends_with("; trying again"),
+            "{said:?}"
+        );
+    }
 }
 
 #[tokio::test]
