@@ -271,13 +271,19 @@ pub(super) async fn plan(
             .and_then(|s| serde_json::to_value(&s.template).ok())
             .is_some_and(|now| now == value);
     let before = images(read);
-    let name = name.clone();
+    let (name, ns) = (name.clone(), ns.to_owned());
     Ok(Plan {
         ops: vec![json!({"op": "replace", "path": "/spec/template", "value": value})],
         report: Box::new(move |updated| {
             let after = images(updated);
             let message = if unchanged {
                 format!("{name} is already at revision {revision} ({after}); nothing changed")
+            } else if after == before {
+                // After a restart, the revision before has the same images:
+                // the rollback is a restart, not the undoing of a deploy.
+                format!(
+                    "rolled {name} back to revision {revision} ({after}); the images are as they were, as the two revisions differ only in the rest of the pod template (a restart's time, say); 'history {name} in {ns}' lists the revisions"
+                )
             } else {
                 format!("rolled {name} back to revision {revision} ({after})")
             };

@@ -179,6 +179,11 @@ async fn rolling_back_to_the_template_it_runs_changes_nothing_and_says_so() {
         .expect("rollback");
     assert_eq!(r.before, r.after, "{}", r.message);
     assert!(!r.unchanged, "{}", r.message);
+    assert!(
+        r.message.ends_with("; the images are as they were, as the two revisions differ only in the rest of the pod template (a restart's time, say); 'history web in default' lists the revisions"),
+        "{}",
+        r.message
+    );
 
     // A scale or deploy that finds the deployment already so.
     for (seq, kind) in [(6, scale(2)), (7, set_image(None, "nginx:1.20"))] {
