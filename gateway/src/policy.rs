@@ -40,7 +40,9 @@ pub struct Access<'a> {
 /// Why a request was refused, phrased for the person who asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {
-    #[error("you are not authorised to run commands with this bot")]
+    #[error(
+        "you are not authorised to run commands with this bot; the people who run it can add you to its policy"
+    )]
     Unknown,
     #[error("commands are not accepted from this room")]
     Room,

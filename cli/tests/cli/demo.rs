@@ -79,7 +79,7 @@ async fn an_unauthorised_person_gets_the_refusal_and_nothing_changes() {
     assert_eq!(exit.code, Some(0), "{exit:?}");
     assert!(
         exit.stdout
-            .contains("kube: Mallory Sorry, you are not authorised to run commands with this bot."),
+            .contains("kube: Mallory Sorry, you are not authorised to run commands with this bot; the people who run it can add you to its policy."),
         "{}",
         exit.stdout
     );

@@ -122,7 +122,7 @@ async fn parse_as_a_person_applies_the_policy() {
         assert_eq!(exit.code, Some(2), "{text}: {exit:?}");
         assert_eq!(
             exit.stdout.trim(),
-            "Sorry, you are not authorised to run commands with this bot.",
+            "Sorry, you are not authorised to run commands with this bot; the people who run it can add you to its policy.",
             "{text}"
         );
     }

@@ -502,7 +502,7 @@ async fn people_outside_the_policy_get_a_reply_and_no_command() {
     for message in [&bob_invalid, &bob_unknown] {
         let r = w.replies(message, 1).await;
         assert!(
-            shown(&r[0]).ends_with("Sorry, you are not authorised to run commands with this bot."),
+            shown(&r[0]).ends_with("Sorry, you are not authorised to run commands with this bot; the people who run it can add you to its policy."),
             "{}",
             shown(&r[0])
         );

@@ -18,6 +18,9 @@ pub(super) fn plan(name: &DeploymentName, read: &Deployment, to: Replicas) -> Pl
             let replicas = count(after, "replica", "replicas");
             let message = if before == after {
                 format!("{name} already had {replicas}; nothing changed")
+            } else if after == 0 {
+                // Said plainly: it no longer serves anything.
+                format!("scaled {name} from {before} to 0 replicas; it runs no pods now")
             } else {
                 format!("scaled {name} from {before} to {replicas}")
             };

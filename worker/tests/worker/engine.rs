@@ -96,6 +96,16 @@ async fn every_write_applies_and_reports_before_and_after() {
         d["metadata"]["annotations"]["chatops.dev/template-fence"],
         "test-epoch/4"
     );
+
+    // Scaled to none, it says what that means.
+    let r = engine
+        .apply(&command(scale(0), "web"), &at(5))
+        .await
+        .expect("scale");
+    assert_eq!(
+        r.message,
+        "scaled web from 5 to 0 replicas; it runs no pods now"
+    );
 }
 
 /// A rollback reads revisions from the ReplicaSets, which the deployment
