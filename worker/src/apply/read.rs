@@ -1,6 +1,8 @@
 //! The read-only commands: `status`, `list`, `history`. They change nothing
 //! and need no fence.
 
+use std::cmp::Ordering;
+
 use chatops_shared::names::glob;
 use chatops_shared::text::count;
 use chatops_shared::{CommandResult, DeploymentName, Outcome};
@@ -72,6 +74,44 @@ pub(super) async fn status(
 
 /// The deployments of `ns`; with `only`, those whose names match one of
 /// its patterns (all a person limited to some may see).
+/// Whether a deployment has fewer ready replicas than it asks for.
+fn short(d: &Deployment) -> bool {
+    let ready = d
+        .status
+        .as_ref()
+        .and_then(|s| s.ready_replicas)
+        .unwrap_or(0);
+    ready < replicas(d)
+}
+
+/// Names in the order people count: runs of digits by their value.
+fn natural(a: &str, b: &str) -> Ordering {
+    let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
+    let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+    loop {
+        match (x.first(), y.first()) {
+            (None, None) => return a.cmp(b),
+            (None, Some(_)) => return Ordering::Less,
+            (Some(_), None) => return Ordering::Greater,
+            (Some(p), Some(q)) if p.is_ascii_digit() && q.is_ascii_digit() => {
+                let (m, n) = (digits(x), digits(y));
+                let trim = |s: &[u8]| {
+                    let zeros = s.iter().take_while(|c| **c == b'0').count();
+                    s[zeros..].to_vec()
+                };
+                let (u, v) = (trim(&x[..m]), trim(&y[..n]));
+                let by_value = u.len().cmp(&v.len()).then_with(|| u.cmp(&v));
+                if by_value != Ordering::Equal {
+                    return by_value;
+                }
+                (x, y) = (&x[m..], &y[n..]);
+            }
+            (Some(p), Some(q)) if p != q => return p.cmp(q),
+            _ => (x, y) = (&x[1..], &y[1..]),
+        }
+    }
+}
+
 pub(super) async fn list(
     engine: &Engine,
     ns: &str,
@@ -104,7 +144,7 @@ pub(super) async fn list(
             format!("no deployments in namespace {ns}"),
         ));
     }
-    let shown: Vec<&Deployment> = list
+    let mut shown: Vec<&Deployment> = list
         .items
         .iter()
         .filter(|d| {
@@ -112,6 +152,15 @@ pub(super) async fn list(
             only.is_empty() || only.iter().any(|p| glob(p, name))
         })
         .collect();
+    // Those short of ready replicas first, what someone asking in trouble
+    // looks for, and then by name with its numbers in order (web-2 before
+    // web-10), so the cut below leaves out healthy ones first.
+    let name = |d: &Deployment| d.metadata.name.clone().unwrap_or_default();
+    shown.sort_by(|a, b| {
+        short(b)
+            .cmp(&short(a))
+            .then_with(|| natural(&name(a), &name(b)))
+    });
     let of_yours = if only.is_empty() {
         String::new()
     } else {
@@ -142,7 +191,12 @@ pub(super) async fn list(
         })
         .collect();
     if total > LIST_LIMIT {
-        lines.push(format!("and {} more", total - LIST_LIMIT));
+        let all_ready = !shown[LIST_LIMIT..].iter().any(|d| short(d));
+        lines.push(format!(
+            "and {} more{}",
+            total - LIST_LIMIT,
+            if all_ready { ", all ready" } else { "" }
+        ));
     }
     Ok(Applied::new(
         Outcome::Applied,
@@ -241,4 +295,25 @@ pub(super) async fn history(
         Outcome::Applied,
         format!("{name} in {ns}: {}", parts.join(". ")),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::natural;
+
+    #[test]
+    fn names_are_in_the_order_people_count() {
+        let mut names = vec![
+            "web-10", "web-2", "api", "web-1", "web-02b", "web-002a", "web", "web-100", "a1b10",
+            "a1b9", "web-01",
+        ];
+        names.sort_by(|a, b| natural(a, b));
+        assert_eq!(
+            names,
+            [
+                "a1b9", "a1b10", "api", "web", "web-01", "web-1", "web-2", "web-002a", "web-02b",
+                "web-10", "web-100"
+            ]
+        );
+    }
 }

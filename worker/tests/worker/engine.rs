@@ -210,6 +210,34 @@ async fn rolling_back_to_the_template_it_runs_changes_nothing_and_says_so() {
 }
 
 #[tokio::test]
+async fn list_names_deployments_short_of_ready_replicas_first() {
+    let kube = sandbox(&[
+        deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]),
+        deployment_yaml("api", 1, &[("api", "api:1")]),
+    ])
+    .await;
+    let engine = engine(&kube).await;
+    settled(&kube, "api").await;
+    settled(&kube, "web").await;
+    kube.hold_controllers();
+    engine
+        .apply(&command(scale(5), "web"), &at(1))
+        .await
+        .expect("scale");
+    let mut all = command(CommandKind::List { only: Vec::new() }, "web");
+    all.deployment = None;
+    let listed = engine.apply(&all, &at(2)).await.expect("list");
+    assert!(
+        listed
+            .message
+            .starts_with("2 deployments in default: web 3/5 (nginx=nginx:1.20); api 1/1"),
+        "{}",
+        listed.message
+    );
+    kube.release_controllers();
+}
+
+#[tokio::test]
 async fn read_only_commands_change_nothing() {
     let kube = sandbox(&[
         deployment_yaml("web", 3, &[("nginx", "nginx:1.20")]),
