@@ -59,6 +59,7 @@ pub fn run(args: &ParseArgs, env: &Env) -> Result<(), CliError> {
         kind: request.kind,
         namespace: request.namespace,
         deployment: request.deployment,
+        visible: request.visible,
         actor: Actor {
             email,
             person_id: String::new(),

@@ -517,6 +517,7 @@ impl Ingestion {
             kind: request.kind,
             namespace: request.namespace,
             deployment: request.deployment,
+            visible: request.visible,
             actor: Actor {
                 email,
                 person_id: message.person_id.clone().unwrap_or_default(),

@@ -44,6 +44,9 @@ pub struct Request {
     pub namespace: Namespace,
     /// `None` only for `list`.
     pub deployment: Option<DeploymentName>,
+    /// The deployment-name patterns the sender may see (empty: any), as
+    /// the policy sets them: parsing leaves it empty.
+    pub visible: Vec<String>,
 }
 
 impl Request {
@@ -410,6 +413,7 @@ fn parse_words(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
             kind,
             namespace: namespace.clone(),
             deployment,
+            visible: Vec::new(),
         }))
     };
     match (form, &words[1..]) {
@@ -553,12 +557,22 @@ fn revision(word: &str) -> Result<u64, ParseError> {
     }
 }
 
-/// A deployment as typed; kubectl's `deployment/web` form is accepted.
+/// A deployment as typed; kubectl's `deployment/web` form is accepted, in
+/// each of the ways kubectl names the resource (`deploy/web`,
+/// `deployments.apps/web`, `Deployment.v1.apps/web`).
 fn deployment(word: &str) -> Result<DeploymentName, ParseError> {
-    let name = ["deployment/", "deployments/", "deploy/"]
-        .iter()
-        .find_map(|p| word.strip_prefix(p))
-        .unwrap_or(word);
+    let is_deployments = |resource: &str| {
+        let resource = resource.to_ascii_lowercase();
+        let resource = resource
+            .strip_suffix(".v1.apps")
+            .or_else(|| resource.strip_suffix(".apps"))
+            .unwrap_or(&resource);
+        ["deployment", "deployments", "deploy"].contains(&resource)
+    };
+    let name = match word.split_once('/') {
+        Some((resource, name)) if is_deployments(resource) => name,
+        _ => word,
+    };
     DeploymentName::parse(name).map_err(ParseError::Deployment)
 }
 
@@ -589,6 +603,9 @@ pub(crate) mod tests {
             ("SCALE Web-Not to 5", ""),
             ("Scale web TO 0 in prod", "scale web to 0 in prod"),
             ("scale deployment/web to 20", "scale web to 20 in default"),
+            ("status deployments.apps/web", "status web in default"),
+            ("restart Deployment.v1.apps/web", "restart web in default"),
+            ("status deploy/web", "status web in default"),
             (
                 "deploy registry/web:2.1 to web",
                 "deploy registry/web:2.1 to web in default",

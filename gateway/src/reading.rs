@@ -112,8 +112,10 @@ pub fn read(
             tracing::info!(actor = %email, %denial, "command denied by policy");
             return refused(replies::denied(email, &denial), "denied");
         }
-        if let CommandKind::List { only } = &mut request.kind {
-            *only = policy.visible_deployments(&access);
+        let visible = policy.visible_deployments(&access);
+        match &mut request.kind {
+            CommandKind::List { only } => *only = visible,
+            _ => request.visible = visible,
         }
     }
     Reading::Command(request)
@@ -288,11 +290,13 @@ mod tests {
         ) {
             Reading::Command(request) => match request.kind {
                 CommandKind::List { only } => only,
-                other => panic!("{other:?}"),
+                // What any other command may name besides its own.
+                _ => request.visible,
             },
             _ => panic!("{text:?} was not a command"),
         };
         assert_eq!(only("alice@example.com", "list"), ["web*"]);
+        assert_eq!(only("alice@example.com", "status web-1"), ["web*"]);
         assert_eq!(
             only("alice@example.com", "list in staging"),
             ["api", "web*"]

@@ -271,6 +271,11 @@ pub struct Command {
     /// Absent only for `list`, which addresses the whole namespace.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployment: Option<DeploymentName>,
+    /// The deployment-name patterns the sender's policy confines them to
+    /// for this command, so that an answer names no other deployment ("did
+    /// you mean …?"); absent or empty: any. `list` has its own, `only`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub visible: Vec<String>,
     pub actor: Actor,
     pub origin: Origin,
     pub issued_at: Timestamp,
@@ -420,6 +425,7 @@ mod tests {
             kind,
             namespace: Namespace::parse("prod").expect("valid"),
             deployment: deployment.map(|d| DeploymentName::parse(d).expect("valid")),
+            visible: Vec::new(),
             actor: Actor {
                 email: "alice@example.com".into(),
                 person_id: "person-1".into(),

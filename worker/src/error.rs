@@ -39,6 +39,12 @@ pub enum ApplyError {
     Conflict,
 }
 
+/// The refusal for an object the cluster does not have, e.g. "deployment
+/// web not found in namespace prod".
+pub(crate) fn missing(singular: &str, name: &str, namespace: &str) -> String {
+    format!("{singular} {name} not found in namespace {namespace}")
+}
+
 impl ApplyError {
     pub fn from_kube(error: kube::Error, doing: Doing<'_>) -> Self {
         let Doing {
@@ -54,7 +60,7 @@ impl ApplyError {
                 // without that (a wrong URL, a proxy) is no slip of the
                 // person's.
                 404 if status.reason == "NotFound" => Self::Rejected(match name {
-                    Some(name) => format!("{singular} {name} not found in namespace {namespace}"),
+                    Some(name) => missing(singular, name, namespace),
                     None => format!("namespace {namespace} not found"),
                 }),
                 404 => Self::Permanent(format!(

@@ -65,6 +65,7 @@ pub fn command(i: usize, deployments: usize) -> anyhow::Result<Command> {
         },
         namespace: Namespace::default_namespace(),
         deployment: Some(DeploymentName::parse(&format!("app-{}", i % deployments))?),
+        visible: Vec::new(),
         actor: Actor {
             email: "alice@example.com".into(),
             person_id: "alice".into(),

@@ -80,6 +80,7 @@ async fn publish(
         kind,
         namespace: Namespace::default_namespace(),
         deployment: Some(DeploymentName::parse(deployment).expect("valid")),
+        visible: Vec::new(),
         actor: Actor {
             email: actor.into(),
             person_id: actor.into(),

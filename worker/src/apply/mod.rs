@@ -17,6 +17,7 @@ mod scale;
 use std::sync::Arc;
 use std::time::Duration;
 
+use chatops_shared::names::glob;
 use chatops_shared::text::count;
 use chatops_shared::{Command, CommandKind, DeploymentName, FieldGroup, Outcome};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -25,7 +26,7 @@ use kube::Resource;
 use kube::api::{Api, ListParams, Patch, PatchParams};
 use serde_json::{Value, json};
 
-use crate::error::{ApplyError, Doing};
+use crate::error::{ApplyError, Doing, missing};
 use crate::fence::{self, Check, Position};
 use crate::limiter::Limiter;
 
@@ -186,14 +187,18 @@ impl Engine {
                 )),
             };
         };
-        match &command.kind {
+        let done = match &command.kind {
             CommandKind::Status => read::status(self, ns, name, known).await,
             CommandKind::History => read::history(self, ns, name).await,
             CommandKind::List { only } => read::list(self, ns, only).await,
-            _ => {
-                let (applied, _) = self.apply_write(command, position, known).await?;
-                Ok(applied)
-            }
+            _ => self
+                .apply_write(command, position, known)
+                .await
+                .map(|(applied, _)| applied),
+        };
+        match done {
+            Err(e) => Err(self.with_nearest(command, e).await),
+            done => done,
         }
     }
 
@@ -428,34 +433,43 @@ impl Engine {
                 },
             ),
         };
-        let ApplyError::Rejected(missing) = error else {
-            return Err(error);
-        };
-        if self.namespace_is_missing(ns).await {
+        if matches!(error, ApplyError::Rejected(_)) && self.namespace_is_missing(ns).await {
             return Err(ApplyError::Rejected(format!("namespace {ns} not found")));
         }
-        Err(ApplyError::Rejected(
-            match self.nearest_name(ns, name).await {
-                Some(near) => format!("{missing}; did you mean '{near}'?"),
-                None => missing,
-            },
-        ))
+        Err(error)
     }
 
-    /// The one deployment of `ns` whose name is a slip away from `name`
-    /// ("nginx-deploymnet"), if the bot may list them: what a person who
-    /// mistyped it meant. Names only are read, and at most a page of them.
-    async fn nearest_name(&self, ns: &str, name: &DeploymentName) -> Option<String> {
+    /// `command`'s refusal for a deployment that is not there, with the one
+    /// a slip away ("nginx-deploymnet") where there is one the sender may
+    /// see and the bot may list; any other error as it is. Only where the
+    /// refusal is answered: a list of names is read for it.
+    async fn with_nearest(&self, command: &Command, error: ApplyError) -> ApplyError {
+        let (ApplyError::Rejected(why), Some(name)) = (&error, &command.deployment) else {
+            return error;
+        };
+        let ns = command.namespace.as_str();
+        if *why != missing("deployment", name.as_str(), ns) {
+            return error;
+        }
         self.limiter.acquire().await;
-        let names = self
+        let Ok(listed) = self
             .deployments(ns)
             .list_metadata(&ListParams::default().limit(NAMES_READ))
             .await
-            .ok()?
+        else {
+            return error;
+        };
+        let visible =
+            |n: &String| command.visible.is_empty() || command.visible.iter().any(|p| glob(p, n));
+        let names = listed
             .items
             .into_iter()
-            .filter_map(|d| d.metadata.name);
-        nearest(name.as_str(), names)
+            .filter_map(|d| d.metadata.name)
+            .filter(visible);
+        match nearest(name.as_str(), names) {
+            Some(near) => ApplyError::Rejected(format!("{why}; did you mean '{near}'?")),
+            None => error,
+        }
     }
 
     /// JSON-patches `ops` together with the fence annotations, under the read

@@ -482,6 +482,14 @@ async fn what_the_cluster_lacks_is_refused_and_forbidden_fails_at_once_in_plain_
         matches!(&err, ApplyError::Rejected(m) if m == "deployment frontned not found in namespace default; did you mean 'frontend'?"),
         "{err:?}"
     );
+    // Not one the sender's policy keeps from them.
+    let mut confined = command(scale(2), "frontned");
+    confined.visible = vec!["web*".to_owned(), "front".to_owned()];
+    let err = engine.apply(&confined, &at(1)).await.expect_err("404");
+    assert!(
+        matches!(&err, ApplyError::Rejected(m) if m == "deployment frontned not found in namespace default"),
+        "{err:?}"
+    );
     let mut prod = command(scale(2), "web");
     prod.namespace = chatops_shared::Namespace::parse("prod").expect("valid");
     let err = engine.apply(&prod, &at(2)).await.expect_err("403");

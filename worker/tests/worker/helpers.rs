@@ -111,6 +111,7 @@ pub fn command(kind: CommandKind, deployment: &str) -> Command {
         kind,
         namespace: Namespace::default_namespace(),
         deployment: Some(DeploymentName::parse(deployment).expect("valid")),
+        visible: Vec::new(),
         actor: Actor {
             email: "alice@example.com".into(),
             person_id: "alice".into(),
