@@ -260,17 +260,21 @@ impl Worker {
                     tracing::warn!(error = %message, ?delay, "transient failure; the command goes back to the queue");
                     // Said in the thread (one message, edited at each
                     // try), so an outage is not met with minutes of
-                    // silence before the final word.
-                    let trying = ended(
-                        Outcome::InProgress,
-                        format!(
-                            "try {tries} of {} failed: {message}; trying again",
-                            self.max_deliver
-                        ),
-                    );
-                    let progress = self.result(&command, trying, attempts, started);
-                    if let Err(e) = self.publish(&progress).await {
-                        tracing::warn!(error = %e, "cannot say the command is being tried again");
+                    // silence before the final word: only after a try (not
+                    // a stopping worker handing the command back, nor a
+                    // reading of what earlier tries did).
+                    if tries > tried && !settling && !stopping.is_cancelled() {
+                        let trying = ended(
+                            Outcome::InProgress,
+                            format!(
+                                "try {tries} of {} failed: {message}; trying again",
+                                self.max_deliver
+                            ),
+                        );
+                        let progress = self.result(&command, trying, attempts, started);
+                        if let Err(e) = self.publish(&progress).await {
+                            tracing::warn!(error = %e, "cannot say the command is being tried again");
+                        }
                     }
                     return Step::Retry(delay);
                 }

@@ -628,6 +628,44 @@ pub(crate) fn release_children(
     }
 }
 
+/// A controller's claim on its children of kind `child` (a Deployment's
+/// ReplicaSets, a ReplicaSet's Pods), as the API's controllers make it:
+/// it lets go of those its selector no longer matches (relabelled out of
+/// service), keeps the rest, and adopts the orphans it matches (left by
+/// `delete --cascade=orphan` of an earlier owner, or made by hand).
+/// Returns the children it then controls.
+pub(crate) fn claim(
+    store: &mut Store,
+    child: &'static ResourceType,
+    owner: &Value,
+    namespace: &str,
+) -> Vec<Arc<Value>> {
+    let uid = str_at(owner, "/metadata/uid");
+    let selector = meta::LabelSelector::from_object(&owner["spec"]["selector"]);
+    let matches = |o: &Value| selector.matches(&meta::string_map(o.pointer("/metadata/labels")));
+    let (mut owned, released): (Vec<Arc<Value>>, Vec<Arc<Value>>) = store
+        .controlled_by(child, namespace, uid)
+        .into_iter()
+        .cloned()
+        .partition(|o| matches(o));
+    for object in released {
+        store.insert(child, without_owner(&object, uid));
+    }
+    if selector.is_empty() {
+        return owned;
+    }
+    let orphans: Vec<Arc<Value>> = store
+        .uncontrolled(child, namespace)
+        .into_iter()
+        .filter(|o| matches(o) && o["metadata"]["deletionTimestamp"].is_null())
+        .cloned()
+        .collect();
+    for object in orphans {
+        owned.push(store.insert(child, with_controller(&object, owner)));
+    }
+    owned
+}
+
 /// `object` without its owner reference to `owner_uid`; with none left,
 /// without the list, as the API server stores an empty one.
 pub(crate) fn without_owner(object: &Value, owner_uid: &str) -> Value {

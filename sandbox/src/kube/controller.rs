@@ -299,7 +299,7 @@ fn reconcile(
     let generation = int_at(d, "/metadata/generation");
     let desired = int_at(d, "/spec/replicas");
     let template = &d["spec"]["template"];
-    let mut owned = claim(store, d, &namespace);
+    let mut owned = api::claim(store, &REPLICA_SET, d, &namespace);
     owned.sort_by_key(|rs| deployment::revision_of(rs));
     let max_revision = owned
         .iter()
@@ -337,7 +337,8 @@ fn reconcile(
         None if paused => None,
         None => {
             progress_reason = "NewReplicaSetCreated";
-            Some(store.insert(&REPLICA_SET, new_replica_set(d, max_revision + 1)))
+            let rs = new_replica_set(store, d, max_revision + 1);
+            Some(store.insert(&REPLICA_SET, rs))
         }
     };
     let unpullable = settings.unpullable.as_slice();
@@ -414,6 +415,13 @@ fn reconcile(
         // The rollout goes on from where the controller left it, not from
         // where someone else put a ReplicaSet.
         counts.restore(Some(&new_name), &episode.left);
+        if progress_reason == "NewReplicaSetCreated" {
+            // Made again for the template it rolled out (the one before
+            // was deleted, or let go of when relabelled): at once to what
+            // its own old ReplicaSets leave, as a surge allows with none
+            // of its Pods left.
+            counts.new = (desired - counts.old_total()).max(0);
+        }
     }
     // A paused Deployment rolls nothing out, but still scales when no
     // rollout is half done: in one step, as Recreate does.
@@ -475,37 +483,6 @@ fn reconcile(
     clean_up_history(store, &d, &namespace, &uid);
 
     (episode.done < episode.total).then(|| episode.start + interval * (episode.done + 1))
-}
-
-/// The controller's claim on ReplicaSets: it lets go of those its
-/// selector no longer matches, keeps the rest, and adopts the orphans it
-/// matches (left by `delete --cascade=orphan` of an earlier Deployment).
-/// Returns the ReplicaSets it then controls.
-fn claim(store: &mut Store, d: &Value, namespace: &str) -> Vec<Arc<Value>> {
-    let uid = str_at(d, "/metadata/uid");
-    let selector = meta::LabelSelector::from_object(&d["spec"]["selector"]);
-    let matches = |rs: &Value| selector.matches(&meta::string_map(rs.pointer("/metadata/labels")));
-    let (mut owned, released): (Vec<Arc<Value>>, Vec<Arc<Value>>) = store
-        .controlled_by(&REPLICA_SET, namespace, uid)
-        .into_iter()
-        .cloned()
-        .partition(|rs| matches(rs));
-    for rs in released {
-        store.insert(&REPLICA_SET, api::without_owner(&rs, uid));
-    }
-    if selector.is_empty() {
-        return owned;
-    }
-    let orphans: Vec<Arc<Value>> = store
-        .uncontrolled(&REPLICA_SET, namespace)
-        .into_iter()
-        .filter(|rs| matches(rs) && rs["metadata"]["deletionTimestamp"].is_null())
-        .cloned()
-        .collect();
-    for rs in orphans {
-        owned.push(store.insert(&REPLICA_SET, api::with_controller(&rs, d)));
-    }
-    owned
 }
 
 /// Sizes each old ReplicaSet whose replicas in `counts` differ from those
@@ -618,10 +595,20 @@ fn copy_annotations(store: &mut Store, d: &Value, rs: Arc<Value>) -> Arc<Value> 
 }
 
 /// A ReplicaSet for the Deployment's current template.
-fn new_replica_set(d: &Value, revision: u64) -> Value {
+fn new_replica_set(store: &Store, d: &Value, revision: u64) -> Value {
     let template = &d["spec"]["template"];
-    let hash = deployment::template_hash(template);
-    let name = format!("{}-{hash}", str_at(d, "/metadata/name"));
+    let namespace = str_at(d, "/metadata/namespace");
+    // A name another ReplicaSet holds (one this Deployment let go of when
+    // it was relabelled, say) is not written over: the hash is taken again
+    // with a collision count, as the controller's `collisionCount` does.
+    let (hash, name) = (0..)
+        .map(|collisions| {
+            let hash = deployment::template_hash(template, collisions);
+            let name = format!("{}-{hash}", str_at(d, "/metadata/name"));
+            (hash, name)
+        })
+        .find(|(_, name)| store.shared(&REPLICA_SET, namespace, name).is_none())
+        .expect("a free name among endless counts");
     let mut template = template.clone();
     template["metadata"]["labels"][HASH_LABEL] = json!(hash);
     let mut selector = d["spec"]["selector"].clone();

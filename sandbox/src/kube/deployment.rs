@@ -166,26 +166,15 @@ pub(crate) fn check_types(deployment: &Value) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The API server's validation of a (defaulted) Deployment; `old` is the
-/// stored object on updates.
-pub(crate) fn validate(deployment: &Value, old: Option<&Value>) -> Vec<FieldError> {
-    let mut errors = Vec::new();
-    let spec = &deployment["spec"];
-    int_field(&mut errors, spec, "replicas", 0);
-    int_field(&mut errors, spec, "revisionHistoryLimit", 0);
-    int_field(&mut errors, spec, "minReadySeconds", 0);
-    int_field(&mut errors, spec, "progressDeadlineSeconds", 0);
-    // minReadySeconds left out is 0, which a deadline must exceed too.
-    let min_ready = spec["minReadySeconds"].as_i64().unwrap_or(0);
-    if let Some(deadline) = spec["progressDeadlineSeconds"].as_i64()
-        && deadline <= min_ready
-    {
-        errors.push(FieldError::invalid(
-            "spec.progressDeadlineSeconds",
-            &json!(deadline),
-            "must be greater than minReadySeconds",
-        ));
-    }
+/// The selector rules a Deployment and a ReplicaSet share (`spec` and the
+/// stored object's `old_spec` on updates): there is one, it selects
+/// something, its template's labels match it, and it never changes. The
+/// API server words the empty one "for deployment" for both.
+pub(crate) fn selector_errors(
+    errors: &mut Vec<FieldError>,
+    spec: &Value,
+    old_spec: Option<&Value>,
+) {
     let selector = &spec["selector"];
     let parsed = LabelSelector::from_object(selector);
     if selector.is_null() {
@@ -207,8 +196,8 @@ pub(crate) fn validate(deployment: &Value, old: Option<&Value>) -> Vec<FieldErro
             "`selector` does not match template `labels`",
         ));
     }
-    if let Some(old) = old
-        && old["spec"]["selector"] != *selector
+    if let Some(old) = old_spec
+        && old["selector"] != *selector
     {
         errors.push(FieldError::invalid_shown(
             "spec.selector",
@@ -216,6 +205,29 @@ pub(crate) fn validate(deployment: &Value, old: Option<&Value>) -> Vec<FieldErro
             "field is immutable",
         ));
     }
+}
+
+/// The API server's validation of a (defaulted) Deployment; `old` is the
+/// stored object on updates.
+pub(crate) fn validate(deployment: &Value, old: Option<&Value>) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let spec = &deployment["spec"];
+    int_field(&mut errors, spec, "replicas", 0);
+    int_field(&mut errors, spec, "revisionHistoryLimit", 0);
+    int_field(&mut errors, spec, "minReadySeconds", 0);
+    int_field(&mut errors, spec, "progressDeadlineSeconds", 0);
+    // minReadySeconds left out is 0, which a deadline must exceed too.
+    let min_ready = spec["minReadySeconds"].as_i64().unwrap_or(0);
+    if let Some(deadline) = spec["progressDeadlineSeconds"].as_i64()
+        && deadline <= min_ready
+    {
+        errors.push(FieldError::invalid(
+            "spec.progressDeadlineSeconds",
+            &json!(deadline),
+            "must be greater than minReadySeconds",
+        ));
+    }
+    selector_errors(&mut errors, spec, old.map(|o| &o["spec"]));
     errors.extend(meta::check_labels(
         "spec.template.metadata.labels",
         spec.pointer("/template/metadata/labels"),
@@ -437,9 +449,11 @@ fn validate_ports(errors: &mut Vec<FieldError>, container_path: &str, container:
 }
 
 /// The `pod-template-hash` the controller gives a template: FNV-1a over
-/// its canonical JSON (without the hash label), rendered in the API's
-/// vowel-free alphabet so it never spells words.
-pub(crate) fn template_hash(template: &Value) -> String {
+/// its canonical JSON (without the hash label), and `collisions` when not
+/// 0 (the count of names found taken, as the controller's
+/// `collisionCount`), rendered in the API's vowel-free alphabet so it never
+/// spells words.
+pub(crate) fn template_hash(template: &Value, collisions: u32) -> String {
     let mut t = template.clone();
     if let Some(labels) = t
         .pointer_mut("/metadata/labels")
@@ -448,7 +462,12 @@ pub(crate) fn template_hash(template: &Value) -> String {
         labels.remove(HASH_LABEL);
     }
     let mut hash: u32 = 0x811c_9dc5;
-    for b in t.to_string().bytes() {
+    let counted = (collisions > 0).then(|| collisions.to_string());
+    for b in t
+        .to_string()
+        .bytes()
+        .chain(counted.iter().flat_map(|c| c.bytes()))
+    {
         hash ^= u32::from(b);
         hash = hash.wrapping_mul(0x0100_0193);
     }
@@ -728,11 +747,11 @@ mod tests {
         let d = nginx();
         let t = &d["spec"]["template"];
         let mut labelled = t.clone();
-        labelled["metadata"]["labels"][HASH_LABEL] = json!(template_hash(t));
-        assert_eq!(template_hash(t), template_hash(&labelled));
+        labelled["metadata"]["labels"][HASH_LABEL] = json!(template_hash(t, 0));
+        assert_eq!(template_hash(t, 0), template_hash(&labelled, 0));
         let mut changed = t.clone();
         changed["spec"]["containers"][0]["image"] = json!("nginx:1.21");
-        assert_ne!(template_hash(t), template_hash(&changed));
+        assert_ne!(template_hash(t, 0), template_hash(&changed, 0));
         assert!(same_template(t, &labelled));
     }
 }

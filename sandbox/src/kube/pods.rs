@@ -87,7 +87,7 @@ pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullab
         return;
     };
     let desired = usize::try_from(int_at(&rs, "/spec/replicas")).unwrap_or(0);
-    let mut pods = claim(store, &rs, namespace);
+    let mut pods = api::claim(store, &POD, &rs, namespace);
 
     // Too many: the controller deletes the least useful first, not-ready
     // before ready, newest before oldest.
@@ -151,38 +151,6 @@ pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullab
 
     let ready = states.iter().filter(|s| **s == PodState::Ready).count();
     write_status(store, &rs, states.len(), ready);
-}
-
-/// The controller's claim on Pods: it lets go of those its selector no
-/// longer matches (relabelled out of service), keeps the rest, and adopts
-/// the orphans it matches (left by `delete --cascade=orphan` of an earlier
-/// owner, or made by hand). Returns the Pods it then controls.
-fn claim(store: &mut Store, rs: &Value, namespace: &str) -> Vec<Arc<Value>> {
-    let uid = str_at(rs, "/metadata/uid");
-    let selector = meta::LabelSelector::from_object(&rs["spec"]["selector"]);
-    let matches =
-        |pod: &Value| selector.matches(&meta::string_map(pod.pointer("/metadata/labels")));
-    let (mut pods, released): (Vec<Arc<Value>>, Vec<Arc<Value>>) = store
-        .controlled_by(&POD, namespace, uid)
-        .into_iter()
-        .cloned()
-        .partition(|p| matches(p));
-    for pod in released {
-        store.insert(&POD, api::without_owner(&pod, uid));
-    }
-    if selector.is_empty() {
-        return pods;
-    }
-    let orphans: Vec<Arc<Value>> = store
-        .uncontrolled(&POD, namespace)
-        .into_iter()
-        .filter(|p| matches(p) && p["metadata"]["deletionTimestamp"].is_null())
-        .cloned()
-        .collect();
-    for pod in orphans {
-        pods.push(store.insert(&POD, api::with_controller(&pod, rs)));
-    }
-    pods
 }
 
 fn int_rv(pod: &Value) -> u64 {

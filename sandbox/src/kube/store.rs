@@ -78,6 +78,17 @@ struct Key {
 }
 
 impl Key {
+    /// The key before every object of a type in a namespace: where a
+    /// range over them starts.
+    fn first(group: &'static str, plural: &'static str, namespace: &str) -> Self {
+        Self {
+            group,
+            plural,
+            namespace: namespace.to_owned(),
+            name: String::new(),
+        }
+    }
+
     fn new(rt: &ResourceType, namespace: &str, name: &str) -> Self {
         Self {
             group: rt.group,
@@ -205,8 +216,10 @@ impl Store {
     /// controller whose selector matches them adopts, by name.
     pub(crate) fn uncontrolled(&self, rt: &ResourceType, namespace: &str) -> Vec<&Arc<Value>> {
         self.orphans
-            .iter()
-            .filter(|k| k.group == rt.group && k.plural == rt.plural && k.namespace == namespace)
+            .range(Key::first(rt.group, rt.plural, namespace)..)
+            .take_while(|k| {
+                k.group == rt.group && k.plural == rt.plural && k.namespace == namespace
+            })
             .filter_map(|k| self.objects.get(k))
             .collect()
     }
@@ -342,14 +355,8 @@ impl Store {
 
     /// The names of the objects of one type in a namespace.
     fn names_in(&self, group: &'static str, plural: &'static str, namespace: &str) -> Vec<String> {
-        let from = Key {
-            group,
-            plural,
-            namespace: namespace.to_owned(),
-            name: String::new(),
-        };
         self.objects
-            .range(from..)
+            .range(Key::first(group, plural, namespace)..)
             .take_while(|(k, _)| k.group == group && k.plural == plural && k.namespace == namespace)
             .map(|(k, _)| k.name.clone())
             .collect()

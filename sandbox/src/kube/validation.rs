@@ -5,7 +5,8 @@
 
 use serde_json::{Value, json};
 
-use super::error::{FieldError, go_label_selector};
+use super::deployment;
+use super::error::FieldError;
 use super::meta::str_at;
 use super::resources::ResourceType;
 
@@ -26,15 +27,7 @@ pub(crate) fn errors(rt: &ResourceType, object: &Value, old: Option<&Value>) -> 
         }
         ("", "ConfigMap") => config_map(&mut errors, object, old),
         ("apps", "ReplicaSet") => {
-            if let Some(old) = old
-                && old["spec"]["selector"] != object["spec"]["selector"]
-            {
-                errors.push(FieldError::invalid_shown(
-                    "spec.selector",
-                    &go_label_selector(&object["spec"]["selector"]),
-                    "field is immutable",
-                ));
-            }
+            deployment::selector_errors(&mut errors, &object["spec"], old.map(|o| &o["spec"]));
         }
         ("", "Pod") => {
             if let Some(old) = old

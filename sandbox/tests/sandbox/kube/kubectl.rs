@@ -2195,3 +2195,88 @@ async fn a_paused_deployment_with_a_new_template_scales_its_active_replica_set()
         ]
     );
 }
+
+/// A ReplicaSet relabelled out of its Deployment (quarantined) is let go
+/// and keeps its Pods; the Deployment makes a ReplicaSet of its own under
+/// another name instead of writing over it, and no Pod is left without an
+/// owner that exists.
+#[tokio::test]
+async fn a_quarantined_replica_set_keeps_its_pods_and_its_deployment_makes_another() {
+    let sandbox = nginx_sandbox().start().await.expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    rolled_out(&sandbox).await;
+    ready_pods(&sandbox, 2).await;
+    let quarantined = sandbox.objects("apps/v1", "ReplicaSet", NS)[0].clone();
+    let (old_name, old_uid) = (
+        name_of(&quarantined),
+        quarantined["metadata"]["uid"]
+            .as_str()
+            .expect("a uid")
+            .to_owned(),
+    );
+    kubectl
+        .run(&["label", "rs", &old_name, "app=quarantine", "--overwrite"])
+        .await
+        .success();
+    let deployment_uid = deployment(&sandbox)["metadata"]["uid"]
+        .as_str()
+        .expect("a uid")
+        .to_owned();
+    let sets = eventually(
+        "a second replica set, ready",
+        Duration::from_secs(10),
+        || async {
+            let sets = sandbox.objects("apps/v1", "ReplicaSet", NS);
+            let fresh = sets
+                .iter()
+                .find(|rs| controller_uid(rs).as_deref() == Some(deployment_uid.as_str()))?;
+            (sets.len() == 2 && fresh["status"]["readyReplicas"] == 2).then_some(sets)
+        },
+    )
+    .await;
+    let old = sets
+        .iter()
+        .find(|rs| rs["metadata"]["uid"] == old_uid.as_str())
+        .expect("the quarantined replica set is still there");
+    assert_eq!(name_of(old), old_name);
+    assert!(controller_uid(old).is_none(), "{old}");
+    let uids: Vec<String> = sets
+        .iter()
+        .map(|rs| rs["metadata"]["uid"].as_str().unwrap_or("").to_owned())
+        .collect();
+    let all = pods(&sandbox);
+    assert_eq!(all.len(), 4, "two pods each: {all:?}");
+    assert!(
+        all.iter()
+            .all(|p| controller_uid(p).is_some_and(|uid| uids.contains(&uid))),
+        "{all:?}"
+    );
+}
+
+/// A ReplicaSet whose selector does not select its own template is refused
+/// as the API server refuses it: it could never count its Pods.
+#[tokio::test]
+async fn a_replica_set_that_would_not_select_its_pods_is_refused() {
+    let sandbox = nginx_sandbox().start().await.expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    let dir = temp_dir();
+    let path = dir.path().join("rs.yaml");
+    std::fs::write(
+        &path,
+        "apiVersion: apps/v1\nkind: ReplicaSet\nmetadata:\n  name: stray\nspec:\n  replicas: 2\n  selector:\n    matchLabels:\n      app: a\n  template:\n    metadata:\n      labels:\n        app: b\n    spec:\n      containers:\n        - name: c\n          image: nginx:1.25\n",
+    )
+    .expect("write the manifest");
+    let out = kubectl
+        .run(&["apply", "-f", path.to_str().expect("utf-8 path")])
+        .await;
+    assert_eq!(out.code, Some(1), "{}", out.stdout);
+    assert_eq!(
+        out.stderr.trim(),
+        "The ReplicaSet \"stray\" is invalid: spec.template.metadata.labels: Invalid value: map[string]string{\"app\":\"b\"}: `selector` does not match template `labels`"
+    );
+    assert!(
+        sandbox
+            .object("apps/v1", "ReplicaSet", NS, "stray")
+            .is_none()
+    );
+}
