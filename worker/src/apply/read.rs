@@ -72,8 +72,6 @@ pub(super) async fn status(
     Ok(Applied::new(Outcome::Applied, message).change(None, Some(replicas(&d).to_string())))
 }
 
-/// The deployments of `ns`; with `only`, those whose names match one of
-/// its patterns (all a person limited to some may see).
 /// Whether a deployment has fewer ready replicas than it asks for.
 fn short(d: &Deployment) -> bool {
     let ready = d
@@ -112,6 +110,8 @@ fn natural(a: &str, b: &str) -> Ordering {
     }
 }
 
+/// The deployments of `ns`; with `only`, those whose names match one of
+/// its patterns (all a person limited to some may see).
 pub(super) async fn list(
     engine: &Engine,
     ns: &str,
