@@ -491,7 +491,9 @@ fn asks_what_to_ask(words: &[&str]) -> bool {
         .trim_end_matches(END_PUNCTUATION)
         .trim_end_matches([',', ':'])
         .to_ascii_lowercase();
-    OPENERS.contains(&first.as_str()) && !words.iter().skip(1).any(|w| form_of(w).is_some())
+    // A verb, or a slip of one ("hi scael web to 3"), is a command to read.
+    let verb = |w: &&str| form_of(w).is_some() || diagnosis::misspelt(w).is_some();
+    OPENERS.contains(&first.as_str()) && !words.iter().skip(1).any(verb)
 }
 
 /// The words a command starts with, and the form each starts.
@@ -735,6 +737,7 @@ pub(crate) mod tests {
         for (text, want) in [
             ("hi, scale web to 3", "send 'scale web to 3'"),
             ("how do I scale web", "I don't know the command 'how'"),
+            ("hi scael web to 3", "I don't know the command 'hi'"),
             ("whatever", "I don't know the command 'whatever'"),
         ] {
             let err = parse(text, &defaults()).expect_err(text).to_string();

@@ -138,7 +138,7 @@ fn kubectl_rollout(words: &[&str]) -> Option<Form> {
 /// extra or two swapped (two slips in words of six letters or more), and
 /// nearer to it than to any other verb. Words under four letters are too
 /// near too many ("get" is not a slip of "set").
-fn misspelt(word: &str) -> Option<Form> {
+pub(super) fn misspelt(word: &str) -> Option<Form> {
     let word = word.to_lowercase();
     let length = word.chars().count();
     if length < 4 {
