@@ -15,6 +15,8 @@ use crate::error::{ApplyError, Doing};
 
 /// The most deployments `list` names.
 const LIST_LIMIT: usize = 50;
+/// The most commands `history` names, newest first.
+const COMMANDS_SHOWN: usize = 5;
 
 fn counts(d: &Deployment) -> String {
     let s = d.status.as_ref();
@@ -223,11 +225,13 @@ pub(super) async fn history(
             changes_only: true,
             ..Default::default()
         };
-        match chatops_shared::history::trail(js, &filter, 5).await {
+        // One more than is shown, to tell whether there are older ones.
+        match chatops_shared::history::trail(js, &filter, COMMANDS_SHOWN + 1).await {
             Ok(entries) => {
                 let lines: Vec<String> = entries
                     .iter()
                     .rev()
+                    .take(COMMANDS_SHOWN)
                     .map(|e| {
                         let outcome = e
                             .result
@@ -241,8 +245,15 @@ pub(super) async fn history(
                         )
                     })
                     .collect();
+                let older = if entries.len() > COMMANDS_SHOWN {
+                    format!(
+                        "; older ones in 'chatops history --namespace {ns} --deployment {name}'"
+                    )
+                } else {
+                    String::new()
+                };
                 if !lines.is_empty() {
-                    parts.push(format!("last commands: {}", lines.join("; ")));
+                    parts.push(format!("last commands: {}{older}", lines.join("; ")));
                 }
             }
             Err(e) => tracing::warn!(error = %e, "cannot read the audit trail"),
@@ -280,8 +291,11 @@ pub(super) async fn history(
         .collect();
     let older = match older.len() {
         0 => String::new(),
-        n if n <= OLDER_SHOWN => format!("; and {n} older ({})", older.join(", ")),
-        n => format!("; and {n} older ({}, …)", older[..OLDER_SHOWN].join(", ")),
+        n if n <= OLDER_SHOWN => format!("; older revisions: {}", older.join(", ")),
+        n => format!(
+            "; {n} older revisions: {}, …",
+            older[..OLDER_SHOWN].join(", ")
+        ),
     };
     if lines.is_empty() {
         parts.push("no recorded revisions yet".to_owned());

@@ -705,7 +705,25 @@ async fn history_in_the_room_tells_who_ran_what() {
     assert!(
         message.contains("last commands: ")
             && message.contains(" UTC alice@example.com 'scale web to 3 in default': applied")
-            && !message.contains("'status web"),
+            && !message.contains("'status web")
+            && !message.contains("older ones"),
+        "{message}"
+    );
+    // The five newest are named, and where the rest are is said.
+    let more: Vec<_> = (4..=8).map(|n| command(scale(n), "web")).collect();
+    for c in &more {
+        publish(&js, c).await;
+    }
+    finals(&js, &more.iter().map(|c| c.id).collect::<Vec<_>>()).await;
+    let history = command(CommandKind::History, "web");
+    publish(&js, &history).await;
+    let done = finals(&js, &[history.id]).await;
+    let message = &done[&history.id].message;
+    assert!(
+        message.contains("'scale web to 8 in default'")
+            && !message.contains("'scale web to 3 in default'")
+            && message
+                .contains("; older ones in 'chatops history --namespace default --deployment web'"),
         "{message}"
     );
 }

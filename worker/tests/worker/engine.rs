@@ -646,7 +646,7 @@ async fn each_restart_starts_a_rollout_however_close_together() {
     assert!(
         history
             .message
-            .contains("revision 7: nginx:1; revision 6: nginx:1; revision 5: nginx:1; revision 4: nginx:1; revision 3: nginx:1; and 2 older (2, 1)"),
+            .contains("revision 7: nginx:1; revision 6: nginx:1; revision 5: nginx:1; revision 4: nginx:1; revision 3: nginx:1; older revisions: 2, 1"),
         "{}",
         history.message
     );
