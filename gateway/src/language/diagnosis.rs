@@ -63,10 +63,8 @@ pub(super) fn lowercase(error: ParseError, text: &str, defaults: &Defaults) -> P
         })
         .collect();
     let command = words.join(" ");
-    // A command too long to offer whole is not offered.
-    let shown = command.chars().count() <= OFFERED;
     match parse_message(&command, defaults) {
-        Ok(Parsed::Command(_)) if shown => ParseError::Lowercase {
+        Ok(Parsed::Command(_)) if offerable(&command) => ParseError::Lowercase {
             what,
             letter,
             command,
@@ -105,9 +103,8 @@ pub(super) fn unknown_verb(words: &[&str], defaults: &Defaults) -> ParseError {
             .chain(rest.iter().copied())
             .collect();
         let command = command.join(" ");
-        // A command too long to offer whole is not offered.
-        let shown = command.chars().count() <= OFFERED;
-        matches!(parse(&command, defaults), Ok(Parsed::Command(_)) if shown).then_some(command)
+        matches!(parse(&command, defaults), Ok(Parsed::Command(_)) if offerable(&command))
+            .then_some(command)
     });
     ParseError::UnknownVerb {
         word: word.to_owned(),
@@ -132,6 +129,11 @@ fn kubectl_rollout(words: &[&str]) -> Option<Form> {
         "history" => Some(Form::History),
         _ => None,
     }
+}
+
+/// A command short enough to offer whole: one too long is not offered.
+fn offerable(command: &str) -> bool {
+    command.chars().count() <= OFFERED
 }
 
 /// The form whose verb `word` is one slip from: a letter wrong, missing,

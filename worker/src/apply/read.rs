@@ -88,6 +88,11 @@ fn short(d: &Deployment) -> bool {
 fn natural(a: &str, b: &str) -> Ordering {
     let (mut x, mut y) = (a.as_bytes(), b.as_bytes());
     let digits = |s: &[u8]| s.iter().take_while(|c| c.is_ascii_digit()).count();
+    // A run of digits without its leading zeros: longer is larger.
+    fn value(run: &[u8]) -> &[u8] {
+        let zeros = run.iter().take_while(|c| **c == b'0').count();
+        &run[zeros..]
+    }
     loop {
         match (x.first(), y.first()) {
             (None, None) => return a.cmp(b),
@@ -95,12 +100,8 @@ fn natural(a: &str, b: &str) -> Ordering {
             (Some(_), None) => return Ordering::Greater,
             (Some(p), Some(q)) if p.is_ascii_digit() && q.is_ascii_digit() => {
                 let (m, n) = (digits(x), digits(y));
-                let trim = |s: &[u8]| {
-                    let zeros = s.iter().take_while(|c| **c == b'0').count();
-                    s[zeros..].to_vec()
-                };
-                let (u, v) = (trim(&x[..m]), trim(&y[..n]));
-                let by_value = u.len().cmp(&v.len()).then_with(|| u.cmp(&v));
+                let (u, v) = (value(&x[..m]), value(&y[..n]));
+                let by_value = u.len().cmp(&v.len()).then_with(|| u.cmp(v));
                 if by_value != Ordering::Equal {
                     return by_value;
                 }
@@ -157,11 +158,13 @@ pub(super) async fn list(
     // Those short of ready replicas first, what someone asking in trouble
     // looks for, and then by name with its numbers in order (web-2 before
     // web-10), so the cut below leaves out healthy ones first.
-    let name = |d: &Deployment| d.metadata.name.clone().unwrap_or_default();
+    fn name(d: &Deployment) -> &str {
+        d.metadata.name.as_deref().unwrap_or_default()
+    }
     shown.sort_by(|a, b| {
         short(b)
             .cmp(&short(a))
-            .then_with(|| natural(&name(a), &name(b)))
+            .then_with(|| natural(name(a), name(b)))
     });
     let of_yours = if only.is_empty() {
         String::new()

@@ -693,15 +693,19 @@ async fn a_waiting_rollback_lends_its_slot_to_the_command_it_waits_for() {
 #[tokio::test]
 async fn history_in_the_room_tells_who_ran_what() {
     let (_nats, _kube, js, _w) = web_with_a_worker("4").await;
+    let asked = async || {
+        let history = command(CommandKind::History, "web");
+        publish(&js, &history).await;
+        finals(&js, &[history.id]).await[&history.id]
+            .message
+            .clone()
+    };
     let change = command(scale(3), "web");
     publish(&js, &change).await;
     let status = command(CommandKind::Status, "web");
     publish(&js, &status).await;
     finals(&js, &[change.id, status.id]).await;
-    let history = command(CommandKind::History, "web");
-    publish(&js, &history).await;
-    let done = finals(&js, &[history.id]).await;
-    let message = &done[&history.id].message;
+    let message = asked().await;
     assert!(
         message.contains("last commands: ")
             && message.contains(" UTC alice@example.com 'scale web to 3 in default': applied")
@@ -715,10 +719,7 @@ async fn history_in_the_room_tells_who_ran_what() {
         publish(&js, c).await;
     }
     finals(&js, &more.iter().map(|c| c.id).collect::<Vec<_>>()).await;
-    let history = command(CommandKind::History, "web");
-    publish(&js, &history).await;
-    let done = finals(&js, &[history.id]).await;
-    let message = &done[&history.id].message;
+    let message = asked().await;
     assert!(
         message.contains("'scale web to 8 in default'")
             && !message.contains("'scale web to 3 in default'")
