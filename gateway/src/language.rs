@@ -1016,8 +1016,17 @@ pub(crate) mod tests {
                 "has 4 words more than",
             ),
             ("deploy nginx:1 to web web2", "the bot cannot act on 'web2'"),
-            // Only a whole command is offered back.
-            ("please scale web", "I don't know the command 'please'"),
+            // Polite words before a command that is not whole: what is
+            // wrong with the command is said.
+            (
+                "please scale web",
+                "'scale web' needs 'to <replicas>' after it",
+            ),
+            (
+                "please deploy nginx:1.21. to web",
+                "ends with '.', most likely a full stop rather than part of its tag: send 'deploy nginx:1.21 to web in default'",
+            ),
+            ("can you scale Web to 3?", "did you mean 'scale web to 3'?"),
             (
                 "kubectl scale deploy/web --replicas=3",
                 "I don't know the command 'kubectl'",

@@ -12,7 +12,8 @@ use super::{
 };
 
 /// "please scale web to 3", "can you restart web?": a whole command after
-/// polite words only, which it is safer to send back than to run. Any
+/// polite words only, which it is safer to send back than to run; a
+/// command that is not whole gets its own answer, polite words aside. Any
 /// other words before it may turn it around ("don't restart web", "in
 /// prod restart web"), so those get no command offered.
 pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError> {
@@ -35,10 +36,14 @@ pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError
         .trim_end_matches(END_PUNCTUATION)
         .trim_end()
         .to_owned();
-    parse(&command, defaults).ok()?;
-    Some(ParseError::Preamble {
-        before: words[..at].join(" "),
-        command,
+    Some(match parse(&command, defaults) {
+        Ok(_) => ParseError::Preamble {
+            before: words[..at].join(" "),
+            command,
+        },
+        // What the polite words lead to has its own answer ("please deploy
+        // nginx:1.21. to web", "please scale web").
+        Err(error) => error,
     })
 }
 
