@@ -116,6 +116,7 @@ impl Demo {
             default_namespace: Namespace::default_namespace(),
             max_replicas: 20,
             max_message_age: Duration::from_secs(600),
+            unclaimed_after: Some(chatops_gateway::unclaimed::NOTE_AFTER),
             limits: chatops_gateway::limits::Limits::default(),
         })
         .await

@@ -17,6 +17,9 @@ pub struct GatewayConfig {
     pub max_replicas: u32,
     /// How late after it was written a message may arrive and still be acted on.
     pub max_message_age: std::time::Duration,
+    /// How long a command may wait for a worker before its sender is told
+    /// that none has taken it; `None`: never.
+    pub unclaimed_after: Option<std::time::Duration>,
     /// Connection and request limits of the HTTP surface.
     pub limits: crate::limits::Limits,
 }
@@ -33,7 +36,44 @@ impl GatewayConfig {
             max_replicas: config::max_replicas(env)?,
             max_message_age: env
                 .duration_or(config::MAX_MESSAGE_AGE, std::time::Duration::from_secs(600))?,
+            unclaimed_after: match env.get(config::UNCLAIMED_AFTER) {
+                Some(v) if v.trim().eq_ignore_ascii_case("off") => None,
+                _ => Some(env.duration_or(config::UNCLAIMED_AFTER, crate::unclaimed::NOTE_AFTER)?),
+            },
             limits: crate::limits::Limits::default(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn with(pairs: &[(&'static str, &'static str)]) -> Result<GatewayConfig, ConfigError> {
+        let base = [
+            (config::WEBEX_BOT_TOKEN, "bot-token"),
+            (config::WEBEX_WEBHOOK_SECRET, "webhook-secret"),
+            (config::AUTHORIZED_USERS, "alice@example.com"),
+        ];
+        GatewayConfig::from_env(&Env::from_pairs(
+            base.into_iter().chain(pairs.iter().copied()),
+        ))
+    }
+
+    #[test]
+    fn the_note_on_unclaimed_commands_is_on_by_default_and_can_be_turned_off() {
+        let after = |pairs: &[_]| with(pairs).map(|c| c.unclaimed_after);
+        assert_eq!(after(&[]), Ok(Some(Duration::from_secs(15))));
+        assert_eq!(
+            after(&[(config::UNCLAIMED_AFTER, "2m")]),
+            Ok(Some(Duration::from_secs(120)))
+        );
+        assert_eq!(after(&[(config::UNCLAIMED_AFTER, "OFF")]), Ok(None));
+        let error = with(&[(config::UNCLAIMED_AFTER, "soon")]).expect_err("refused");
+        assert!(
+            error.to_string().contains("CHATOPS_UNCLAIMED_AFTER"),
+            "{error}"
+        );
     }
 }

@@ -22,7 +22,6 @@ use std::time::Duration;
 use async_nats::HeaderMap;
 use async_nats::jetstream::consumer::PullConsumer;
 use async_nats::jetstream::{self, AckKind};
-use chatops_shared::text::count;
 use chatops_shared::{Actor, Command, CommandId, ContractVersion, Origin, consume, subjects};
 use futures::StreamExt;
 use tokio_util::sync::CancellationToken;
@@ -34,6 +33,7 @@ use crate::metrics::Metrics;
 use crate::policy::Policy;
 use crate::reading::{self, Reading, Sender};
 use crate::replies;
+use crate::unclaimed::Unclaimed;
 use crate::webex::{Message, NewMessage, Person, WebexClient, WebexError};
 
 /// How long one event keeps trying to publish its command, and to record
@@ -108,6 +108,8 @@ pub struct Ingestion {
     pub max_deliver: i64,
     pub progress_every: Duration,
     pub metrics: Arc<Metrics>,
+    /// Tells a sender whose command no worker takes (unless off).
+    pub unclaimed: Option<Arc<Unclaimed>>,
 }
 
 /// What one event comes to.
@@ -421,7 +423,7 @@ impl Ingestion {
         let late = message
             .created
             .map(|at| jiff::Timestamp::now().as_second() - at.as_second())
-            .map(|late| humanize(Duration::from_secs(late.unsigned_abs())))
+            .map(|late| replies::humanize(Duration::from_secs(late.unsigned_abs())))
             .unwrap_or_else(|| "a while".to_owned());
         tracing::warn!(command_id = %command.id, "a change whose webhook never arrived; not making it");
         let why = format!(
@@ -498,7 +500,7 @@ impl Ingestion {
                 );
                 let why = format!(
                     "this message reached me {} after it was written, so I did not act on it; please send it again",
-                    humanize(Duration::from_secs(age.unsigned_abs()))
+                    replies::humanize(Duration::from_secs(age.unsigned_abs()))
                 );
                 return Decision::Reply {
                     reply: message.reply(replies::not_processed(&email, &why)),
@@ -606,6 +608,9 @@ impl Ingestion {
                 );
                 if !stored.duplicate {
                     self.metrics.command_published();
+                    if let Some(unclaimed) = &self.unclaimed {
+                        unclaimed.watch(&command, stored.sequence);
+                    }
                 }
                 self.metrics.event("command");
                 command.origin.message_id.clone()
@@ -640,16 +645,6 @@ async fn nak(message: &jetstream::Message, e: &Transient) {
     }
 }
 
-fn humanize(d: Duration) -> String {
-    let s = d.as_secs();
-    match s {
-        0 => "less than a second".to_owned(),
-        1..=119 => count(s, "second", "seconds"),
-        120..=7199 => count(s / 60, "minute", "minutes"),
-        _ => count(s / 3600, "hour", "hours"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -673,7 +668,7 @@ mod tests {
 
     #[test]
     fn delays_read_as_words() {
-        let said = |s: u64| humanize(Duration::from_secs(s));
+        let said = |s: u64| replies::humanize(Duration::from_secs(s));
         assert_eq!(said(0), "less than a second");
         assert_eq!(said(1), "1 second");
         assert_eq!(said(59), "59 seconds");

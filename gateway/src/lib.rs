@@ -13,4 +13,5 @@ pub mod policy;
 pub mod reading;
 pub mod replies;
 pub mod startup;
+pub mod unclaimed;
 pub mod webex;

@@ -22,6 +22,7 @@ pub struct Metrics {
     end_to_end_seconds: Histogram,
     catch_up_passes: Family<Outcome, Counter>,
     catch_up_queued: Counter,
+    commands_unclaimed: Counter,
 }
 
 impl Default for Metrics {
@@ -73,6 +74,12 @@ impl Default for Metrics {
             "Messages queued by catch-up: their webhooks never arrived",
             catch_up_queued.clone(),
         );
+        let commands_unclaimed = Counter::default();
+        registry.register(
+            "commands_unclaimed",
+            "Commands no worker took within a while of being queued (their senders were told)",
+            commands_unclaimed.clone(),
+        );
         Self {
             registry,
             webhooks,
@@ -83,6 +90,7 @@ impl Default for Metrics {
             end_to_end_seconds,
             catch_up_passes,
             catch_up_queued,
+            commands_unclaimed,
         }
     }
 }
@@ -99,6 +107,10 @@ impl Metrics {
 
     pub fn command_published(&self) {
         self.commands_published.inc();
+    }
+
+    pub fn command_unclaimed(&self) {
+        self.commands_unclaimed.inc();
     }
 
     pub fn reply(&self, outcome: &'static str) {

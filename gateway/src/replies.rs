@@ -7,7 +7,10 @@
 //! command id as a marker (`ref <id>`), which is how the notifier finds a
 //! reply it already posted before a crash.
 
-use chatops_shared::{CommandId, CommandResult, Outcome, Verb};
+use std::time::Duration;
+
+use chatops_shared::text::count;
+use chatops_shared::{Command, CommandId, CommandResult, Outcome, Verb};
 
 use crate::language::{Form, ParseError, Request};
 use crate::policy::Denied;
@@ -86,6 +89,28 @@ pub fn queued(email: &str, request: &Request, id: &CommandId) -> String {
         mention(email),
         request.describe()
     )
+}
+
+/// A command no worker has taken `after` it was queued.
+pub fn unclaimed(command: &Command, after: Duration) -> String {
+    format!(
+        "{} no worker has taken `{}` in {}: none may be running, or all are busy. It stays queued and runs when one takes it (id {}).",
+        mention(&command.actor.email),
+        command.describe(),
+        humanize(after),
+        command.id
+    )
+}
+
+/// A duration as a person says it, rounded down: "40 seconds", "3 hours".
+pub fn humanize(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0 => "less than a second".to_owned(),
+        1..=119 => count(s, "second", "seconds"),
+        120..=7199 => count(s / 60, "minute", "minutes"),
+        _ => count(s / 3600, "hour", "hours"),
+    }
 }
 
 /// What is wrong with a message that is not a command; `verbs`, those the

@@ -22,6 +22,7 @@ use crate::language::Defaults;
 use crate::metrics::Metrics;
 use crate::notifier::Notifier;
 use crate::policy::{Policy, PolicyError};
+use crate::unclaimed::Unclaimed;
 use crate::webex::WebexClient;
 
 /// How long in-flight work may take to finish after a shutdown signal.
@@ -187,6 +188,9 @@ impl Application {
                 return;
             };
             tracing::info!(bot_id = %bot.id, mention = %bot.mention_name, "ingestion started");
+            let unclaimed = config
+                .unclaimed_after
+                .map(|after| Arc::new(Unclaimed::new(after)));
             let ingestion = Arc::new(Ingestion {
                 jetstream: state.jetstream.clone(),
                 webex,
@@ -201,10 +205,25 @@ impl Application {
                 max_deliver: config.streams.max_deliver,
                 progress_every,
                 metrics: state.metrics.clone(),
+                unclaimed: unclaimed.clone(),
             });
-            let (ingested, ()) = tokio::join!(
+            let watch = {
+                let (jetstream, webex, metrics, stop) = (
+                    state.jetstream.clone(),
+                    ingestion.webex.clone(),
+                    state.metrics.clone(),
+                    stop.clone(),
+                );
+                async move {
+                    if let Some(unclaimed) = unclaimed {
+                        unclaimed.run(jetstream, webex, metrics, stop).await;
+                    }
+                }
+            };
+            let (ingested, (), ()) = tokio::join!(
                 ingestion.clone().run(events, stop.clone()),
-                ingestion.catch_up(stop)
+                ingestion.catch_up(stop),
+                watch,
             );
             if let Err(e) = ingested {
                 tracing::error!(error = %e, "ingestion stopped");

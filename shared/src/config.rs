@@ -50,6 +50,7 @@ pub const MAX_DELIVER: &str = "CHATOPS_MAX_DELIVER";
 pub const MAX_ACK_PENDING: &str = "CHATOPS_MAX_ACK_PENDING";
 pub const PROCESSED_MAX_AGE: &str = "CHATOPS_PROCESSED_MAX_AGE";
 pub const MAX_MESSAGE_AGE: &str = "CHATOPS_MAX_MESSAGE_AGE";
+pub const UNCLAIMED_AFTER: &str = "CHATOPS_UNCLAIMED_AFTER";
 pub const LOG_FORMAT: &str = "LOG_FORMAT";
 
 /// The exit code for invalid configuration (`EX_USAGE`).

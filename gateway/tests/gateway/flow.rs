@@ -10,10 +10,11 @@ use chatops_sandbox::webex::{Fault, Message, MessageDraft, WebexSandbox};
 use chatops_shared::config::PolicySource;
 use chatops_shared::streams::{
     COMMANDS_STREAM, EVENTS_STREAM, NOTIFIER_CONSUMER, PROCESSED_BUCKET, REPLIES_BUCKET,
-    RESULTS_STREAM, StreamSettings, ensure_record,
+    RESULTS_STREAM, StreamSettings, WORKERS_CONSUMER, ensure_record,
 };
 use chatops_shared::{Command, CommandResult, ContractVersion, Outcome, subjects};
 use chatops_testkit::{NatsServer, eventually};
+use futures::StreamExt;
 
 use crate::helpers::{BOT_TOKEN, SECRET, TestGateway, config};
 
@@ -308,6 +309,71 @@ async fn a_mention_becomes_one_command_an_acknowledgement_and_the_result_in_thre
         "in the command's thread"
     );
     assert_eq!(w.commands().await.len(), 1);
+}
+
+/// A command no worker takes gets one note in its thread when the while
+/// is up, so its sender is not left with silence; one a worker took, even
+/// without finishing it, gets none.
+#[tokio::test]
+async fn a_command_no_worker_takes_gets_a_note_and_one_taken_gets_none() {
+    let after = Duration::from_secs(1);
+    let w = world_with(|c| c.unclaimed_after = Some(after)).await;
+    // A worker, by hand: its pull request waits before the command is
+    // sent, so the command is taken as it is stored.
+    let workers: consumer::PullConsumer =
+        w.gw.jetstream
+            .get_stream(COMMANDS_STREAM)
+            .await
+            .expect("stream")
+            .get_consumer(WORKERS_CONSUMER)
+            .await
+            .expect("the workers' consumer");
+    let mut pulled = workers
+        .fetch()
+        .max_messages(1)
+        .expires(LIMIT)
+        .messages()
+        .await
+        .expect("a pull request");
+    let taken = w.say(ALICE, "scale web to 3");
+    let held = pulled
+        .next()
+        .await
+        .expect("a command within the limit")
+        .expect("a message");
+    let held: Command = serde_json::from_slice(&held.payload).expect("a Command");
+    assert_eq!(held.origin.message_id, taken.id);
+
+    let left = w.say(ALICE, "status web");
+    // A question has no receipt: the first reply is the note.
+    let replies = w.replies(&left, 1).await;
+    let note = shown(&replies[0]);
+    assert!(
+        note.starts_with(&format!(
+            "<@personEmail:{ALICE}> no worker has taken `status web in default` in 1 second: none may be running, or all are busy. It stays queued and runs when one takes it"
+        )),
+        "{note}"
+    );
+    assert!(
+        !note.contains("ref "),
+        "not taken for the final reply: {note}"
+    );
+    // The taken one's note was due first: it has its receipt alone.
+    let bot = w.wx.bot().id.clone();
+    let on_taken: Vec<String> =
+        w.wx.thread(&taken.id)
+            .into_iter()
+            .filter(|m| m.person_id == bot)
+            .map(|m| shown(&m).to_owned())
+            .collect();
+    assert_eq!(on_taken.len(), 1, "{on_taken:?}");
+    assert!(on_taken[0].contains("queued:"), "{on_taken:?}");
+    assert!(
+        w.gw.metrics()
+            .await
+            .contains("chatops_gateway_commands_unclaimed_total 1\n"),
+        "counted once"
+    );
 }
 
 #[tokio::test]

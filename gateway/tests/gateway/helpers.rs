@@ -43,6 +43,8 @@ pub fn config(nats: &NatsServer, webex_url: &str, policy: PolicySource) -> Gatew
         default_namespace: Namespace::default_namespace(),
         max_replicas: 20,
         max_message_age: Duration::from_secs(600),
+        // No worker runs here: the tests that want the note set it.
+        unclaimed_after: None,
         limits: chatops_gateway::limits::Limits::default(),
     }
 }
