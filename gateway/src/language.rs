@@ -114,6 +114,9 @@ pub enum ParseError {
     Replicas(ReplicasError),
     #[error("the revision must be a whole number of at least 1, got '{}'{}", quote(.0), odd_characters(.0))]
     Revision(String),
+    /// "01": a stray zero could as well be a missing digit.
+    #[error("a revision is written without leading zeros, got '{}' (e.g. 'rollback web to 2')", quote(.0))]
+    RevisionLeadingZero(String),
     #[error("revision {0} is larger than any revision can be; 'history <deployment>' lists them")]
     NoSuchRevision(String),
 }
@@ -547,9 +550,13 @@ fn image_spec(spec: &str) -> Result<(Option<ContainerName>, ImageRef), ParseErro
     Ok((container, tagged(image, Form::SetImage)?))
 }
 
-/// A revision as typed: `3` or `r3`, at least 1.
+/// A revision as typed: `3` or `r3`, at least 1, without leading zeros
+/// ("01": a stray zero could as well be a missing digit).
 fn revision(word: &str) -> Result<u64, ParseError> {
     let digits = word.strip_prefix(['r', 'R']).unwrap_or(word);
+    if digits.len() > 1 && digits.starts_with('0') {
+        return Err(ParseError::RevisionLeadingZero(word.to_owned()));
+    }
     match digits.parse::<u64>() {
         Ok(n) if n >= 1 => Ok(n),
         Err(_) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
@@ -1038,6 +1045,7 @@ pub(crate) mod tests {
             ("kubectl get pods", "I don't know the command 'kubectl'"),
             ("scale web to 21", "from 0 to 20, got '21'"),
             ("scale web to -1", "from 0 to 20, got '-1'"),
+            ("scale web to -0", "not a change to it; got '-0'"),
             ("scale web to ３", "got '３' (U+FF13)"),
             (
                 "scale web to 99999999999999999999999999999999999999999999",
@@ -1065,6 +1073,9 @@ pub(crate) mod tests {
             ),
             ("set image web nginx=", "empty"),
             ("rollback web to 0", "at least 1, got '0'"),
+            ("rollback web to 01", "without leading zeros, got '01'"),
+            ("rollback web to r007", "without leading zeros, got 'r007'"),
+            ("rollback web to 00", "without leading zeros, got '00'"),
             ("rollback web to last", "at least 1, got 'last'"),
             ("rollback web to ³", "got '³' (U+00B3)"),
         ];

@@ -231,7 +231,8 @@ impl Replicas {
     }
 
     /// Parses a count as a person typed it: decimal digits, perhaps after a
-    /// '-' (refused as out of range); a '+' reads as a change, and is refused.
+    /// '-' (refused as out of range); a '+', or a '-' before zero ("-0",
+    /// which would scale to nothing), reads as a change, and is refused.
     pub fn parse(s: &str, max: u32) -> Result<Self, ReplicasError> {
         let not_a_number = || ReplicasError::NotANumber {
             got: s.to_owned(),
@@ -243,6 +244,9 @@ impl Replicas {
         let digits = s.strip_prefix('-').unwrap_or(s);
         if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
             return Err(not_a_number());
+        }
+        if digits.len() < s.len() && digits.bytes().all(|b| b == b'0') {
+            return Err(ReplicasError::Relative { got: s.to_owned() });
         }
         if digits.len() > 1 && digits.starts_with('0') {
             return Err(ReplicasError::LeadingZero { got: s.to_owned() });
@@ -411,10 +415,15 @@ mod tests {
         assert_eq!(Replicas::parse("0", 10).map(Replicas::get), Ok(0));
         assert_eq!(Replicas::parse("10", 10).map(Replicas::get), Ok(10));
         // "+3" reads as three more: refused, not taken as three.
-        assert!(matches!(
-            Replicas::parse("+3", 10),
-            Err(ReplicasError::Relative { .. })
-        ));
+        for relative in ["+3", "+0", "-0", "-00"] {
+            assert!(
+                matches!(
+                    Replicas::parse(relative, 10),
+                    Err(ReplicasError::Relative { .. })
+                ),
+                "{relative}"
+            );
+        }
         let out_of_range = |got: &str| {
             Err(ReplicasError::OutOfRange {
                 got: got.to_owned(),
