@@ -83,8 +83,14 @@ pub enum ParseError {
     SeveralLines(usize),
     #[error("a message holds one command, and this one joins several with '{0}'")]
     Joined(String),
-    #[error("the bot cannot act on '{}': it does exactly what a command says, so say only what to do, as in '{}'", quote(.word), .form.example())]
+    #[error("the bot cannot act on '{}'{}: it does exactly what a command says, so say only what to do, as in '{}'", quote(.word), odd_characters(.word), .form.example())]
     Qualified { word: String, form: Form },
+    /// "deploy nginx:1.25 to nginx container in web": what is left without
+    /// the word would deploy to a deployment in a namespace.
+    #[error(
+        "one container's image is set with 'set image', the deployment named first; a name after 'in' is a namespace"
+    )]
+    ContainerWord,
     #[error("the namespace is given as 'in <namespace>' at the end, not with '{}'", quote(.given))]
     NamespaceFlag { given: String, form: Form },
     #[error("the image '{}' names no version: give it a tag or a digest (without one, Kubernetes pulls whatever 'latest' is then), the image first", quote(.image))]
@@ -230,6 +236,7 @@ impl ParseError {
             | ParseError::Qualified { form: verb, .. }
             | ParseError::NamespaceFlag { form: verb, .. }
             | ParseError::Untagged { form: verb, .. } => Some(*verb),
+            ParseError::ContainerWord => Some(Form::SetImage),
             // With the whole command offered, no usage is needed; `help`
             // has no syntax to show.
             ParseError::UnknownVerb {
@@ -1046,6 +1053,23 @@ pub(crate) mod tests {
             ("scale web to 21", "from 0 to 20, got '21'"),
             ("scale web to -1", "from 0 to 20, got '-1'"),
             ("scale web to -0", "not a change to it; got '-0'"),
+            (
+                "deploy nginx:1.25 to nginx container in web",
+                "one container's image is set with 'set image', the deployment named first",
+            ),
+            (
+                "deploy nginx:1.25 to container nginx in web",
+                "one container's image is set with 'set image'",
+            ),
+            (
+                "restart all pods in web",
+                "'restart all pods' has 1 word more than",
+            ),
+            ("restart web pods in prod", "cannot act on 'pods'"),
+            (
+                "scale web to 3 іn prod",
+                "cannot act on 'іn prod' (it contains 'і' (U+0456))",
+            ),
             ("scale web to ３", "got '３' (U+FF13)"),
             (
                 "scale web to 99999999999999999999999999999999999999999999",

@@ -207,6 +207,17 @@ pub(super) fn malformed(form: Form, words: &[&str], ends_with_namespace: bool) -
             form,
         };
     }
+    // "deploy nginx:1 to nginx container in web": without the word, a
+    // deployment and a namespace.
+    if matches!(form, Form::Deploy | Form::SetImage)
+        && words.iter().skip(1).any(|w| {
+            ["container", "containers", "-c", "--container"]
+                .iter()
+                .any(|k| w.eq_ignore_ascii_case(k) || w.starts_with("--container="))
+        })
+    {
+        return ParseError::ContainerWord;
+    }
     // kubectl's way of naming a namespace, or the word itself: taken
     // out, the command would run in the default namespace.
     if let Some((_, given)) = named.iter().find(|(after_in, w)| {
@@ -423,6 +434,23 @@ fn too_many(typed: &str, n: usize, form: Form) -> String {
     )
 }
 
+/// A word for a kind of thing, where a name stands in a command.
+fn names_a_kind(word: &str) -> bool {
+    const KINDS: [&str; 10] = [
+        "all",
+        "container",
+        "containers",
+        "deployment",
+        "deployments",
+        "image",
+        "namespace",
+        "pod",
+        "pods",
+        "replicas",
+    ];
+    KINDS.iter().any(|kind| word.eq_ignore_ascii_case(kind))
+}
+
 /// Words people put around a command that name nothing in it.
 fn is_filler(word: &str) -> bool {
     const FILLERS: [&str; 24] = [
@@ -561,7 +589,8 @@ fn fits_slot(pattern: &[&str], slot: &str, word: &str) -> bool {
     };
     match slot {
         _ if slot.contains('<') && is_keyword(word) => false,
-        "<deployment>" => deployment(word).is_ok(),
+        // "restart all pods in web": 'pods' is no deployment meant.
+        "<deployment>" => deployment(word).is_ok() && !names_a_kind(word),
         "<replicas>" => Replicas::parse(word, Replicas::KUBERNETES_MAX).is_ok(),
         "<revision>" => revision(word).is_ok(),
         "<image:tag>" => tagged(word, Form::Deploy).is_ok(),
