@@ -214,7 +214,7 @@ impl Demo {
         // The mention is added here; one typed as well (`@kube scale ...`,
         // as the README writes commands) is not a second word of the command.
         let bot = self.wx.bot();
-        let text = chatops_gateway::language::strip_mention(text, &bot.display_name);
+        let text = chatops_gateway::language::strip_typed_mentions(text, &bot.display_name);
         let markdown = format!("{} {text}", bot.mention());
         let message = self
             .wx

@@ -41,8 +41,8 @@ pub fn run(args: &ParseArgs, env: &Env) -> Result<(), CliError> {
         email: &email,
         room_id: ROOM,
     };
-    let text = language::strip_mention(&args.text, &args.bot_name);
-    let request = match reading::read(text, sender, policy.as_ref(), &defaults) {
+    let text = language::strip_typed_mentions(&args.text, &args.bot_name);
+    let request = match reading::read(&text, sender, policy.as_ref(), &defaults) {
         Reading::Command(request) => request,
         Reading::Help(markdown) => {
             say!("{}", plain(&markdown));

@@ -463,10 +463,10 @@ impl Ingestion {
             Some(label) if message.mentions(&self.bot.id) > leading => {
                 language::strip_trailing_mention(stripped, label)
             }
-            _ => stripped,
+            _ => stripped.into(),
         };
         let (markdown, outcome) =
-            match reading::read(text, sender, Some(&self.policy), &self.defaults) {
+            match reading::read(&text, sender, Some(&self.policy), &self.defaults) {
                 Reading::Command(request) => return self.command(message, request, id, received),
                 Reading::Help(markdown) => (markdown, "help"),
                 Reading::Refused { markdown, outcome } => (markdown, outcome),

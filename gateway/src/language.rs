@@ -17,6 +17,7 @@
 //! a parsed command is valid by construction. Every error says what was
 //! expected and gives an example.
 
+use std::borrow::Cow;
 use std::fmt;
 
 use chatops_shared::text::{is_invisible, odd_characters, offer};
@@ -256,8 +257,30 @@ pub fn strip_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
     strip_mentions(text, bot_name).0
 }
 
-/// [`strip_mention`], with how many mentions it took off.
+/// [`strip_mention`], with how many mentions it took off; a greeting
+/// before the mention goes with it ("hi kube, status web").
 pub fn strip_mentions<'a>(text: &'a str, bot_name: &str) -> (&'a str, usize) {
+    let (rest, taken) = strip_leading_mentions(text, bot_name);
+    if let Some((greeting, after)) = rest.split_once(char::is_whitespace)
+        && GREETINGS.contains(
+            &greeting
+                .trim_end_matches([',', '!'])
+                .to_ascii_lowercase()
+                .as_str(),
+        )
+    {
+        let (after, more) = strip_leading_mentions(after, bot_name);
+        if more > 0 {
+            return (after, taken + more);
+        }
+    }
+    (rest, taken)
+}
+
+/// Words that may greet the bot before its name.
+const GREETINGS: [&str; 7] = ["hi", "hello", "hey", "yo", "ok", "okay", "dear"];
+
+fn strip_leading_mentions<'a>(text: &'a str, bot_name: &str) -> (&'a str, usize) {
     let mut rest = text.trim_start();
     let mut taken = 0;
     loop {
@@ -271,24 +294,47 @@ pub fn strip_mentions<'a>(text: &'a str, bot_name: &str) -> (&'a str, usize) {
 }
 
 /// Removes the bot's name from the end of the plain text (`scale web to 3
-/// kube`), for a message that mentions it there: not at its start, or
-/// there and at the end too.
-pub fn strip_trailing_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
+/// kube`, `status web @kube?`), for a message that mentions it there: not
+/// at its start, or there and at the end too. Punctuation after the name
+/// stays at the end.
+pub fn strip_trailing_mention<'a>(text: &'a str, bot_name: &str) -> Cow<'a, str> {
     let trimmed = text.trim_end();
-    let Some(at) = trimmed.len().checked_sub(bot_name.len()) else {
-        return text;
+    let core = trimmed.trim_end_matches(END_PUNCTUATION);
+    let mark = &trimmed[core.len()..];
+    let Some(at) = core.len().checked_sub(bot_name.len()) else {
+        return Cow::Borrowed(text);
     };
-    let (Some(head), Some(name)) = (trimmed.get(..at), trimmed.get(at..)) else {
-        return text;
+    let (Some(head), Some(name)) = (core.get(..at), core.get(at..)) else {
+        return Cow::Borrowed(text);
     };
     let head = head.strip_suffix('@').unwrap_or(head);
-    if !bot_name.is_empty()
-        && name.eq_ignore_ascii_case(bot_name)
-        && head.ends_with(char::is_whitespace)
+    if bot_name.is_empty()
+        || !name.eq_ignore_ascii_case(bot_name)
+        || !head.ends_with(char::is_whitespace)
     {
-        head.trim_end()
+        return Cow::Borrowed(text);
+    }
+    match mark {
+        "" => Cow::Borrowed(head.trim_end()),
+        mark => Cow::Owned(format!("{}{mark}", head.trim_end())),
+    }
+}
+
+/// The bot's name taken off a message typed without Webex's mention
+/// markup (`chatops parse`, the demo's prompt): at its start, and at its
+/// end where it is written `@kube`.
+pub fn strip_typed_mentions<'a>(text: &'a str, bot_name: &str) -> Cow<'a, str> {
+    let text = strip_mention(text, bot_name);
+    let core = text.trim_end().trim_end_matches(END_PUNCTUATION);
+    let typed_at = core
+        .len()
+        .checked_sub(bot_name.len())
+        .and_then(|at| core.get(..at))
+        .is_some_and(|head| head.ends_with('@'));
+    if typed_at {
+        strip_trailing_mention(text, bot_name)
     } else {
-        text
+        Cow::Borrowed(text)
     }
 }
 
@@ -309,7 +355,9 @@ fn strip_one_mention<'a>(text: &'a str, bot_name: &str) -> &'a str {
 }
 
 /// Sentence punctuation a message may end with.
-const END_PUNCTUATION: [char; 11] = ['.', ',', ';', '!', '?', '。', '．', '，', '；', '！', '？'];
+const END_PUNCTUATION: [char; 12] = [
+    '.', ',', ';', '!', '?', '…', '。', '．', '，', '；', '！', '？',
+];
 
 /// Parses one message (mention already stripped).
 pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
@@ -404,9 +452,13 @@ fn parse_words(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         if asks_what_to_ask(&words) {
             return Ok(Parsed::Help);
         }
-        return Err(diagnosis::preamble(&words, defaults)
-            .unwrap_or_else(|| diagnosis::unknown_verb(&words, defaults)));
+        return diagnosis::preamble(&words, defaults)
+            .unwrap_or_else(|| Err(diagnosis::unknown_verb(&words, defaults)));
     };
+    // "scale --help", "set image -h": no name is written so.
+    if asks_for_help(form, &words, &["--help", "-h"]) {
+        return Ok(Parsed::HelpOn(form));
+    }
     let namespace = match words.len() {
         n if n >= 2 && words[n - 2].eq_ignore_ascii_case("in") => {
             let ns = words[n - 1];
@@ -473,8 +525,24 @@ fn parse_words(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         (Form::Status, [d]) => request(CommandKind::Status, Some(deployment(d)?)),
         (Form::History, [d]) => request(CommandKind::History, Some(deployment(d)?)),
         (Form::List, []) => request(CommandKind::List { only: Vec::new() }, None),
+        // "scale help", "deploy help": where the form cannot take the word as
+        // a name, the help on it ("status help" asks about `help`).
+        _ if asks_for_help(form, &words, &["help", "?"]) => Ok(Parsed::HelpOn(form)),
         _ => Err(malformed()),
     }
+}
+
+/// Whether `words` are `form`'s verb ("scale", "set image") and then one
+/// of `asking`, in any case.
+fn asks_for_help(form: Form, words: &[&str], asking: &[&str]) -> bool {
+    let verb = form
+        .syntax()
+        .split(' ')
+        .take_while(|t| t.chars().all(|c| c.is_ascii_lowercase()))
+        .count();
+    form != Form::Help
+        && words.len() == verb + 1
+        && asking.iter().any(|a| words[verb].eq_ignore_ascii_case(a))
 }
 
 /// The words "scale web to 3" may end with.
@@ -654,6 +722,12 @@ pub(crate) mod tests {
             ("list in prod", "list in prod"),
             ("history web", "history web in default"),
             ("  scale   web   to   5  ", "scale web to 5 in default"),
+            // A question after polite words, or with an ellipsis, is
+            // answered; "status help" asks about the deployment `help`.
+            ("could you list?", "list in default"),
+            ("please status web in prod", "status web in prod"),
+            ("status web…", "status web in default"),
+            ("status help", "status help in default"),
             // What copy and paste leaves at the edges.
             (
                 "\u{200b}scale web to 4\u{200f}",
@@ -683,7 +757,15 @@ pub(crate) mod tests {
         assert_eq!(parse("", &defaults()), Ok(Parsed::Help));
         assert_eq!(parse("help me please", &defaults()), Ok(Parsed::Help));
         assert_eq!(parse("help help", &defaults()), Ok(Parsed::Help));
+        assert_eq!(parse("please help", &defaults()), Ok(Parsed::Help));
+        assert_eq!(parse("can you help?", &defaults()), Ok(Parsed::Help));
         for (text, form) in [
+            ("scale help", Form::Scale),
+            ("scale --help", Form::Scale),
+            ("Set Image -h", Form::SetImage),
+            ("deploy help", Form::Deploy),
+            ("status --help", Form::Status),
+            ("list help", Form::List),
             ("help scale", Form::Scale),
             ("Help Set image", Form::SetImage),
             ("help undo", Form::Rollback),
@@ -908,6 +990,7 @@ pub(crate) mod tests {
                 "without '.' at its end: send 'set image web nginx=nginx:1.22' to make it",
             ),
             ("scale web to 3 !!", "without '!!' at its end"),
+            ("restart web…", "without '…' at its end: send 'restart web'"),
             // Punctuation does not hide what else is wrong.
             (
                 "scale web to three.",
@@ -1304,5 +1387,34 @@ pub(crate) mod tests {
         );
         assert_eq!(strip_trailing_mention("kube", "kube"), "kube");
         assert_eq!(strip_trailing_mention("status wéb", "kube"), "status wéb");
+        assert_eq!(
+            strip_trailing_mention("status web @kube?", "kube"),
+            "status web?"
+        );
+        assert_eq!(
+            strip_trailing_mention("restart web kube!!", "kube"),
+            "restart web!!"
+        );
+        // After a greeting.
+        assert_eq!(strip_mention("hi kube, status web", "kube"), "status web");
+        assert_eq!(
+            strip_mention("Hey @kube please restart web", "kube"),
+            "please restart web"
+        );
+        assert_eq!(
+            strip_mention("hi kubectl get pods", "kube"),
+            "hi kubectl get pods"
+        );
+        assert_eq!(strip_mention("hello there", "kube"), "hello there");
+        // Typed, without Webex's markup: at the end only with '@'.
+        assert_eq!(
+            strip_typed_mentions("@kube status web @kube?", "kube"),
+            "status web?"
+        );
+        assert_eq!(strip_typed_mentions("status kube", "kube"), "status kube");
+        assert_eq!(
+            strip_typed_mentions("status web@kube", "kube"),
+            "status web@kube"
+        );
     }
 }

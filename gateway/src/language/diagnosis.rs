@@ -11,12 +11,13 @@ use super::{
     parse, parse_message, revision, tagged, trim_invisible,
 };
 
-/// "please scale web to 3", "can you restart web?": a whole command after
+/// "please scale web to 3", "can you restart web?": a whole change after
 /// polite words only, which it is safer to send back than to run; a
-/// command that is not whole gets its own answer, polite words aside. Any
+/// question or the help after them ("can you list?", "please help") is
+/// answered, and a command that is not whole gets its own answer. Any
 /// other words before it may turn it around ("don't restart web", "in
 /// prod restart web"), so those get no command offered.
-pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError> {
+pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<Result<Parsed, ParseError>> {
     const OPENERS: [&str; 15] = [
         "can", "could", "hello", "hey", "hi", "kindly", "now", "ok", "okay", "please", "pls",
         "would", "will", "you", "u",
@@ -37,13 +38,18 @@ pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<ParseError
         .trim_end()
         .to_owned();
     Some(match parse(&command, defaults) {
-        Ok(_) => ParseError::Preamble {
+        // A question, or the help: answered, as nothing changes.
+        Ok(Parsed::Command(request)) if !request.kind.verb().is_write() => {
+            Ok(Parsed::Command(request))
+        }
+        Ok(parsed @ (Parsed::Help | Parsed::HelpOn(_))) => Ok(parsed),
+        Ok(Parsed::Command(_)) => Err(ParseError::Preamble {
             before: words[..at].join(" "),
             command,
-        },
+        }),
         // What the polite words lead to has its own answer ("please deploy
         // nginx:1.21. to web", "please scale web").
-        Err(error) => error,
+        Err(error) => Err(error),
     })
 }
 
