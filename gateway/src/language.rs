@@ -230,6 +230,18 @@ impl fmt::Display for Form {
 }
 
 impl ParseError {
+    /// The command the reply offers to send instead, if any.
+    pub fn offered(&self) -> Option<&str> {
+        match self {
+            ParseError::UnknownVerb { command, .. } => command.as_deref(),
+            ParseError::Preamble { command, .. }
+            | ParseError::Punctuated { command, .. }
+            | ParseError::TagPunctuated { command, .. }
+            | ParseError::Lowercase { command, .. } => Some(command),
+            _ => None,
+        }
+    }
+
     /// The form the person was attempting, when it is known.
     pub fn form(&self) -> Option<Form> {
         match self {
@@ -589,6 +601,12 @@ const VERBS: [(&str, Form); 12] = [
     ("help", Form::Help),
     ("?", Form::Help),
 ];
+
+/// The form a message's first word names, if it names one ("scale web to
+/// 99" attempts a scale, however wrong the rest).
+pub fn attempted(text: &str) -> Option<Form> {
+    text.split_whitespace().next().and_then(form_of)
+}
 
 /// The form a command's first word names.
 fn form_of(word: &str) -> Option<Form> {

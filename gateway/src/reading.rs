@@ -6,7 +6,7 @@
 use chatops_shared::{CommandKind, ReplicasError, Verb};
 
 use crate::language::{self, Defaults, ParseError, Parsed, Request};
-use crate::policy::{Access, Policy};
+use crate::policy::{Access, Denied, Policy};
 use crate::replies;
 
 /// Who sent the message, and where.
@@ -93,21 +93,18 @@ pub fn read(
                 }
                 e => e,
             };
+            // Not told how to send what their rules refuse.
+            if let Some(denial) =
+                policy.and_then(|p| forbids(p, &e, text, sender, defaults, &verbs))
+            {
+                tracing::info!(actor = %email, %denial, "what the message attempts is denied by policy");
+                return refused(replies::denied(email, &denial), "denied");
+            }
             return refused(replies::rejected(email, &e, &verbs), "invalid");
         }
     };
     if let Some(policy) = policy {
-        let access = Access {
-            email,
-            room_id,
-            verb: request.kind.verb(),
-            namespace: &request.namespace,
-            deployment: request.deployment.as_ref(),
-            replicas: match &request.kind {
-                CommandKind::Scale { replicas } => Some(replicas.get()),
-                _ => None,
-            },
-        };
+        let access = access(sender, &request);
         if let Err(denial) = policy.authorize(&access) {
             tracing::info!(actor = %email, %denial, "command denied by policy");
             return refused(replies::denied(email, &denial), "denied");
@@ -119,6 +116,42 @@ pub fn read(
         }
     }
     Reading::Command(request)
+}
+
+/// What a command asks of the policy.
+fn access<'a>(sender: Sender<'a>, request: &'a Request) -> Access<'a> {
+    Access {
+        email: sender.email,
+        room_id: sender.room_id,
+        verb: request.kind.verb(),
+        namespace: &request.namespace,
+        deployment: request.deployment.as_ref(),
+        replicas: match &request.kind {
+            CommandKind::Scale { replicas } => Some(replicas.get()),
+            _ => None,
+        },
+    }
+}
+
+/// The policy's refusal of what a message that is no command attempts:
+/// the command its reply would offer, checked as if sent; else the verb it
+/// starts with, where the sender may not use that verb at all.
+fn forbids(
+    policy: &Policy,
+    error: &ParseError,
+    text: &str,
+    sender: Sender<'_>,
+    defaults: &Defaults,
+    verbs: &[Verb],
+) -> Option<Denied> {
+    if let Some(offered) = error.offered() {
+        let Ok(Parsed::Command(request)) = language::parse(offered, defaults) else {
+            return None;
+        };
+        return policy.authorize(&access(sender, &request)).err();
+    }
+    let verb = language::attempted(text)?.verb()?;
+    (!verbs.contains(&verb)).then_some(Denied::Verb(verb))
 }
 
 #[cfg(test)]
@@ -176,6 +209,76 @@ mod tests {
         };
         assert_eq!(outcome, "invalid");
         assert!(markdown.contains("from 0 to 5, got '60'"), "{markdown}");
+    }
+
+    #[test]
+    fn no_reply_offers_or_explains_what_the_senders_rules_refuse() {
+        let policy = policy_file(
+            "rules:\n  - users: [carol@example.com]\n    verbs: [status, list]\n  - users: [dave@example.com]\n    verbs: [\"*\"]\n    deployments: [\"web*\"]\n",
+        );
+        let read_as = |email, text| {
+            let sender = Sender {
+                email,
+                room_id: "room",
+            };
+            match read(text, sender, Some(&policy), &defaults()) {
+                Reading::Refused { markdown, outcome } => (outcome, markdown),
+                other => panic!("{text:?} was read as {}", outcome(&other)),
+            }
+        };
+        for (email, text, told) in [
+            // The command offered would be refused.
+            (
+                "carol@example.com",
+                "restart web!",
+                "you may not use 'restart'",
+            ),
+            (
+                "carol@example.com",
+                "can you restart web",
+                "you may not use 'restart'",
+            ),
+            (
+                "dave@example.com",
+                "scale Api to 3",
+                "you may not use 'scale' on deployment api",
+            ),
+            // A verb the sender may not use at all, however it is wrong.
+            (
+                "carol@example.com",
+                "scale web to 99",
+                "you may not use 'scale'",
+            ),
+            (
+                "carol@example.com",
+                "deploy nginx to web",
+                "you may not use 'deploy'",
+            ),
+        ] {
+            let (outcome, markdown) = read_as(email, text);
+            assert_eq!(outcome, "denied", "{text:?}: {markdown}");
+            assert!(markdown.contains(told), "{text:?}: {markdown}");
+            assert!(!markdown.contains("send '"), "{text:?}: {markdown}");
+        }
+        // What they may send is offered as ever.
+        for (email, text, offered) in [
+            (
+                "carol@example.com",
+                "status Web",
+                "did you mean 'status web'?",
+            ),
+            (
+                "dave@example.com",
+                "scale Web-2 to 3",
+                "did you mean 'scale web-2 to 3'?",
+            ),
+            ("dave@example.com", "restart web!", "send 'restart web'"),
+            ("carol@example.com", "status", "'status' needs"),
+        ] {
+            let (outcome, markdown) = read_as(email, text);
+            assert_eq!(outcome, "invalid", "{text:?}: {markdown}");
+            assert!(markdown.contains(offered), "{text:?}: {markdown}");
+        }
     }
 
     #[test]
