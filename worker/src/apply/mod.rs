@@ -105,17 +105,25 @@ const NAMES_READ: u32 = 500;
 /// The one of `names` a slip of the keyboard away from `typed`: at most one
 /// edit (an adjacent pair swapped counts one) for a name of up to 5
 /// characters, two for a longer one, none for one of 3 or fewer; none when
-/// two are equally near.
+/// two are equally near. Failing that, the one name that `typed` begins
+/// ("nginx" for "nginx-deployment"), if it has 3 characters or more.
 fn nearest(typed: &str, names: impl Iterator<Item = String>) -> Option<String> {
+    let typed = typed.to_ascii_lowercase();
+    let typed = typed.as_str();
     let length = typed.chars().count();
     let slips = match length {
-        0..=3 => return None,
+        0..=2 => return None,
+        3 => 0,
         4..=5 => 1,
         _ => 2,
     };
     let mut best: Option<(usize, String)> = None;
     let mut tied = false;
+    let mut begun: Vec<String> = Vec::new();
     for name in names {
+        if name.len() > typed.len() && name.starts_with(typed) && begun.len() < 2 {
+            begun.push(name.clone());
+        }
         let distance = strsim::osa_distance(typed, &name);
         if distance == 0 || distance > slips {
             continue;
@@ -129,7 +137,11 @@ fn nearest(typed: &str, names: impl Iterator<Item = String>) -> Option<String> {
             }
         }
     }
-    best.filter(|_| !tied).map(|(_, name)| name)
+    match (best, begun.as_slice()) {
+        (Some((_, name)), _) if !tied => Some(name),
+        (None, [only]) => Some(only.clone()),
+        _ => None,
+    }
 }
 
 impl Engine {
@@ -728,13 +740,8 @@ mod tests {
         .expect("a deployment")
     }
 
-    /// Leaving the parts no operation reaches out of JSON changes nothing,
-    /// against the whole deployment through JSON, patched, and back: a
-    /// parent of the template or of the managed fields replaced, a move or
-    /// copy out of them, a test and a removal reach them as much as a
-    /// change inside; with and without managed fields or a spec.
     #[test]
-    fn a_missing_name_is_matched_to_the_one_a_slip_away() {
+    fn a_missing_name_is_matched_to_the_one_a_slip_away_or_the_one_it_begins() {
         let names = |list: &[&str]| {
             list.iter()
                 .map(|s| (*s).to_owned())
@@ -763,8 +770,28 @@ mod tests {
             nearest("web-1", names(&["web-1x", "web-2xy"])).as_deref(),
             Some("web-1x")
         );
+        // The start of one name alone, as people shorten it.
+        for typed in ["nginx", "nginx-deploy", "NGINX-dep"] {
+            assert_eq!(
+                nearest(typed, cluster.clone()).as_deref(),
+                Some("nginx-deployment"),
+                "{typed}"
+            );
+        }
+        assert_eq!(nearest("pay", cluster.clone()).as_deref(), Some("payments"));
+        assert_eq!(nearest("pa", cluster.clone()), None, "too short");
+        assert_eq!(nearest("web", names(&["web-api", "web-ui"])), None);
+        assert_eq!(
+            nearest("web", names(&["web-api", "api-web"])).as_deref(),
+            Some("web-api")
+        );
     }
 
+    /// Leaving the parts no operation reaches out of JSON changes nothing,
+    /// against the whole deployment through JSON, patched, and back: a
+    /// parent of the template or of the managed fields replaced, a move or
+    /// copy out of them, a test and a removal reach them as much as a
+    /// change inside; with and without managed fields or a spec.
     #[test]
     fn the_would_be_deployment_is_the_patched_one() {
         let patches = [
