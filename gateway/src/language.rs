@@ -96,6 +96,9 @@ pub enum ParseError {
     NamespaceFlag { given: String, form: Form },
     #[error("the image '{}' names no version: give it a tag or a digest (without one, Kubernetes pulls whatever 'latest' is then), the image first", quote(.image))]
     Untagged { image: String, form: Form },
+    /// "deploy 2.1 to web": the version, without its image.
+    #[error("'{}' is a version without the image it is of: give both, as in 'registry.example.com/web:{}'", quote(.version), quote(.version))]
+    VersionOnly { version: String, form: Form },
     #[error("a command starts with what to do, not with '{}': send '{}'", quote(.before), offer(.command))]
     Preamble { before: String, command: String },
     #[error("a change is made only from a command without '{mark}' at its end: send '{}' to make it", offer(.command))]
@@ -248,7 +251,8 @@ impl ParseError {
             ParseError::Malformed { verb, .. }
             | ParseError::Qualified { form: verb, .. }
             | ParseError::NamespaceFlag { form: verb, .. }
-            | ParseError::Untagged { form: verb, .. } => Some(*verb),
+            | ParseError::Untagged { form: verb, .. }
+            | ParseError::VersionOnly { form: verb, .. } => Some(*verb),
             ParseError::ContainerWord => Some(Form::SetImage),
             // With the whole command offered, no usage is needed; `help`
             // has no syntax to show.
@@ -377,6 +381,7 @@ pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
 }
 
 fn parse_message(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
+    let text = unquoted(trim_invisible(text));
     let lines = text
         .split([
             '\n', '\r', '\u{b}', '\u{c}', '\u{85}', '\u{2028}', '\u{2029}',
@@ -406,6 +411,28 @@ fn parse_message(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> 
             command: bare.to_owned(),
         }),
         parsed => Ok(parsed),
+    }
+}
+
+/// A command pasted as code: `` `scale web to 3` ``, or a fenced block
+/// (its language tag on the fence's line too), without the backticks.
+fn unquoted(text: &str) -> &str {
+    if let Some(inner) = text.strip_prefix("```").and_then(|t| t.strip_suffix("```")) {
+        // "```bash\nstatus web\n```": a word on the opening fence's line
+        // is the code's language.
+        let inner = match inner.split_once('\n') {
+            Some((tag, code))
+                if !tag.trim().contains(char::is_whitespace) && !code.trim().is_empty() =>
+            {
+                code
+            }
+            _ => inner,
+        };
+        return inner.trim();
+    }
+    match text.strip_prefix('`').and_then(|t| t.strip_suffix('`')) {
+        Some(inner) if !inner.contains('`') => inner.trim(),
+        _ => text,
     }
 }
 
@@ -620,6 +647,20 @@ fn form_of(word: &str) -> Option<Form> {
 /// that runs is the one asked for ("deploy web to api", its words swapped,
 /// would otherwise deploy an image called "web").
 fn tagged(word: &str, form: Form) -> Result<ImageRef, ParseError> {
+    // "2.1", "v1.4.2": a version, which as an image would name a
+    // repository.
+    let digits = word.strip_prefix(['v', 'V']).unwrap_or(word);
+    if digits.starts_with(|c: char| c.is_ascii_digit())
+        && digits.contains('.')
+        && digits
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ".-_".contains(c))
+    {
+        return Err(ParseError::VersionOnly {
+            version: word.to_owned(),
+            form,
+        });
+    }
     let image = ImageRef::parse(word).map_err(ParseError::Image)?;
     if image.tag().is_none() && image.digest().is_none() {
         return Err(ParseError::Untagged {
@@ -746,6 +787,12 @@ pub(crate) mod tests {
             ("please status web in prod", "status web in prod"),
             ("status web…", "status web in default"),
             ("status help", "status help in default"),
+            // Pasted as code.
+            ("`scale web to 3`", "scale web to 3 in default"),
+            ("```status web```", "status web in default"),
+            ("```\nrestart web\n```", "restart web in default"),
+            ("```bash\nrestart web in prod\n```", "restart web in prod"),
+            ("```list\n```", "list in default"),
             // What copy and paste leaves at the edges.
             (
                 "\u{200b}scale web to 4\u{200f}",
@@ -1009,6 +1056,14 @@ pub(crate) mod tests {
             ),
             ("scale web to 3 !!", "without '!!' at its end"),
             ("restart web…", "without '…' at its end: send 'restart web'"),
+            (
+                "deploy 2.1 to web",
+                "'2.1' is a version without the image it is of: give both, as in 'registry.example.com/web:2.1'",
+            ),
+            (
+                "set image web nginx=v1.4.2",
+                "'v1.4.2' is a version without the image",
+            ),
             // Punctuation does not hide what else is wrong.
             (
                 "scale web to three.",
