@@ -19,7 +19,7 @@ fuzz_target!(|data: &[u8]| {
             let again = language::parse(&request.describe(), &defaults);
             assert_eq!(again, Ok(Parsed::Command(request)), "describe and parse disagree");
         }
-        Ok(Parsed::Help | Parsed::HelpOn(_)) => {}
+        Ok(Parsed::Help | Parsed::HelpOn(_) | Parsed::Thanks) => {}
         Err(e) => {
             // Every refusal renders as a reply without panicking.
             let _ = chatops_gateway::replies::rejected(

@@ -36,6 +36,8 @@ pub enum Parsed {
     Help,
     /// `help scale`: the help for one form.
     HelpOn(Form),
+    /// "thanks", "ok", "👍": no question, and a short answer.
+    Thanks,
 }
 
 /// A command as typed, before policy.
@@ -488,6 +490,9 @@ fn parse_words(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         return Ok(Parsed::Help);
     };
     let Some(form) = form_of(first) else {
+        if thanks(&words) {
+            return Ok(Parsed::Thanks);
+        }
         if asks_what_to_ask(&words) {
             return Ok(Parsed::Help);
         }
@@ -597,8 +602,30 @@ fn said(words: &[&str], may: &[&str]) -> bool {
     }
 }
 
+/// Thanks or an acknowledgement, and nothing else ("thanks!", "ok thank
+/// you", "great, ty", "👍").
+fn thanks(words: &[&str]) -> bool {
+    const THANKS: [&str; 21] = [
+        "thanks", "thank", "thx", "ty", "tyvm", "cheers", "ok", "okay", "k", "great", "cool",
+        "nice", "perfect", "awesome", "got", "it", "👍", "🙏", "🙌", "✅", "👌",
+    ];
+    const WITH: [&str; 6] = ["you", "so", "much", "a", "lot", "very"];
+    words.iter().all(|word| {
+        let word = word
+            .trim_end_matches(END_PUNCTUATION)
+            // An emoji's presentation and skin tone.
+            .trim_end_matches(|c: char| matches!(u32::from(c), 0xFE0F | 0x1F3FB..=0x1F3FF))
+            .trim_end_matches([',', ':'])
+            .to_lowercase();
+        THANKS.contains(&word.as_str()) || WITH.contains(&word.as_str()) || word.is_empty()
+    }) && words.iter().any(|word| {
+        let word = word.trim_end_matches(END_PUNCTUATION).to_lowercase();
+        THANKS.iter().any(|t| word.starts_with(t))
+    })
+}
+
 /// A greeting or a question with no command in it ("hi", "what can you
-/// do?", "thanks"): answered with the help, which says what to ask.
+/// do?"): answered with the help, which says what to ask.
 fn asks_what_to_ask(words: &[&str]) -> bool {
     const OPENERS: [&str; 12] = [
         "hi", "hello", "hey", "yo", "thanks", "thank", "thx", "what", "how", "commands", "usage",
@@ -823,6 +850,22 @@ pub(crate) mod tests {
         assert_eq!(parse("help me please", &defaults()), Ok(Parsed::Help));
         assert_eq!(parse("help help", &defaults()), Ok(Parsed::Help));
         assert_eq!(parse("please help", &defaults()), Ok(Parsed::Help));
+        for thanks in [
+            "thanks!",
+            "Thank you so much",
+            "ok thanks",
+            "great, ty",
+            "👍",
+            "🙏🏻",
+            "ok",
+            "got it",
+        ] {
+            assert_eq!(parse(thanks, &defaults()), Ok(Parsed::Thanks), "{thanks}");
+        }
+        assert_eq!(
+            parse("thanks, what can you do?", &defaults()),
+            Ok(Parsed::Help)
+        );
         assert_eq!(parse("can you help?", &defaults()), Ok(Parsed::Help));
         for (text, form) in [
             ("scale help", Form::Scale),
@@ -889,8 +932,7 @@ pub(crate) mod tests {
             "what can you do?",
             "What do you do",
             "how does this work",
-            "thanks",
-            "thank you!",
+            "thanks, and what else can you do?",
             "commands?",
         ] {
             assert_eq!(parse(text, &defaults()), Ok(Parsed::Help), "{text:?}");

@@ -56,6 +56,7 @@ pub fn read(
     };
     let mut request = match language::parse(text, defaults) {
         Ok(Parsed::Command(request)) => request,
+        Ok(Parsed::Thanks) => return Reading::Help(replies::welcome(email)),
         Ok(parsed @ (Parsed::Help | Parsed::HelpOn(_))) => {
             let limits = policy.map_or_else(Vec::new, |p| p.limits_for(email, room_id));
             let verbs = verbs();

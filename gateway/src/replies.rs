@@ -178,6 +178,14 @@ pub fn refused(email: &str, denial: &Denied) -> String {
     format!("{} Sorry, {denial}.", mention(email))
 }
 
+/// Thanks, or an acknowledgement: a short answer, not the whole help.
+pub fn welcome(email: &str) -> String {
+    format!(
+        "{} You're welcome! Say `help` whenever you need the commands.",
+        mention(email)
+    )
+}
+
 /// `limits`: the person's rules that hold them to some namespaces or
 /// deployments, as [`crate::policy::Policy::limits_for`] words them.
 pub fn help(email: &str, verbs: &[Verb], max_replicas: Option<u32>, limits: &[String]) -> String {

@@ -42,7 +42,7 @@ pub(super) fn preamble(words: &[&str], defaults: &Defaults) -> Option<Result<Par
         Ok(Parsed::Command(request)) if !request.kind.verb().is_write() => {
             Ok(Parsed::Command(request))
         }
-        Ok(parsed @ (Parsed::Help | Parsed::HelpOn(_))) => Ok(parsed),
+        Ok(parsed @ (Parsed::Help | Parsed::HelpOn(_) | Parsed::Thanks)) => Ok(parsed),
         Ok(Parsed::Command(_)) => Err(ParseError::Preamble {
             before: words[..at].join(" "),
             command,
