@@ -493,6 +493,9 @@ fn parse_words(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         if thanks(&words) {
             return Ok(Parsed::Thanks);
         }
+        if let Some(answer) = question(&words, defaults) {
+            return Ok(answer);
+        }
         if asks_what_to_ask(&words) {
             return Ok(Parsed::Help);
         }
@@ -622,6 +625,40 @@ fn thanks(words: &[&str]) -> bool {
         let word = word.trim_end_matches(END_PUNCTUATION).to_lowercase();
         THANKS.iter().any(|t| word.starts_with(t))
     })
+}
+
+/// A question that names a command: "what's the status of web?" is that
+/// question (a change is never made from a question), "how do I scale?"
+/// the help on it.
+fn question(words: &[&str], defaults: &Defaults) -> Option<Parsed> {
+    const ASKING: [&str; 8] = [
+        "what", "what's", "whats", "how", "how's", "hows", "show", "tell",
+    ];
+    let first = words[0].to_lowercase().replace('’', "'");
+    if !ASKING.contains(&first.as_str()) {
+        return None;
+    }
+    let at = words.iter().position(|w| {
+        form_of(w.trim_end_matches(END_PUNCTUATION)).is_some_and(|f| f != Form::Help)
+    })?;
+    let verb = words[at].trim_end_matches(END_PUNCTUATION);
+    let form = form_of(verb)?;
+    let rest = &words[at + 1..];
+    let rest = match rest.first() {
+        Some(w) if ["of", "for", "on"].contains(&w.to_ascii_lowercase().as_str()) => &rest[1..],
+        _ => rest,
+    };
+    let asked = std::iter::once(verb)
+        .chain(rest.iter().copied())
+        .collect::<Vec<_>>()
+        .join(" ");
+    let asked = asked.trim_end_matches(END_PUNCTUATION);
+    match parse_message(asked, defaults) {
+        Ok(Parsed::Command(request)) if !request.kind.verb().is_write() => {
+            Some(Parsed::Command(request))
+        }
+        _ => Some(Parsed::HelpOn(form)),
+    }
 }
 
 /// A greeting or a question with no command in it ("hi", "what can you
@@ -937,9 +974,29 @@ pub(crate) mod tests {
         ] {
             assert_eq!(parse(text, &defaults()), Ok(Parsed::Help), "{text:?}");
         }
+        // A question naming a command: answered if it asks, the help on
+        // the command if it would change something.
+        for (text, want) in [
+            ("what's the status of web?", "status web in default"),
+            ("What’s the status of web in prod?", "status web in prod"),
+            ("show me the history for web", "history web in default"),
+        ] {
+            assert_eq!(ok(text).describe(), want, "{text:?}");
+        }
+        for (text, form) in [
+            ("how do I scale web", Form::Scale),
+            ("how do I deploy?", Form::Deploy),
+            ("what's the way to restart web", Form::Restart),
+            ("what about scale web to 3", Form::Scale),
+        ] {
+            assert_eq!(
+                parse(text, &defaults()),
+                Ok(Parsed::HelpOn(form)),
+                "{text:?}"
+            );
+        }
         for (text, want) in [
             ("hi, scale web to 3", "send 'scale web to 3'"),
-            ("how do I scale web", "I don't know the command 'how'"),
             ("hi scael web to 3", "I don't know the command 'hi'"),
             ("whatever", "I don't know the command 'whatever'"),
         ] {
