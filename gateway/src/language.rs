@@ -107,6 +107,9 @@ pub enum ParseError {
     Punctuated { mark: String, command: String },
     #[error("the image '{}' ends with '.', most likely a full stop rather than part of its tag: send '{}' to make the change", quote(.image), offer(.command))]
     TagPunctuated { image: String, command: String },
+    /// "scale staging/web to 3": kubectl's `<namespace>/<name>`.
+    #[error("the namespace is given as 'in <namespace>' at the end, not before the name as in '{}': send '{}'", quote(.given), offer(.command))]
+    Slashed { given: String, command: String },
     #[error("{what} contains the uppercase letter '{letter}', and Kubernetes names are lowercase; did you mean '{}'?", offer(.command))]
     Lowercase {
         what: &'static str,
@@ -242,6 +245,7 @@ impl ParseError {
             ParseError::Preamble { command, .. }
             | ParseError::Punctuated { command, .. }
             | ParseError::TagPunctuated { command, .. }
+            | ParseError::Slashed { command, .. }
             | ParseError::Lowercase { command, .. } => Some(command),
             _ => None,
         }
@@ -379,7 +383,10 @@ const END_PUNCTUATION: [char; 12] = [
 
 /// Parses one message (mention already stripped).
 pub fn parse(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
-    parse_message(text, defaults).map_err(|error| diagnosis::lowercase(error, text, defaults))
+    parse_message(text, defaults).map_err(|error| {
+        let error = diagnosis::lowercase(error, text, defaults);
+        diagnosis::slashed(error, text, defaults)
+    })
 }
 
 fn parse_message(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
@@ -1156,6 +1163,14 @@ pub(crate) mod tests {
             ("scale web to 3 !!", "without '!!' at its end"),
             ("restart web…", "without '…' at its end: send 'restart web'"),
             (
+                "scale staging/web to 3",
+                "not before the name as in 'staging/web': send 'scale web to 3 in staging'",
+            ),
+            ("status prod/api.v2", "send 'status api.v2 in prod'"),
+            ("scale staging/web to 3 in prod", "contains '/'"),
+            ("scale -n staging web to 3", "not with '-n'"),
+            ("list pods", "list works: 'pods' is not part of it"),
+            (
                 "deploy 2.1 to web",
                 "'2.1' is a version without the image it is of: give both, as in 'registry.example.com/web:2.1'",
             ),
@@ -1334,7 +1349,7 @@ pub(crate) mod tests {
             ("scale web to 2.5", "whole number from 0 to 20"),
             ("scale Web to 3", "uppercase letter 'W'"),
             ("scale ../etc to 3", "'..'"),
-            ("scale web/x to 3", "'/'"),
+            ("scale web/x/y to 3", "'/'"),
             ("scale we\u{200b}b to 3", "U+200B"),
             (
                 "scale web to 3 in Prod",

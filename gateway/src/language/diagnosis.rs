@@ -84,6 +84,48 @@ pub(super) fn lowercase(error: ParseError, text: &str, defaults: &Defaults) -> P
     }
 }
 
+/// A deployment written `<namespace>/<name>` ("scale staging/web to 3"),
+/// in a message without `in <namespace>`: the command with the namespace
+/// at its end is offered (only offered: the person sends it).
+pub(super) fn slashed(error: ParseError, text: &str, defaults: &Defaults) -> ParseError {
+    let ParseError::Deployment(NameError::InvalidCharacter { .. }) = error else {
+        return error;
+    };
+    let words: Vec<&str> = trim_invisible(text).split_whitespace().collect();
+    fn names(word: &str) -> Option<(&str, &str)> {
+        word.split_once('/').filter(|(namespace, name)| {
+            Namespace::parse(namespace).is_ok() && deployment(name).is_ok()
+        })
+    }
+    let given: Vec<&str> = words
+        .iter()
+        .copied()
+        .filter(|w| names(w).is_some())
+        .collect();
+    let ([given], false) = (
+        given.as_slice(),
+        words.iter().any(|w| w.eq_ignore_ascii_case("in")),
+    ) else {
+        return error;
+    };
+    let Some((namespace, name)) = names(given) else {
+        return error;
+    };
+    let command = words
+        .iter()
+        .map(|w| if w == given { name } else { w })
+        .chain(["in", namespace])
+        .collect::<Vec<_>>()
+        .join(" ");
+    match parse_message(&command, defaults) {
+        Ok(Parsed::Command(_)) if offerable(&command) => ParseError::Slashed {
+            given: (*given).to_owned(),
+            command,
+        },
+        _ => error,
+    }
+}
+
 /// A first word that is no verb: where it is one slip from a verb
 /// ("scael", "stauts", "rolback"), the verb is offered, and the whole
 /// command when the message with that verb is one (only offered: the
@@ -226,10 +268,22 @@ pub(super) fn malformed(form: Form, words: &[&str], ends_with_namespace: bool) -
     }
     // kubectl's way of naming a namespace, or the word itself: taken
     // out, the command would run in the default namespace.
-    if let Some((_, given)) = named.iter().find(|(after_in, w)| {
-        let w = w.to_ascii_lowercase();
-        w == "-n" || w.starts_with("--namespace") || w == "namespace" || (w == "ns" && !after_in)
-    }) {
+    // (A flag is no name, wherever it stands: "scale -n prod web to 3".)
+    let flag = |w: &str| w == "-n" || w.starts_with("--namespace");
+    let given = words
+        .iter()
+        .skip(1)
+        .find(|w| flag(&w.to_ascii_lowercase()))
+        .or_else(|| {
+            named
+                .iter()
+                .find(|(after_in, w)| {
+                    let w = w.to_ascii_lowercase();
+                    w == "namespace" || (w == "ns" && !after_in)
+                })
+                .map(|(_, w)| w)
+        });
+    if let Some(given) = given {
         return ParseError::NamespaceFlag {
             given: (*given).to_owned(),
             form,
@@ -314,6 +368,7 @@ fn mismatch(form: Form, words: &[&str], ends_with_namespace: bool) -> Mismatch {
     // "list prod": the namespace to list, without its 'in'.
     if let (Form::List, [word]) = (form, words)
         && !is_filler(word)
+        && !names_a_kind(word)
         && Namespace::parse(word).is_ok()
     {
         return Mismatch::Said(format!(
