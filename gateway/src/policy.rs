@@ -37,6 +37,14 @@ pub struct Access<'a> {
     pub replicas: Option<u32>,
 }
 
+/// A verb as people type it: `deploy` is also `set image`.
+fn named(verb: Verb) -> String {
+    match verb {
+        Verb::Deploy => "'deploy' or 'set image'".to_owned(),
+        verb => format!("'{verb}'"),
+    }
+}
+
 /// Why a request was refused, phrased for the person who asked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Denied {
@@ -49,11 +57,11 @@ pub enum Denied {
     /// The room takes commands, but none of this person's.
     #[error("your commands are not accepted from this room")]
     YourRoom,
-    #[error("you may not use '{0}'")]
+    #[error("you may not use {}", named(*.0))]
     Verb(Verb),
-    #[error("you may not use '{verb}' in namespace {namespace}")]
+    #[error("you may not use {} in namespace {namespace}", named(*.verb))]
     Namespace { verb: Verb, namespace: Namespace },
-    #[error("you may not use '{verb}' on deployment {deployment} in namespace {namespace}")]
+    #[error("you may not use {} on deployment {deployment} in namespace {namespace}", named(*.verb))]
     Deployment {
         verb: Verb,
         deployment: DeploymentName,
@@ -585,7 +593,7 @@ rules:
         assert_eq!(
             p.authorize(&access(bob, Verb::Deploy, &default, Some(&web)))
                 .map_err(|e| e.to_string()),
-            Err("you may not use 'deploy'".into())
+            Err("you may not use 'deploy' or 'set image'".into())
         );
         assert_eq!(
             p.authorize(&access(bob, Verb::Scale, &prod, Some(&web)))
