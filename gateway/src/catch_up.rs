@@ -14,6 +14,9 @@
 //! missed and to send it again. A message older than the age limit gets the
 //! reply a late webhook gets.
 //!
+//! A pass looks no further back than the record of processed messages
+//! goes: on a new or lost store, what came before it is not answered again.
+//!
 //! A message whose webhook did arrive is processed already, or its event is
 //! still in the events stream's duplicate window (the same `Nats-Msg-Id`);
 //! an event that waits unprocessed longer than that window may be queued a
@@ -103,6 +106,16 @@ impl Ingestion {
         let look_back = self.max_message_age.max(LOOK_BACK);
         let since =
             jiff::Timestamp::now() - jiff::SignedDuration::try_from(look_back).unwrap_or_default();
+        // A message from before the record of processed messages began (a
+        // new store, or one lost and made again) cannot be told processed:
+        // taken for missed, every answer of the look-back would be given
+        // again, and every change answered "send it again".
+        let began = self
+            .processed
+            .began()
+            .await
+            .map_err(CatchUpError::Processed)?;
+        let since = since.max(began);
         let rooms = self.webex.recent_rooms().await?;
         if rooms.len() >= PAGE {
             tracing::warn!(

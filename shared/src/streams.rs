@@ -484,6 +484,18 @@ pub struct Record {
 }
 
 impl Record {
+    /// When the record began: its stream's creation, as the server says
+    /// now (a stream lost and made again began anew).
+    pub async fn began(&self) -> Result<jiff::Timestamp, async_nats::Error> {
+        let name = self.stream.cached_info().config.name.clone();
+        let stream = self.js.get_stream(name).await?;
+        let created = stream.cached_info().created;
+        Ok(jiff::Timestamp::new(
+            created.unix_timestamp(),
+            i32::try_from(created.nanosecond()).unwrap_or(0),
+        )?)
+    }
+
     /// Reads a key's value, if it was recorded and has not expired.
     pub async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>, async_nats::Error> {
         use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
