@@ -43,6 +43,10 @@ const SETTLE: Duration = Duration::from_secs(5);
 /// How many pages of a room's mentions a pass reads at most (a page is
 /// `PAGE` messages).
 const PAGES: usize = 20;
+/// How much earlier than the record of processed messages began a message
+/// may have been written and still be looked at: clocks differ between
+/// Webex and NATS, and a message's time may be cut to the second.
+const MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_secs(10);
 /// How long queueing one missed message may keep trying (NATS restarts).
 const QUEUE_BUDGET: Duration = Duration::from_secs(10);
 
@@ -115,7 +119,7 @@ impl Ingestion {
             .began()
             .await
             .map_err(CatchUpError::Processed)?;
-        let since = since.max(began);
+        let since = since.max(began - MARGIN);
         let rooms = self.webex.recent_rooms().await?;
         if rooms.len() >= PAGE {
             tracing::warn!(

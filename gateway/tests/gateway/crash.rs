@@ -142,6 +142,12 @@ async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_star
     let target = format!("http://{}", gone.local_addr().expect("address"));
     drop(gone);
     crate::flow::register_webhook(&wx, &target).await;
+    let policy = PolicySource::AuthorizedUsers(vec!["alice@example.com".into()]);
+    let mut settings = config(&nats, &wx.url(), policy);
+    // Short, so that the second gateway below looks after it has passed.
+    settings.streams.duplicate_window = Duration::from_millis(200);
+    // A gateway ran before (its record of processed messages began then).
+    streams_made(&nats, &settings).await;
     let change = say(&wx, ALICE, "scale web to 3");
     let question = say(&wx, ALICE, "status web");
     // And one in a 1:1 space, which mentions nobody.
@@ -156,10 +162,6 @@ async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_star
         "nobody answered the webhooks"
     );
 
-    let policy = PolicySource::AuthorizedUsers(vec!["alice@example.com".into()]);
-    let mut settings = config(&nats, &wx.url(), policy);
-    // Short, so that the second gateway below looks after it has passed.
-    settings.streams.duplicate_window = Duration::from_millis(200);
     let first = TestGateway::start(settings.clone()).await;
     eventually("the questions' commands", LIMIT, || async {
         (first.stored(COMMANDS_STREAM).await == 2).then_some(())
@@ -212,6 +214,43 @@ async fn messages_sent_while_no_gateway_answered_are_answered_once_when_one_star
     assert_eq!(replies_to(&change).len(), 1, "answered once");
 }
 
+/// A gateway on a new store (its first start, or a store lost and made
+/// again) cannot tell which earlier messages were answered: it does not
+/// answer again what came before its record of processed messages began.
+#[tokio::test]
+async fn catch_up_does_not_answer_again_what_came_before_the_store() {
+    let nats = NatsServer::start().await;
+    let wx = webex(&[ALICE]).await;
+    let before = say(&wx, ALICE, "status web");
+    // Older than the margin catch-up gives clocks (10 s).
+    older_than(
+        before.created.parse().expect("a timestamp"),
+        Duration::from_secs(11),
+    )
+    .await;
+    let policy = PolicySource::AuthorizedUsers(vec!["alice@example.com".into()]);
+    let gw = TestGateway::start(config(&nats, &wx.url(), policy)).await;
+    eventually("a catch-up pass", LIMIT, || async {
+        (catch_up(&gw, "passes_total{outcome=\"done\"}").await >= 1.0).then_some(())
+    })
+    .await;
+    assert_eq!(catch_up(&gw, "queued").await, 0.0);
+    assert_eq!(gw.stored(EVENTS_STREAM).await, 0, "nothing queued");
+    let bot = wx.bot().id.clone();
+    assert!(
+        wx.thread(&before.id).iter().all(|m| m.person_id != bot),
+        "not answered"
+    );
+}
+
+/// The streams and records, as a gateway with `settings` makes them.
+async fn streams_made(nats: &NatsServer, settings: &chatops_gateway::config::GatewayConfig) {
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+    chatops_shared::streams::ensure(&js, &settings.streams)
+        .await
+        .expect("the streams");
+}
+
 /// A catch-up metric of the gateway (`chatops_gateway_catch_up_<name>`).
 async fn catch_up(gw: &TestGateway, name: &str) -> f64 {
     let text = gw.metrics().await;
@@ -228,12 +267,14 @@ async fn catch_up(gw: &TestGateway, name: &str) -> f64 {
 async fn catch_up_reads_every_page_of_a_rooms_missed_mentions() {
     let nats = NatsServer::start().await;
     let wx = webex(&[ALICE]).await;
+    let policy = PolicySource::AuthorizedUsers(vec!["alice@example.com".into()]);
+    let settings = config(&nats, &wx.url(), policy);
+    streams_made(&nats, &settings).await;
     let missed = chatops_gateway::webex::PAGE + 5;
     for i in 0..missed {
         say(&wx, ALICE, &format!("status web-{i}"));
     }
-    let policy = PolicySource::AuthorizedUsers(vec!["alice@example.com".into()]);
-    let gw = TestGateway::start(config(&nats, &wx.url(), policy)).await;
+    let gw = TestGateway::start(settings).await;
     eventually("a command for every missed question", LIMIT, || async {
         (gw.stored(COMMANDS_STREAM).await == missed as u64).then_some(())
     })
