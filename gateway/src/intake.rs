@@ -169,6 +169,18 @@ pub async fn webhook(State(state): State<Arc<AppState>>, request: Request) -> Re
     };
     // The request's own headers: a `HeaderMap` extractor would copy them.
     let (parts, body) = request.into_parts();
+    // Said too large before it is sent: no wait for a body that is refused.
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        state
+            .metrics
+            .webhook("too_large", started.elapsed().as_secs_f64());
+        return (StatusCode::PAYLOAD_TOO_LARGE, "the body is over 64 KiB").into_response();
+    }
     // The whole body within the deadline: a trickling client cannot hold a
     // slot for long.
     let body = match tokio::time::timeout(

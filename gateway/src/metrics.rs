@@ -96,9 +96,14 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// A webhook request ended; its time counts where it was taken
+    /// (queued, a duplicate, or ignored), not where it was refused (a body
+    /// that never came would count its whole deadline).
     pub fn webhook(&self, outcome: &'static str, seconds: f64) {
         self.webhooks.get_or_create(&Outcome { outcome }).inc();
-        self.intake_seconds.observe(seconds);
+        if matches!(outcome, "queued" | "duplicate" | "ignored") {
+            self.intake_seconds.observe(seconds);
+        }
     }
 
     pub fn event(&self, outcome: &'static str) {

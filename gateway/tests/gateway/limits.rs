@@ -64,6 +64,30 @@ async fn a_body_that_trickles_in_gets_408() {
     );
 }
 
+/// A body said to be too large is refused before it is sent: the answer
+/// does not wait out the body's deadline (a minute here; `answer` gives up
+/// after 10 s).
+#[tokio::test]
+async fn a_body_declared_too_large_gets_413_at_once() {
+    let nats = NatsServer::start().await;
+    let gw = gateway(
+        &nats,
+        Limits {
+            body_timeout: Duration::from_secs(60),
+            ..Limits::default()
+        },
+    )
+    .await;
+    let mut conn = TcpStream::connect(addr(&gw)).await.expect("connect");
+    conn.write_all(
+        b"POST /webhooks/webex HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-spark-signature: 00\r\ncontent-length: 99999999999\r\n\r\n{\"id\"",
+    )
+    .await
+    .expect("write");
+    let reply = answer(&mut conn).await;
+    assert!(reply.starts_with("HTTP/1.1 413"), "{reply}");
+}
+
 #[tokio::test]
 async fn an_idle_connection_is_closed() {
     let nats = NatsServer::start().await;
