@@ -34,8 +34,12 @@ impl GatewayConfig {
             policy: PolicySource::from_env(env)?,
             default_namespace: config::default_namespace(env)?,
             max_replicas: config::max_replicas(env)?,
-            max_message_age: env
-                .duration_or(config::MAX_MESSAGE_AGE, std::time::Duration::from_secs(600))?,
+            // Shorter, and a webhook's own delay would make changes late.
+            max_message_age: env.duration_from(
+                config::MAX_MESSAGE_AGE,
+                std::time::Duration::from_secs(600),
+                std::time::Duration::from_secs(10),
+            )?,
             unclaimed_after: match env.get(config::UNCLAIMED_AFTER) {
                 Some(v) if v.trim().eq_ignore_ascii_case("off") => None,
                 _ => Some(env.duration_or(config::UNCLAIMED_AFTER, crate::unclaimed::NOTE_AFTER)?),
@@ -70,6 +74,8 @@ mod tests {
             Ok(Some(Duration::from_secs(120)))
         );
         assert_eq!(after(&[(config::UNCLAIMED_AFTER, "OFF")]), Ok(None));
+        let error = with(&[(config::MAX_MESSAGE_AGE, "1ms")]).expect_err("refused");
+        assert!(error.to_string().contains("from 10s"), "{error}");
         let error = with(&[(config::UNCLAIMED_AFTER, "soon")]).expect_err("refused");
         assert!(
             error.to_string().contains("CHATOPS_UNCLAIMED_AFTER"),

@@ -217,9 +217,7 @@ impl Env {
         };
         let expected = format!("a duration such as '90d', '12h' or '30s', {from} up to 3650d");
         self.parse_or(name, default, &expected, |s| {
-            humantime::parse_duration(s)
-                .ok()
-                .filter(|d| (least..=MOST).contains(d))
+            parse_duration(s).filter(|d| (least..=MOST).contains(d))
         })
     }
 
@@ -231,6 +229,38 @@ impl Env {
             s.parse().ok()
         })
     }
+}
+
+/// A duration as the README gives them: whole numbers each with one of
+/// the units `ms`, `s`, `m`, `h` and `d` (`90d`, `1h30m`), and nothing
+/// else: no 'M' that could be minutes or months, no spaces, no fractions.
+fn parse_duration(s: &str) -> Option<Duration> {
+    let mut rest = s;
+    let mut total = Duration::ZERO;
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let (number, after) = rest.split_at(digits);
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let seconds_per: u64 = match unit {
+            "ms" => 0,
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return None,
+        };
+        let n: u64 = number.parse().ok()?;
+        let part = match seconds_per {
+            0 => Duration::from_millis(n),
+            per => Duration::from_secs(n.checked_mul(per)?),
+        };
+        total = total.checked_add(part)?;
+        rest = next;
+    }
+    (!s.is_empty()).then_some(total)
 }
 
 /// NATS server URLs (comma-separated) with any password or token in them
@@ -647,6 +677,42 @@ mod tests {
             run(&["serve"]),
             Some(std::process::ExitCode::from(EXIT_CONFIG))
         );
+    }
+
+    #[test]
+    fn durations_take_the_units_the_readme_gives_and_nothing_else() {
+        for (text, seconds) in [
+            ("90d", 90 * 86_400),
+            ("12h", 12 * 3600),
+            ("30s", 30),
+            ("1h30m", 5400),
+            ("2m", 120),
+        ] {
+            assert_eq!(
+                parse_duration(text),
+                Some(Duration::from_secs(seconds)),
+                "{text}"
+            );
+        }
+        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
+        // 'M' (months to humantime), years, weeks, fractions, spaces,
+        // other words for the units, a number without a unit.
+        for text in [
+            "10M",
+            "1y",
+            "1w",
+            "1.5m",
+            "5 m",
+            "2min",
+            "30",
+            "",
+            "m",
+            "s30",
+            "-5s",
+            "99999999999999999999d",
+        ] {
+            assert_eq!(parse_duration(text), None, "{text:?}");
+        }
     }
 
     #[test]
