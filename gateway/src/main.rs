@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use chatops_gateway::config::GatewayConfig;
 use chatops_gateway::startup::Application;
-use chatops_shared::config::{Env, exit_on_error};
+use chatops_shared::config::{EXIT_CONFIG, Env, exit_on_error};
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -18,12 +18,18 @@ async fn main() -> ExitCode {
         return code;
     }
     let env = Env::from_process();
-    let _logs = exit_on_error("gateway", chatops_shared::telemetry::init(&env));
-    let config = exit_on_error("gateway", GatewayConfig::from_env(&env));
+    let logs = exit_on_error("gateway", chatops_shared::telemetry::init(&env));
+    let config = match GatewayConfig::from_env(&env) {
+        Ok(config) => config,
+        Err(e) => {
+            logs.fatal("gateway", &e);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("gateway: {e}");
+            logs.fatal("gateway", &e);
             return ExitCode::from(e.exit_code());
         }
     };
@@ -33,7 +39,7 @@ async fn main() -> ExitCode {
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("gateway: {e}");
+            logs.fatal("gateway", &e);
             ExitCode::FAILURE
         }
     }

@@ -37,6 +37,20 @@ pub const LINGER: Duration = Duration::from_millis(1);
 pub struct Logs {
     queue: Arc<Queue>,
     writer: Option<JoinHandle<()>>,
+    json: bool,
+}
+
+impl Logs {
+    /// Says why the program stops: a JSON line among the others where logs
+    /// are JSON (a collector reading them would miss a plain one), else
+    /// one plain line, `gateway: …`. Written out when the guard drops.
+    pub fn fatal(&self, program: &str, error: &dyn std::fmt::Display) {
+        if self.json {
+            tracing::error!(program, error = %error, "stopped");
+        } else {
+            eprintln!("{program}: {error}");
+        }
+    }
 }
 
 impl Drop for Logs {
@@ -79,7 +93,8 @@ pub fn init_with_default(env: &Env, default: &str) -> Result<Logs, ConfigError> 
         }
     };
     let ansi = std::io::stderr().is_terminal();
-    let (logs, lines) = spawn(std::io::stderr());
+    let (mut logs, lines) = spawn(std::io::stderr());
+    logs.json = json;
     let builder = fmt()
         .with_env_filter(filter)
         .with_writer(lines)
@@ -106,6 +121,7 @@ fn spawn(out: impl Write + Send + 'static) -> (Logs, Lines) {
     let logs = Logs {
         queue: queue.clone(),
         writer,
+        json: false,
     };
     (logs, Lines { queue })
 }

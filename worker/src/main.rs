@@ -1,6 +1,6 @@
 use std::process::ExitCode;
 
-use chatops_shared::config::{Env, exit_on_error};
+use chatops_shared::config::{EXIT_CONFIG, Env, exit_on_error};
 use chatops_worker::config::WorkerConfig;
 use chatops_worker::startup::Application;
 
@@ -18,13 +18,19 @@ async fn main() -> ExitCode {
         return code;
     }
     let env = Env::from_process();
-    let _logs = exit_on_error("worker", chatops_shared::telemetry::init(&env));
+    let logs = exit_on_error("worker", chatops_shared::telemetry::init(&env));
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let config = exit_on_error("worker", WorkerConfig::from_env(&env));
+    let config = match WorkerConfig::from_env(&env) {
+        Ok(config) => config,
+        Err(e) => {
+            logs.fatal("worker", &e);
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(e) => {
-            eprintln!("worker: {e}");
+            logs.fatal("worker", &e);
             return ExitCode::from(e.exit_code());
         }
     };
@@ -34,7 +40,7 @@ async fn main() -> ExitCode {
     {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("worker: {e}");
+            logs.fatal("worker", &e);
             ExitCode::FAILURE
         }
     }

@@ -183,6 +183,24 @@ async fn stream_settings_that_differ_from_the_server_exit_64() {
     let exit = run_to_exit(gateway(), &vars, LIMIT).await;
     assert_eq!(exit.code, Some(64), "{exit:?}");
     assert!(exit.stderr.contains("stream CHATOPS_COMMANDS already exists with different settings: max_age is 1d (configured 90d)"), "{exit:?}");
+
+    // With JSON logs, why it stopped is a JSON line too, as every other.
+    vars.push(("LOG_FORMAT", "json"));
+    let exit = run_to_exit(gateway(), &vars, LIMIT).await;
+    assert_eq!(exit.code, Some(64), "{exit:?}");
+    let lines: Vec<serde_json::Value> = exit
+        .stderr
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let last = lines.last().expect("a line");
+    assert_eq!(last["level"], "ERROR", "{last}");
+    assert!(
+        last["fields"]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("max_age is 1d (configured 90d)")),
+        "{last}"
+    );
 }
 
 /// A bot token Webex refuses is named in an error line, without the token;
