@@ -300,7 +300,7 @@ impl NatsConfig {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let url = env.get(NATS_URL).unwrap_or(Self::DEFAULT_URL);
         for part in url.split(',') {
-            if part.trim().parse::<async_nats::ServerAddr>().is_err() {
+            if part.trim().is_empty() || part.trim().parse::<async_nats::ServerAddr>().is_err() {
                 let shown: String = redacted(part).chars().take(64).collect();
                 return Err(ConfigError::new(
                     NATS_URL,

@@ -2,7 +2,7 @@
 //! variables, or the standard in-cluster / KUBECONFIG inference.
 
 use base64::Engine;
-use chatops_shared::config::{CLUSTER_URL, ClusterConfig, ConfigError};
+use chatops_shared::config::{CLUSTER_CERT, CLUSTER_URL, ClusterConfig, ConfigError};
 use kube::config::{
     AuthInfo, Cluster, Context, KubeConfigOptions, Kubeconfig, NamedAuthInfo, NamedCluster,
     NamedContext,
@@ -60,8 +60,13 @@ pub async fn client(config: &ClusterConfig) -> Result<kube::Client, ConfigError>
     // each retry); kube's built-in retry would hide up to 15 more inside
     // one call.
     kube_config.default_retry = false;
-    kube::Client::try_from(kube_config)
-        .map_err(|e| ConfigError::new(CLUSTER_URL, format!("cannot be used: {e}")))
+    kube::Client::try_from(kube_config).map_err(|e| match e {
+        // The CA given is what the TLS set-up could not take.
+        kube::Error::RustlsTls(kube::client::RustlsTlsError::AddRootCertificate(_)) => {
+            ConfigError::new(CLUSTER_CERT, format!("cannot be used: {e}"))
+        }
+        e => ConfigError::new(CLUSTER_URL, format!("cannot be used: {e}")),
+    })
 }
 
 /// Why the cluster cannot be used at start.

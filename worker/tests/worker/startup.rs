@@ -26,6 +26,20 @@ async fn bad_variables_exit_64_with_one_line_naming_each() {
         (
             &[
                 ("CLUSTER_URL", "https://10.0.0.1:6443"),
+                (
+                    "CLUSTER_CERT",
+                    "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+                ),
+            ],
+            "CLUSTER_CERT",
+        ),
+        (
+            &[("CLUSTER_URL", "https://10.0.0.1:6443"), ("NATS_URL", ",,")],
+            "NATS_URL",
+        ),
+        (
+            &[
+                ("CLUSTER_URL", "https://10.0.0.1:6443"),
                 ("KUBERNETES_TOKEN", "a TOPSECRET b"),
             ],
             "KUBERNETES_TOKEN",
