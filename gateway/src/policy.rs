@@ -195,6 +195,12 @@ impl Policy {
             Some(asked) => asked,
             None => max_replicas,
         };
+        if file.rules.is_empty() {
+            return Err(invalid(
+                "has no rules, which would let nobody in; give each person or domain a rule"
+                    .to_owned(),
+            ));
+        }
         let mut rules = Vec::new();
         for (i, rule) in file.rules.into_iter().enumerate() {
             let n = i + 1;
@@ -687,6 +693,7 @@ rules:
                 "unknown field `colour`",
             ),
             ("rulez: []", "unknown field `rulez`"),
+            ("rules: []", "has no rules, which would let nobody in"),
             ("rules: 3", "invalid type"),
         ];
         for (text, want) in cases {

@@ -156,6 +156,18 @@ impl Env {
         names: &[&'static str],
         meaning: &str,
     ) -> Result<SecretString, ConfigError> {
+        // Two names for one secret, set to two values: which one the
+        // webhook was registered with cannot be told.
+        let given: Vec<&str> = names.iter().filter_map(|n| self.get(n)).collect();
+        if given.windows(2).any(|pair| pair[0] != pair[1]) {
+            return Err(ConfigError::new(
+                names[0],
+                format!(
+                    "and {} are both set, to different values; set one (the values are not shown)",
+                    names[1..].join(", ")
+                ),
+            ));
+        }
         let Some((&name, value)) = names.iter().find_map(|n| Some((n, self.get(n)?))) else {
             let also = match names {
                 [_, alias, ..] => format!(" (or {alias})"),
@@ -494,6 +506,13 @@ pub enum PolicySource {
 impl PolicySource {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         if let Some(path) = env.get(CHATOPS_POLICY) {
+            // One would be ignored without a word.
+            if env.get(AUTHORIZED_USERS).is_some() {
+                return Err(ConfigError::new(
+                    CHATOPS_POLICY,
+                    "and AUTHORIZED_USERS are both set; set one: the policy file can list the same users",
+                ));
+            }
             let path = PathBuf::from(path);
             if !path.is_file() {
                 return Err(ConfigError::new(
@@ -784,6 +803,25 @@ mod tests {
         ]);
         let webex = WebexConfig::from_env(&env).expect("valid");
         assert_eq!(webex.webhook_secret.expose_secret(), "seed-secret");
+        let both = |second: &'static str| {
+            Env::from_pairs([
+                (WEBEX_BOT_TOKEN, TOKEN),
+                (WEBEX_WEBHOOK_SECRET, "seed-secret"),
+                (WEBEX_ENCRYPTION_SECRET, second),
+            ])
+        };
+        assert!(
+            WebexConfig::from_env(&both("seed-secret")).is_ok(),
+            "the same"
+        );
+        let error = WebexConfig::from_env(&both("other-secret")).expect_err("two secrets");
+        assert!(
+            error
+                .to_string()
+                .contains("WEBEX_WEBHOOK_SECRET and WEBEX_ENCRYPTION_SECRET are both set"),
+            "{error}"
+        );
+        assert!(!error.to_string().contains("secret\""), "{error}");
         assert_eq!(webex.api_url, WebexConfig::DEFAULT_API_URL);
         let Ok(ClusterConfig::Explicit {
             name,
@@ -876,6 +914,14 @@ mod tests {
             ),
             (
                 Env::from_pairs([(CHATOPS_POLICY, "/nonexistent/policy.yaml")]),
+                CHATOPS_POLICY,
+                |e| PolicySource::from_env(e).map(drop),
+            ),
+            (
+                Env::from_pairs([
+                    (CHATOPS_POLICY, "/nonexistent/policy.yaml"),
+                    (AUTHORIZED_USERS, "alice@example.com"),
+                ]),
                 CHATOPS_POLICY,
                 |e| PolicySource::from_env(e).map(drop),
             ),
