@@ -18,8 +18,8 @@ pub struct HistoryArgs {
     #[arg(long, value_name = "EMAIL")]
     pub actor: Option<String>,
     /// How many of the newest commands to show.
-    #[arg(long, default_value_t = 50)]
-    pub limit: usize,
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..))]
+    pub limit: u32,
 }
 
 pub async fn run(args: &HistoryArgs, env: &Env) -> Result<(), CliError> {
@@ -31,7 +31,7 @@ pub async fn run(args: &HistoryArgs, env: &Env) -> Result<(), CliError> {
         actor: args.actor.clone(),
         ..Filter::default()
     };
-    let entries = history::trail(&js, &filter, args.limit).await?;
+    let entries = history::trail(&js, &filter, args.limit as usize).await?;
     if entries.is_empty() {
         say!("no commands");
         return Ok(());

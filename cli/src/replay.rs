@@ -29,6 +29,32 @@ use k8s_openapi::api::apps::v1::Deployment;
 
 use crate::CliError;
 
+/// A time as `--since` and `--until` take it.
+fn point_in_time(s: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(at) = s.parse::<jiff::Timestamp>() {
+        return Ok(at);
+    }
+    if let Some(ago) = chatops_shared::config::parse_duration(s) {
+        let ago = jiff::SignedDuration::try_from(ago).map_err(|e| e.to_string())?;
+        return jiff::Timestamp::now()
+            .checked_sub(ago)
+            .map_err(|e| e.to_string());
+    }
+    let civil = s.parse::<jiff::civil::DateTime>().or_else(|_| {
+        s.parse::<jiff::civil::Date>()
+            .map(|d| d.to_datetime(jiff::civil::Time::midnight()))
+    });
+    match civil {
+        Ok(at) => at
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .map(|z| z.timestamp())
+            .map_err(|e| e.to_string()),
+        Err(_) => Err(format!(
+            "'{s}' is no time; expected RFC 3339 (2026-11-01T08:30:00Z), a UTC date and time (2026-11-01 08:30), a date (2026-11-01), or how long ago (2h, 7d)"
+        )),
+    }
+}
+
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
     /// Report what each command would do against the cluster; change nothing.
@@ -37,11 +63,13 @@ pub struct ReplayArgs {
     /// Start at this stream sequence.
     #[arg(long)]
     pub from_seq: Option<u64>,
-    /// Only commands issued at or after this time (RFC 3339).
-    #[arg(long)]
+    /// Only commands issued at or after this time: RFC 3339
+    /// (2026-11-01T08:30:00Z), a UTC date and time (2026-11-01 08:30), a
+    /// date (2026-11-01, its midnight UTC), or how long ago (2h, 7d).
+    #[arg(long, value_parser = point_in_time)]
     pub since: Option<jiff::Timestamp>,
-    /// Only commands issued at or before this time (RFC 3339).
-    #[arg(long)]
+    /// Only commands issued at or before this time, written as for --since.
+    #[arg(long, value_parser = point_in_time)]
     pub until: Option<jiff::Timestamp>,
     /// Only commands for this namespace.
     #[arg(long)]
@@ -130,7 +158,7 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
     let stream = js
         .get_stream(COMMANDS_STREAM)
         .await
-        .map_err(|e| CliError::Usage(format!("cannot open {COMMANDS_STREAM}: {e}")))?;
+        .map_err(|e| chatops_shared::history::ReadError::new(COMMANDS_STREAM, e.into()))?;
     let epoch = stream
         .cached_info()
         .created
@@ -146,6 +174,14 @@ pub async fn run(args: &ReplayArgs, env: &Env) -> Result<(), CliError> {
         changes_only: false,
     };
     let commands = history::commands(&js, &filter).await?;
+    if let Some(from) = args.from_seq
+        && commands.is_empty()
+    {
+        let last = stream.cached_info().state.last_sequence;
+        if from > last {
+            say!("no commands from #{from}: the audit log ends at #{last}");
+        }
+    }
     let issued = history::final_results(&js, &filter).await?;
     let progress = ProgressBar::new(commands.len() as u64);
     progress.set_style(
@@ -338,4 +374,33 @@ fn by_deployment(commands: &[Stored]) -> Vec<Vec<(usize, &Stored)>> {
         lanes[lane].push((i, stored));
     }
     lanes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_point_in_time_is_written_as_people_do() {
+        let utc = |s: &str| s.parse::<jiff::Timestamp>().expect("a timestamp");
+        for (text, at) in [
+            ("2026-11-01T08:30:00Z", "2026-11-01T08:30:00Z"),
+            ("2026-11-01T09:30:00+01:00", "2026-11-01T08:30:00Z"),
+            ("2026-11-01 08:30", "2026-11-01T08:30:00Z"),
+            ("2026-11-01T08:30:15", "2026-11-01T08:30:15Z"),
+            ("2026-11-01", "2026-11-01T00:00:00Z"),
+        ] {
+            assert_eq!(point_in_time(text), Ok(utc(at)), "{text}");
+        }
+        let ago = point_in_time("2h").expect("how long ago");
+        let expected = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(2);
+        assert!(
+            (ago.as_second() - expected.as_second()).abs() <= 5,
+            "{ago} is two hours ago"
+        );
+        for text in ["yesterday", "1.5h", "2026-13-01", ""] {
+            let error = point_in_time(text).expect_err(text);
+            assert!(error.contains("expected RFC 3339"), "{error}");
+        }
+    }
 }

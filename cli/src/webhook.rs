@@ -101,8 +101,9 @@ fn client(env: &Env) -> Result<WebexClient, ConfigError> {
 
 fn show(w: &Webhook) -> String {
     format!(
-        "{}  {}  {}/{}  {}  {}",
+        "{}  {}  {}  {}/{}  {}  {}",
         w.id,
+        w.name,
         w.status.as_deref().unwrap_or("?"),
         w.resource,
         w.event,
@@ -136,7 +137,14 @@ pub async fn run(cmd: &WebhookCmd, env: &Env) -> Result<(), CliError> {
             }
         }
         WebhookCmd::Delete { id } => {
-            webex.delete_webhook(id).await?;
+            match webex.delete_webhook(id).await {
+                Err(e) if e.status() == Some(reqwest::StatusCode::NOT_FOUND) => {
+                    return Err(CliError::Usage(
+                        "no such webhook; see `chatops webhook list`".to_owned(),
+                    ));
+                }
+                deleted => deleted?,
+            }
             say!("deleted {id}");
         }
         WebhookCmd::Activate { id } => {

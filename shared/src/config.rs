@@ -246,7 +246,7 @@ impl Env {
 /// A duration as the README gives them: whole numbers each with one of
 /// the units `ms`, `s`, `m`, `h` and `d` (`90d`, `1h30m`), and nothing
 /// else: no 'M' that could be minutes or months, no spaces, no fractions.
-fn parse_duration(s: &str) -> Option<Duration> {
+pub fn parse_duration(s: &str) -> Option<Duration> {
     let mut rest = s;
     let mut total = Duration::ZERO;
     while !rest.is_empty() {

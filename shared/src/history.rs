@@ -59,11 +59,26 @@ pub struct Entry {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("cannot read {stream}: {source}")]
+#[error("cannot read {stream}: {source}{}", missing_hint(.source))]
 pub struct ReadError {
     stream: &'static str,
     #[source]
     source: async_nats::Error,
+}
+
+impl ReadError {
+    pub fn new(stream: &'static str, source: async_nats::Error) -> Self {
+        Self { stream, source }
+    }
+}
+
+/// What to do about a stream that is not there.
+fn missing_hint(source: &async_nats::Error) -> &'static str {
+    if source.to_string().contains("stream not found") {
+        " (the streams are made by `chatops setup`, or by a gateway or worker as it starts)"
+    } else {
+        ""
+    }
 }
 
 /// How long to wait for the next message of a stream being read to its end.
@@ -78,7 +93,7 @@ async fn read(
     filter_subject: String,
     deliver_policy: DeliverPolicy,
 ) -> Result<Vec<(u64, bytes::Bytes)>, ReadError> {
-    let err = |source: async_nats::Error| ReadError { stream, source };
+    let err = |source: async_nats::Error| ReadError::new(stream, source);
     let handle = js.get_stream(stream).await.map_err(|e| err(e.into()))?;
     let consumer = handle
         .create_consumer(pull::OrderedConfig {

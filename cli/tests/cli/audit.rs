@@ -497,6 +497,14 @@ async fn webhook_register_creates_a_webhook_that_delivers_signed_events_to_the_g
         .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
         .collect();
     assert_eq!(ids.len(), 2, "{}", list.stdout);
+    assert!(
+        list.stdout.contains(" chatops ") && list.stdout.contains(" chatops-direct "),
+        "named: {}",
+        list.stdout
+    );
+    let unknown = chatops_with(&["webhook", "delete", "no-such-id"], &without_secret).await;
+    assert_eq!(unknown.code, Some(1), "{unknown:?}");
+    assert!(unknown.stderr.contains("no such webhook"), "{unknown:?}");
     let activate = chatops_with(&["webhook", "activate"], &env).await;
     assert_eq!(activate.code, Some(0), "{activate:?}");
     assert_eq!(
