@@ -273,6 +273,12 @@ async fn identify(
                 ?wait,
                 "Webex does not accept WEBEX_BOT_TOKEN; no message is handled until it does (webhooks are still queued)"
             ),
+            // A URL without Webex's /v1 (https://webexapis.com/v1).
+            Err(e) if e.status().is_some_and(|s| s == 404) => tracing::error!(
+                error = %e,
+                ?wait,
+                "WEBEX_API_URL has no GET /people/me; it is Webex's API root, ending with /v1 (https://webexapis.com/v1); no message is handled until it answers"
+            ),
             Err(e) => {
                 tracing::warn!(error = %e, ?wait, "cannot ask Webex who the bot is; retrying")
             }

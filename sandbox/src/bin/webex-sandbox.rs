@@ -90,6 +90,8 @@ async fn main() {
                 bot.id
             )
         })
+        // What a gateway is given: the API is under /v1, as Webex's own.
+        .and_then(|()| writeln!(out, "WEBEX_API_URL=http://{}/v1", sandbox.addr()))
         .and_then(|()| out.flush());
     drop(out);
     if let Err(e) = printed {
