@@ -118,6 +118,7 @@ impl Demo {
             max_message_age: Duration::from_secs(600),
             unclaimed_after: Some(chatops_gateway::unclaimed::NOTE_AFTER),
             limits: chatops_gateway::limits::Limits::default(),
+            streams_checked_every: chatops_shared::streams::KEEP_EVERY,
         })
         .await
         .map_err(|e| start("gateway")(e.to_string()))?;

@@ -22,6 +22,8 @@ pub struct GatewayConfig {
     pub unclaimed_after: Option<std::time::Duration>,
     /// Connection and request limits of the HTTP surface.
     pub limits: crate::limits::Limits,
+    /// How often streams gone missing are looked for (and made again).
+    pub streams_checked_every: std::time::Duration,
 }
 
 impl GatewayConfig {
@@ -45,6 +47,7 @@ impl GatewayConfig {
                 _ => Some(env.duration_or(config::UNCLAIMED_AFTER, crate::unclaimed::NOTE_AFTER)?),
             },
             limits: crate::limits::Limits::default(),
+            streams_checked_every: chatops_shared::streams::KEEP_EVERY,
         })
     }
 }

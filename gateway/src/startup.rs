@@ -168,6 +168,12 @@ impl Application {
             progress_every,
             metrics: self.state.metrics.clone(),
         });
+        tasks.spawn(streams::keep(
+            self.state.jetstream.clone(),
+            self.config.streams.clone(),
+            self.config.streams_checked_every,
+            token.clone(),
+        ));
         let stop = token.clone();
         tasks.spawn(async move {
             if let Err(e) = notifier.run(self.results, stop).await {

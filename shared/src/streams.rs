@@ -222,6 +222,35 @@ pub fn consumer_configs(settings: &StreamSettings) -> [(&'static str, pull::Conf
 
 /// Creates every stream and consumer that is missing; checks the others.
 /// Returns what was done to each, by name.
+/// How often a running gateway or worker looks for streams, records and
+/// consumers gone missing (a server's store lost).
+pub const KEEP_EVERY: Duration = Duration::from_secs(15);
+
+/// Makes what is missing again, every `every` until `stop`: a server that
+/// lost its store gets its streams back without a `chatops setup`. What
+/// is made again is logged; drift is logged too, and changes nothing.
+pub async fn keep(
+    js: Context,
+    settings: StreamSettings,
+    every: Duration,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(every) => {}
+        }
+        match ensure(&js, &settings).await {
+            Ok(report) => {
+                for (what, _) in report.iter().filter(|(_, a)| *a == Action::Created) {
+                    tracing::warn!(%what, "was missing (the server lost it?); made again");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot check the streams"),
+        }
+    }
+}
+
 pub async fn ensure(
     js: &Context,
     settings: &StreamSettings,

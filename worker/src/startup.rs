@@ -68,6 +68,8 @@ pub struct Application {
     grace: Duration,
     /// `CLUSTER_NAME`, on every line the worker logs.
     cluster: String,
+    jetstream: async_nats::jetstream::Context,
+    streams: streams::StreamSettings,
 }
 
 impl std::fmt::Debug for Application {
@@ -114,6 +116,7 @@ impl Application {
         // Set up by `ensure` above.
         let decided = streams::open_record(&jetstream, streams::PROCESSED_BUCKET).await?;
         let metrics = Arc::new(Metrics::default());
+        let self_jetstream = jetstream.clone();
         let worker = Arc::new(Worker {
             // `history` answers with the last commands from the streams too.
             engine: Engine::new(
@@ -144,6 +147,8 @@ impl Application {
             concurrency: config.concurrency,
             grace: config.shutdown_grace,
             cluster: config.cluster_name.clone(),
+            jetstream: self_jetstream,
+            streams: config.streams.clone(),
         })
     }
 
@@ -173,6 +178,21 @@ impl Application {
             .route("/metrics", get(metrics))
             .with_state(self.metrics.clone());
         let abort = tokio_util::sync::CancellationToken::new();
+        let keeping = tokio::spawn(streams::keep(
+            self.jetstream.clone(),
+            self.streams.clone(),
+            streams::KEEP_EVERY,
+            token.clone(),
+        ));
+        // Fences name the commands stream by when it was made: one made
+        // again (a store lost) is another stream, which this worker's
+        // fences would take for the old one. It stops; started again, it
+        // takes the new one's.
+        let replaced = tokio::spawn(replaced(
+            self.jetstream.clone(),
+            self.worker.epoch.clone(),
+            token.clone(),
+        ));
         let mut consuming = tokio::spawn(
             self.worker
                 .clone()
@@ -204,8 +224,47 @@ impl Application {
                 "cannot flush the last acks; their commands are redelivered after the ack wait"
             ),
         }
+        let _ = keeping.await;
+        if replaced.await.unwrap_or(false) {
+            return Err(std::io::Error::other(
+                "the commands stream was made again; start the worker again to take it",
+            ));
+        }
         tracing::info!("worker stopped");
         served
+    }
+}
+
+/// Waits until the commands stream is no longer the one made at `epoch`
+/// (made again after its server lost it), then stops the worker: true;
+/// or until `stop`: false.
+async fn replaced(
+    js: async_nats::jetstream::Context,
+    epoch: String,
+    stop: tokio_util::sync::CancellationToken,
+) -> bool {
+    loop {
+        tokio::select! {
+            () = stop.cancelled() => return false,
+            () = tokio::time::sleep(streams::KEEP_EVERY) => {}
+        }
+        // Missing, it is made again by `streams::keep`, and seen next time.
+        let Ok(stream) = js.get_stream(streams::COMMANDS_STREAM).await else {
+            continue;
+        };
+        if stream
+            .cached_info()
+            .created
+            .unix_timestamp_nanos()
+            .to_string()
+            != epoch
+        {
+            tracing::error!(
+                "the commands stream was made again (its server lost it?); the worker stops, to start again on the new one"
+            );
+            stop.cancel();
+            return true;
+        }
     }
 }
 

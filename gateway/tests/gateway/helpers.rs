@@ -46,6 +46,7 @@ pub fn config(nats: &NatsServer, webex_url: &str, policy: PolicySource) -> Gatew
         // No worker runs here: the tests that want the note set it.
         unclaimed_after: None,
         limits: chatops_gateway::limits::Limits::default(),
+        streams_checked_every: Duration::from_millis(200),
     }
 }
 

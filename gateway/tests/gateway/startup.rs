@@ -235,3 +235,47 @@ async fn a_bot_token_webex_refuses_is_named_in_an_error() {
     let (code, logs) = gateway.wait(LIMIT).await;
     assert_eq!(code, Some(0), "{logs}");
 }
+
+/// A server that lost its store (here, its streams deleted) gets them back
+/// from a running gateway, which then takes webhooks in again.
+#[tokio::test]
+async fn streams_lost_while_running_are_made_again() {
+    let nats = NatsServer::start().await;
+    let policy =
+        chatops_shared::config::PolicySource::AuthorizedUsers(vec!["a@example.com".into()]);
+    let gw = crate::helpers::TestGateway::start(crate::helpers::config(
+        &nats,
+        "http://127.0.0.1:9/v1",
+        policy,
+    ))
+    .await;
+    let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
+    for stream in [
+        chatops_shared::streams::EVENTS_STREAM,
+        chatops_shared::streams::COMMANDS_STREAM,
+    ] {
+        js.delete_stream(stream).await.expect("deleted");
+    }
+    chatops_testkit::eventually("the streams made again", LIMIT, || async {
+        let events = js
+            .get_stream(chatops_shared::streams::EVENTS_STREAM)
+            .await
+            .ok()?;
+        let commands = js
+            .get_stream(chatops_shared::streams::COMMANDS_STREAM)
+            .await
+            .ok()?;
+        let consumer: Option<async_nats::jetstream::consumer::PullConsumer> = events
+            .get_consumer(chatops_shared::streams::INGESTION_CONSUMER)
+            .await
+            .ok();
+        (consumer.is_some()
+            && commands.cached_info().config.name == chatops_shared::streams::COMMANDS_STREAM)
+            .then_some(())
+    })
+    .await;
+    let body = crate::helpers::envelope("message-after-the-loss");
+    let response = gw.deliver(&body).await;
+    assert_eq!(response.status(), 200, "taken in again");
+    assert_eq!(gw.stored(chatops_shared::streams::EVENTS_STREAM).await, 1);
+}
