@@ -237,9 +237,8 @@ impl Env {
         let default = default
             .parse()
             .map_err(|_| ConfigError::new(name, "has a bad default"))?;
-        self.parse_or(name, default, "an address such as '0.0.0.0:8080'", |s| {
-            s.parse().ok()
-        })
+        let expected = format!("an address such as '{default}'");
+        self.parse_or(name, default, &expected, |s| s.parse().ok())
     }
 }
 

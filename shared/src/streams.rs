@@ -102,12 +102,25 @@ pub struct Difference {
 pub enum SetupError {
     #[error("{}", describe(.drifted))]
     Drift { drifted: Vec<Drifted> },
-    #[error("could not set up {what}: {source}")]
+    #[error("could not set up {what}: {source}{}", no_jetstream_hint(.source))]
     Nats {
         what: String,
         #[source]
         source: async_nats::Error,
     },
+}
+
+/// What to do about a server that answers no JetStream request (async-nats
+/// says "no responders" as "requested JetStream resource does not exist").
+fn no_jetstream_hint(source: &async_nats::Error) -> &'static str {
+    if source
+        .to_string()
+        .contains("requested JetStream resource does not exist")
+    {
+        " (is JetStream on? start nats-server with -js, or jetstream {} in its configuration)"
+    } else {
+        ""
+    }
 }
 
 /// A stream or consumer whose settings differ from the configuration's.
