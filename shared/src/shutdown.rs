@@ -8,21 +8,24 @@ pub fn signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        let interrupt = signal(SignalKind::interrupt()).ok();
-        let terminate = signal(SignalKind::terminate()).ok();
+        let mut interrupt = signal(SignalKind::interrupt()).ok();
+        let mut terminate = signal(SignalKind::terminate()).ok();
         async move {
-            let received = |s: Option<tokio::signal::unix::Signal>| async move {
-                match s {
-                    Some(mut s) => {
-                        s.recv().await;
-                    }
-                    None => std::future::pending::<()>().await,
-                }
-            };
-            tokio::select! {
-                () = received(interrupt) => tracing::info!("SIGINT received, shutting down"),
-                () = received(terminate) => tracing::info!("SIGTERM received, shutting down"),
-            }
+            let first = next(&mut interrupt, &mut terminate).await;
+            tracing::info!(
+                "{} received, shutting down (a second signal stops at once)",
+                first.0
+            );
+            // A second signal: the person (or supervisor) will not wait for
+            // the grace period. What is in hand is not acked, so it is
+            // delivered again; the fences keep it from being applied twice.
+            tokio::spawn(async move {
+                let (name, code) = next(&mut interrupt, &mut terminate).await;
+                eprintln!(
+                    "{name} received again: stopping at once; work in hand is delivered again"
+                );
+                std::process::exit(code);
+            });
         }
     }
     #[cfg(not(unix))]
@@ -32,6 +35,27 @@ pub fn signal() -> impl std::future::Future<Output = ()> + Send + 'static {
         } else {
             std::future::pending::<()>().await;
         }
+    }
+}
+
+/// The next of SIGINT and SIGTERM to come: its name, and the exit code a
+/// shell gives a process it ends (128 + its number).
+#[cfg(unix)]
+async fn next(
+    interrupt: &mut Option<tokio::signal::unix::Signal>,
+    terminate: &mut Option<tokio::signal::unix::Signal>,
+) -> (&'static str, i32) {
+    async fn received(s: &mut Option<tokio::signal::unix::Signal>) {
+        match s {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending::<()>().await,
+        }
+    }
+    tokio::select! {
+        () = received(interrupt) => ("SIGINT", 130),
+        () = received(terminate) => ("SIGTERM", 143),
     }
 }
 

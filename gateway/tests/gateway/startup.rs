@@ -279,3 +279,52 @@ async fn streams_lost_while_running_are_made_again() {
     assert_eq!(response.status(), 200, "taken in again");
     assert_eq!(gw.stored(chatops_shared::streams::EVENTS_STREAM).await, 1);
 }
+
+/// A second signal stops at once, without the grace period: here a body
+/// that trickles in would hold the graceful stop for its 10 s deadline.
+#[tokio::test]
+async fn a_second_signal_stops_at_once() {
+    use tokio::io::AsyncWriteExt;
+    let nats = NatsServer::start().await;
+    let url = nats.url();
+    let mut gateway = Process::spawn(
+        gateway(),
+        &[],
+        &[
+            ("WEBEX_BOT_TOKEN", TOKEN),
+            ("WEBEX_WEBHOOK_SECRET", SECRET),
+            ("AUTHORIZED_USERS", "a@example.com"),
+            ("GATEWAY_ADDR", "127.0.0.1:0"),
+            ("NATS_URL", url.as_str()),
+        ],
+    );
+    let line = gateway.wait_for_line("gateway listening", LIMIT).await;
+    let addr = line
+        .split("addr=")
+        .nth(1)
+        .expect("an address")
+        .trim()
+        .to_owned();
+    let mut conn = tokio::net::TcpStream::connect(&addr)
+        .await
+        .expect("connect");
+    conn.write_all(
+        b"POST /webhooks/webex HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\nx-spark-signature: 00\r\ncontent-length: 100\r\n\r\n{",
+    )
+    .await
+    .expect("write");
+    gateway.signal("TERM");
+    gateway
+        .wait_for_line("a second signal stops at once", LIMIT)
+        .await;
+    gateway.signal("TERM");
+    let (code, logs) = gateway.wait(LIMIT).await;
+    // 128 + SIGTERM's 15, as a shell gives a process it ends; a graceful
+    // stop is 0.
+    assert_eq!(code, Some(143), "{logs}");
+    assert!(
+        logs.contains("SIGTERM received again: stopping at once"),
+        "{logs}"
+    );
+    drop(conn);
+}
