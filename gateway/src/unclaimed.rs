@@ -7,7 +7,9 @@
 //! command's stream sequence. A command a worker holds while it waits for
 //! an earlier one on its deployment, or while it tries again, is taken.
 //! The watch is the publishing gateway's own, in memory: a gateway that
-//! stops before a note is due posts none.
+//! stops before a note is due posts none. While it watches any command, it
+//! asks the consumer once a second what was handed out, and lets go of
+//! those: under load it holds about a second of commands, not the while.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -65,16 +67,18 @@ impl Unclaimed {
         waiting.push_back(Waiting { seq, due, note });
     }
 
-    /// Whether a note is due at `now`.
-    fn any_due(&self, now: Instant) -> bool {
+    /// Whether any command is watched.
+    fn any(&self) -> bool {
         let waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
-        waiting.front().is_some_and(|w| w.due <= now)
+        !waiting.is_empty()
     }
 
-    /// The notes due at `now` for commands beyond `delivered`, the last
-    /// sequence the workers were handed; the rest due is forgotten.
+    /// Forgets the commands the workers were handed (up to `delivered`,
+    /// the last sequence handed out), so that only those still waiting are
+    /// held; the notes due at `now` for those.
     fn due(&self, now: Instant, delivered: u64) -> Vec<NewMessage> {
         let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        waiting.retain(|w| w.seq > delivered);
         let mut notes = Vec::new();
         while let Some(front) = waiting.front()
             && front.due <= now
@@ -82,9 +86,7 @@ impl Unclaimed {
             let Some(front) = waiting.pop_front() else {
                 break;
             };
-            if front.seq > delivered {
-                notes.push(front.note);
-            }
+            notes.push(front.note);
         }
         notes
     }
@@ -104,11 +106,11 @@ impl Unclaimed {
                 () = stop.cancelled() => return,
                 _ = ticks.tick() => {}
             }
-            let now = Instant::now();
-            if !self.any_due(now) {
+            if !self.any() {
                 continue;
             }
-            // One look at the consumer for every note due, however many.
+            // One look at the consumer a second while commands are watched,
+            // however many: those taken are let go at once.
             let delivered = match delivered(&jetstream).await {
                 Ok(delivered) => delivered,
                 Err(e) => {
@@ -116,7 +118,7 @@ impl Unclaimed {
                     continue;
                 }
             };
-            for note in self.due(now, delivered) {
+            for note in self.due(Instant::now(), delivered) {
                 metrics.command_unclaimed();
                 tracing::warn!(
                     after = ?self.after,
@@ -174,13 +176,14 @@ mod tests {
         unclaimed.watch(&command("m2"), 2);
         tokio::time::advance(NOTE_AFTER / 2).await;
         unclaimed.watch(&command("m3"), 3);
-        assert!(!unclaimed.any_due(Instant::now()));
+        unclaimed.watch(&command("m4"), 4);
+        // Not due yet; the first was taken, and is let go at once.
+        assert!(unclaimed.due(Instant::now(), 1).is_empty());
+        assert_eq!(unclaimed.waiting.lock().expect("lock").len(), 3);
 
         tokio::time::advance(NOTE_AFTER / 2).await;
-        let now = Instant::now();
-        assert!(unclaimed.any_due(now));
         // The workers were handed sequence 1: the second waits untaken.
-        let notes = unclaimed.due(now, 1);
+        let notes = unclaimed.due(Instant::now(), 1);
         assert_eq!(notes.len(), 1);
         assert_eq!(notes[0].parent_id.as_deref(), Some("m2"));
         assert!(
@@ -188,11 +191,14 @@ mod tests {
             "{}",
             notes[0].markdown
         );
-        // The third is not due yet, and the first two are forgotten.
-        assert!(!unclaimed.any_due(now));
-        assert!(unclaimed.due(now, 0).is_empty());
+        // Its note is given once.
+        assert!(unclaimed.due(Instant::now(), 1).is_empty());
 
+        // The third is taken before it is due; the fourth is not.
         tokio::time::advance(NOTE_AFTER).await;
-        assert!(unclaimed.due(Instant::now(), 3).is_empty(), "taken by then");
+        let notes = unclaimed.due(Instant::now(), 3);
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].parent_id.as_deref(), Some("m4"));
+        assert!(!unclaimed.any());
     }
 }
