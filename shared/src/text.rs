@@ -34,7 +34,10 @@ fn cut(s: &str, shown: usize) -> String {
 /// seen or shows nothing alone (spaces other than ' ', controls, zero-width
 /// and direction marks, combining marks) is given by its code point only.
 pub fn describe(c: char) -> String {
-    if c.is_ascii_graphic() {
+    if c == '\'' {
+        // Quoted, it would read as three quotes.
+        "an apostrophe (')".to_owned()
+    } else if c.is_ascii_graphic() {
         format!("'{c}'")
     } else if c == ' ' {
         "a space".to_owned()
@@ -150,6 +153,7 @@ mod tests {
     fn characters_are_shown_as_seen_and_by_code_point_when_they_could_mislead() {
         let cases = [
             ('/', "'/'"),
+            ('\'', "an apostrophe (')"),
             (' ', "a space"),
             ('é', "'é' (U+00E9)"),
             ('е', "'е' (U+0435)"), // Cyrillic, looks like 'e'
