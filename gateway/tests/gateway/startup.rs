@@ -193,13 +193,16 @@ async fn stream_settings_that_differ_from_the_server_exit_64() {
         .lines()
         .map(|line| serde_json::from_str(line).expect("a JSON line"))
         .collect();
-    let last = lines.last().expect("a line");
-    assert_eq!(last["level"], "ERROR", "{last}");
+    let stopped = lines
+        .iter()
+        .find(|line| line["fields"]["message"] == "stopped")
+        .unwrap_or_else(|| panic!("a line saying why it stopped: {lines:?}"));
+    assert_eq!(stopped["level"], "ERROR", "{stopped}");
     assert!(
-        last["fields"]["error"]
+        stopped["fields"]["error"]
             .as_str()
             .is_some_and(|e| e.contains("max_age is 1d (configured 90d)")),
-        "{last}"
+        "{stopped}"
     );
 }
 
