@@ -30,7 +30,8 @@ struct Args {
     /// repeatable. Any switches RBAC on.
     #[arg(long = "rbac", value_name = "FILE.yaml")]
     rbac: Vec<PathBuf>,
-    /// Seconds a rollout takes (fractions allowed).
+    /// Seconds a rollout takes, and over which the Pods a scale adds
+    /// become ready (fractions allowed).
     #[arg(long, default_value_t = 5.0)]
     rollout_seconds: f64,
     /// A bearer token and the user it authenticates, as TOKEN=USER;

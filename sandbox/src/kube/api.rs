@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use super::deployment;
 use super::error::{ApiError, FieldError, success_status};
+use super::gojson;
 use super::meta::{self, str_at};
 use super::patch::{self, PatchKind};
 use super::quantity;
@@ -29,8 +30,62 @@ pub(crate) struct Write {
     pub(crate) warnings: Vec<String>,
 }
 
+impl Write {
+    /// The options of a create, update or patch from its query, refused as
+    /// the API server refuses them before it reads the body: `kind` is
+    /// `CreateOptions`, `UpdateOptions` or `PatchOptions`, `dry_run` every
+    /// `dryRun` value (only `All`, which may repeat, is one).
+    pub(crate) fn from_query(
+        kind: &str,
+        dry_run: &[&str],
+        field_validation: Option<&str>,
+    ) -> Result<Self, ApiError> {
+        let mut errors = dry_run_errors(dry_run);
+        if let Some(v) = field_validation
+            && !matches!(v, "" | "Ignore" | "Strict" | "Warn")
+        {
+            errors.push(FieldError::unsupported(
+                "fieldValidation",
+                &json!(v),
+                &["", "Ignore", "Strict", "Warn"],
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::invalid(kind, META_GROUP, "", &errors));
+        }
+        Ok(Self {
+            dry_run: !dry_run.is_empty(),
+            validation: FieldValidation::parse(field_validation),
+            warnings: Vec::new(),
+        })
+    }
+}
+
+/// The group of the API's own option kinds (`CreateOptions`, ...).
+const META_GROUP: &str = "meta.k8s.io";
+
+/// `ValidateDryRun`: any value but `All` refuses the request, however many
+/// are given; none is no dry run.
+fn dry_run_errors(values: &[&str]) -> Vec<FieldError> {
+    if values.iter().all(|v| *v == "All") {
+        return Vec::new();
+    }
+    vec![FieldError::unsupported("dryRun", &json!(values), &["All"])]
+}
+
 /// The first namespace, present from the start like on a cluster.
 pub(crate) const DEFAULT_NAMESPACE: &str = "default";
+
+/// The namespaces a cluster starts with.
+pub(crate) const INITIAL_NAMESPACES: &[&str] = &[
+    DEFAULT_NAMESPACE,
+    "kube-node-lease",
+    "kube-public",
+    "kube-system",
+];
+
+/// The namespaces the `NamespaceLifecycle` admission plugin never lets go.
+const IMMORTAL_NAMESPACES: &[&str] = &[DEFAULT_NAMESPACE, "kube-public", "kube-system"];
 
 /// A fresh namespace object.
 pub(crate) fn namespace_object(name: &str) -> Value {
@@ -186,12 +241,7 @@ fn prepare(
             }
         }
         Behaviour::Namespace => {
-            if object["status"]["phase"].is_null() {
-                object["status"] = json!({"phase": "Active"});
-            }
-            if object["spec"].is_null() {
-                object["spec"] = json!({"finalizers": ["kubernetes"]});
-            }
+            prepare_namespace(object, old);
             object["metadata"]["labels"]["kubernetes.io/metadata.name"] = json!(name);
         }
         Behaviour::Plain | Behaviour::Review => {}
@@ -202,6 +252,32 @@ fn prepare(
         Ok(())
     } else {
         Err(ApiError::invalid(rt.kind, rt.group, &name, &errors))
+    }
+}
+
+/// The namespace strategy: a new namespace is `Active` with the
+/// `kubernetes` finalizer (added to any it was given); an update keeps the
+/// stored finalizers, which only `/finalize` changes (its status is kept
+/// apart by [`finish_update`]).
+fn prepare_namespace(object: &mut Value, old: Option<&Value>) {
+    match old {
+        Some(old) => match old.pointer("/spec/finalizers").cloned() {
+            Some(f) => object["spec"]["finalizers"] = f,
+            None => {
+                if let Some(spec) = object["spec"].as_object_mut() {
+                    spec.remove("finalizers");
+                }
+            }
+        },
+        None => {
+            object["status"] = json!({"phase": "Active"});
+            let finalizers = &mut object["spec"]["finalizers"];
+            match finalizers.as_array_mut() {
+                Some(list) if list.iter().any(|f| f == "kubernetes") => {}
+                Some(list) => list.push(json!("kubernetes")),
+                None => *finalizers = json!(["kubernetes"]),
+            }
+        }
     }
 }
 
@@ -483,7 +559,7 @@ pub(crate) fn write_scale(
 ) -> Result<Value, ApiError> {
     let old = existing(store, rt, namespace, name)?;
     let current = deployment::scale_of(&old);
-    let scale = match write {
+    let mut scale = match write {
         ScaleWrite::Replace(body) => body,
         ScaleWrite::Patch(kind, body) => {
             let mut scale = current.clone();
@@ -491,6 +567,20 @@ pub(crate) fn write_scale(
             scale
         }
     };
+    // Go decodes `null` into an empty Scale, which then has no name.
+    if scale.is_null() {
+        scale = json!({});
+    }
+    if !scale.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "Scale in version \"v1\" cannot be handled as a Scale: {}",
+            gojson::type_error(&scale, "v1.Scale")
+        )));
+    }
+    // A Scale is held to the URL as any written object is: its namespace,
+    // then its name.
+    check_namespace(rt, &mut scale, namespace)?;
+    check_name(&scale, name)?;
     check_precondition(rt, name, &scale, &current)?;
     let replicas = deployment::scale_replicas(&scale, name)?;
     let mut new = Value::clone(&old);
@@ -499,7 +589,8 @@ pub(crate) fn write_scale(
     Ok(deployment::scale_of(&stored))
 }
 
-/// The `DeleteOptions` a DELETE may carry in its body or query.
+/// The `DeleteOptions` a DELETE (or a deletecollection) carries in its body
+/// or, with no body, in its query.
 #[derive(Debug, Default)]
 pub(crate) struct DeleteOptions {
     pub(crate) propagation: Option<String>,
@@ -509,21 +600,58 @@ pub(crate) struct DeleteOptions {
 }
 
 impl DeleteOptions {
-    pub(crate) fn from_body(body: &[u8]) -> Result<Self, ApiError> {
-        if body.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Self::default());
+    /// As the API server reads them: from the body when there is one (the
+    /// query is then not read at all), else from the query (`query` gives
+    /// every value of a parameter); then validated (`ValidateDeleteOptions`),
+    /// a 422 before the object is looked at.
+    pub(crate) fn from_request<'a>(
+        body: &[u8],
+        query: impl Fn(&str) -> Vec<&'a str>,
+    ) -> Result<Self, ApiError> {
+        let (propagation, resource_version, uid, dry_run) =
+            if body.iter().all(u8::is_ascii_whitespace) {
+                let first = |key: &str| query(key).first().map(|v| (*v).to_owned());
+                let dry_run: Vec<String> = query("dryRun").into_iter().map(str::to_owned).collect();
+                (first("propagationPolicy"), None, None, dry_run)
+            } else {
+                let v: Value = serde_json::from_slice(body).map_err(|e| {
+                    ApiError::bad_request(format!("error decoding DeleteOptions: {e}"))
+                })?;
+                let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_owned);
+                let dry_run = v
+                    .get("dryRun")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .map(|d| d.as_str().unwrap_or_default().to_owned())
+                    .collect();
+                (
+                    s("/propagationPolicy"),
+                    s("/preconditions/resourceVersion"),
+                    s("/preconditions/uid"),
+                    dry_run,
+                )
+            };
+        let mut errors = Vec::new();
+        if let Some(p) = &propagation
+            && !matches!(p.as_str(), "Foreground" | "Background" | "Orphan")
+        {
+            errors.push(FieldError::unsupported(
+                "propagationPolicy",
+                &json!(p),
+                &["Foreground", "Background", "Orphan", "nil"],
+            ));
         }
-        let v: Value = serde_json::from_slice(body)
-            .map_err(|e| ApiError::bad_request(format!("error decoding DeleteOptions: {e}")))?;
-        let s = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::to_owned);
+        let dry_run: Vec<&str> = dry_run.iter().map(String::as_str).collect();
+        errors.extend(dry_run_errors(&dry_run));
+        if !errors.is_empty() {
+            return Err(ApiError::invalid("DeleteOptions", META_GROUP, "", &errors));
+        }
         Ok(Self {
-            propagation: s("/propagationPolicy"),
-            resource_version: s("/preconditions/resourceVersion"),
-            uid: s("/preconditions/uid"),
-            dry_run: v
-                .get("dryRun")
-                .and_then(Value::as_array)
-                .is_some_and(|d| d.iter().any(|x| x == "All")),
+            propagation,
+            resource_version,
+            uid,
+            dry_run: !dry_run.is_empty(),
         })
     }
 }
@@ -562,10 +690,11 @@ pub(crate) fn delete(
             ));
         }
     }
-    if rt.behaviour == Behaviour::Namespace && name == DEFAULT_NAMESPACE {
-        return Err(ApiError::generic(
-            403,
-            "namespaces \"default\" is forbidden: this namespace may not be deleted",
+    if rt.behaviour == Behaviour::Namespace && IMMORTAL_NAMESPACES.contains(&name) {
+        return Err(ApiError::forbidden_because(
+            rt,
+            name,
+            "this namespace may not be deleted",
         ));
     }
     let status = success_status(rt, name, &old["metadata"]["uid"]);

@@ -1,13 +1,19 @@
 //! The simulated deployment controller. For each Deployment it keeps one
 //! ReplicaSet per pod template (named `<deployment>-<pod-template-hash>`,
-//! owned by the Deployment, carrying the revision annotation), and moves
-//! replicas from the old ReplicaSets to the new one one step at a time, so
-//! that a rollout takes the configured rollout time (Recreate: every old
-//! replica in one step, then every new one; a paused Deployment only
-//! scales, and reports Progressing `Unknown`). `status` follows
+//! owned by the Deployment, carrying the revision annotation). A scale with
+//! no rollout half done (a new Deployment's first one included) sets the
+//! ReplicaSet's replicas at once, in one step and one Event, as the
+//! controller's `scale` does; the Pods it adds then become ready one after
+//! another over the rollout time. A rollout (a new template) moves replicas
+//! from the old ReplicaSets to the new one one step at a time, so that it
+//! takes the configured rollout time (Recreate: every old replica in one
+//! step, then every new one; a paused Deployment only scales, and reports
+//! Progressing `Unknown`). `status` is counted from the ReplicaSets'
 //! (observedGeneration, replicas, updatedReplicas, readyReplicas,
-//! availableReplicas, the Available and Progressing conditions), which is
-//! what `kubectl rollout status` and the worker's verification read.
+//! availableReplicas, unavailableReplicas, the Available and Progressing
+//! conditions) as the controller's `calculateStatus` and
+//! `syncRolloutStatus` count it, which is what `kubectl rollout status` and
+//! the worker's verification read.
 //!
 //! The sizes of a Deployment's ReplicaSets are the controller's: one
 //! scaled by anyone else, or deleted (and so made anew at 0), is put back
@@ -15,16 +21,17 @@
 //! controller sets it back. No new generation tells of such a change, so
 //! the controller remembers those sizes rather than trusting what it finds.
 //!
-//! A replica is ready as soon as its step is taken, unless its template
-//! names an image configured as unpullable; then the rollout stalls as on a
-//! cluster (new pods never ready, old ones kept within `maxUnavailable`)
-//! until `progressDeadlineSeconds` turns Progressing to False with
-//! `ProgressDeadlineExceeded`. Each change of a ReplicaSet's size is
-//! recorded as a `ScalingReplicaSet` Event on the Deployment. After the
-//! Deployments, the same pass brings the Pods of every ReplicaSet that
-//! changed in line with it (see [`super::pods`]).
+//! A rollout's new replica is ready as soon as its step is taken, unless its
+//! template names an image configured as unpullable; then the rollout
+//! stalls as on a cluster (new pods never ready, old ones kept within
+//! `maxUnavailable`) until `progressDeadlineSeconds` turns Progressing to
+//! False with `ProgressDeadlineExceeded`. Each change of a ReplicaSet's
+//! size is recorded as a `ScalingReplicaSet` Event on the Deployment. Each
+//! Deployment's pass brings the Pods of its ReplicaSets in line with them
+//! (see [`super::pods`]) before counting its status; the same pass then
+//! does so for every other ReplicaSet that changed.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,7 +47,7 @@ use super::events::{self, DEPLOYMENT_CONTROLLER};
 use super::meta::{self, int_at, str_at};
 use super::pods;
 use super::resources::{DEPLOYMENT, REPLICA_SET};
-use super::store::{DeploymentKey, Store};
+use super::store::{DeploymentKey, ReplicaSetKey, Store};
 
 /// A rollout in progress: steps taken at even intervals from `start`.
 #[derive(Debug, Clone)]
@@ -64,6 +71,8 @@ struct State {
     due: HashMap<DeploymentKey, Instant>,
     /// The settings of the last pass; a change reconciles everything.
     settings: Option<Settings>,
+    /// The Pods a scale brought, until they are ready.
+    startup: pods::Startup,
 }
 
 /// Runs until the sandbox stops: reconcile what changed, then sleep until
@@ -102,11 +111,14 @@ struct Settings {
     unpullable: Vec<String>,
 }
 
-/// One pass over the Deployments that need it: those written (or whose
+/// One pass: first the ReplicaSets with a Pod whose time to become ready
+/// has come; then the Deployments that need it: those written (or whose
 /// ReplicaSets were) since the last pass, and those with a step due; every
-/// one after a change of settings. Then the same for the Pods of the
-/// ReplicaSets written (by anyone, this pass included) or whose Pods were.
-/// Returns when the next step is due.
+/// one after a change of settings. Each Deployment's pass brings the Pods
+/// of its ReplicaSets in line and counts its status from theirs. Then the
+/// Pods of the other ReplicaSets written (or whose Pods were), and once more
+/// the Deployments whose ReplicaSets that changed. Returns when the next
+/// step, or the next Pod's readiness, is due.
 ///
 /// Reconciling only these is what a pass over all of them would do: a
 /// Deployment nobody wrote and with nothing due reconciles to itself. The
@@ -118,8 +130,24 @@ fn reconcile_changed(
     now: Instant,
     settings: Settings,
 ) -> Option<Instant> {
-    let mut keys = store.take_dirty();
     let changed_settings = state.settings.as_ref() != Some(&settings);
+    if changed_settings {
+        // A shorter rollout time brings the Pods still starting forward
+        // with it, as it does the steps of rollouts.
+        state.startup.hasten(now + settings.rollout);
+    }
+    for (namespace, name) in state.startup.take_due(now) {
+        pods::reconcile(
+            store,
+            &namespace,
+            &name,
+            &settings.unpullable,
+            &mut state.startup,
+            now,
+            None,
+        );
+    }
+    let mut keys = store.take_dirty();
     if changed_settings {
         keys.extend(store.list(&DEPLOYMENT, None).into_iter().map(key));
     }
@@ -130,29 +158,77 @@ fn reconcile_changed(
             .filter(|(_, at)| **at <= now)
             .map(|(k, _)| k.clone()),
     );
+    let mut reconciled = BTreeSet::new();
+    reconcile_deployments(store, state, keys, now, &settings, &mut reconciled);
+    store.take_dirty();
+    let mut sets = store.take_dirty_sets();
+    if changed_settings {
+        // Which images can be pulled decides how every Pod looks.
+        sets.extend(store.list(&REPLICA_SET, None).into_iter().map(key));
+    }
+    for (namespace, name) in sets.difference(&reconciled) {
+        pods::reconcile(
+            store,
+            namespace,
+            name,
+            &settings.unpullable,
+            &mut state.startup,
+            now,
+            None,
+        );
+    }
+    // A ReplicaSet there that a Deployment adopts, or one whose Pod was
+    // replaced, shows in that Deployment's status.
+    let again = store.take_dirty();
+    reconcile_deployments(store, state, again, now, &settings, &mut reconciled);
+    store.take_dirty();
+    store.take_dirty_sets();
+    state.settings = Some(settings);
+    let next_step = state.due.values().min().copied();
+    match (next_step, state.startup.next_due()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Reconciles each of `keys` still there, remembering when each is due
+/// again and adding the ReplicaSets whose Pods it saw to `reconciled`.
+fn reconcile_deployments(
+    store: &mut Store,
+    state: &mut State,
+    keys: BTreeSet<DeploymentKey>,
+    now: Instant,
+    settings: &Settings,
+    reconciled: &mut BTreeSet<ReplicaSetKey>,
+) {
     for k in keys {
         let Some(d) = store.shared(&DEPLOYMENT, &k.0, &k.1).cloned() else {
             state.episodes.remove(&k);
             state.due.remove(&k);
             continue;
         };
-        match reconcile(store, &mut state.episodes, &d, now, &settings) {
+        let pass = Pass {
+            store: &mut *store,
+            startup: &mut state.startup,
+            reconciled: &mut *reconciled,
+            now,
+            settings,
+        };
+        match reconcile(pass, &mut state.episodes, &d) {
             Some(at) => state.due.insert(k, at),
             None => state.due.remove(&k),
         };
     }
-    let mut sets = store.take_dirty_sets();
-    if changed_settings {
-        // Which images can be pulled decides how every Pod looks.
-        sets.extend(store.list(&REPLICA_SET, None).into_iter().map(key));
-    }
-    for (namespace, name) in sets {
-        pods::reconcile(store, &namespace, &name, &settings.unpullable);
-    }
-    store.take_dirty();
-    store.take_dirty_sets();
-    state.settings = Some(settings);
-    state.due.values().min().copied()
+}
+
+/// What a pass over one Deployment works with.
+struct Pass<'a> {
+    store: &'a mut Store,
+    startup: &'a mut pods::Startup,
+    /// The ReplicaSets whose Pods were brought in line this pass.
+    reconciled: &'a mut BTreeSet<ReplicaSetKey>,
+    now: Instant,
+    settings: &'a Settings,
 }
 
 fn key(d: &Value) -> DeploymentKey {
@@ -286,13 +362,30 @@ impl Counts {
     }
 }
 
+/// How the Deployment came by the ReplicaSet of its template on this pass,
+/// which the Progressing condition tells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Found {
+    /// It was there, the newest.
+    Kept,
+    /// It was made on this pass.
+    Created,
+    /// An older revision's, made the newest again (a rollback).
+    RolledBack,
+}
+
 fn reconcile(
-    store: &mut Store,
+    pass: Pass<'_>,
     episodes: &mut HashMap<DeploymentKey, Episode>,
     d: &Arc<Value>,
-    now: Instant,
-    settings: &Settings,
 ) -> Option<Instant> {
+    let Pass {
+        store,
+        startup,
+        reconciled,
+        now,
+        settings,
+    } = pass;
     let rollout = settings.rollout;
     let (namespace, name) = key(d);
     let uid = str_at(d, "/metadata/uid").to_owned();
@@ -307,8 +400,14 @@ fn reconcile(
         .max()
         .unwrap_or(0);
     let paused = d["spec"]["paused"] == json!(true);
+    // A new replica counts as available only `minReadySeconds` after it is
+    // ready: a rollout waits that long between steps, and the Pods a scale
+    // brings take at least that long.
+    let min_ready =
+        Duration::from_secs(u64::try_from(int_at(d, "/spec/minReadySeconds")).unwrap_or(0));
+    let ramp = rollout.max(min_ready);
 
-    let mut progress_reason = "ReplicaSetUpdated";
+    let mut found = Found::Kept;
     let new_rs = match owned
         .iter()
         .position(|rs| deployment::same_template(&rs["spec"]["template"], template))
@@ -329,14 +428,14 @@ fn reconcile(
                 };
                 annotations[REVISION_HISTORY] = json!(history);
                 annotations[REVISION] = json!((max_revision + 1).to_string());
-                progress_reason = "FoundNewReplicaSet";
+                found = Found::RolledBack;
                 rs = store.insert(&REPLICA_SET, newest);
             }
             Some(rs)
         }
         None if paused => None,
         None => {
-            progress_reason = "NewReplicaSetCreated";
+            found = Found::Created;
             let rs = new_replica_set(store, d, max_revision + 1);
             Some(store.insert(&REPLICA_SET, rs))
         }
@@ -367,8 +466,8 @@ fn reconcile(
                 left: HashMap::new(),
             };
         }
-        // It still scales: its one active ReplicaSet (none active, the
-        // newest) takes the new size, as the controller's `scale` does.
+        // It still scales, at once: its one active ReplicaSet (none active,
+        // the newest) takes the new size, as the controller's `scale` does.
         let active: Vec<usize> = (0..counts.old.len())
             .filter(|&i| counts.old[i].1 > 0)
             .collect();
@@ -377,19 +476,28 @@ fn reconcile(
             [] => counts.old.len().checked_sub(1),
             _ => None,
         };
-        if let Some(i) = target {
+        // Put back, a size is as the controller left it; a new one is a
+        // scale, whose added Pods come up over the rollout time.
+        let mut grown = Vec::new();
+        if let Some(i) = target
+            && counts.old[i].1 != desired
+        {
+            if desired > counts.old[i].1 {
+                grown.push(counts.old[i].0.clone());
+            }
             counts.old[i].1 = desired;
         }
-        resize_old(store, d, &owned, &observed, &counts, unpullable);
+        resize_old(store, d, &owned, &observed, &counts);
         episode.left = counts.sizes(None);
-        write_status(
-            store,
-            d,
-            &counts,
-            counts.old_total(),
-            None,
-            "DeploymentPaused",
-        );
+        let end = End {
+            new_rs: None,
+            old: &owned,
+            grown: &grown,
+            ramp,
+            found,
+            timed_out: false,
+        };
+        finish(store, startup, reconciled, d, &end, now, unpullable);
         return None;
     };
     let new_name = str_at(&new_rs, "/metadata/name").to_owned();
@@ -411,28 +519,30 @@ fn reconcile(
 
     let observed = Counts::of(&d, int_at(&new_rs, "/spec/replicas"), &owned);
     let mut counts = observed.clone();
+    let mut grown = Vec::new();
     if episode.generation == generation {
         // The rollout goes on from where the controller left it, not from
         // where someone else put a ReplicaSet.
         counts.restore(Some(&new_name), &episode.left);
-        if progress_reason == "NewReplicaSetCreated" {
+        if found == Found::Created {
             // Made again for the template it rolled out (the one before
             // was deleted, or let go of when relabelled): at once to what
             // its own old ReplicaSets leave, as a surge allows with none
             // of its Pods left.
             counts.new = (desired - counts.old_total()).max(0);
         }
-    }
-    // A paused Deployment rolls nothing out, but still scales when no
-    // rollout is half done: in one step, as Recreate does.
-    let total = match paused {
-        true if counts.old_total() > 0 => 0,
-        true => {
-            counts.recreate = true;
-            counts.steps_to(desired)
+    } else if counts.old_total() == 0 && counts.new != desired {
+        // A scale with no rollout half done (a new Deployment's first
+        // included): the ReplicaSet takes the new size at once, in one
+        // step, as the controller's `scale` sets it; the Pods it adds come
+        // up over the rollout time.
+        if desired > counts.new {
+            grown.push(new_name.clone());
         }
-        false => counts.steps_to(desired),
-    };
+        counts.new = desired;
+    }
+    // A paused Deployment rolls nothing out (it scaled above).
+    let total = if paused { 0 } else { counts.steps_to(desired) };
     if episode.generation != generation || (paused && episode.total - episode.done > total) {
         *episode = Episode {
             generation,
@@ -443,16 +553,22 @@ fn reconcile(
         };
     }
     if images(&d).any(|i| unpullable.iter().any(|u| u == i)) {
-        let (next, counts) = stall(
-            store, &d, &owned, new_rs, &observed, counts, episode, now, unpullable,
-        );
+        let (next, counts, timed_out) =
+            stall(store, &d, &owned, new_rs, &observed, counts, episode, now);
         episode.left = counts.sizes(Some(&new_name));
+        let end = End {
+            new_rs: Some(&new_name),
+            old: &owned,
+            grown: &[],
+            ramp,
+            found,
+            timed_out,
+        };
+        finish(store, startup, reconciled, &d, &end, now, unpullable);
         return next;
     }
-    // A new replica counts as available only `minReadySeconds` after it is
-    // ready, and the rollout waits for it before the next step.
-    let min_ready =
-        Duration::from_secs(u64::try_from(int_at(&d, "/spec/minReadySeconds")).unwrap_or(0));
+    // A step every rollout time's share, and never sooner than new
+    // replicas become available.
     let interval = (rollout / episode.total.max(1)).max(min_ready);
     let due = if interval.is_zero() {
         episode.total
@@ -466,23 +582,91 @@ fn reconcile(
         counts.step(desired);
         episode.done += 1;
     }
-    if counts.moved_from(&observed) || progress_reason == "NewReplicaSetCreated" {
+    if counts.moved_from(&observed) || found == Found::Created {
         // Recreate takes the old replicas down before the new ones come;
         // a rolling update surges first.
         if !counts.recreate {
-            scale_replica_set(store, new_rs.clone(), counts.new, &d, unpullable);
+            scale_replica_set(store, new_rs.clone(), counts.new, &d);
         }
-        resize_old(store, &d, &owned, &observed, &counts, unpullable);
+        resize_old(store, &d, &owned, &observed, &counts);
         if counts.recreate {
-            scale_replica_set(store, new_rs, counts.new, &d, unpullable);
+            scale_replica_set(store, new_rs, counts.new, &d);
         }
     }
     episode.left = counts.sizes(Some(&new_name));
-    let ready = counts.new + counts.old_total();
-    write_status(store, &d, &counts, ready, Some(&new_name), progress_reason);
+    let end = End {
+        new_rs: Some(&new_name),
+        old: &owned,
+        grown: &grown,
+        ramp,
+        found,
+        timed_out: false,
+    };
+    finish(store, startup, reconciled, &d, &end, now, unpullable);
     clean_up_history(store, &d, &namespace, &uid);
 
     (episode.done < episode.total).then(|| episode.start + interval * (episode.done + 1))
+}
+
+/// Where a pass over a Deployment ends: its ReplicaSets (by name, the one
+/// of its template first when it has one), those a scale grew, and what the
+/// Progressing condition needs.
+#[derive(Debug)]
+struct End<'a> {
+    new_rs: Option<&'a str>,
+    old: &'a [Arc<Value>],
+    /// Grown by a scale: their new Pods come up over `ramp`.
+    grown: &'a [String],
+    ramp: Duration,
+    found: Found,
+    /// The rollout stalled past its progress deadline.
+    timed_out: bool,
+}
+
+/// The end of every pass over a Deployment: the Pods of each of its
+/// ReplicaSets brought in line (the ReplicaSet controller's part), then the
+/// Deployment's status counted from theirs, as the deployment controller's
+/// `calculateStatus` counts it.
+fn finish(
+    store: &mut Store,
+    startup: &mut pods::Startup,
+    reconciled: &mut BTreeSet<ReplicaSetKey>,
+    d: &Value,
+    end: &End<'_>,
+    now: Instant,
+    unpullable: &[String],
+) {
+    let namespace = str_at(d, "/metadata/namespace");
+    let names: Vec<String> = end
+        .new_rs
+        .map(str::to_owned)
+        .into_iter()
+        .chain(
+            end.old
+                .iter()
+                .map(|rs| str_at(rs, "/metadata/name").to_owned()),
+        )
+        .collect();
+    for rs in &names {
+        let ramp = end.grown.contains(rs).then_some(end.ramp);
+        pods::reconcile(store, namespace, rs, unpullable, startup, now, ramp);
+        reconciled.insert((namespace.to_owned(), rs.clone()));
+    }
+    let sets: Vec<Arc<Value>> = names
+        .iter()
+        .filter_map(|n| store.shared(&REPLICA_SET, namespace, n).cloned())
+        .collect();
+    let new_rs = end
+        .new_rs
+        .and_then(|n| sets.iter().find(|rs| str_at(rs, "/metadata/name") == n));
+    write_status(
+        store,
+        d,
+        &sets,
+        new_rs.map(Arc::as_ref),
+        end.found,
+        end.timed_out,
+    );
 }
 
 /// Sizes each old ReplicaSet whose replicas in `counts` differ from those
@@ -493,7 +677,6 @@ fn resize_old(
     owned: &[Arc<Value>],
     observed: &Counts,
     counts: &Counts,
-    unpullable: &[String],
 ) {
     for ((rs_name, n), (_, was)) in counts.old.iter().zip(&observed.old) {
         if n != was
@@ -501,7 +684,7 @@ fn resize_old(
                 .iter()
                 .find(|rs| str_at(rs, "/metadata/name") == rs_name)
         {
-            scale_replica_set(store, rs.clone(), *n, d, unpullable);
+            scale_replica_set(store, rs.clone(), *n, d);
         }
     }
 }
@@ -520,7 +703,8 @@ fn images(d: &Value) -> impl Iterator<Item = &str> {
 /// `progressDeadlineSeconds` the Deployment reports the deadline exceeded.
 ///
 /// `counts` are where the controller left the ReplicaSets, `observed` where
-/// they are; returns when the deadline is due and the counts it set.
+/// they are; returns when the deadline is due, the counts it set, and
+/// whether the deadline has passed.
 #[allow(clippy::too_many_arguments)] // the rollout's whole state, spelled out
 fn stall(
     store: &mut Store,
@@ -531,8 +715,7 @@ fn stall(
     mut counts: Counts,
     episode: &Episode,
     now: Instant,
-    unpullable: &[String],
-) -> (Option<Instant>, Counts) {
+) -> (Option<Instant>, Counts, bool) {
     let desired = int_at(d, "/spec/replicas");
     let rolling = &d["spec"]["strategy"]["rollingUpdate"];
     let surge = int_or_percent(&rolling["maxSurge"], desired, true);
@@ -550,27 +733,17 @@ fn stall(
             excess -= cut;
         }
     }
-    let new_name = str_at(&new_rs, "/metadata/name").to_owned();
     if counts.moved_from(observed) {
-        scale_replica_set(store, new_rs, counts.new, d, unpullable);
-        resize_old(store, d, owned, observed, &counts, unpullable);
+        scale_replica_set(store, new_rs, counts.new, d);
+        resize_old(store, d, owned, observed, &counts);
     }
     let deadline_seconds = u64::try_from(int_at(d, "/spec/progressDeadlineSeconds")).unwrap_or(0);
     let deadline = episode.start + Duration::from_secs(deadline_seconds);
-    let reason = if now >= deadline {
-        "ProgressDeadlineExceeded"
-    } else {
-        "ReplicaSetUpdated"
-    };
-    write_status(
-        store,
-        d,
-        &counts,
-        counts.old_total(),
-        Some(&new_name),
-        reason,
-    );
-    ((now < deadline).then_some(deadline), counts)
+    (
+        (now < deadline).then_some(deadline),
+        counts,
+        now >= deadline,
+    )
 }
 
 /// The controller keeps copying the Deployment's own annotations (such as
@@ -656,17 +829,14 @@ fn set_or_remove(map: &mut Value, key: &str, n: i64) {
 }
 
 /// Sets a ReplicaSet's replicas, with the controller's desired/max
-/// annotations, and the status its Pods will have: all ready, or none when
-/// an image of its template cannot be pulled.
+/// annotations; its status is its Pods' to give (see [`pods::reconcile`]).
 fn scale_replica_set(
     store: &mut Store,
     before: Arc<Value>,
     replicas: i64,
     d: &Value,
-    unpullable: &[String],
 ) -> Arc<Value> {
     let desired = int_at(d, "/spec/replicas");
-    let ready = pods::pullable(&before["spec"]["template"]["spec"], unpullable);
     let mut rs = Value::clone(&before);
     let was = int_at(&rs, "/spec/replicas");
     if was != replicas {
@@ -693,161 +863,250 @@ fn scale_replica_set(
     );
     rs["metadata"]["annotations"][DESIRED_REPLICAS] = json!(desired.to_string());
     rs["metadata"]["annotations"][MAX_REPLICAS] = json!((desired + surge).to_string());
-    let mut status = json!({"observedGeneration": rs["metadata"]["generation"]});
-    status["replicas"] = json!(replicas);
-    set_or_remove(&mut status, "fullyLabeledReplicas", replicas);
-    let ready = if ready { replicas } else { 0 };
-    set_or_remove(&mut status, "readyReplicas", ready);
-    set_or_remove(&mut status, "availableReplicas", ready);
-    rs["status"] = status;
     if rs == *before {
         return before;
     }
     store.insert(&REPLICA_SET, rs)
 }
 
-/// A condition of `kind` with `status` ("True", "False" or "Unknown"),
-/// keeping its times from `old` while they hold.
-fn condition(
+/// The Deployment's condition of `kind`, if it has one.
+fn current_condition<'a>(d: &'a Value, kind: &str) -> Option<&'a Value> {
+    d["status"]["conditions"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["type"] == kind))
+}
+
+/// A condition as the controller's `SetDeploymentCondition` sets it: one of
+/// the same status and reason is kept as it is (message and times too);
+/// else the new one, keeping the transition time while the status holds.
+fn set_condition(
+    current: Option<&Value>,
     kind: &str,
     status: &str,
     reason: &str,
     message: String,
-    old: &Value,
     now: &str,
 ) -> Value {
-    let previous = old["status"]["conditions"]
-        .as_array()
-        .and_then(|cs| cs.iter().find(|c| c["type"] == kind));
-    let transition = match previous {
-        Some(p) if p["status"] == status => p["lastTransitionTime"].clone(),
-        _ => json!(now),
-    };
-    let update = match previous {
-        Some(p)
-            if p["status"] == status && p["reason"] == reason && p["message"] == json!(message) =>
-        {
-            p["lastUpdateTime"].clone()
+    match current {
+        Some(c) if c["status"] == status && c["reason"] == reason => c.clone(),
+        _ => {
+            let transition = match current {
+                Some(c) if c["status"] == status => c["lastTransitionTime"].clone(),
+                _ => json!(now),
+            };
+            json!({
+                "type": kind,
+                "status": status,
+                "lastUpdateTime": now,
+                "lastTransitionTime": transition,
+                "reason": reason,
+                "message": message,
+            })
         }
-        _ => json!(now),
-    };
-    json!({
-        "type": kind,
-        "status": status,
-        "lastUpdateTime": update,
-        "lastTransitionTime": transition,
-        "reason": reason,
-        "message": message,
-    })
+    }
 }
 
-/// The Deployment's status from its ReplicaSets' counts, of which `ready`
-/// replicas are ready.
+/// A Deployment's replica counts, as its status gives them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+struct Tally {
+    replicas: i64,
+    updated: i64,
+    ready: i64,
+    available: i64,
+}
+
+impl Tally {
+    fn of_status(status: &Value) -> Self {
+        Self {
+            replicas: int_at(status, "/replicas"),
+            updated: int_at(status, "/updatedReplicas"),
+            ready: int_at(status, "/readyReplicas"),
+            available: int_at(status, "/availableReplicas"),
+        }
+    }
+
+    /// The controller's `DeploymentProgressing`: more new replicas, fewer
+    /// old ones, or more ready or available than `before`.
+    fn progressed_from(&self, before: &Tally) -> bool {
+        self.updated > before.updated
+            || self.replicas - self.updated < before.replicas - before.updated
+            || self.ready > before.ready
+            || self.available > before.available
+    }
+}
+
+/// The Progressing condition after this pass, as the controller's
+/// `syncRolloutStatus` (with `getNewReplicaSet` and the paused checks)
+/// decides it: `FoundNewReplicaSet` only where there was none yet,
+/// `NewReplicaSetCreated` for the pass that made one, then
+/// `ReplicaSetUpdated` whenever the rollout moved, `NewReplicaSetAvailable`
+/// once complete (kept while no new rollout starts), and
+/// `ProgressDeadlineExceeded` once stalled past the deadline; otherwise the
+/// condition stays as it was.
+fn progressing(
+    d: &Value,
+    tally: &Tally,
+    new_rs: Option<&str>,
+    found: Found,
+    timed_out: bool,
+    now: &str,
+) -> Option<Value> {
+    let mut current = current_condition(d, "Progressing").cloned();
+    let reason = |c: &Option<Value>| {
+        c.as_ref()
+            .and_then(|c| c["reason"].as_str())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    if d["spec"]["paused"] == json!(true) {
+        // A lack of progress once reported is not overwritten.
+        if reason(&current) == "ProgressDeadlineExceeded" {
+            return current;
+        }
+        return Some(set_condition(
+            current.as_ref(),
+            "Progressing",
+            "Unknown",
+            "DeploymentPaused",
+            "Deployment is paused".to_owned(),
+            now,
+        ));
+    }
+    if reason(&current) == "DeploymentPaused" {
+        current = Some(set_condition(
+            current.as_ref(),
+            "Progressing",
+            "Unknown",
+            "DeploymentResumed",
+            "Deployment is resumed".to_owned(),
+            now,
+        ));
+    }
+    let rs = new_rs?;
+    match found {
+        Found::Created => {
+            current = Some(set_condition(
+                current.as_ref(),
+                "Progressing",
+                "True",
+                "NewReplicaSetCreated",
+                format!("Created new replica set {rs:?}"),
+                now,
+            ));
+        }
+        Found::RolledBack if current.is_none() => {
+            current = Some(set_condition(
+                None,
+                "Progressing",
+                "True",
+                "FoundNewReplicaSet",
+                format!("Found new replica set {rs:?}"),
+                now,
+            ));
+        }
+        Found::RolledBack | Found::Kept => {}
+    }
+    let desired = int_at(d, "/spec/replicas");
+    if tally.replicas == tally.updated && reason(&current) == "NewReplicaSetAvailable" {
+        return current;
+    }
+    if tally.updated == desired && tally.replicas == desired && tally.available == desired {
+        return Some(set_condition(
+            current.as_ref(),
+            "Progressing",
+            "True",
+            "NewReplicaSetAvailable",
+            format!("ReplicaSet {rs:?} has successfully progressed."),
+            now,
+        ));
+    }
+    if tally.progressed_from(&Tally::of_status(&d["status"])) {
+        // Progress is news even under the same reason: a fresh update
+        // time, the transition time kept while the condition stays True.
+        let transition = match &current {
+            Some(c) if c["status"] == "True" => c["lastTransitionTime"].clone(),
+            _ => json!(now),
+        };
+        return Some(json!({
+            "type": "Progressing",
+            "status": "True",
+            "lastUpdateTime": now,
+            "lastTransitionTime": transition,
+            "reason": "ReplicaSetUpdated",
+            "message": format!("ReplicaSet {rs:?} is progressing."),
+        }));
+    }
+    if timed_out {
+        return Some(set_condition(
+            current.as_ref(),
+            "Progressing",
+            "False",
+            "ProgressDeadlineExceeded",
+            format!("ReplicaSet {rs:?} has timed out progressing."),
+            now,
+        ));
+    }
+    current
+}
+
+/// The Deployment's status counted from its ReplicaSets (`sets`, `new_rs`
+/// among them), as the controller's `calculateStatus` counts it: replicas,
+/// ready and available as their statuses say, updated those of the new
+/// one, unavailable what their specs want beyond what is available.
 fn write_status(
     store: &mut Store,
     d: &Value,
-    counts: &Counts,
-    ready: i64,
-    new_rs: Option<&str>,
-    reason: &str,
+    sets: &[Arc<Value>],
+    new_rs: Option<&Value>,
+    found: Found,
+    timed_out: bool,
 ) {
     let desired = int_at(d, "/spec/replicas");
-    let total = counts.new + counts.old_total();
+    let sum = |pointer: &str| sets.iter().map(|rs| int_at(rs, pointer)).sum::<i64>();
+    let tally = Tally {
+        replicas: sum("/status/replicas"),
+        updated: new_rs.map_or(0, |rs| int_at(rs, "/status/replicas")),
+        ready: sum("/status/readyReplicas"),
+        available: sum("/status/availableReplicas"),
+    };
+    let unavailable = (sum("/spec/replicas") - tally.available).max(0);
     let max_unavailable = int_or_percent(
         &d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"],
         desired,
         false,
     );
     let now = meta::now();
-    let complete = counts.new == desired && counts.old_total() == 0;
-    let progressing = match new_rs {
-        // A paused Deployment is neither progressing nor stuck.
-        _ if d["spec"]["paused"] == json!(true) => condition(
-            "Progressing",
-            "Unknown",
-            "DeploymentPaused",
-            "Deployment is paused".to_owned(),
-            d,
-            &now,
-        ),
-        Some(rs) if complete => condition(
-            "Progressing",
-            "True",
-            "NewReplicaSetAvailable",
-            format!("ReplicaSet {rs:?} has successfully progressed."),
-            d,
-            &now,
-        ),
-        Some(rs) if reason == "ProgressDeadlineExceeded" => condition(
-            "Progressing",
-            "False",
-            reason,
-            format!("ReplicaSet {rs:?} has timed out progressing."),
-            d,
-            &now,
-        ),
-        Some(rs) if reason == "NewReplicaSetCreated" => condition(
-            "Progressing",
-            "True",
-            reason,
-            format!("Created new replica set {rs:?}"),
-            d,
-            &now,
-        ),
-        Some(rs) if reason == "FoundNewReplicaSet" => condition(
-            "Progressing",
-            "True",
-            reason,
-            format!("Found new replica set {rs:?}"),
-            d,
-            &now,
-        ),
-        Some(rs) => condition(
-            "Progressing",
-            "True",
-            "ReplicaSetUpdated",
-            format!("ReplicaSet {rs:?} is progressing."),
-            d,
-            &now,
-        ),
-        None => condition(
-            "Progressing",
-            "Unknown",
-            reason,
-            "Deployment is paused".to_owned(),
-            d,
-            &now,
-        ),
-    };
-    let available_ok = ready >= desired - max_unavailable;
-    let available = if available_ok {
-        condition(
+    let available = if tally.available >= desired - max_unavailable {
+        set_condition(
+            current_condition(d, "Available"),
             "Available",
             "True",
             "MinimumReplicasAvailable",
             "Deployment has minimum availability.".to_owned(),
-            d,
             &now,
         )
     } else {
-        condition(
+        set_condition(
+            current_condition(d, "Available"),
             "Available",
             "False",
             "MinimumReplicasUnavailable",
             "Deployment does not have minimum availability.".to_owned(),
-            d,
             &now,
         )
     };
+    let new_name = new_rs.map(|rs| str_at(rs, "/metadata/name"));
+    let progressing = progressing(d, &tally, new_name, found, timed_out, &now);
+    let conditions: Vec<Value> = [available].into_iter().chain(progressing).collect();
     let mut status = json!({
         "observedGeneration": d["metadata"]["generation"],
-        "conditions": [available, progressing],
+        "conditions": conditions,
     });
-    set_or_remove(&mut status, "replicas", total);
-    set_or_remove(&mut status, "updatedReplicas", counts.new);
-    set_or_remove(&mut status, "readyReplicas", ready);
-    set_or_remove(&mut status, "availableReplicas", ready);
-    set_or_remove(&mut status, "unavailableReplicas", (desired - ready).max(0));
+    set_or_remove(&mut status, "replicas", tally.replicas);
+    set_or_remove(&mut status, "updatedReplicas", tally.updated);
+    set_or_remove(&mut status, "readyReplicas", tally.ready);
+    set_or_remove(&mut status, "availableReplicas", tally.available);
+    set_or_remove(&mut status, "unavailableReplicas", unavailable);
     if d["status"] != status {
         let mut updated = d.clone();
         updated["status"] = status;

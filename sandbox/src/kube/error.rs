@@ -104,6 +104,12 @@ fn go_value(value: &Value) -> String {
     match value {
         Value::String(s) => format!("{s:?}"),
         Value::Null => "null".to_owned(),
+        // A list of strings (`dryRun`, `nonResourceURLs`) as Go's `%#v`
+        // prints a `[]string`.
+        Value::Array(items) if items.iter().all(Value::is_string) => format!(
+            "[]string{{{}}}",
+            items.iter().map(go_value).collect::<Vec<_>>().join(", ")
+        ),
         Value::Object(map) => {
             // Label maps are the only objects reported; Go prints them as
             // `map[string]string{"app":"nginx"}`.
@@ -313,24 +319,51 @@ impl ApiError {
             .iter()
             .map(|e| json!({"reason": e.reason, "message": e.detail, "field": e.field}))
             .collect();
+        // Go leaves an empty name or group out of the details (`omitempty`):
+        // options (`CreateOptions "" is invalid`) have no name, core kinds
+        // no group.
+        let mut details = json!({"kind": kind, "causes": causes});
+        for (key, value) in [("name", name), ("group", group)] {
+            if !value.is_empty() {
+                details[key] = json!(value);
+            }
+        }
         Self::new(
             422,
             "Invalid",
             format!("{qualified_kind} {name:?} is invalid: {list}"),
         )
-        .with_details(json!({"name": name, "group": group, "kind": kind, "causes": causes}))
+        .with_details(details)
     }
 
     /// What the server says when a JSON patch cannot be applied, e.g. a
-    /// failed `test` operation (422 with the patch library's message as the
-    /// cause).
-    pub(crate) fn patch_rejected(cause: String) -> Self {
+    /// failed `test` operation: a bare 422 whose details are empty, as the
+    /// server drops the patch library's own message (`NewGenericServerResponse`
+    /// without causes), so kubectl can only say the request was invalid.
+    pub(crate) fn patch_rejected() -> Self {
         Self::new(
             422,
             "Invalid",
             "the server rejected our request due to an error in our request",
         )
-        .with_details(json!({"causes": [{"reason": "UnexpectedServerResponse", "message": cause}]}))
+        .with_details(json!({}))
+    }
+
+    /// An error the server has no `Status` for (a Go error reaching the
+    /// handler as is): 500, no reason, the error's text as the message.
+    pub(crate) fn unclassified(message: impl Into<String>) -> Self {
+        Self::new(500, "", message)
+    }
+
+    /// The admission plugins' refusal of an operation on one object, e.g.
+    /// `namespaces "default" is forbidden: this namespace may not be deleted`.
+    pub(crate) fn forbidden_because(rt: &ResourceType, name: &str, why: &str) -> Self {
+        Self::new(
+            403,
+            "Forbidden",
+            format!("{} {name:?} is forbidden: {why}", rt.qualified()),
+        )
+        .with_details(rt.details(name))
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {

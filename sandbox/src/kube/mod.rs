@@ -46,9 +46,15 @@
 //! - kube-rs retries 429, 503 and 504 by itself (`Config::default_retry`),
 //!   so a fault of those codes with a small count is invisible to callers
 //!   unless retries are off; the request log still shows every attempt.
-//! - A JSON patch whose `test` fails is 422 Invalid; a stale
+//! - A JSON patch whose `test` fails is 422 Invalid with no causes (the
+//!   server drops its patch library's reason); a stale
 //!   `resourceVersion` in a merge patch, a PUT, or a JSON patch that
 //!   `replace`s `/metadata/resourceVersion` is 409 Conflict.
+//! - A `dryRun` other than `All` (on any write, `/scale` included) is 422
+//!   Invalid and writes nothing.
+//! - A scale sets the ReplicaSet's size at once; its new Pods are ready
+//!   only after a while (up to the rollout time), so `readyReplicas` lags
+//!   `replicas` as on a cluster.
 //! - kubectl sends no bearer token over plain HTTP. To drive an RBAC-enforcing
 //!   sandbox with kubectl, start it with [`KubeSandboxBuilder::anonymous_admin`]
 //!   and act as others with `kubectl --as USER` (impersonation).
@@ -70,6 +76,7 @@ mod discovery;
 mod error;
 mod events;
 mod faults;
+mod gojson;
 mod messages;
 mod meta;
 mod paging;
@@ -231,8 +238,9 @@ impl KubeSandboxBuilder {
         self
     }
 
-    /// How long a rollout takes from spec change to completion (default
-    /// 200 ms; zero completes rollouts at once).
+    /// How long a rollout takes from spec change to completion, and over
+    /// which the Pods a scale adds become ready (default 200 ms; zero
+    /// completes rollouts, and readies Pods, at once).
     pub fn rollout(mut self, d: Duration) -> Self {
         self.rollout = d;
         self
@@ -318,17 +326,19 @@ impl KubeSandboxBuilder {
     /// controller on the current tokio runtime.
     pub async fn start(self) -> Result<KubeSandbox, SandboxError> {
         let mut store = Store::default();
-        api::create(
-            &mut store,
-            &resources::NAMESPACE,
-            "",
-            api::namespace_object(api::DEFAULT_NAMESPACE),
-            &mut api::Write::default(),
-        )
-        .map_err(|e| SandboxError::Manifest {
-            which: "the default namespace".to_owned(),
-            reason: e.to_string(),
-        })?;
+        for namespace in api::INITIAL_NAMESPACES {
+            api::create(
+                &mut store,
+                &resources::NAMESPACE,
+                "",
+                api::namespace_object(namespace),
+                &mut api::Write::default(),
+            )
+            .map_err(|e| SandboxError::Manifest {
+                which: format!("the {namespace} namespace"),
+                reason: e.to_string(),
+            })?;
+        }
         store.insert(&resources::CLUSTER_ROLE, cluster_admin_role());
         for (which, yaml) in self.seeds.iter().chain(&self.rbac) {
             load(&mut store, which, yaml)?;
@@ -431,7 +441,8 @@ pub struct KubeSandbox {
 
 impl KubeSandbox {
     /// A builder with the defaults: `127.0.0.1:0`, 200 ms rollouts, RBAC
-    /// off, only the `default` namespace.
+    /// off, only the namespaces a cluster starts with (`default`,
+    /// `kube-node-lease`, `kube-public`, `kube-system`).
     pub fn builder() -> KubeSandboxBuilder {
         KubeSandboxBuilder::default()
     }
@@ -465,7 +476,9 @@ impl KubeSandbox {
         self.shared.lock_faults().clear();
     }
 
-    /// Changes the rollout time for rollouts from now on.
+    /// Changes the rollout time, for the rollouts under way too; the Pods
+    /// of a scale still starting become ready by the new time at the
+    /// latest.
     pub fn set_rollout(&self, d: Duration) {
         self.shared.set_rollout(d);
     }

@@ -11,6 +11,7 @@
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
+use super::gojson;
 
 /// A patch body with its media type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,30 +50,64 @@ impl PatchKind {
 pub(crate) fn apply(kind: PatchKind, doc: &mut Value, body: &[u8]) -> Result<(), ApiError> {
     match kind {
         PatchKind::Json => {
-            let ops: json_patch::Patch = serde_json::from_slice(body)
-                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-            json_patch::patch(doc, &ops).map_err(|e| {
-                // The wording of the JSON patch library the API server uses.
-                let cause = match e.kind {
-                    json_patch::PatchErrorKind::TestFailed => {
-                        format!("testing value {} failed: test failed", e.path)
+            let undecodable =
+                |why: String| ApiError::bad_request(format!("error decoding patch: {why}"));
+            let ops = match decode(body).map_err(undecodable)? {
+                Value::Array(ops) => ops,
+                Value::Null => Vec::new(),
+                other => {
+                    return Err(undecodable(gojson::type_error(
+                        &other,
+                        "[]handlers.jsonPatchOp",
+                    )));
+                }
+            };
+            let ops = ops
+                .into_iter()
+                .map(|op| match op {
+                    Value::Object(_) => Ok(JsonOp::read(op)),
+                    other => Err(undecodable(gojson::type_error(
+                        &other,
+                        "handlers.jsonPatchOp",
+                    ))),
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            // Whatever fails, the server says only that the request was
+            // invalid: its patch library's reason is not passed on.
+            for op in ops {
+                match op {
+                    JsonOp::TestNull(path) => {
+                        if !null_at(doc, &path) {
+                            return Err(ApiError::patch_rejected());
+                        }
                     }
-                    _ => format!("doc is missing path: \"{}\": missing value", e.path),
-                };
-                ApiError::patch_rejected(cause)
-            })
+                    JsonOp::Other(op) => {
+                        json_patch::patch(doc, std::slice::from_ref(&op))
+                            .map_err(|_| ApiError::patch_rejected())?;
+                    }
+                    JsonOp::Unreadable => return Err(ApiError::patch_rejected()),
+                }
+            }
+            Ok(())
         }
         PatchKind::Merge => {
-            let patch = parse_object(body)?;
+            let undecodable =
+                |why: String| ApiError::bad_request(format!("error decoding patch: {why}"));
+            let patch = match decode(body).map_err(undecodable)? {
+                patch @ Value::Object(_) => patch,
+                // The merge patch library's own refusal.
+                Value::Null => return Err(ApiError::bad_request("Invalid JSON Patch")),
+                other => return Err(undecodable(gojson::type_error(&other, GO_MAP))),
+            };
             json_patch::merge(doc, &patch);
             Ok(())
         }
         PatchKind::Strategic => {
-            let patch = parse_object(body)?;
-            let Value::Object(patch) = patch else {
-                return Err(ApiError::bad_request(
-                    "error decoding patch: not a JSON object",
-                ));
+            // The strategic patch decoder's errors reach the client bare.
+            let patch = match decode(body).map_err(ApiError::bad_request)? {
+                Value::Object(patch) => patch,
+                Value::Null => Map::new(),
+                other => return Err(ApiError::bad_request(gojson::type_error(&other, GO_MAP))),
             };
             if !doc.is_object() {
                 *doc = Value::Object(Map::new());
@@ -85,15 +120,110 @@ pub(crate) fn apply(kind: PatchKind, doc: &mut Value, body: &[u8]) -> Result<(),
     }
 }
 
-fn parse_object(body: &[u8]) -> Result<Value, ApiError> {
-    let value: Value = serde_json::from_slice(body)
-        .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
-    if !value.is_object() {
-        return Err(ApiError::bad_request(
-            "error decoding patch: the patch must be a JSON object",
-        ));
+/// One operation of a JSON patch.
+#[derive(Debug)]
+enum JsonOp {
+    /// A `test` for `null` (or with no value), which the API server's patch
+    /// library (evanphx/json-patch) passes for a member that is absent as
+    /// for one that is `null`, where RFC 6902 would fail it.
+    TestNull(String),
+    Other(json_patch::PatchOperation),
+    /// One the library cannot apply (an unknown `op`, no `path`): it fails
+    /// when its turn comes, as a 422 like any failed operation.
+    Unreadable,
+}
+
+impl JsonOp {
+    fn read(op: Value) -> Self {
+        if op["op"] == "test" && op.get("value").is_none_or(Value::is_null) {
+            let path = op["path"].as_str().unwrap_or_default().to_owned();
+            return Self::TestNull(path);
+        }
+        serde_json::from_value(op).map_or(Self::Unreadable, Self::Other)
     }
-    Ok(value)
+}
+
+/// Whether `path` names a `null` or a missing member of an object (or a
+/// `null` element of an array) that is there: what a `test` for `null`
+/// passes on. A missing parent fails it.
+fn null_at(doc: &Value, path: &str) -> bool {
+    let Some((parent, last)) = path.rsplit_once('/') else {
+        return false;
+    };
+    let last = last.replace("~1", "/").replace("~0", "~");
+    match doc.pointer(parent) {
+        Some(Value::Object(map)) => map.get(&last).is_none_or(Value::is_null),
+        Some(Value::Array(items)) => last
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| items.get(i))
+            .is_some_and(Value::is_null),
+        _ => false,
+    }
+}
+
+/// How Go names the map a merge or strategic patch decodes into.
+const GO_MAP: &str = "map[string]interface {}";
+
+/// A patch body as JSON; Err is Go's complaint, in Go's words.
+fn decode(body: &[u8]) -> Result<Value, String> {
+    if let Some(why) = gojson::syntax_error(body) {
+        return Err(why);
+    }
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
+/// A decoded JSON value as Go's `%v` prints it: maps as `map[k:v ...]`
+/// with sorted keys, lists as `[a b]`, strings bare, `null` as `<nil>`;
+/// numbers as the patch decoder keeps them (integers as integers, others
+/// in Go's shortest `%g` form).
+fn go_format(value: &Value) -> String {
+    match value {
+        Value::Null => "<nil>".to_owned(),
+        Value::Bool(b) => b.to_string(),
+        Value::String(s) => s.clone(),
+        Value::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.to_string(),
+            (None, Some(f)) => go_float(f),
+            (None, None) => n.to_string(),
+        },
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(go_format).collect::<Vec<_>>().join(" ")
+        ),
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            let pairs: Vec<String> = keys
+                .into_iter()
+                .map(|k| format!("{k}:{}", go_format(&map[k])))
+                .collect();
+            format!("map[{}]", pairs.join(" "))
+        }
+    }
+}
+
+/// Go's `%v` of a float64 (`strconv.FormatFloat(f, 'g', -1, 64)`): the
+/// shortest digits, in exponent form (`1.5e+06`, `1.5e-07`) below 1e-4 or
+/// from 1e6 on.
+fn go_float(f: f64) -> String {
+    let exponent = if f == 0.0 {
+        0
+    } else {
+        // Floor of log10, from the shortest digits Rust prints.
+        let sci = format!("{:e}", f.abs());
+        sci.split_once('e')
+            .and_then(|(_, e)| e.parse::<i32>().ok())
+            .unwrap_or(0)
+    };
+    if (-4..6).contains(&exponent) {
+        return f.to_string();
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let sign = if exp < 0 { '-' } else { '+' };
+    format!("{mantissa}e{sign}{:02}", exp.abs())
 }
 
 /// How a list field merges.
@@ -133,19 +263,30 @@ fn merge_map(
     target: &mut Map<String, Value>,
     mut patch: Map<String, Value>,
 ) -> Result<(), ApiError> {
-    match patch.remove("$patch").as_ref().and_then(Value::as_str) {
-        Some("replace") => {
+    match patch.get("$patch") {
+        Some(Value::String(d)) if d == "replace" => {
+            patch.remove("$patch");
             *target = patch;
             return Ok(());
         }
-        Some("delete") => {
+        Some(Value::String(d)) if d == "delete" => {
             target.clear();
             return Ok(());
         }
-        Some("merge") | None => {}
+        Some(Value::String(d)) if d == "merge" => {
+            patch.remove("$patch");
+        }
+        None => {}
         Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "Unknown patch type: {other}"
+            // The patch library's own error, which reaches the client as
+            // the server's unclassified 500, the map printed as Go prints it.
+            let directive = match other {
+                Value::String(d) => d.clone(),
+                other => go_format(other),
+            };
+            return Err(ApiError::unclassified(format!(
+                "unknown patch type: {directive} in map: {}",
+                go_format(&Value::Object(patch))
             )));
         }
     }
@@ -355,7 +496,7 @@ mod tests {
     }
 
     #[test]
-    fn json_patch_test_failure_is_a_422_with_the_servers_wording() {
+    fn json_patch_test_failure_is_a_bare_422_as_the_server_answers_it() {
         let mut doc = json!({"metadata": {"resourceVersion": "5"}});
         let err = apply(
             PatchKind::Json,
@@ -365,9 +506,113 @@ mod tests {
         .expect_err("stale test fails");
         assert_eq!(err.code(), 422);
         assert_eq!(
-            err.status()["details"]["causes"][0]["message"],
-            "testing value /metadata/resourceVersion failed: test failed"
+            err.status()["message"],
+            "the server rejected our request due to an error in our request"
         );
+        assert_eq!(err.status()["details"], json!({}), "no causes");
+    }
+
+    #[test]
+    fn a_test_for_null_passes_on_a_missing_member_of_an_object_that_is_there() {
+        let json = |doc: &mut Value, ops: Value| {
+            apply(PatchKind::Json, doc, ops.to_string().as_bytes()).map(|()| doc.clone())
+        };
+        let mut doc = json!({"metadata": {"labels": {"a": null}}, "list": [null, 1]});
+        for path in [
+            "/metadata/annotations",
+            "/metadata/labels/a",
+            "/metadata/labels/b",
+            "/list/0",
+        ] {
+            let ops = json!([{"op": "test", "path": path, "value": null},
+                             {"op": "add", "path": "/done", "value": true}]);
+            let patched = json(&mut doc.clone(), ops).unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(patched["done"], true, "{path}: the rest applied");
+        }
+        for path in ["/metadata", "/nothing/below", "/list/1", "/list/7"] {
+            let ops = json!([{"op": "test", "path": path, "value": null}]);
+            assert_eq!(
+                json(&mut doc, ops).map_err(|e| e.code()),
+                Err(422),
+                "{path}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_unknown_directive_is_the_patch_librarys_500() {
+        let mut doc = json!({"spec": {"replicas": 1}});
+        let err = apply(
+            PatchKind::Strategic,
+            &mut doc,
+            br#"{"spec": {"$patch": "bogus", "replicas": 2, "paused": true, "x": [1, "a"], "f": 1.5}}"#,
+        )
+        .expect_err("unknown directive");
+        assert_eq!(err.code(), 500);
+        let status = err.status();
+        assert!(status.get("reason").is_none(), "{status}");
+        assert_eq!(
+            status["message"],
+            "unknown patch type: bogus in map: map[$patch:bogus f:1.5 paused:true replicas:2 x:[1 a]]"
+        );
+    }
+
+    #[test]
+    fn malformed_bodies_are_refused_in_gos_words() {
+        for (kind, body, message) in [
+            (
+                PatchKind::Json,
+                "[{",
+                "error decoding patch: unexpected end of JSON input",
+            ),
+            (
+                PatchKind::Json,
+                r#"{"op": "add"}"#,
+                "error decoding patch: json: cannot unmarshal object into Go value of type []handlers.jsonPatchOp",
+            ),
+            (
+                PatchKind::Merge,
+                "{bad}",
+                "error decoding patch: invalid character 'b' looking for beginning of object key string",
+            ),
+            (
+                PatchKind::Merge,
+                "[]",
+                "error decoding patch: json: cannot unmarshal array into Go value of type map[string]interface {}",
+            ),
+            (
+                PatchKind::Strategic,
+                r#"{"spec": }"#,
+                "invalid character '}' looking for beginning of value",
+            ),
+        ] {
+            let err = apply(kind, &mut json!({}), body.as_bytes()).expect_err(body);
+            assert_eq!(
+                (err.code(), err.status()["message"].clone()),
+                (400, json!(message)),
+                "{body}"
+            );
+        }
+        let err = apply(
+            PatchKind::Json,
+            &mut json!({}),
+            br#"[{"op": "bogus", "path": "/a"}]"#,
+        )
+        .expect_err("an op the library does not know");
+        assert_eq!(err.code(), 422);
+    }
+
+    #[test]
+    fn floats_print_as_gos_percent_v() {
+        for (f, want) in [
+            (1.5, "1.5"),
+            (123_456.5, "123456.5"),
+            (1_234_567.5, "1.2345675e+06"),
+            (0.0001, "0.0001"),
+            (0.000_015, "1.5e-05"),
+        ] {
+            assert_eq!(go_float(f), want, "{f}");
+        }
     }
 
     #[test]

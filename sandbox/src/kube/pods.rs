@@ -5,11 +5,14 @@
 //! deleted with the `SuccessfulCreate` / `SuccessfulDelete` Events a real
 //! controller records. A Pod deleted by hand is replaced, as on a cluster.
 //!
-//! Pods are Running and Ready at once; a Pod of an image configured as
-//! unpullable waits in `ImagePullBackOff`, as the kubelet leaves it. A
-//! ReplicaSet's status is counted from its Pods, whoever owns it (the
-//! deployment controller writes what its Pods will be along with their
-//! number; a ReplicaSet scaled by anyone else gets it here).
+//! Pods are Running and Ready at once, except those a scale-up brings: they
+//! run not ready at first and become ready one after another over the time
+//! the deployment controller gives (the sandbox's rollout time), as
+//! containers start on a cluster. A Pod of an image configured as unpullable
+//! waits in `ImagePullBackOff`, as the kubelet leaves it. A ReplicaSet's
+//! status is counted from its Pods (`replicas`, `readyReplicas`,
+//! `availableReplicas`), whoever owns it, and a Deployment's status from its
+//! ReplicaSets'.
 //!
 //! Only the ReplicaSets written since the last pass (or whose Pods were)
 //! are looked at, and only their own Pods, through the store's index by
@@ -17,7 +20,9 @@
 //! Pods there are.
 
 use std::cmp::Reverse;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 use sha1::{Digest, Sha1};
@@ -26,7 +31,8 @@ use super::api::{self, random_suffix};
 use super::events::{self, REPLICA_SET_CONTROLLER};
 use super::meta::{self, int_at, str_at};
 use super::resources::{POD, REPLICA_SET};
-use super::store::Store;
+use super::store::{ReplicaSetKey, Store};
+use tokio::time::Instant;
 
 /// The node every Pod runs on.
 pub(crate) const NODE: &str = "sandbox-node";
@@ -80,9 +86,67 @@ fn state_of(pod: &Value) -> PodState {
     }
 }
 
+/// The Pods that are starting: running, not yet ready, each with when it
+/// will be.
+#[derive(Debug, Default)]
+pub(crate) struct Startup {
+    /// By the Pod's namespace and name: its ReplicaSet and when it is ready.
+    ready_at: HashMap<(String, String), (String, Instant)>,
+}
+
+impl Startup {
+    /// When the next Pod becomes ready.
+    pub(crate) fn next_due(&self) -> Option<Instant> {
+        self.ready_at.values().map(|(_, at)| *at).min()
+    }
+
+    /// The ReplicaSets with a Pod due to become ready by `now`; the Pods
+    /// are forgotten here (those still there turn ready when their
+    /// ReplicaSet is reconciled, as any Pod without a time does).
+    pub(crate) fn take_due(&mut self, now: Instant) -> BTreeSet<ReplicaSetKey> {
+        let mut due = BTreeSet::new();
+        self.ready_at.retain(|(namespace, _), (rs, at)| {
+            if *at > now {
+                return true;
+            }
+            due.insert((namespace.clone(), rs.clone()));
+            false
+        });
+        due
+    }
+
+    /// Brings every Pod's readiness forward to `latest` at the latest (the
+    /// rollout time was cut short).
+    pub(crate) fn hasten(&mut self, latest: Instant) {
+        for (_, at) in self.ready_at.values_mut() {
+            *at = (*at).min(latest);
+        }
+    }
+
+    fn starting(&self, namespace: &str, pod: &str, now: Instant) -> bool {
+        self.ready_at
+            .get(&(namespace.to_owned(), pod.to_owned()))
+            .is_some_and(|(_, at)| *at > now)
+    }
+
+    fn forget(&mut self, namespace: &str, pod: &str) {
+        self.ready_at
+            .remove(&(namespace.to_owned(), pod.to_owned()));
+    }
+}
+
 /// Brings one ReplicaSet's Pods in line with it; nothing when it is gone
-/// (deleting it took its Pods).
-pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullable: &[String]) {
+/// (deleting it took its Pods). The Pods it makes are ready at once, or,
+/// with a `ramp`, become ready one by one over it (the last at its end).
+pub(crate) fn reconcile(
+    store: &mut Store,
+    namespace: &str,
+    name: &str,
+    unpullable: &[String],
+    startup: &mut Startup,
+    now: Instant,
+    ramp: Option<Duration>,
+) {
     let Some(rs) = store.shared(&REPLICA_SET, namespace, name).cloned() else {
         return;
     };
@@ -104,6 +168,7 @@ pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullab
         let excess = pods.len() - desired;
         for pod in pods.drain(..excess) {
             let pod_name = str_at(&pod, "/metadata/name");
+            startup.forget(namespace, pod_name);
             store.remove(&POD, namespace, pod_name);
             events::normal(
                 store,
@@ -116,17 +181,18 @@ pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullab
     }
 
     let template_spec = &rs["spec"]["template"]["spec"];
-    let next_state = |spec: &Value| {
-        if pullable(spec, unpullable) {
-            PodState::Ready
-        } else {
-            PodState::ImagePullBackOff
-        }
-    };
 
     let mut states = Vec::with_capacity(desired);
     for pod in &pods {
-        let want = next_state(&pod["spec"]);
+        let pod_name = str_at(pod, "/metadata/name");
+        let want = if !pullable(&pod["spec"], unpullable) {
+            PodState::ImagePullBackOff
+        } else if startup.starting(namespace, pod_name, now) {
+            PodState::NotReady
+        } else {
+            startup.forget(namespace, pod_name);
+            PodState::Ready
+        };
         if state_of(pod) != want {
             let mut updated = Value::clone(pod);
             updated["status"] = status(&updated, want);
@@ -134,10 +200,27 @@ pub(crate) fn reconcile(store: &mut Store, namespace: &str, name: &str, unpullab
         }
         states.push(want);
     }
-    while states.len() < desired {
-        let want = next_state(template_spec);
+    let making = desired.saturating_sub(states.len());
+    let ramp = ramp.filter(|r| !r.is_zero());
+    for made in 1..=making {
+        let ready_at = ramp.map(|r| {
+            let share = u32::try_from(made).unwrap_or(u32::MAX);
+            let of = u32::try_from(making).unwrap_or(u32::MAX);
+            now + r.mul_f64(f64::from(share) / f64::from(of))
+        });
+        let want = match ready_at {
+            _ if !pullable(template_spec, unpullable) => PodState::ImagePullBackOff,
+            Some(_) => PodState::NotReady,
+            None => PodState::Ready,
+        };
         let pod = new_pod(&rs, want);
         let pod_name = str_at(&pod, "/metadata/name").to_owned();
+        if let (PodState::NotReady, Some(at)) = (want, ready_at) {
+            startup.ready_at.insert(
+                (namespace.to_owned(), pod_name.clone()),
+                (name.to_owned(), at),
+            );
+        }
         store.insert(&POD, pod);
         events::normal(
             store,
@@ -424,7 +507,15 @@ mod tests {
     fn a_replica_set_gets_its_pods_and_loses_them_when_scaled_down() {
         let mut store = Store::default();
         store.insert(&REPLICA_SET, replica_set(3, 3, "web"));
-        reconcile(&mut store, "default", "web-abc", &[]);
+        reconcile(
+            &mut store,
+            "default",
+            "web-abc",
+            &[],
+            &mut Startup::default(),
+            Instant::now(),
+            None,
+        );
         let made = pods(&store);
         assert_eq!(made.len(), 3);
         let pod = made[0];
@@ -441,7 +532,15 @@ mod tests {
         assert_eq!(reasons(&store), ["SuccessfulCreate"; 3]);
 
         store.insert(&REPLICA_SET, replica_set(1, 1, "web"));
-        reconcile(&mut store, "default", "web-abc", &[]);
+        reconcile(
+            &mut store,
+            "default",
+            "web-abc",
+            &[],
+            &mut Startup::default(),
+            Instant::now(),
+            None,
+        );
         assert_eq!(pods(&store).len(), 1);
         assert_eq!(
             reasons(&store)
@@ -458,7 +557,15 @@ mod tests {
         // Scaled by someone else than its Deployment: the status it has
         // counts the Pods it had.
         store.insert(&REPLICA_SET, replica_set(2, 1, "web"));
-        reconcile(&mut store, "default", "web-abc", &[]);
+        reconcile(
+            &mut store,
+            "default",
+            "web-abc",
+            &[],
+            &mut Startup::default(),
+            Instant::now(),
+            None,
+        );
         let states: Vec<PodState> = pods(&store).into_iter().map(state_of).collect();
         assert_eq!(states, [PodState::Ready; 2]);
         let rs = store.get(&REPLICA_SET, "default", "web-abc").expect("kept");
@@ -473,7 +580,15 @@ mod tests {
             store.take_dirty_sets().into_iter().collect::<Vec<_>>(),
             [("default".to_owned(), "web-abc".to_owned())]
         );
-        reconcile(&mut store, "default", "web-abc", &[]);
+        reconcile(
+            &mut store,
+            "default",
+            "web-abc",
+            &[],
+            &mut Startup::default(),
+            Instant::now(),
+            None,
+        );
         let names: Vec<&str> = pods(&store)
             .into_iter()
             .map(|p| str_at(p, "/metadata/name"))
@@ -483,10 +598,66 @@ mod tests {
     }
 
     #[test]
+    fn pods_made_over_a_ramp_become_ready_one_by_one_by_its_end() {
+        let mut store = Store::default();
+        let mut startup = Startup::default();
+        let start = Instant::now();
+        let ramp = Some(Duration::from_secs(4));
+        store.insert(&REPLICA_SET, replica_set(4, 0, "web"));
+        reconcile(
+            &mut store,
+            "default",
+            "web-abc",
+            &[],
+            &mut startup,
+            start,
+            ramp,
+        );
+        let ready = |store: &Store| {
+            pods(store)
+                .into_iter()
+                .filter(|p| state_of(p) == PodState::Ready)
+                .count()
+        };
+        assert_eq!((pods(&store).len(), ready(&store)), (4, 0));
+        assert_eq!(
+            startup.next_due(),
+            Some(start + Duration::from_secs(1)),
+            "the first a quarter of the way"
+        );
+        let rs = store.get(&REPLICA_SET, "default", "web-abc").expect("kept");
+        assert_eq!(
+            (
+                rs["status"]["replicas"].clone(),
+                rs["status"]["readyReplicas"].clone()
+            ),
+            (json!(4), Value::Null)
+        );
+        for (seconds, want) in [(1, 1), (2, 2), (4, 4)] {
+            let now = start + Duration::from_secs(seconds);
+            for (namespace, name) in startup.take_due(now) {
+                reconcile(&mut store, &namespace, &name, &[], &mut startup, now, None);
+            }
+            assert_eq!(ready(&store), want, "after {seconds}s");
+            let rs = store.get(&REPLICA_SET, "default", "web-abc").expect("kept");
+            assert_eq!(rs["status"]["readyReplicas"], want);
+        }
+        assert_eq!(startup.next_due(), None);
+    }
+
+    #[test]
     fn pods_of_an_unpullable_image_wait_in_image_pull_back_off() {
         let mut store = Store::default();
         store.insert(&REPLICA_SET, replica_set(1, 0, ""));
-        reconcile(&mut store, "default", "web-abc", &["nginx:1.25".to_owned()]);
+        reconcile(
+            &mut store,
+            "default",
+            "web-abc",
+            &["nginx:1.25".to_owned()],
+            &mut Startup::default(),
+            Instant::now(),
+            None,
+        );
         let pod = pods(&store)[0];
         assert_eq!(pod["status"]["phase"], "Pending");
         assert_eq!(
@@ -498,7 +669,15 @@ mod tests {
         assert_eq!(rs["status"]["replicas"], 1);
         assert!(rs["status"]["readyReplicas"].is_null());
         // Once the image can be pulled, the Pod becomes ready.
-        reconcile(&mut store, "default", "web-abc", &[]);
+        reconcile(
+            &mut store,
+            "default",
+            "web-abc",
+            &[],
+            &mut Startup::default(),
+            Instant::now(),
+            None,
+        );
         assert_eq!(state_of(pods(&store)[0]), PodState::Ready);
         let rs = store.get(&REPLICA_SET, "default", "web-abc").expect("kept");
         assert_eq!(rs["status"]["readyReplicas"], 1);

@@ -39,7 +39,6 @@ use super::protobuf;
 use super::rbac::{self, Attributes, Identity};
 use super::resources::{self, Behaviour, ResourceType};
 use super::review;
-use super::schema::FieldValidation;
 use super::store::Event;
 use super::table::{self, IncludeObject};
 
@@ -348,9 +347,15 @@ async fn api_handler(State(shared): State<Arc<Shared>>, req: Request) -> Respons
         .get::<Identity>()
         .cloned()
         .unwrap_or_else(Identity::anonymous);
-    let query: HashMap<String, String> = Query::try_from_uri(&parts.uri)
+    let params: Vec<(String, String)> = Query::try_from_uri(&parts.uri)
         .map(|Query(q)| q)
         .unwrap_or_default();
+    // A parameter given twice reads as its first value, as Go's
+    // `url.Values.Get` and the API's option decoding read it.
+    let mut query: HashMap<String, String> = HashMap::new();
+    for (key, value) in &params {
+        query.entry(key.clone()).or_insert_with(|| value.clone());
+    }
     let body = match axum::body::to_bytes(body, 16 * 1024 * 1024).await {
         Ok(b) => b,
         Err(_) => {
@@ -376,6 +381,7 @@ async fn api_handler(State(shared): State<Arc<Shared>>, req: Request) -> Respons
             method: parts.method,
             headers: parts.headers,
             query,
+            params,
             body,
             identity,
         };
@@ -415,7 +421,10 @@ struct ResourceRequest {
     subresource: String,
     method: Method,
     headers: HeaderMap,
+    /// The first value of each query parameter.
     query: HashMap<String, String>,
+    /// Every query parameter, in order, repeats included.
+    params: Vec<(String, String)>,
     body: Bytes,
     identity: Identity,
 }
@@ -457,21 +466,62 @@ impl ResourceRequest {
         }
     }
 
+    /// `?watch=`: any value but `false` or `0` (any case) is true, as the
+    /// API's boolean parameters read.
     fn watching(&self) -> bool {
-        matches!(
-            self.query.get("watch").map(String::as_str),
-            Some("true" | "1")
+        self.query
+            .get("watch")
+            .is_some_and(|w| !w.eq_ignore_ascii_case("false") && w != "0")
+    }
+
+    /// Every value of a query parameter, in order.
+    fn values(&self, key: &str) -> Vec<&str> {
+        self.params
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+
+    /// An integer parameter (`limit`, `timeoutSeconds`) read as Go's
+    /// `strconv.ParseInt` reads it; one that is no integer is a 400 with
+    /// Go's words, as the API's option decoding answers.
+    fn int_param(&self, key: &str) -> Result<Option<i64>, ApiError> {
+        let Some(raw) = self.query.get(key) else {
+            return Ok(None);
+        };
+        raw.parse::<i64>().map(Some).map_err(|e| {
+            let why = match e.kind() {
+                std::num::IntErrorKind::PosOverflow | std::num::IntErrorKind::NegOverflow => {
+                    "value out of range"
+                }
+                _ => "invalid syntax",
+            };
+            ApiError::bad_request(format!("strconv.ParseInt: parsing {raw:?}: {why}"))
+        })
+    }
+
+    /// The options of a create, update or patch, checked as the server
+    /// checks them before anything else (an unknown `dryRun` is a 422, never
+    /// a write); deletes carry theirs in [`DeleteOptions`].
+    fn write(&self, verb: &str) -> Result<Write, ApiError> {
+        let kind = match verb {
+            "create" => "CreateOptions",
+            "update" => "UpdateOptions",
+            "patch" => "PatchOptions",
+            _ => return Ok(Write::default()),
+        };
+        Write::from_query(
+            kind,
+            &self.values("dryRun"),
+            self.query.get("fieldValidation").map(String::as_str),
         )
     }
 
-    fn write(&self) -> Write {
-        Write {
-            dry_run: self.query.get("dryRun").is_some_and(|d| d == "All"),
-            validation: FieldValidation::parse(
-                self.query.get("fieldValidation").map(String::as_str),
-            ),
-            warnings: Vec::new(),
-        }
+    /// A DELETE's options: from its body, or from its query when it has
+    /// none.
+    fn delete_options(&self) -> Result<DeleteOptions, ApiError> {
+        DeleteOptions::from_request(&self.body, |key| self.values(key))
     }
 
     /// The body of a create or update as JSON: sent as JSON, YAML, or
@@ -558,6 +608,9 @@ fn review(shared: &Shared, req: &ResourceRequest, verb: &str) -> Response {
     if verb != "create" || !req.name.is_empty() {
         return ApiError::method_not_allowed().into_response();
     }
+    if let Err(e) = req.write(verb) {
+        return e.into_response();
+    }
     let store = shared.lock_store();
     let result = req
         .body_json()
@@ -588,8 +641,10 @@ fn read(shared: &Shared, req: &ResourceRequest) -> Response {
             other => result_response(other, StatusCode::OK),
         };
     }
-    let selected = match select(req) {
-        Ok(s) => s,
+    let ListOptions {
+        selected, limit, ..
+    } = match list_options(req) {
+        Ok(o) => o,
         Err(e) => return e.into_response(),
     };
     let namespace = (!req.namespace.is_empty()).then_some(req.namespace.as_str());
@@ -601,17 +656,30 @@ fn read(shared: &Shared, req: &ResourceRequest) -> Response {
         .collect();
     // Paging: `continue` holds the key of the last item returned, so an
     // item deleted or added before it moves nothing on the next page.
+    // As storage reads it: the token first, then the resourceVersion, which
+    // a continued list may not name (a page is of the first page's version).
     if let Some(token) = req.query.get("continue").filter(|c| !c.is_empty()) {
         let after = match paging::decode(token) {
             Ok(after) => after,
-            Err(e) => return e.into_response(),
+            Err(why) => {
+                return ApiError::bad_request(format!("invalid continue token: {why}"))
+                    .into_response();
+            }
         };
+        if req
+            .query
+            .get("resourceVersion")
+            .is_some_and(|rv| !rv.is_empty() && rv != "0")
+        {
+            return ApiError::bad_request(
+                "specifying resource version is not allowed when using continue",
+            )
+            .into_response();
+        }
         items.retain(|o| paging::key_of(o) > after.as_key());
     }
-    let limit = req
-        .query
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
+    let limit = limit
+        .and_then(|l| usize::try_from(l).ok())
         .filter(|l| *l > 0);
     let mut metadata = json!({"resourceVersion": revision});
     if let Some(limit) = limit
@@ -647,6 +715,24 @@ fn table_response(t: Value) -> Response {
         .into_response()
 }
 
+/// A list's or watch's options, decoded as the API decodes `ListOptions`
+/// (in its field order: selectors, then `timeoutSeconds`, then `limit`);
+/// one that does not decode is a 400.
+#[derive(Debug)]
+struct ListOptions {
+    selected: Selection,
+    timeout_seconds: Option<i64>,
+    limit: Option<i64>,
+}
+
+fn list_options(req: &ResourceRequest) -> Result<ListOptions, ApiError> {
+    Ok(ListOptions {
+        selected: select(req)?,
+        timeout_seconds: req.int_param("timeoutSeconds")?,
+        limit: req.int_param("limit")?,
+    })
+}
+
 /// Label and field selectors of a list or watch.
 #[derive(Debug, Default)]
 struct Selection {
@@ -674,7 +760,10 @@ fn select(req: &ResourceRequest) -> Result<Selection, ApiError> {
 
 /// A write, with the warnings it produced as `Warning` headers.
 fn write(shared: &Shared, req: &ResourceRequest, verb: &str) -> Response {
-    let mut opts = req.write();
+    let mut opts = match req.write(verb) {
+        Ok(opts) => opts,
+        Err(e) => return e.into_response(),
+    };
     let mut response = write_with(shared, req, verb, &mut opts);
     for warning in &opts.warnings {
         if let Ok(v) = HeaderValue::from_str(&format!("299 - {warning:?}")) {
@@ -724,18 +813,18 @@ fn write_with(shared: &Shared, req: &ResourceRequest, verb: &str, opts: &mut Wri
             }
         }
         ("delete", _) => {
-            let result = DeleteOptions::from_body(&req.body).and_then(|mut options| {
-                if let Some(p) = req.query.get("propagationPolicy") {
-                    options.propagation = Some(p.clone());
-                }
-                options.dry_run |= opts.dry_run;
-                api::delete(&mut store, rt, ns, name, &options)
-            });
+            let result = req
+                .delete_options()
+                .and_then(|options| api::delete(&mut store, rt, ns, name, &options));
             result_response(result, StatusCode::OK)
         }
         ("deletecollection", _) => {
             let selected = match select(req) {
                 Ok(s) => s,
+                Err(e) => return e.into_response(),
+            };
+            let dry_run = match req.delete_options() {
+                Ok(options) => options.dry_run,
                 Err(e) => return e.into_response(),
             };
             let namespace = (!ns.is_empty()).then_some(ns);
@@ -749,7 +838,7 @@ fn write_with(shared: &Shared, req: &ResourceRequest, verb: &str, opts: &mut Wri
             for (n, object) in names {
                 let object_ns = str_at(&object, "/metadata/namespace").to_owned();
                 let options = DeleteOptions {
-                    dry_run: opts.dry_run,
+                    dry_run,
                     ..DeleteOptions::default()
                 };
                 if api::delete(&mut store, rt, &object_ns, &n, &options).is_ok() {
@@ -811,8 +900,12 @@ impl WatchFormat {
 /// resourceVersion (or from a synthetic ADDED per existing object when none
 /// is given), until `timeoutSeconds` or shutdown.
 fn watch(shared: &Arc<Shared>, req: &ResourceRequest) -> Response {
-    let selected = match select(req) {
-        Ok(s) => s,
+    let ListOptions {
+        selected,
+        timeout_seconds,
+        ..
+    } = match list_options(req) {
+        Ok(o) => o,
         Err(e) => return e.into_response(),
     };
     let rt = req.rt;
@@ -862,11 +955,11 @@ fn watch(shared: &Arc<Shared>, req: &ResourceRequest) -> Response {
             Err(e) => (vec![format.line("ERROR", &e.status())], None),
         }
     };
-    let timeout = req
-        .query
-        .get("timeoutSeconds")
-        .and_then(|t| t.parse::<u64>().ok())
-        .map_or(DEFAULT_WATCH, Duration::from_secs);
+    // No timeout, or 0, is the server's own; a negative one ends at once.
+    let timeout = match timeout_seconds {
+        None | Some(0) => DEFAULT_WATCH,
+        Some(n) => Duration::from_secs(u64::try_from(n).unwrap_or(0)),
+    };
     let mut stopped = shared.stopping.subscribe();
     let stream = async_stream(move |tx| async move {
         for line in initial {

@@ -15,6 +15,41 @@ pub(super) const ADMIN_TOKEN: &str = "admin-token";
 pub(super) const BOT_TOKEN: &str = "bot-token";
 pub(super) const BOT: &str = "system:serviceaccount:default:chatops-bot";
 
+/// The sample deployment, rolled out (so nothing writes it after).
+pub(super) async fn nginx() -> KubeSandbox {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .seed_yaml(&manifest("nginx-deployment.yaml"))
+        .start()
+        .await
+        .expect("start the sandbox");
+    eventually("the rollout", Duration::from_secs(10), || async {
+        let d = nginx_deployment(&sandbox);
+        (d["status"]["availableReplicas"] == 2).then_some(())
+    })
+    .await;
+    sandbox
+}
+
+/// The sample deployment as the sandbox holds it.
+pub(super) fn nginx_deployment(sandbox: &KubeSandbox) -> serde_json::Value {
+    sandbox
+        .object("apps/v1", "Deployment", "default", "nginx-deployment")
+        .expect("the deployment exists")
+}
+
+/// Runs kubectl, which must fail with `says` as the last line it prints.
+pub(super) async fn refused(kubectl: &Kubectl, args: &[&str], says: &str) {
+    let out = kubectl.run(args).await;
+    assert_eq!(out.code, Some(1), "{args:?}: {}", out.stdout);
+    assert_eq!(
+        out.stderr.trim().lines().last(),
+        Some(says),
+        "{args:?}: {}",
+        out.stderr
+    );
+}
+
 /// The repository's `resources/` folder.
 pub(super) fn resources() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../resources")
@@ -92,6 +127,35 @@ async fn config(url: &str, token: Option<&str>) -> kube::Config {
     kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
         .await
         .expect("kubeconfig usable")
+}
+
+/// One raw request to the sandbox (`path_and_query` from `/`), for what
+/// typed clients would not send; returns the status code and the JSON
+/// answer.
+pub(super) async fn http(
+    sandbox: &KubeSandbox,
+    method: &str,
+    path_and_query: &str,
+    content_type: &str,
+    body: &str,
+) -> (u16, serde_json::Value) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .expect("an HTTP client");
+    let method = reqwest::Method::from_bytes(method.as_bytes()).expect("a method");
+    let response = client
+        .request(method, format!("{}{path_and_query}", sandbox.url()))
+        .header("content-type", content_type)
+        .body(body.to_owned())
+        .send()
+        .await
+        .expect("the sandbox answers");
+    let code = response.status().as_u16();
+    let text = response.text().await.expect("a body");
+    let json = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (code, json)
 }
 
 /// Requests matching `method` whose path ends with `suffix`.

@@ -2,48 +2,11 @@
 //! the server's: writes that try to set or change it are refused as a
 //! cluster refuses them, with the real kubectl.
 
-use std::time::Duration;
-
-use chatops_sandbox::kube::KubeSandbox;
 use serde_json::{Value, json};
 
-use super::helpers::{Kubectl, eventually, manifest, temp_dir};
+use super::helpers::{Kubectl, nginx, nginx_deployment as deployment, refused, temp_dir};
 
 const NAME: &str = "nginx-deployment";
-
-/// The sample deployment, rolled out (so nothing writes it after).
-async fn nginx() -> KubeSandbox {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .seed_yaml(&manifest("nginx-deployment.yaml"))
-        .start()
-        .await
-        .expect("start the sandbox");
-    eventually("the rollout", Duration::from_secs(10), || async {
-        let d = deployment(&sandbox);
-        (d["status"]["availableReplicas"] == 2).then_some(())
-    })
-    .await;
-    sandbox
-}
-
-fn deployment(sandbox: &KubeSandbox) -> Value {
-    sandbox
-        .object("apps/v1", "Deployment", "default", NAME)
-        .expect("the deployment exists")
-}
-
-/// Runs kubectl, which must fail with `says` as the last line it prints.
-async fn refused(kubectl: &Kubectl, args: &[&str], says: &str) {
-    let out = kubectl.run(args).await;
-    assert_eq!(out.code, Some(1), "{args:?}: {}", out.stdout);
-    assert_eq!(
-        out.stderr.trim().lines().last(),
-        Some(says),
-        "{args:?}: {}",
-        out.stderr
-    );
-}
 
 #[tokio::test]
 async fn a_patch_may_change_neither_the_name_nor_the_uid_nor_the_namespace() {
