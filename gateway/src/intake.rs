@@ -26,6 +26,9 @@ use crate::startup::AppState;
 /// The largest body accepted; Webex envelopes are about 1 KiB.
 pub const MAX_BODY: usize = 64 * 1024;
 
+/// A body declared larger than this is refused without reading any of it.
+const REFUSED_UNREAD: u64 = 1024 * 1024;
+
 pub const SIGNATURE_HEADER: &str = "x-spark-signature";
 
 /// How long intake keeps trying to store an event before answering 503.
@@ -169,13 +172,16 @@ pub async fn webhook(State(state): State<Arc<AppState>>, request: Request) -> Re
     };
     // The request's own headers: a `HeaderMap` extractor would copy them.
     let (parts, body) = request.into_parts();
-    // Said too large before it is sent: no wait for a body that is refused.
+    // Said to be far too large: refused before it is read, with no wait
+    // for a body that may never come. (One a little over is read up to
+    // the bound first, so that the client, still sending, gets the answer
+    // rather than a reset connection.)
     let declared = parts
         .headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+    if declared.is_some_and(|n| n > REFUSED_UNREAD) {
         state
             .metrics
             .webhook("too_large", started.elapsed().as_secs_f64());
