@@ -243,6 +243,19 @@ impl Worker {
                     _ => applied,
                 };
                 let outcome = applied.outcome;
+                // Judged against fences of the stream made at this worker's
+                // epoch: if the stream was made again since (its server
+                // lost it), the judgement is void, and the worker stops
+                // (its restart takes the new stream's epoch).
+                if matches!(outcome, Outcome::AlreadyApplied | Outcome::Superseded)
+                    && self.stream_replaced().await
+                {
+                    tracing::error!(
+                        "the commands stream was made again (its server lost it?); the worker stops, to start again on the new one"
+                    );
+                    stopping.cancel();
+                    return Step::Retry(Duration::ZERO);
+                }
                 (applied, Step::Done(outcome))
             }
             Err(ApplyError::Transient {
@@ -312,6 +325,31 @@ impl Worker {
             .inc();
         tracing::info!(outcome = ?result.outcome, reply = %result.message, "command finished");
         step
+    }
+
+    /// Whether the commands stream is no longer the one made at this
+    /// worker's epoch. Unknown (the server unreachable) is not replaced.
+    pub async fn stream_replaced(&self) -> bool {
+        match self
+            .jetstream
+            .get_stream(chatops_shared::streams::COMMANDS_STREAM)
+            .await
+        {
+            Ok(stream) => {
+                stream
+                    .cached_info()
+                    .created
+                    .unix_timestamp_nanos()
+                    .to_string()
+                    != self.epoch
+            }
+            Err(e) => {
+                matches!(
+                    e.kind(),
+                    async_nats::jetstream::context::GetStreamErrorKind::JetStream(_)
+                ) && e.to_string().contains("stream not found")
+            }
+        }
     }
 
     fn result(

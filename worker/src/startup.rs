@@ -188,11 +188,7 @@ impl Application {
         // again (a store lost) is another stream, which this worker's
         // fences would take for the old one. It stops; started again, it
         // takes the new one's.
-        let replaced = tokio::spawn(replaced(
-            self.jetstream.clone(),
-            self.worker.epoch.clone(),
-            token.clone(),
-        ));
+        let replaced = tokio::spawn(replaced(self.worker.clone(), token.clone()));
         let mut consuming = tokio::spawn(
             self.worker
                 .clone()
@@ -235,35 +231,28 @@ impl Application {
     }
 }
 
-/// Waits until the commands stream is no longer the one made at `epoch`
-/// (made again after its server lost it), then stops the worker: true;
-/// or until `stop`: false.
-async fn replaced(
-    js: async_nats::jetstream::Context,
-    epoch: String,
-    stop: tokio_util::sync::CancellationToken,
-) -> bool {
+/// Looks every [`streams::KEEP_EVERY`] whether the commands stream is
+/// still the one made at the worker's epoch; when it is not (gone, or made
+/// again after its server lost it), stops the worker: true. At `stop`, the
+/// answer of one last look (a command judged on a replaced stream stops
+/// the worker too).
+async fn replaced(worker: Arc<Worker>, stop: tokio_util::sync::CancellationToken) -> bool {
     loop {
-        tokio::select! {
-            () = stop.cancelled() => return false,
-            () = tokio::time::sleep(streams::KEEP_EVERY) => {}
-        }
-        // Missing, it is made again by `streams::keep`, and seen next time.
-        let Ok(stream) = js.get_stream(streams::COMMANDS_STREAM).await else {
-            continue;
+        let stopping = tokio::select! {
+            () = stop.cancelled() => true,
+            () = tokio::time::sleep(streams::KEEP_EVERY) => false,
         };
-        if stream
-            .cached_info()
-            .created
-            .unix_timestamp_nanos()
-            .to_string()
-            != epoch
-        {
-            tracing::error!(
-                "the commands stream was made again (its server lost it?); the worker stops, to start again on the new one"
-            );
-            stop.cancel();
+        if worker.stream_replaced().await {
+            if !stopping {
+                tracing::error!(
+                    "the commands stream is gone or was made again (its server lost it?); the worker stops, to start again on the new one"
+                );
+                stop.cancel();
+            }
             return true;
+        }
+        if stopping {
+            return false;
         }
     }
 }

@@ -456,6 +456,61 @@ async fn sigterm_hands_back_what_cannot_finish_within_the_grace_period() {
     assert_eq!(replicas(&kube, "web"), 4);
 }
 
+/// A commands stream made again while a worker runs (its server lost its
+/// store) is another stream: the worker does not judge its commands by the
+/// old stream's fences, which would skip them unapplied, but stops (exit
+/// 1); started again, a worker applies them.
+#[tokio::test]
+async fn a_commands_stream_made_again_stops_the_worker_rather_than_skipping_its_commands() {
+    let nats = NatsServer::start().await;
+    let kube = sandbox(&[deployment_yaml("web", 1, &[("nginx", "nginx:1.20")])]).await;
+    let js = long_ack_wait(&nats).await;
+    let mut first = stoppable_worker(&nats, &kube, &[]);
+    first.wait_for_line("worker started", LIMIT).await;
+    // web's fence goes past where a new stream's sequences start.
+    let mut ids = Vec::new();
+    for n in 2..=4 {
+        let cmd = command(scale(n), "web");
+        publish(&js, &cmd).await;
+        ids.push(cmd.id);
+    }
+    finals(&js, &ids).await;
+    assert_eq!(replicas(&kube, "web"), 4);
+
+    js.delete_stream(streams::COMMANDS_STREAM)
+        .await
+        .expect("the stream lost");
+    let settings = StreamSettings {
+        ack_wait: Duration::from_secs(300),
+        ..crate::helpers::settings()
+    };
+    streams::ensure(&js, &settings).await.expect("made again");
+    let cmd = command(scale(2), "web");
+    assert_eq!(publish(&js, &cmd).await, 1, "the new stream's first");
+    let (code, output) = first.wait(LIMIT).await;
+    assert_eq!(code, Some(1), "{output}");
+    assert!(
+        output.contains("the commands stream was made again"),
+        "{output}"
+    );
+    assert_eq!(
+        replicas(&kube, "web"),
+        4,
+        "nothing skipped or applied by it"
+    );
+
+    let mut second = stoppable_worker(&nats, &kube, &[]);
+    second.wait_for_line("worker started", LIMIT).await;
+    let results = finals(&js, &[cmd.id]).await;
+    assert_eq!(
+        results[&cmd.id].outcome,
+        Outcome::Applied,
+        "{:?}",
+        results[&cmd.id]
+    );
+    assert_eq!(replicas(&kube, "web"), 2);
+}
+
 /// A stopped worker leaves no command behind it: what it had started is
 /// handed back after the grace period, and what it had fetched and not
 /// started is handed back at once (async-nats' prefetching stream left
