@@ -305,7 +305,7 @@ fn printable(text: &str) -> String {
 pub async fn run(args: &DemoArgs) -> Result<(), DemoError> {
     // Caught from here on, so that a Ctrl-C at any point stops what was
     // started (the nats-server is in a process group of its own).
-    let mut stop = std::pin::pin!(chatops_shared::shutdown::signal());
+    let mut stop = std::pin::pin!(chatops_shared::shutdown::signal_once());
     eprintln!(
         "starting nats-server, the Kubernetes and Webex sandboxes, a gateway and two workers ..."
     );

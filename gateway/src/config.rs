@@ -44,7 +44,11 @@ impl GatewayConfig {
             )?,
             unclaimed_after: match env.get(config::UNCLAIMED_AFTER) {
                 Some(v) if v.trim().eq_ignore_ascii_case("off") => None,
-                _ => Some(env.duration_or(config::UNCLAIMED_AFTER, crate::unclaimed::NOTE_AFTER)?),
+                _ => Some(env.duration_from(
+                    config::UNCLAIMED_AFTER,
+                    crate::unclaimed::NOTE_AFTER,
+                    std::time::Duration::from_secs(1),
+                )?),
             },
             limits: crate::limits::Limits::default(),
             streams_checked_every: chatops_shared::streams::KEEP_EVERY,

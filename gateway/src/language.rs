@@ -99,7 +99,7 @@ pub enum ParseError {
     #[error("the image '{}' names no version: give it a tag or a digest (without one, Kubernetes pulls whatever 'latest' is then), the image first", quote(.image))]
     Untagged { image: String, form: Form },
     /// "deploy 2.1 to web": the version, without its image.
-    #[error("'{}' is a version without the image it is of: give both, as in 'registry.example.com/web:{}'", quote(.version), quote(.version))]
+    #[error("'{}' is a version without the image it is of: give both, as in '<image>:{}'", quote(.version), quote(.version))]
     VersionOnly { version: String, form: Form },
     #[error("a command starts with what to do, not with '{}': send '{}'", quote(.before), offer(.command))]
     Preamble { before: String, command: String },
@@ -509,8 +509,9 @@ fn parse_words(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         return diagnosis::preamble(&words, defaults)
             .unwrap_or_else(|| Err(diagnosis::unknown_verb(&words, defaults)));
     };
-    // "scale --help", "set image -h": no name is written so.
-    if asks_for_help(form, &words, &["--help", "-h"]) {
+    // "scale --help", "set image -h", "restart help": the help on it (a
+    // deployment called help is asked about with `in <namespace>`).
+    if asks_for_help(form, &words, &["--help", "-h", "help"]) {
         return Ok(Parsed::HelpOn(form));
     }
     let namespace = match words.len() {
@@ -579,9 +580,6 @@ fn parse_words(text: &str, defaults: &Defaults) -> Result<Parsed, ParseError> {
         (Form::Status, [d]) => request(CommandKind::Status, Some(deployment(d)?)),
         (Form::History, [d]) => request(CommandKind::History, Some(deployment(d)?)),
         (Form::List, []) => request(CommandKind::List { only: Vec::new() }, None),
-        // "scale help", "deploy help": where the form cannot take the word as
-        // a name, the help on it ("status help" asks about `help`).
-        _ if asks_for_help(form, &words, &["help", "?"]) => Ok(Parsed::HelpOn(form)),
         _ => Err(malformed()),
     }
 }
@@ -700,10 +698,14 @@ const VERBS: [(&str, Form); 12] = [
     ("?", Form::Help),
 ];
 
-/// The form a message's first word names, if it names one ("scale web to
-/// 99" attempts a scale, however wrong the rest).
+/// The first form a message's words name, other than the help ("scale web
+/// to 99", "please scale web to 99" attempt a scale, however wrong the
+/// rest).
 pub fn attempted(text: &str) -> Option<Form> {
-    text.split_whitespace().next().and_then(form_of)
+    unquoted(trim_invisible(text))
+        .split_whitespace()
+        .filter_map(form_of)
+        .find(|form| *form != Form::Help)
 }
 
 /// The form a command's first word names.
@@ -857,7 +859,7 @@ pub(crate) mod tests {
             ("could you list?", "list in default"),
             ("please status web in prod", "status web in prod"),
             ("status web…", "status web in default"),
-            ("status help", "status help in default"),
+            ("status help in default", "status help in default"),
             // Pasted as code.
             ("`scale web to 3`", "scale web to 3 in default"),
             ("```status web```", "status web in default"),
@@ -918,6 +920,8 @@ pub(crate) mod tests {
             ("deploy help", Form::Deploy),
             ("status --help", Form::Status),
             ("list help", Form::List),
+            ("restart help", Form::Restart),
+            ("status help", Form::Status),
             ("help scale", Form::Scale),
             ("Help Set image", Form::SetImage),
             ("help undo", Form::Rollback),
@@ -1167,12 +1171,14 @@ pub(crate) mod tests {
                 "not before the name as in 'staging/web': send 'scale web to 3 in staging'",
             ),
             ("status prod/api.v2", "send 'status api.v2 in prod'"),
+            ("restart pods/web", "contains '/'"),
+            ("restart rs/web", "contains '/'"),
             ("scale staging/web to 3 in prod", "contains '/'"),
             ("scale -n staging web to 3", "not with '-n'"),
             ("list pods", "list works: 'pods' is not part of it"),
             (
                 "deploy 2.1 to web",
-                "'2.1' is a version without the image it is of: give both, as in 'registry.example.com/web:2.1'",
+                "'2.1' is a version without the image it is of: give both, as in '<image>:2.1'",
             ),
             (
                 "set image web nginx=v1.4.2",

@@ -252,6 +252,16 @@ mod tests {
             ),
             (
                 "carol@example.com",
+                "please scale web to 99",
+                "you may not use 'scale'",
+            ),
+            (
+                "carol@example.com",
+                "`scale web to 99`",
+                "you may not use 'scale'",
+            ),
+            (
+                "carol@example.com",
                 "deploy nginx to web",
                 "you may not use 'deploy'",
             ),

@@ -73,6 +73,16 @@ impl Unclaimed {
         !waiting.is_empty()
     }
 
+    /// Forgets the commands due at `now`, without notes: how many.
+    fn forget_due(&self, now: Instant) -> usize {
+        let mut waiting = self.waiting.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = waiting.len();
+        while waiting.front().is_some_and(|w| w.due <= now) {
+            waiting.pop_front();
+        }
+        before - waiting.len()
+    }
+
     /// Forgets the commands the workers were handed (up to `delivered`,
     /// the last sequence handed out), so that only those still waiting are
     /// held; the notes due at `now` for those.
@@ -114,7 +124,12 @@ impl Unclaimed {
             let delivered = match delivered(&jetstream).await {
                 Ok(delivered) => delivered,
                 Err(e) => {
-                    tracing::debug!(error = %e, "cannot ask which commands the workers took; looking again");
+                    // Held no longer than their while: what cannot be
+                    // told taken or not is let go without a note.
+                    let dropped = self.forget_due(Instant::now());
+                    if dropped > 0 {
+                        tracing::warn!(error = %e, dropped, "cannot ask which commands the workers took; no note for these");
+                    }
                     continue;
                 }
             };
@@ -199,6 +214,12 @@ mod tests {
         let notes = unclaimed.due(Instant::now(), 3);
         assert_eq!(notes.len(), 1);
         assert_eq!(notes[0].parent_id.as_deref(), Some("m4"));
+        assert!(!unclaimed.any());
+
+        // Where the consumer cannot be asked, what is due is let go.
+        unclaimed.watch(&command("m5"), 5);
+        tokio::time::advance(NOTE_AFTER).await;
+        assert_eq!(unclaimed.forget_due(Instant::now()), 1);
         assert!(!unclaimed.any());
     }
 }

@@ -3,33 +3,51 @@
 
 /// Resolves when the process is asked to stop. The signals are caught from
 /// this call on, not from the first poll: a signal that comes in between
-/// would otherwise end the process with no clean-up.
+/// would otherwise end the process with no clean-up. A second signal ends
+/// the process at once (see [`signal_once`] for one that must clean up).
 pub fn signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    stop_signal(true)
+}
+
+/// As [`signal`], but later signals are caught and ignored: for a process
+/// whose clean-up must run (the demo stops the servers it started).
+pub fn signal_once() -> impl std::future::Future<Output = ()> + Send + 'static {
+    stop_signal(false)
+}
+
+fn stop_signal(second_ends: bool) -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
         let mut interrupt = signal(SignalKind::interrupt()).ok();
         let mut terminate = signal(SignalKind::terminate()).ok();
         async move {
-            let first = next(&mut interrupt, &mut terminate).await;
-            tracing::info!(
-                "{} received, shutting down (a second signal stops at once)",
-                first.0
-            );
+            let (first, _) = next(&mut interrupt, &mut terminate).await;
+            if second_ends {
+                tracing::info!("{first} received, shutting down (a second signal stops at once)");
+            } else {
+                tracing::info!("{first} received, shutting down");
+            }
             // A second signal: the person (or supervisor) will not wait for
             // the grace period. What is in hand is not acked, so it is
             // delivered again; the fences keep it from being applied twice.
             tokio::spawn(async move {
-                let (name, code) = next(&mut interrupt, &mut terminate).await;
-                eprintln!(
-                    "{name} received again: stopping at once; work in hand is delivered again"
-                );
-                std::process::exit(code);
+                loop {
+                    let (name, code) = next(&mut interrupt, &mut terminate).await;
+                    if second_ends {
+                        eprintln!(
+                            "{name} received again: stopping at once; work in hand is delivered again"
+                        );
+                        std::process::exit(code);
+                    }
+                    tracing::info!("{name} received again; still stopping");
+                }
             });
         }
     }
     #[cfg(not(unix))]
-    async {
+    async move {
+        let _ = second_ends;
         if tokio::signal::ctrl_c().await.is_ok() {
             tracing::info!("Ctrl-C received, shutting down");
         } else {

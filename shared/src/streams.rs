@@ -233,8 +233,6 @@ pub fn consumer_configs(settings: &StreamSettings) -> [(&'static str, pull::Conf
     ]
 }
 
-/// Creates every stream and consumer that is missing; checks the others.
-/// Returns what was done to each, by name.
 /// How often a running gateway or worker looks for streams, records and
 /// consumers gone missing (a server's store lost).
 pub const KEEP_EVERY: Duration = Duration::from_secs(15);
@@ -259,11 +257,16 @@ pub async fn keep(
                     tracing::warn!(%what, "was missing (the server lost it?); made again");
                 }
             }
+            Err(e @ SetupError::Drift { .. }) => {
+                tracing::warn!(error = %e, "the streams' settings differ from the configuration")
+            }
             Err(e) => tracing::warn!(error = %e, "cannot check the streams"),
         }
     }
 }
 
+/// Creates every stream and consumer that is missing; checks the others.
+/// Returns what was done to each, by name.
 pub async fn ensure(
     js: &Context,
     settings: &StreamSettings,

@@ -92,9 +92,13 @@ pub(super) fn slashed(error: ParseError, text: &str, defaults: &Defaults) -> Par
         return error;
     };
     let words: Vec<&str> = trim_invisible(text).split_whitespace().collect();
+    // kubectl's TYPE/NAME ("pods/web", "rs/web") is no namespace.
     fn names(word: &str) -> Option<(&str, &str)> {
         word.split_once('/').filter(|(namespace, name)| {
-            Namespace::parse(namespace).is_ok() && deployment(name).is_ok()
+            Namespace::parse(namespace).is_ok()
+                && deployment(name).is_ok()
+                && !names_a_kind(namespace)
+                && !KUBECTL_KINDS.contains(namespace)
         })
     }
     let given: Vec<&str> = words
@@ -125,6 +129,26 @@ pub(super) fn slashed(error: ParseError, text: &str, defaults: &Defaults) -> Par
         _ => error,
     }
 }
+
+/// kubectl's short and long names of kinds people write before a '/'.
+const KUBECTL_KINDS: [&str; 16] = [
+    "deploy",
+    "rs",
+    "replicaset",
+    "replicasets",
+    "po",
+    "svc",
+    "service",
+    "services",
+    "sts",
+    "statefulset",
+    "statefulsets",
+    "ds",
+    "daemonset",
+    "daemonsets",
+    "job",
+    "jobs",
+];
 
 /// A first word that is no verb: where it is one slip from a verb
 /// ("scael", "stauts", "rolback"), the verb is offered, and the whole

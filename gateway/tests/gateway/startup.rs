@@ -246,12 +246,12 @@ async fn streams_lost_while_running_are_made_again() {
     let nats = NatsServer::start().await;
     let policy =
         chatops_shared::config::PolicySource::AuthorizedUsers(vec!["a@example.com".into()]);
-    let gw = crate::helpers::TestGateway::start(crate::helpers::config(
-        &nats,
-        "http://127.0.0.1:9/v1",
-        policy,
-    ))
-    .await;
+    // A Webex address nothing answers at: a port the OS gave, let go.
+    let gone = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let webex = format!("http://{}/v1", gone.local_addr().expect("address"));
+    drop(gone);
+    let gw =
+        crate::helpers::TestGateway::start(crate::helpers::config(&nats, &webex, policy)).await;
     let js = async_nats::jetstream::new(async_nats::connect(nats.url()).await.expect("connect"));
     for stream in [
         chatops_shared::streams::EVENTS_STREAM,
@@ -268,13 +268,16 @@ async fn streams_lost_while_running_are_made_again() {
             .get_stream(chatops_shared::streams::COMMANDS_STREAM)
             .await
             .ok()?;
-        let consumer: Option<async_nats::jetstream::consumer::PullConsumer> = events
+        let ingestion: async_nats::jetstream::consumer::PullConsumer = events
             .get_consumer(chatops_shared::streams::INGESTION_CONSUMER)
             .await
-            .ok();
-        (consumer.is_some()
-            && commands.cached_info().config.name == chatops_shared::streams::COMMANDS_STREAM)
-            .then_some(())
+            .ok()?;
+        let workers: async_nats::jetstream::consumer::PullConsumer = commands
+            .get_consumer(chatops_shared::streams::WORKERS_CONSUMER)
+            .await
+            .ok()?;
+        drop((ingestion, workers));
+        Some(())
     })
     .await;
     let body = crate::helpers::envelope("message-after-the-loss");
