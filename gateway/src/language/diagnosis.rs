@@ -251,6 +251,12 @@ pub(super) fn meant(like: &Option<Form>, command: Option<&str>) -> String {
 /// Why `words` (the verb first, `in <namespace>` taken off the end, if
 /// `ends_with_namespace`) are not a command of `form`.
 pub(super) fn malformed(form: Form, words: &[&str], ends_with_namespace: bool) -> ParseError {
+    // "restart web, please": a comma between words is the sentence's.
+    let words: Vec<&str> = words
+        .iter()
+        .map(|w| w.strip_suffix(',').filter(|w| !w.is_empty()).unwrap_or(w))
+        .collect();
+    let words = words.as_slice();
     // The words checked: not the deployment's place in the form, where
     // "no" or "ns" are names ("scale no 3"), and for the words below, not
     // a namespace after "in" either.
