@@ -1166,6 +1166,7 @@ pub(crate) mod tests {
             ),
             ("scale web to 3 !!", "without '!!' at its end"),
             ("restart web…", "without '…' at its end: send 'restart web'"),
+            ("restart web, please", "'please' is not part of it"),
             (
                 "scale staging/web to 3",
                 "not before the name as in 'staging/web': send 'scale web to 3 in staging'",
