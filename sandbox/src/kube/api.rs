@@ -150,6 +150,17 @@ fn name_errors(rt: &ResourceType, name: &str) -> Vec<FieldError> {
     }
 }
 
+/// How much of a `generateName` a generated name keeps (63 less the five
+/// random characters).
+const MAX_GENERATED_PREFIX: usize = 58;
+
+/// Whether a namespace is being deleted (its controller is emptying it).
+pub(crate) fn is_terminating(store: &Store, namespace: &str) -> bool {
+    store
+        .get(&NAMESPACE, "", namespace)
+        .is_some_and(|ns| ns["status"]["phase"] == "Terminating")
+}
+
 /// Five characters of the alphabet generated names use.
 pub(crate) fn random_suffix() -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
@@ -296,6 +307,19 @@ pub(crate) fn create(
 ) -> Result<Arc<Value>, ApiError> {
     check_type_meta(rt, &object)?;
     check_namespace(rt, &mut object, namespace)?;
+    if rt.namespaced && is_terminating(store, namespace) {
+        // Admission, before a name is generated: the refusal names the
+        // object by its name, else its generateName, else "Unknown".
+        let named = match (
+            str_at(&object, "/metadata/name"),
+            str_at(&object, "/metadata/generateName"),
+        ) {
+            ("", "") => "Unknown",
+            ("", prefix) => prefix,
+            (name, _) => name,
+        };
+        return Err(ApiError::namespace_terminating(rt, named, namespace));
+    }
     let mut name = str_at(&object, "/metadata/name").to_owned();
     if name.is_empty() {
         let prefix = str_at(&object, "/metadata/generateName").to_owned();
@@ -310,6 +334,9 @@ pub(crate) fn create(
                 )],
             ));
         }
+        // The name generator keeps the name within 63 characters: the
+        // prefix is cut to 58, whatever its length.
+        let prefix: String = prefix.chars().take(MAX_GENERATED_PREFIX).collect();
         name = format!("{prefix}{}", random_suffix());
         object["metadata"]["name"] = json!(name);
     }
@@ -456,6 +483,9 @@ fn finish_update(
         "creationTimestamp",
         "generation",
         "resourceVersion",
+        // Only a DELETE sets these.
+        "deletionTimestamp",
+        "deletionGracePeriodSeconds",
     ] {
         match old["metadata"].get(field) {
             Some(v) => new["metadata"][field] = v.clone(),
@@ -483,6 +513,11 @@ fn finish_update(
         new["metadata"]["generation"] = json!(generation + 1);
     }
     if new == *old || opts.dry_run {
+        return Ok(Arc::new(new));
+    }
+    if is_deleting(&new) && rt.behaviour != Behaviour::Namespace && finalizers(&new).is_empty() {
+        // Its last finalizer removed, a deleted object goes.
+        remove_now(store, rt, &new, false);
         return Ok(Arc::new(new));
     }
     Ok(store.insert(rt, new))
@@ -656,8 +691,10 @@ impl DeleteOptions {
     }
 }
 
-/// DELETE: removes the object at once (no finalizers are simulated) and,
-/// unless orphaning, the ReplicaSets a Deployment controls.
+/// DELETE: removes the object at once and, unless orphaning, the
+/// ReplicaSets a Deployment controls; a namespace, an object deleted in the
+/// foreground or one with finalizers is only marked (see
+/// [`marked_for_deletion`]) and answered with.
 pub(crate) fn delete(
     store: &mut Store,
     rt: &'static ResourceType,
@@ -697,31 +734,94 @@ pub(crate) fn delete(
             "this namespace may not be deleted",
         ));
     }
+    if is_deleting(&old) {
+        // Deleted already and waiting for its finalizers: a DELETE again
+        // changes nothing and answers with the object.
+        return Ok(Value::clone(&old));
+    }
+    let foreground = opts.propagation.as_deref() == Some("Foreground");
+    if rt.behaviour == Behaviour::Namespace || foreground || !finalizers(&old).is_empty() {
+        // Not deleted yet: marked, and answered with the object, until the
+        // namespace controller or the garbage collector (see
+        // [`super::lifecycle`]), or whoever owns its finalizers, is done.
+        let marked = marked_for_deletion(rt, &old, foreground);
+        if opts.dry_run {
+            return Ok(marked);
+        }
+        return Ok(Value::clone(&store.insert(rt, marked)));
+    }
     let status = success_status(rt, name, &old["metadata"]["uid"]);
     if opts.dry_run {
         return Ok(status);
     }
-    match rt.behaviour {
-        Behaviour::Namespace => {
-            for t in resources::TYPES.iter().copied().filter(|t| t.namespaced) {
-                let names: Vec<String> = store
-                    .list(t, Some(name))
-                    .iter()
-                    .map(|o| str_at(o, "/metadata/name").to_owned())
-                    .collect();
-                for n in names {
-                    store.remove(t, name, &n);
-                }
-            }
-        }
-        Behaviour::Deployment | Behaviour::ReplicaSet => {
-            let orphan = opts.propagation.as_deref() == Some("Orphan");
-            release_children(store, rt, namespace, str_at(&old, "/metadata/uid"), orphan);
-        }
-        _ => {}
-    }
-    store.remove(rt, namespace, name);
+    let orphan = opts.propagation.as_deref() == Some("Orphan");
+    remove_now(store, rt, &old, orphan);
     Ok(status)
+}
+
+/// The `foregroundDeletion` finalizer: the garbage collector deletes the
+/// object's dependents first.
+pub(crate) const FOREGROUND_DELETION: &str = "foregroundDeletion";
+
+/// Whether an object has been deleted and waits for its finalizers.
+pub(crate) fn is_deleting(object: &Value) -> bool {
+    !object["metadata"]["deletionTimestamp"].is_null()
+}
+
+/// An object's `metadata.finalizers`.
+pub(crate) fn finalizers(object: &Value) -> Vec<&str> {
+    object["metadata"]["finalizers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect()
+}
+
+/// What a DELETE that cannot remove the object at once stores: a namespace
+/// `Terminating` (its `kubernetes` finalizer is its controller's); any
+/// other object with a deletion time, no grace period, a new generation
+/// (for kinds that have one) and, deleted in the foreground, the
+/// `foregroundDeletion` finalizer.
+fn marked_for_deletion(rt: &ResourceType, old: &Value, foreground: bool) -> Value {
+    let mut object = old.clone();
+    object["metadata"]["deletionTimestamp"] = json!(meta::now());
+    if rt.behaviour == Behaviour::Namespace {
+        object["status"]["phase"] = json!("Terminating");
+        return object;
+    }
+    object["metadata"]["deletionGracePeriodSeconds"] = json!(0);
+    if let Some(generation) = old["metadata"]["generation"].as_i64() {
+        object["metadata"]["generation"] = json!(generation + 1);
+    }
+    if foreground && !finalizers(old).contains(&FOREGROUND_DELETION) {
+        match object["metadata"]["finalizers"].as_array_mut() {
+            Some(list) => list.push(json!(FOREGROUND_DELETION)),
+            None => object["metadata"]["finalizers"] = json!([FOREGROUND_DELETION]),
+        }
+    }
+    object
+}
+
+/// Removes a stored object and, unless orphaning, lets the garbage
+/// collector take what a Deployment or ReplicaSet controlled.
+pub(crate) fn remove_now(
+    store: &mut Store,
+    rt: &'static ResourceType,
+    object: &Value,
+    orphan: bool,
+) {
+    let namespace = str_at(object, "/metadata/namespace");
+    if matches!(rt.behaviour, Behaviour::Deployment | Behaviour::ReplicaSet) {
+        release_children(
+            store,
+            rt,
+            namespace,
+            str_at(object, "/metadata/uid"),
+            orphan,
+        );
+    }
+    store.remove(rt, namespace, str_at(object, "/metadata/name"));
 }
 
 /// Garbage collection of what a deleted Deployment or ReplicaSet

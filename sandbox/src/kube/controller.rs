@@ -44,6 +44,7 @@ use super::deployment::{
     self, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, NOT_COPIED, REVISION, REVISION_HISTORY,
 };
 use super::events::{self, DEPLOYMENT_CONTROLLER};
+use super::lifecycle;
 use super::meta::{self, int_at, str_at};
 use super::pods;
 use super::resources::{DEPLOYMENT, REPLICA_SET};
@@ -130,6 +131,9 @@ fn reconcile_changed(
     now: Instant,
     settings: Settings,
 ) -> Option<Instant> {
+    // The namespace controller and the garbage collector first: what they
+    // delete the other controllers need not look at.
+    lifecycle::reconcile(store);
     let changed_settings = state.settings.as_ref() != Some(&settings);
     if changed_settings {
         // A shorter rollout time brings the Pods still starting forward
@@ -202,7 +206,13 @@ fn reconcile_deployments(
     reconciled: &mut BTreeSet<ReplicaSetKey>,
 ) {
     for k in keys {
-        let Some(d) = store.shared(&DEPLOYMENT, &k.0, &k.1).cloned() else {
+        // One being deleted is the garbage collector's: its controller
+        // makes and scales nothing more.
+        let Some(d) = store
+            .shared(&DEPLOYMENT, &k.0, &k.1)
+            .filter(|d| !api::is_deleting(d))
+            .cloned()
+        else {
             state.episodes.remove(&k);
             state.due.remove(&k);
             continue;

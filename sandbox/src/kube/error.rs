@@ -366,6 +366,27 @@ impl ApiError {
         .with_details(rt.details(name))
     }
 
+    /// The `NamespaceLifecycle` admission plugin's refusal of a create in a
+    /// namespace being deleted, with the `NamespaceTerminating` cause it
+    /// adds (clients such as event recorders branch on it).
+    pub(crate) fn namespace_terminating(rt: &ResourceType, name: &str, namespace: &str) -> Self {
+        let mut e = Self::forbidden_because(
+            rt,
+            name,
+            &format!(
+                "unable to create new content in namespace {namespace} because it is being terminated"
+            ),
+        );
+        if let Some(details) = &mut e.details {
+            details["causes"] = json!([{
+                "reason": "NamespaceTerminating",
+                "message": format!("namespace {namespace} is being terminated"),
+                "field": "metadata.namespace",
+            }]);
+        }
+        e
+    }
+
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
     }

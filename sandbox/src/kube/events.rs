@@ -73,7 +73,10 @@ pub(crate) fn normal(
     let namespace = str_at(involved, "/metadata/namespace");
     let name = str_at(involved, "/metadata/name");
     let uid = str_at(involved, "/metadata/uid");
-    if !store.recorder.allow(component, uid, Instant::now()) {
+    // The API refuses Events in a namespace being deleted, as any create.
+    if super::api::is_terminating(store, namespace)
+        || !store.recorder.allow(component, uid, Instant::now())
+    {
         return;
     }
     let message = message();

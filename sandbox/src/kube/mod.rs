@@ -43,6 +43,11 @@
 //! stall).
 //!
 //! Things a client author should know, all as on a real cluster:
+//! - Deleting a namespace makes it `Terminating`: its controller deletes
+//!   everything in it, then the namespace; meanwhile creating in it is 403
+//!   Forbidden. A foreground deletion keeps the object (with the
+//!   `foregroundDeletion` finalizer) until its dependents are gone. Held
+//!   controllers ([`KubeSandbox::hold_controllers`]) hold these too.
 //! - kube-rs retries 429, 503 and 504 by itself (`Config::default_retry`),
 //!   so a fault of those codes with a small count is invisible to callers
 //!   unless retries are off; the request log still shows every attempt.
@@ -77,6 +82,7 @@ mod error;
 mod events;
 mod faults;
 mod gojson;
+mod lifecycle;
 mod messages;
 mod meta;
 mod paging;

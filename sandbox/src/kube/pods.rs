@@ -150,8 +150,14 @@ pub(crate) fn reconcile(
     let Some(rs) = store.shared(&REPLICA_SET, namespace, name).cloned() else {
         return;
     };
-    let desired = usize::try_from(int_at(&rs, "/spec/replicas")).unwrap_or(0);
     let mut pods = api::claim(store, &POD, &rs, namespace);
+    // One being deleted makes and deletes no Pods (the garbage collector
+    // does); it still counts them.
+    let desired = if api::is_deleting(&rs) {
+        pods.len()
+    } else {
+        usize::try_from(int_at(&rs, "/spec/replicas")).unwrap_or(0)
+    };
 
     // Too many: the controller deletes the least useful first, not-ready
     // before ready, newest before oldest.

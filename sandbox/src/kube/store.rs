@@ -119,6 +119,9 @@ pub(crate) struct Store {
     /// Keys of the ReplicaSets and Pods without a controller: what the
     /// controllers may adopt.
     orphans: BTreeSet<Key>,
+    /// Keys of the objects deleted but kept for their finalizers (a
+    /// `Terminating` namespace among them).
+    deleting: BTreeSet<Key>,
     /// Deployments written, or whose ReplicaSets were, since the controller
     /// last took this set.
     dirty: BTreeSet<DeploymentKey>,
@@ -140,6 +143,7 @@ impl Default for Store {
             objects: BTreeMap::new(),
             controlled: HashMap::new(),
             orphans: BTreeSet::new(),
+            deleting: BTreeSet::new(),
             dirty: BTreeSet::new(),
             dirty_sets: BTreeSet::new(),
             events: VecDeque::new(),
@@ -224,6 +228,17 @@ impl Store {
             .collect()
     }
 
+    /// The objects deleted but kept for their finalizers, by type,
+    /// namespace and name: what the namespace controller and the garbage
+    /// collector finish.
+    pub(crate) fn deleting(&self) -> Vec<Arc<Value>> {
+        self.deleting
+            .iter()
+            .filter_map(|k| self.objects.get(k))
+            .cloned()
+            .collect()
+    }
+
     /// The Deployments changed since the last call (by anyone, the
     /// controller included), and forgets them.
     pub(crate) fn take_dirty(&mut self) -> BTreeSet<DeploymentKey> {
@@ -294,11 +309,15 @@ impl Store {
         if adoptable(rt) && controller_uids(object).next().is_none() {
             self.orphans.insert(key.clone());
         }
+        if !object["metadata"]["deletionTimestamp"].is_null() {
+            self.deleting.insert(key.clone());
+        }
         self.mark_dirty(rt, key, object);
     }
 
     fn unindex(&mut self, key: &Key, object: &Value) {
         self.orphans.remove(key);
+        self.deleting.remove(key);
         for uid in controller_uids(object) {
             if let Some(keys) = self.controlled.get_mut(uid) {
                 keys.remove(key);
