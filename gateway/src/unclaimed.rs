@@ -151,10 +151,12 @@ impl Unclaimed {
 }
 
 /// The last stream sequence the workers' consumer has handed out.
+/// (One request: the consumer's info, without the stream's.)
 async fn delivered(jetstream: &jetstream::Context) -> Result<u64, async_nats::Error> {
-    let stream = jetstream.get_stream(COMMANDS_STREAM).await?;
-    let info = stream.consumer_info(WORKERS_CONSUMER).await?;
-    Ok(info.delivered.stream_sequence)
+    let consumer: jetstream::consumer::PullConsumer = jetstream
+        .get_consumer_from_stream(WORKERS_CONSUMER, COMMANDS_STREAM)
+        .await?;
+    Ok(consumer.cached_info().delivered.stream_sequence)
 }
 
 #[cfg(test)]

@@ -35,13 +35,7 @@ async fn a_gateway_killed_between_acceptance_and_ingestion_loses_nothing() {
             ("CHATOPS_ACK_WAIT", "5s"),
         ],
     );
-    let line = first.wait_for_line("gateway listening", LIMIT).await;
-    let addr = line
-        .split("addr=")
-        .nth(1)
-        .expect("address")
-        .trim()
-        .to_owned();
+    let addr = crate::helpers::listening(&mut first).await;
     crate::flow::register_webhook(&wx, &format!("http://{addr}")).await;
 
     let message = wx

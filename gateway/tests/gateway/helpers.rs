@@ -50,6 +50,18 @@ pub fn config(nats: &NatsServer, webex_url: &str, policy: PolicySource) -> Gatew
     }
 }
 
+/// Where a gateway process listens, from its "gateway listening" line.
+pub async fn listening(gateway: &mut chatops_testkit::Process) -> String {
+    let line = gateway
+        .wait_for_line("gateway listening", Duration::from_secs(30))
+        .await;
+    line.split("addr=")
+        .nth(1)
+        .expect("the log names the address")
+        .trim()
+        .to_owned()
+}
+
 impl TestGateway {
     pub async fn start(config: GatewayConfig) -> Self {
         // Logs show with --nocapture and RUST_LOG set.

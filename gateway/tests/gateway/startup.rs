@@ -14,6 +14,19 @@ fn gateway() -> &'static Path {
     Path::new(env!("CARGO_BIN_EXE_gateway"))
 }
 
+/// A gateway process on the NATS at `url`, with `extra` variables.
+fn spawned(url: &str, extra: &[(&str, &str)]) -> Process {
+    let mut vars = vec![
+        ("WEBEX_BOT_TOKEN", TOKEN),
+        ("WEBEX_WEBHOOK_SECRET", SECRET),
+        ("AUTHORIZED_USERS", "a@example.com"),
+        ("GATEWAY_ADDR", "127.0.0.1:0"),
+        ("NATS_URL", url),
+    ];
+    vars.extend_from_slice(extra);
+    Process::spawn(gateway(), &[], &vars)
+}
+
 fn assert_config_error(exit: &chatops_testkit::Exit, variable: &str) {
     assert_eq!(exit.code, Some(64), "{exit:?}");
     let lines: Vec<_> = exit.stderr.lines().collect();
@@ -113,24 +126,8 @@ async fn the_seed_secret_name_is_accepted() {
 async fn serves_health_sets_up_streams_and_stops_on_sigterm() {
     let nats = NatsServer::start().await;
     let url = nats.url();
-    let mut gateway = Process::spawn(
-        gateway(),
-        &[],
-        &[
-            ("WEBEX_BOT_TOKEN", TOKEN),
-            ("WEBEX_WEBHOOK_SECRET", SECRET),
-            ("AUTHORIZED_USERS", "a@example.com"),
-            ("GATEWAY_ADDR", "127.0.0.1:0"),
-            ("NATS_URL", url.as_str()),
-            ("RUST_LOG", "trace"),
-        ],
-    );
-    let line = gateway.wait_for_line("gateway listening", LIMIT).await;
-    let addr = line
-        .split("addr=")
-        .nth(1)
-        .expect("the log names the address")
-        .trim();
+    let mut gateway = spawned(&url, &[("RUST_LOG", "trace")]);
+    let addr = crate::helpers::listening(&mut gateway).await;
     let health = chatops_testkit::http()
         .get(format!("http://{addr}/healthz"))
         .send()
@@ -293,24 +290,8 @@ async fn a_second_signal_stops_at_once() {
     use tokio::io::AsyncWriteExt;
     let nats = NatsServer::start().await;
     let url = nats.url();
-    let mut gateway = Process::spawn(
-        gateway(),
-        &[],
-        &[
-            ("WEBEX_BOT_TOKEN", TOKEN),
-            ("WEBEX_WEBHOOK_SECRET", SECRET),
-            ("AUTHORIZED_USERS", "a@example.com"),
-            ("GATEWAY_ADDR", "127.0.0.1:0"),
-            ("NATS_URL", url.as_str()),
-        ],
-    );
-    let line = gateway.wait_for_line("gateway listening", LIMIT).await;
-    let addr = line
-        .split("addr=")
-        .nth(1)
-        .expect("an address")
-        .trim()
-        .to_owned();
+    let mut gateway = spawned(&url, &[]);
+    let addr = crate::helpers::listening(&mut gateway).await;
     let mut conn = tokio::net::TcpStream::connect(&addr)
         .await
         .expect("connect");

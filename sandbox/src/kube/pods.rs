@@ -509,19 +509,25 @@ mod tests {
             .collect()
     }
 
+    /// One pass over the ReplicaSet `web-abc`, its new Pods ready at once.
+    fn reconcile_at_once(store: &mut Store, unpullable: &[String]) {
+        let now = Instant::now();
+        reconcile(
+            store,
+            "default",
+            "web-abc",
+            unpullable,
+            &mut Startup::default(),
+            now,
+            None,
+        );
+    }
+
     #[test]
     fn a_replica_set_gets_its_pods_and_loses_them_when_scaled_down() {
         let mut store = Store::default();
         store.insert(&REPLICA_SET, replica_set(3, 3, "web"));
-        reconcile(
-            &mut store,
-            "default",
-            "web-abc",
-            &[],
-            &mut Startup::default(),
-            Instant::now(),
-            None,
-        );
+        reconcile_at_once(&mut store, &[]);
         let made = pods(&store);
         assert_eq!(made.len(), 3);
         let pod = made[0];
@@ -538,15 +544,7 @@ mod tests {
         assert_eq!(reasons(&store), ["SuccessfulCreate"; 3]);
 
         store.insert(&REPLICA_SET, replica_set(1, 1, "web"));
-        reconcile(
-            &mut store,
-            "default",
-            "web-abc",
-            &[],
-            &mut Startup::default(),
-            Instant::now(),
-            None,
-        );
+        reconcile_at_once(&mut store, &[]);
         assert_eq!(pods(&store).len(), 1);
         assert_eq!(
             reasons(&store)
@@ -563,15 +561,7 @@ mod tests {
         // Scaled by someone else than its Deployment: the status it has
         // counts the Pods it had.
         store.insert(&REPLICA_SET, replica_set(2, 1, "web"));
-        reconcile(
-            &mut store,
-            "default",
-            "web-abc",
-            &[],
-            &mut Startup::default(),
-            Instant::now(),
-            None,
-        );
+        reconcile_at_once(&mut store, &[]);
         let states: Vec<PodState> = pods(&store).into_iter().map(state_of).collect();
         assert_eq!(states, [PodState::Ready; 2]);
         let rs = store.get(&REPLICA_SET, "default", "web-abc").expect("kept");
@@ -586,15 +576,7 @@ mod tests {
             store.take_dirty_sets().into_iter().collect::<Vec<_>>(),
             [("default".to_owned(), "web-abc".to_owned())]
         );
-        reconcile(
-            &mut store,
-            "default",
-            "web-abc",
-            &[],
-            &mut Startup::default(),
-            Instant::now(),
-            None,
-        );
+        reconcile_at_once(&mut store, &[]);
         let names: Vec<&str> = pods(&store)
             .into_iter()
             .map(|p| str_at(p, "/metadata/name"))
@@ -655,15 +637,7 @@ mod tests {
     fn pods_of_an_unpullable_image_wait_in_image_pull_back_off() {
         let mut store = Store::default();
         store.insert(&REPLICA_SET, replica_set(1, 0, ""));
-        reconcile(
-            &mut store,
-            "default",
-            "web-abc",
-            &["nginx:1.25".to_owned()],
-            &mut Startup::default(),
-            Instant::now(),
-            None,
-        );
+        reconcile_at_once(&mut store, &["nginx:1.25".to_owned()]);
         let pod = pods(&store)[0];
         assert_eq!(pod["status"]["phase"], "Pending");
         assert_eq!(
@@ -675,15 +649,7 @@ mod tests {
         assert_eq!(rs["status"]["replicas"], 1);
         assert!(rs["status"]["readyReplicas"].is_null());
         // Once the image can be pulled, the Pod becomes ready.
-        reconcile(
-            &mut store,
-            "default",
-            "web-abc",
-            &[],
-            &mut Startup::default(),
-            Instant::now(),
-            None,
-        );
+        reconcile_at_once(&mut store, &[]);
         assert_eq!(state_of(pods(&store)[0]), PodState::Ready);
         let rs = store.get(&REPLICA_SET, "default", "web-abc").expect("kept");
         assert_eq!(rs["status"]["readyReplicas"], 1);

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chatops_sandbox::kube::KubeSandbox;
 use serde_json::{Value, json};
 
-use super::helpers::{Kubectl, count, eventually, http, manifest, temp_dir};
+use super::helpers::{Kubectl, count, empty, eventually, http, manifest, temp_dir};
 
 const TEAM: &str = "team-a";
 
@@ -32,12 +32,7 @@ fn content(sandbox: &KubeSandbox, namespace: &str) -> usize {
 
 #[tokio::test]
 async fn a_deleted_namespace_terminates_refusing_new_content_until_its_controller_empties_it() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .start()
-        .await
-        .expect("start the sandbox");
-    let kubectl = Kubectl::new(&sandbox.url());
+    let (sandbox, kubectl) = empty().await;
     kubectl.run(&["create", "namespace", TEAM]).await.success();
     kubectl
         .run(&[

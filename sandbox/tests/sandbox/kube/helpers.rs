@@ -15,6 +15,34 @@ pub(super) const ADMIN_TOKEN: &str = "admin-token";
 pub(super) const BOT_TOKEN: &str = "bot-token";
 pub(super) const BOT: &str = "system:serviceaccount:default:chatops-bot";
 
+/// An empty cluster whose rollouts finish at once, and kubectl for it.
+pub(super) async fn empty() -> (KubeSandbox, Kubectl) {
+    let sandbox = KubeSandbox::builder()
+        .rollout(Duration::ZERO)
+        .start()
+        .await
+        .expect("start the sandbox");
+    let kubectl = Kubectl::new(&sandbox.url());
+    (sandbox, kubectl)
+}
+
+/// The messages of the `ScalingReplicaSet` events, oldest first.
+pub(super) async fn scalings(kubectl: &Kubectl) -> Vec<String> {
+    let out = kubectl
+        .run(&[
+            "get",
+            "events",
+            "--field-selector",
+            "reason=ScalingReplicaSet",
+            "--sort-by=.metadata.creationTimestamp",
+            "-o",
+            "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
+        ])
+        .await
+        .success();
+    out.stdout.lines().map(str::to_owned).collect()
+}
+
 /// The sample deployment, rolled out (so nothing writes it after).
 pub(super) async fn nginx() -> KubeSandbox {
     let sandbox = KubeSandbox::builder()

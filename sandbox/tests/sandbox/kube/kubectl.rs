@@ -6,7 +6,7 @@ use std::time::Duration;
 use chatops_sandbox::kube::KubeSandbox;
 use serde_json::Value;
 
-use super::helpers::{BOT, Kubectl, count, eventually, rbac_builder, resources, temp_dir};
+use super::helpers::{BOT, Kubectl, count, empty, eventually, rbac_builder, resources, temp_dir};
 
 const NS: &str = "default";
 const NAME: &str = "nginx-deployment";
@@ -73,12 +73,7 @@ async fn rolled_out(sandbox: &KubeSandbox) {
 
 #[tokio::test]
 async fn the_issues_kubectl_commands_work_unmodified_and_leave_the_state_a_cluster_would() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .start()
-        .await
-        .expect("start the sandbox");
-    let kubectl = Kubectl::new(&sandbox.url());
+    let (sandbox, kubectl) = empty().await;
     let manifest = resources().join("nginx-deployment.yaml");
     let manifest = manifest.to_str().expect("utf-8 path");
 
@@ -687,12 +682,7 @@ async fn kubectl_create_generators_send_protobuf_that_is_stored_as_their_json_wo
 
 #[tokio::test]
 async fn kubectl_auth_reconcile_creates_then_updates_roles_and_bindings() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .start()
-        .await
-        .expect("start the sandbox");
-    let kubectl = Kubectl::new(&sandbox.url());
+    let (sandbox, kubectl) = empty().await;
     let dir = temp_dir();
     let file = dir.path().join("role.yaml");
     let manifest = |verbs: &str| {

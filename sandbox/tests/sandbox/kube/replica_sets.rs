@@ -9,7 +9,7 @@ use std::time::Duration;
 use chatops_sandbox::kube::KubeSandbox;
 use serde_json::Value;
 
-use super::helpers::{Kubectl, eventually, manifest};
+use super::helpers::{Kubectl, eventually, manifest, scalings};
 
 const NS: &str = "default";
 const NAME: &str = "nginx-deployment";
@@ -141,21 +141,6 @@ async fn new_image(kubectl: &Kubectl) {
         ])
         .await
         .success();
-}
-
-async fn scalings(kubectl: &Kubectl) -> Vec<String> {
-    let out = kubectl
-        .run(&[
-            "get",
-            "events",
-            "--field-selector",
-            "reason=ScalingReplicaSet",
-            "-o",
-            "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
-        ])
-        .await
-        .success();
-    out.stdout.lines().map(str::to_owned).collect()
 }
 
 #[tokio::test]

@@ -31,16 +31,19 @@ fn bad_dry_run(kind: &str, values: &str) -> Value {
     })
 }
 
+/// `body` written to `name` in `dir`: its path, for kubectl's `-f`.
+fn written(dir: &tempfile::TempDir, name: &str, body: &Value) -> String {
+    let path = dir.path().join(name);
+    std::fs::write(&path, body.to_string()).expect("write a body");
+    path.display().to_string()
+}
+
 #[tokio::test]
 async fn a_dry_run_the_server_does_not_know_is_refused_and_nothing_is_written() {
     let sandbox = nginx().await;
     let kubectl = Kubectl::new(&sandbox.url());
     let dir = temp_dir();
-    let file = |name: &str, body: Value| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body.to_string()).expect("write a body");
-        path.display().to_string()
-    };
+    let file = |name: &str, body: Value| written(&dir, name, &body);
     let config_map = file("cm.json", json!({"metadata": {"name": "settings"}}));
     let scale = file(
         "scale.json",
@@ -164,11 +167,7 @@ async fn a_replacing_object_or_scale_must_name_what_the_url_names() {
     let sandbox = nginx().await;
     let kubectl = Kubectl::new(&sandbox.url());
     let dir = temp_dir();
-    let file = |name: &str, body: Value| {
-        let path = dir.path().join(name);
-        std::fs::write(&path, body.to_string()).expect("write a body");
-        path.display().to_string()
-    };
+    let file = |name: &str, body: Value| written(&dir, name, &body);
     let before = deployment(&sandbox);
     let mut renamed = before.clone();
     renamed["metadata"]["name"] = json!("other");

@@ -12,7 +12,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, WatchEvent, WatchParams};
 use serde_json::Value;
 
-use super::helpers::{Kubectl, client, eventually};
+use super::helpers::{Kubectl, client, empty, eventually, scalings};
 
 const NS: &str = "default";
 const NAME: &str = "web";
@@ -76,23 +76,6 @@ async fn create(kubectl: &Kubectl, name: &str, replicas: i64) {
         .success();
 }
 
-/// The messages of the `ScalingReplicaSet` events, oldest first.
-async fn scalings(kubectl: &Kubectl) -> Vec<String> {
-    let out = kubectl
-        .run(&[
-            "get",
-            "events",
-            "--field-selector",
-            "reason=ScalingReplicaSet",
-            "--sort-by=.metadata.creationTimestamp",
-            "-o",
-            "jsonpath={range .items[*]}{.message}{\"\\n\"}{end}",
-        ])
-        .await
-        .success();
-    out.stdout.lines().map(str::to_owned).collect()
-}
-
 /// The name of the one ReplicaSet of deployment `name`.
 fn replica_set(sandbox: &KubeSandbox, name: &str) -> String {
     let sets: Vec<String> = sandbox
@@ -107,12 +90,7 @@ fn replica_set(sandbox: &KubeSandbox, name: &str) -> String {
 
 #[tokio::test]
 async fn a_scale_sizes_the_replica_set_at_once_in_one_step_and_its_new_pods_come_up_not_ready() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .start()
-        .await
-        .expect("start the sandbox");
-    let kubectl = Kubectl::new(&sandbox.url());
+    let (sandbox, kubectl) = empty().await;
     create(&kubectl, NAME, 4).await;
     showing(&sandbox, NAME, [4, 4, 4, 4, 0]).await;
     let rs = replica_set(&sandbox, NAME);
@@ -189,12 +167,7 @@ async fn a_scale_sizes_the_replica_set_at_once_in_one_step_and_its_new_pods_come
 
 #[tokio::test]
 async fn the_pods_a_scale_adds_become_ready_one_by_one_over_the_rollout_time() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .start()
-        .await
-        .expect("start the sandbox");
-    let kubectl = Kubectl::new(&sandbox.url());
+    let (sandbox, kubectl) = empty().await;
     create(&kubectl, NAME, 4).await;
     showing(&sandbox, NAME, [4, 4, 4, 4, 0]).await;
     sandbox.set_rollout(Duration::from_secs(4));
@@ -277,12 +250,7 @@ async fn a_stalled_rollout_counts_as_unavailable_what_its_replica_sets_want_but_
 
 #[tokio::test]
 async fn a_rollback_reports_progress_as_the_controller_does() {
-    let sandbox = KubeSandbox::builder()
-        .rollout(Duration::ZERO)
-        .start()
-        .await
-        .expect("start the sandbox");
-    let kubectl = Kubectl::new(&sandbox.url());
+    let (sandbox, kubectl) = empty().await;
     create(&kubectl, NAME, 4).await;
     showing(&sandbox, NAME, [4, 4, 4, 4, 0]).await;
     let first = replica_set(&sandbox, NAME);
